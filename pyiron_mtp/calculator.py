@@ -1,0 +1,50 @@
+"""ASE calculator for MTPs."""
+from __future__ import annotations
+
+import numpy as np
+from ase.calculators.calculator import Calculator, all_changes
+
+from .core.neighbors import NeighborList
+from .potential import MTP
+
+__all__ = ["MTPCalculator"]
+
+
+class MTPCalculator(Calculator):
+    """ASE calculator: energy, free_energy, forces, stress (eV/A^3, ASE sign), energies.
+
+    ``pot`` is an :class:`MTP` or a path to an ``.mtp`` file (then ``species`` is
+    required).  ``skin`` (Angstrom) is the Verlet skin of the reused neighbour list.
+    """
+
+    implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
+
+    def __init__(self, pot, species=None, skin=0.5, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(pot, MTP):
+            pot = MTP.from_file(pot, species=species)
+        elif species is not None:
+            pot = pot.copy()
+            pot.species = list(species)
+        if pot.species is None:
+            raise ValueError("MTPCalculator needs element names: MTP.from_file(path, species=[...])")
+        self.pot = pot
+        self.neighbor_list = NeighborList(pot.max_dist, skin=skin)
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        atoms = self.atoms
+        types = self.pot.types_of(atoms.get_chemical_symbols())
+        want_forces = any(p in properties for p in ("forces", "stress"))
+        res = self.pot.evaluate(atoms.positions, atoms.cell.array, atoms.pbc, types,
+                                neighbor_list=self.neighbor_list, forces=want_forces)
+        self.results["energy"] = res.energy
+        self.results["free_energy"] = res.energy
+        self.results["energies"] = res.energies.copy()
+        if want_forces:
+            self.results["forces"] = res.forces
+            if res.stress is not None:
+                self.results["stress"] = res.stress
+            elif "stress" in properties:
+                from ase.calculators.calculator import PropertyNotImplementedError
+                raise PropertyNotImplementedError("stress needs a cell that is periodic in all three directions")

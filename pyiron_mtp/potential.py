@@ -1,0 +1,270 @@
+"""The Moment Tensor Potential model: parameters, basis tables, evaluation.
+
+Units: eV, Angstrom.  Stress follows ASE (sigma = (1/V) dE/d(strain), eV/A^3,
+Voigt order xx yy zz yz xz xy); ``virial`` follows MLIP's PlusStress (eV,
+= -V * sigma).
+"""
+from __future__ import annotations
+
+import copy as _copy
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import numba
+
+from .core.basis import generate_basis
+from .core.kernels import angular_tables, evaluate, forces_and_virial
+from .core.neighbors import NeighborList
+from .mtpfile import read_mtp, write_mtp
+
+__all__ = ["MTP", "MTPResult", "ShortDistanceWarning"]
+
+
+class ShortDistanceWarning(UserWarning):
+    """Atoms closer than the potential's min_dist (the fit extrapolates there)."""
+
+
+@dataclass
+class MTPResult:
+    """Energy (eV), per-atom energies, forces (eV/A), virial (eV, MLIP sign), stress (eV/A^3, ASE)."""
+
+    energy: float
+    energies: np.ndarray
+    forces: np.ndarray | None
+    virial: np.ndarray | None
+    stress: np.ndarray | None
+    atom_virials: np.ndarray | None
+    n_short: int
+
+
+def _voigt(m):
+    return np.array([m[0, 0], m[1, 1], m[2, 2], m[1, 2], m[0, 2], m[0, 1]])
+
+
+class MTP:
+    """A Moment Tensor Potential (Shapeev 2016) in MLIP's parametrisation.
+
+    Parameters are the radial coefficients ``radial_coeffs[z_i, z_j, mu, beta]``,
+    ``species_coeffs[z]`` (eV) and ``moment_coeffs[alpha]``; ``scaling``
+    multiplies every radial basis function.  ``species`` are element symbols in
+    type order (MLIP files do not name them).
+    """
+
+    def __init__(self, *, species_count, min_dist, max_dist, radial_basis_size, radial_funcs_count,
+                 alpha_index_basic, alpha_index_times, alpha_moment_mapping, alpha_moments_count,
+                 radial_coeffs=None, species_coeffs=None, moment_coeffs=None, scaling=1.0,
+                 species=None, potential_name="MTP1m", potential_tag="", version="1.1.0",
+                 trained=None, level=None):
+        self.species_count = int(species_count)
+        self.species = None if species is None else [str(s) for s in species]
+        if self.species is not None and len(self.species) != self.species_count:
+            raise ValueError(f"species {self.species} does not match species_count = {self.species_count}")
+        self.min_dist = float(min_dist)
+        self.max_dist = float(max_dist)
+        if not self.max_dist > self.min_dist >= 0:
+            raise ValueError(f"need 0 <= min_dist < max_dist, got {self.min_dist}, {self.max_dist}")
+        self.radial_basis_size = int(radial_basis_size)
+        self.radial_funcs_count = int(radial_funcs_count)
+        self.alpha_index_basic = np.asarray(alpha_index_basic, dtype=np.int64).reshape(-1, 4)
+        self.alpha_index_times = np.asarray(alpha_index_times, dtype=np.int64).reshape(-1, 4)
+        self.alpha_moment_mapping = np.asarray(alpha_moment_mapping, dtype=np.int64).reshape(-1)
+        self.alpha_moments_count = int(alpha_moments_count)
+        C, K, R = self.species_count, self.radial_funcs_count, self.radial_basis_size
+        if trained is None:
+            trained = moment_coeffs is not None
+        self.trained = bool(trained)
+        if radial_coeffs is None:
+            radial_coeffs = np.zeros((C, C, K, R))
+            for mu in range(K):
+                radial_coeffs[:, :, mu, mu % R] = 1.0
+        self.radial_coeffs = np.array(radial_coeffs, dtype=float).reshape(C, C, K, R)
+        self.species_coeffs = np.zeros(C) if species_coeffs is None else np.array(species_coeffs, dtype=float).reshape(C)
+        n_a = len(self.alpha_moment_mapping)
+        self.moment_coeffs = np.zeros(n_a) if moment_coeffs is None else np.array(moment_coeffs, dtype=float).reshape(n_a)
+        self.scaling = float(scaling)
+        self.potential_name = potential_name
+        self.potential_tag = potential_tag
+        self.version = version
+        self.level = level
+        self._tables = None
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_level(cls, level, species, min_dist, max_dist, radial_basis_size=8, max_mu=None, max_nu=None):
+        """Untrained MTP with the complete basis of ``level`` for ``species``.
+
+        ``species``: element symbols or an int (number of species).  Distances in Angstrom.
+        """
+        if isinstance(species, (int, np.integer)):
+            names, count = None, int(species)
+        else:
+            names = [str(s) for s in species]
+            count = len(names)
+            if count == 0:
+                raise ValueError("species must not be empty")
+            if len(set(names)) != count:
+                raise ValueError(f"species must be distinct, got {names}")
+        b = generate_basis(level, max_mu=max_mu, max_nu=max_nu)
+        return cls(species_count=count, species=names, min_dist=min_dist, max_dist=max_dist,
+                   radial_basis_size=radial_basis_size, radial_funcs_count=b.radial_funcs_count,
+                   alpha_index_basic=b.alpha_index_basic, alpha_index_times=b.alpha_index_times,
+                   alpha_moment_mapping=b.alpha_moment_mapping, alpha_moments_count=b.alpha_moments_count,
+                   trained=False, level=int(level))
+
+    @classmethod
+    def from_file(cls, path, species=None):
+        """Read an MLIP ``.mtp`` file; ``species`` names the elements in type order."""
+        d = read_mtp(path)
+        if species is not None:
+            species = [species] if isinstance(species, str) else list(species)
+            if len(species) != d["species_count"]:
+                raise ValueError(f"{path}: the file has species_count = {d['species_count']}, "
+                                 f"but {len(species)} species were given: {species}")
+        return cls(species=species, **{k: v for k, v in d.items()})
+
+    def to_file(self, path, trained=None):
+        """Write an MLIP ``.mtp`` file (a template without coefficients if untrained)."""
+        write_mtp(path, self.to_dict(), trained=self.trained if trained is None else trained)
+
+    def to_dict(self) -> dict:
+        """Plain dict of numbers, strings and numpy arrays (for HDF5)."""
+        d = {k: getattr(self, k) for k in (
+            "species_count", "min_dist", "max_dist", "radial_basis_size", "radial_funcs_count",
+            "alpha_moments_count", "scaling", "potential_name", "potential_tag", "version", "trained")}
+        for k in ("alpha_index_basic", "alpha_index_times", "alpha_moment_mapping",
+                  "radial_coeffs", "species_coeffs", "moment_coeffs"):
+            d[k] = getattr(self, k).copy()
+        d["species"] = None if self.species is None else list(self.species)
+        d["level"] = self.level
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        d = dict(d)
+        if isinstance(d.get("species"), np.ndarray):
+            d["species"] = [s.decode() if isinstance(s, bytes) else str(s) for s in d["species"]]
+        return cls(**d)
+
+    def copy(self):
+        new = _copy.copy(self)
+        for k in ("alpha_index_basic", "alpha_index_times", "alpha_moment_mapping",
+                  "radial_coeffs", "species_coeffs", "moment_coeffs"):
+            setattr(new, k, getattr(self, k).copy())
+        new.species = None if self.species is None else list(self.species)
+        new._tables = None
+        return new
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def n_basis(self) -> int:
+        """Number of scalar basis functions (moment coefficients)."""
+        return len(self.alpha_moment_mapping)
+
+    @property
+    def n_parameters(self) -> int:
+        """Parameters in MLIP order: radial (C^2 K R), species (C), moment coefficients."""
+        return self.radial_coeffs.size + self.species_count + self.n_basis
+
+    @property
+    def parameters(self) -> np.ndarray:
+        return np.concatenate([self.radial_coeffs.ravel(), self.species_coeffs, self.moment_coeffs])
+
+    @parameters.setter
+    def parameters(self, theta):
+        theta = np.asarray(theta, dtype=float).ravel()
+        if theta.size != self.n_parameters:
+            raise ValueError(f"expected {self.n_parameters} parameters, got {theta.size}")
+        nr = self.radial_coeffs.size
+        C = self.species_count
+        self.radial_coeffs = theta[:nr].reshape(self.radial_coeffs.shape).copy()
+        self.species_coeffs = theta[nr:nr + C].copy()
+        self.moment_coeffs = theta[nr + C:].copy()
+
+    def __repr__(self):
+        sp = self.species if self.species is not None else self.species_count
+        lev = f"level {self.level}, " if self.level else ""
+        return (f"MTP({lev}species={sp}, {self.n_basis} basis functions, {self.n_parameters} parameters, "
+                f"r={self.min_dist:g}..{self.max_dist:g} A, {'trained' if self.trained else 'untrained'})")
+
+    # ------------------------------------------------------------------ evaluation
+    def kernel_tables(self):
+        """Integer tables for the Numba kernels (cached)."""
+        if self._tables is None:
+            mu, ang, abc, lower = angular_tables(self.alpha_index_basic)
+            self._tables = (mu, ang, abc, lower, np.ascontiguousarray(self.alpha_index_times),
+                            np.ascontiguousarray(self.alpha_moment_mapping))
+        return self._tables
+
+    def types_of(self, symbols) -> np.ndarray:
+        """Type indices of element symbols; a clear error for unknown elements."""
+        if self.species is None:
+            raise ValueError("this MTP has no species names; load it with species=[...] "
+                             "(MLIP files do not name their elements)")
+        lookup = {s: k for k, s in enumerate(self.species)}
+        unknown = sorted(set(symbols) - set(lookup))
+        if unknown:
+            raise ValueError(f"element(s) {unknown} not in the potential's species {self.species}")
+        return np.array([lookup[s] for s in symbols], dtype=np.int64)
+
+    def evaluate(self, positions, cell, pbc, types, neighbor_list=None, forces=True) -> MTPResult:
+        """Energy, forces and virial/stress of one structure.
+
+        positions (N,3) Angstrom; cell (3,3) rows are lattice vectors; pbc (3,) bool;
+        types (N,) 0-based indices into the species.  A :class:`NeighborList` may be
+        passed to be reused between calls (MD).
+        """
+        positions = np.ascontiguousarray(positions, dtype=float)
+        if positions.ndim != 2 or positions.shape[1] != 3:
+            raise ValueError(f"positions must have shape (N, 3), got {positions.shape}")
+        n = len(positions)
+        if n == 0:
+            raise ValueError("empty structure: no atoms to evaluate")
+        if not np.all(np.isfinite(positions)):
+            raise ValueError("positions contain NaN or inf")
+        types = np.ascontiguousarray(types, dtype=np.int64).reshape(-1)
+        if types.shape != (n,):
+            raise ValueError(f"types has {types.size} entries for {n} atoms")
+        if types.min() < 0 or types.max() >= self.species_count:
+            raise ValueError(f"atom types must be in 0..{self.species_count - 1}, got {sorted(set(types.tolist()))}")
+        cell = np.ascontiguousarray(np.asarray(cell, dtype=float).reshape(3, 3))
+        pbc = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,)).copy()
+        _check_cell(cell, pbc)
+        if neighbor_list is None:
+            neighbor_list = NeighborList(self.max_dist, skin=0.0)
+        elif neighbor_list.cutoff < self.max_dist:
+            raise ValueError(f"neighbour list cutoff {neighbor_list.cutoff} < max_dist {self.max_dist}")
+        neighbor_list.update(positions, cell, pbc)
+        nl = neighbor_list
+        mu, ang, abc, lower, times, mapping = self.kernel_tables()
+        site, pair_grad, n_short = evaluate(
+            positions, cell, types, nl.start, nl.index, nl.shift, self.min_dist, self.max_dist, self.scaling,
+            self.radial_coeffs, self.species_coeffs, self.moment_coeffs,
+            mu, ang, abc, lower, times, mapping, self.alpha_moments_count, forces, numba.get_num_threads())
+        if n_short:
+            warnings.warn(f"{n_short // 2 if n_short > 1 else n_short} atom pair(s) closer than the potential's "
+                          f"min_dist = {self.min_dist:g} A: the potential extrapolates there",
+                          ShortDistanceWarning, stacklevel=2)
+        energy = float(site.sum())
+        if not forces:
+            return MTPResult(energy, site, None, None, None, None, int(n_short))
+        f, atom_vir = forces_and_virial(positions, cell, nl.start, nl.index, nl.shift, pair_grad)
+        virial = atom_vir.sum(0)
+        volume = abs(np.linalg.det(cell)) if pbc.all() else None
+        stress = -_voigt(virial) / volume if volume else None
+        return MTPResult(energy, site, f, virial, stress, atom_vir, int(n_short))
+
+
+def _check_cell(cell, pbc):
+    if not np.all(np.isfinite(cell)):
+        raise ValueError("cell contains NaN or inf")
+    periodic = [cell[k] for k in range(3) if pbc[k]]
+    if not periodic:
+        return
+    for k in range(3):
+        if pbc[k] and np.linalg.norm(cell[k]) < 1e-8:
+            raise ValueError(f"degenerate cell: lattice vector {k} is zero but the direction is periodic")
+    if len(periodic) == 3 and abs(np.linalg.det(cell)) < 1e-8 * max(np.linalg.norm(cell, axis=1).prod(), 1e-30):
+        raise ValueError("degenerate cell: the lattice vectors are linearly dependent (zero volume)")
+    if len(periodic) == 2 and np.linalg.norm(np.cross(periodic[0], periodic[1])) < 1e-8:
+        raise ValueError("degenerate cell: the two periodic lattice vectors are parallel")
