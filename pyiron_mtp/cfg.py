@@ -38,7 +38,7 @@ def _symbols(types, species, path, lineno):
         # no names: use placeholder elements in type order (H, He, Li, ...)
         from ase.data import chemical_symbols
         return [chemical_symbols[t + 1] for t in types]
-    bad = sorted({t for t in types if t < 0 or t >= len(species)})
+    bad = sorted({int(t) for t in types if t < 0 or t >= len(species)})
     if bad:
         raise CFGError(f"{path}:{lineno}: atom type(s) {bad} not covered by species {list(species)}")
     return [species[t] for t in types]

@@ -175,7 +175,7 @@ def _brace(values, fmt):
 
 def write_mtp(path, d: dict, trained: bool = True) -> None:
     """Write an ``.mtp`` file from the dict layout of :func:`read_mtp`."""
-    f = lambda v: f"{v:.15e}"  # noqa: E731
+    f = lambda v: f"{v:.16e}"  # noqa: E731  (17 significant digits: exact doubles)
     i = lambda v: str(int(v))  # noqa: E731
     out = ["MTP", f"version = {d.get('version', '1.1.0')}", f"potential_name = {d.get('potential_name', 'MTP1m')}"]
     if trained:

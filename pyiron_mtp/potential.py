@@ -14,7 +14,7 @@ import numpy as np
 import numba
 
 from .core.basis import generate_basis
-from .core.kernels import angular_tables, evaluate, forces_and_virial
+from .core.kernels import evaluate, forces_and_virial, kernel_layout, site_basis_values
 from .core.neighbors import NeighborList
 from .mtpfile import read_mtp, write_mtp
 
@@ -191,9 +191,8 @@ class MTP:
     def kernel_tables(self):
         """Integer tables for the Numba kernels (cached)."""
         if self._tables is None:
-            mu, ang, abc, lower = angular_tables(self.alpha_index_basic)
-            self._tables = (mu, ang, abc, lower, np.ascontiguousarray(self.alpha_index_times),
-                            np.ascontiguousarray(self.alpha_moment_mapping))
+            self._tables = kernel_layout(self.alpha_index_basic, self.alpha_index_times,
+                                         self.alpha_moment_mapping, self.alpha_moments_count)
         return self._tables
 
     def types_of(self, symbols) -> np.ndarray:
@@ -207,13 +206,8 @@ class MTP:
             raise ValueError(f"element(s) {unknown} not in the potential's species {self.species}")
         return np.array([lookup[s] for s in symbols], dtype=np.int64)
 
-    def evaluate(self, positions, cell, pbc, types, neighbor_list=None, forces=True) -> MTPResult:
-        """Energy, forces and virial/stress of one structure.
-
-        positions (N,3) Angstrom; cell (3,3) rows are lattice vectors; pbc (3,) bool;
-        types (N,) 0-based indices into the species.  A :class:`NeighborList` may be
-        passed to be reused between calls (MD).
-        """
+    def _prepare(self, positions, cell, pbc, types, neighbor_list):
+        """Validate inputs and bring the neighbour list up to date."""
         positions = np.ascontiguousarray(positions, dtype=float)
         if positions.ndim != 2 or positions.shape[1] != 3:
             raise ValueError(f"positions must have shape (N, 3), got {positions.shape}")
@@ -235,12 +229,34 @@ class MTP:
         elif neighbor_list.cutoff < self.max_dist:
             raise ValueError(f"neighbour list cutoff {neighbor_list.cutoff} < max_dist {self.max_dist}")
         neighbor_list.update(positions, cell, pbc)
-        nl = neighbor_list
-        mu, ang, abc, lower, times, mapping = self.kernel_tables()
+        return positions, cell, pbc, types, neighbor_list
+
+    def basis_values(self, positions, cell, pbc, types, neighbor_list=None) -> np.ndarray:
+        """Scalar basis functions B_alpha of each atom's neighbourhood, shape (N, n_basis)."""
+        positions, cell, pbc, types, nl = self._prepare(positions, cell, pbc, types, neighbor_list)
+        t = self.kernel_tables()
+        return site_basis_values(
+            positions, cell, types, nl.start, nl.index, nl.shift, self.min_dist, self.max_dist, self.scaling,
+            self.radial_coeffs, t["mu_offset"], t["mu_nang"], t["ang_axis"], t["ang_lower"], t["ang_pow"],
+            t["ang_rank"], t["times"], t["mapping"], t["n_moments"], numba.get_num_threads())
+
+    def evaluate(self, positions, cell, pbc, types, neighbor_list=None, forces=True) -> MTPResult:
+        """Energy, forces and virial/stress of one structure.
+
+        positions (N,3) Angstrom; cell (3,3) rows are lattice vectors; pbc (3,) bool;
+        types (N,) 0-based indices into the species.  A :class:`NeighborList` may be
+        passed to be reused between calls (MD).
+        """
+        positions, cell, pbc, types, nl = self._prepare(positions, cell, pbc, types, neighbor_list)
+        t = self.kernel_tables()
         site, pair_grad, n_short = evaluate(
             positions, cell, types, nl.start, nl.index, nl.shift, self.min_dist, self.max_dist, self.scaling,
             self.radial_coeffs, self.species_coeffs, self.moment_coeffs,
-            mu, ang, abc, lower, times, mapping, self.alpha_moments_count, forces, numba.get_num_threads())
+            t["mu_offset"], t["mu_nang"], t["ang_axis"], t["ang_lower"], t["ang_pow"], t["ang_rank"],
+            t["times"], t["mapping"], t["n_moments"], forces, numba.get_num_threads())
+        n_coincident, n_short = int(n_short) >> 32, int(n_short) & 0xFFFFFFFF
+        if n_coincident:
+            raise ValueError(f"{n_coincident // 2 or 1} pair(s) of atoms coincide (distance < 1e-8 A)")
         if n_short:
             warnings.warn(f"{n_short // 2 if n_short > 1 else n_short} atom pair(s) closer than the potential's "
                           f"min_dist = {self.min_dist:g} A: the potential extrapolates there",

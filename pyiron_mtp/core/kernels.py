@@ -10,13 +10,22 @@ from numba import njit, prange
 from .radial import chebyshev_radial
 
 
-def angular_tables(alpha_index_basic):
-    """Distinct angular monomials of the basic moments and their lowering indices.
+def kernel_layout(alpha_index_basic, alpha_index_times, alpha_moment_mapping, alpha_moments_count):
+    """Reorder moments for the kernels.
 
-    Returns (basic_mu, basic_ang, ang_abc, ang_lower) where ang_abc[t] = (a, b, c)
-    and ang_lower[t, d] is the monomial with one fewer power along d (-1 if none).
+    Basic moments of radial function mu are laid out densely as a prefix of the
+    angular monomials (rank ascending, then a, b descending): block mu holds
+    monomials 0..n_ang[mu]-1 at offset mu_offset[mu].  The other moments follow
+    in file order; times and mapping are renumbered accordingly.
+
+    Returns a dict of int64 arrays: mu_offset (K+1,), mu_nang (K,), ang_axis (T,),
+    ang_lower (T,3), ang_pow (T,3), ang_rank (T,), times (n,4), mapping (A,), and
+    n_moments.
     """
     basic = np.asarray(alpha_index_basic, dtype=np.int64).reshape(-1, 4)
+    times = np.asarray(alpha_index_times, dtype=np.int64).reshape(-1, 4)
+    mapping = np.asarray(alpha_moment_mapping, dtype=np.int64).reshape(-1)
+    n_mom = int(alpha_moments_count)
     max_nu = int(basic[:, 1:].sum(1).max()) if len(basic) else 0
     triples = []
     lookup = {}
@@ -25,43 +34,64 @@ def angular_tables(alpha_index_basic):
             for b in range(nu - a, -1, -1):
                 lookup[(a, b, nu - a - b)] = len(triples)
                 triples.append((a, b, nu - a - b))
-    ang_abc = np.array(triples, dtype=np.int64).reshape(-1, 3)
-    ang_lower = -np.ones((len(triples), 3), dtype=np.int64)
+    n_ang = len(triples)
+    ang_pow = np.array(triples, dtype=np.int64).reshape(-1, 3)
+    ang_lower = np.zeros((n_ang, 3), dtype=np.int64)
+    ang_axis = np.zeros(n_ang, dtype=np.int64)
     for t, abc in enumerate(triples):
+        first = -1
         for d in range(3):
             if abc[d] > 0:
                 low = list(abc)
                 low[d] -= 1
                 ang_lower[t, d] = lookup[tuple(low)]
-    basic_ang = np.array([lookup[tuple(row[1:])] for row in basic], dtype=np.int64)
-    return basic[:, 0].copy(), basic_ang, ang_abc, ang_lower
+                if first < 0:
+                    first = d
+        ang_axis[t] = max(first, 0)
+    K = int(basic[:, 0].max()) + 1 if len(basic) else 1
+    mu_nang = np.zeros(K, dtype=np.int64)
+    for mu, a, b, c in basic:
+        mu_nang[mu] = max(mu_nang[mu], lookup[(a, b, c)] + 1)
+    mu_offset = np.zeros(K + 1, dtype=np.int64)
+    mu_offset[1:] = np.cumsum(mu_nang)
+    n_dense = int(mu_offset[-1])
+    new_index = -np.ones(n_mom, dtype=np.int64)
+    for k, (mu, a, b, c) in enumerate(basic):
+        new_index[k] = mu_offset[mu] + lookup[(a, b, c)]
+    nxt = n_dense
+    for k in range(n_mom):
+        if new_index[k] < 0:
+            new_index[k] = nxt
+            nxt += 1
+    times_new = times.copy()
+    for col in (0, 1, 3):
+        times_new[:, col] = new_index[times[:, col]]
+    return dict(mu_offset=mu_offset, mu_nang=mu_nang, ang_axis=ang_axis, ang_lower=ang_lower,
+                ang_pow=ang_pow, ang_rank=ang_pow.sum(1), times=times_new,
+                mapping=new_index[mapping], n_moments=int(nxt), n_dense=n_dense)
 
 
-@njit(cache=True, inline="always")
-def _angular_monomials(ux, uy, uz, ang_abc, ang_lower, mono):
+@njit(cache=True, fastmath=True, inline="always")
+def _angular_monomials(u, ang_axis, ang_lower, mono):
     """mono[t] = ux^a uy^b uz^c, each built from a monomial of one lower degree."""
     mono[0] = 1.0
-    for t in range(1, ang_abc.shape[0]):
-        if ang_abc[t, 0] > 0:
-            mono[t] = mono[ang_lower[t, 0]] * ux
-        elif ang_abc[t, 1] > 0:
-            mono[t] = mono[ang_lower[t, 1]] * uy
-        else:
-            mono[t] = mono[ang_lower[t, 2]] * uz
+    for t in range(1, ang_axis.shape[0]):
+        d = ang_axis[t]
+        mono[t] = mono[ang_lower[t, d]] * u[d]
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def _site(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
           radial_coeffs, species_coeffs, moment_coeffs,
-          basic_mu, basic_ang, ang_abc, ang_lower, times, mapping,
-          want_grad, pair_grad, rvec, rr, jt, qv, dqv, f, df, mono, mom, dmom, accA, accB):
+          mu_offset, mu_nang, ang_axis, ang_lower, ang_pow, ang_rank, times, mapping,
+          want_grad, pair_grad, rvec, rr, jt, qv, dqv, f, df, mono, mom, dmom, accA, accB, u_all):
     """Site energy of atom i; if want_grad, dV_i/dr_ij into pair_grad[start[i]:...].
 
-    Returns (site_energy, number of neighbours closer than r_min).
+    Returns (site_energy, short) with short = (number of coincident pairs << 32)
+    + number of neighbours closer than r_min.
     """
     zi = types[i]
-    n_basic = basic_mu.shape[0]
-    n_ang = ang_abc.shape[0]
+    n_ang = ang_axis.shape[0]
     n_rad = qv.shape[0]
     n_mu = f.shape[1]
     nn = 0
@@ -80,6 +110,9 @@ def _site(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
             continue
         if r < r_min:
             short += 1
+        if r < 1e-8:  # coincident atoms: reported by the caller, pair skipped
+            short += 1 << 32
+            continue
         rvec[nn, 0] = dx
         rvec[nn, 1] = dy
         rvec[nn, 2] = dz
@@ -97,15 +130,23 @@ def _site(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
             f[nn, mu] = s
             df[nn, mu] = ds
         nn += 1
-    # basic moments
+    # basic moments, dense per radial function
     n_mom = mom.shape[0]
     for k in range(n_mom):
         mom[k] = 0.0
     for q in range(nn):
         inv = 1.0 / rr[q]
-        _angular_monomials(rvec[q, 0] * inv, rvec[q, 1] * inv, rvec[q, 2] * inv, ang_abc, ang_lower, mono[q])
-        for a in range(n_basic):
-            mom[a] += f[q, basic_mu[a]] * mono[q, basic_ang[a]]
+        u = u_all[q]
+        u[0] = rvec[q, 0] * inv
+        u[1] = rvec[q, 1] * inv
+        u[2] = rvec[q, 2] * inv
+        m = mono[q]
+        _angular_monomials(u, ang_axis, ang_lower, m)
+        for mu in range(n_mu):
+            fm = f[q, mu]
+            off = mu_offset[mu]
+            for t in range(mu_nang[mu]):
+                mom[off + t] += fm * m[t]
     for t in range(times.shape[0]):
         mom[times[t, 3]] += times[t, 2] * mom[times[t, 0]] * mom[times[t, 1]]
     energy = species_coeffs[zi]
@@ -127,47 +168,50 @@ def _site(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
         for t in range(n_ang):
             accA[t] = 0.0
             accB[t] = 0.0
-        for a in range(n_basic):
-            d = dmom[a]
-            accA[basic_ang[a]] += d * df[q, basic_mu[a]]
-            accB[basic_ang[a]] += d * f[q, basic_mu[a]]
-        inv = 1.0 / rr[q]
-        ux = rvec[q, 0] * inv
-        uy = rvec[q, 1] * inv
-        uz = rvec[q, 2] * inv
-        radial_part = 0.0
-        gx = 0.0
-        gy = 0.0
-        gz = 0.0
+        for mu in range(n_mu):
+            fm = f[q, mu]
+            dfm = df[q, mu]
+            off = mu_offset[mu]
+            for t in range(mu_nang[mu]):
+                d = dmom[off + t]
+                accA[t] += d * dfm
+                accB[t] += d * fm
+        # d/du through the monomial recursion mono[t] = mono[lower] * u[axis] (reverse mode)
         m = mono[q]
+        radial_part = 0.0
         for t in range(n_ang):
-            bt = accB[t]
-            at = accA[t]
-            if at == 0.0 and bt == 0.0:
-                continue
-            nu = ang_abc[t, 0] + ang_abc[t, 1] + ang_abc[t, 2]
-            radial_part += (at - bt * nu * inv) * m[t]
-            bt *= inv
-            lx = ang_lower[t, 0]
-            ly = ang_lower[t, 1]
-            lz = ang_lower[t, 2]
-            if lx >= 0:
-                gx += bt * ang_abc[t, 0] * m[lx]
-            if ly >= 0:
-                gy += bt * ang_abc[t, 1] * m[ly]
-            if lz >= 0:
-                gz += bt * ang_abc[t, 2] * m[lz]
+            radial_part += accA[t] * m[t]
+        gu0 = 0.0
+        gu1 = 0.0
+        gu2 = 0.0
+        for t in range(n_ang - 1, 0, -1):
+            d = ang_axis[t]
+            low = ang_lower[t, d]
+            g = accB[t]
+            accB[low] += g * u_all[q, d]
+            if d == 0:
+                gu0 += g * m[low]
+            elif d == 1:
+                gu1 += g * m[low]
+            else:
+                gu2 += g * m[low]
+        # u = r / |r|: du/dr = (I - u u^T) / r
+        inv = 1.0 / rr[q]
+        ux = u_all[q, 0]
+        uy = u_all[q, 1]
+        uz = u_all[q, 2]
+        proj = gu0 * ux + gu1 * uy + gu2 * uz
         p = jt[q]
-        pair_grad[p, 0] = radial_part * ux + gx
-        pair_grad[p, 1] = radial_part * uy + gy
-        pair_grad[p, 2] = radial_part * uz + gz
+        pair_grad[p, 0] = radial_part * ux + (gu0 - proj * ux) * inv
+        pair_grad[p, 1] = radial_part * uy + (gu1 - proj * uy) * inv
+        pair_grad[p, 2] = radial_part * uz + (gu2 - proj * uz) * inv
     return energy, short
 
 
 @njit(cache=True, parallel=True)
 def evaluate(positions, cell, types, start, index, shift, r_min, r_cut, scaling,
              radial_coeffs, species_coeffs, moment_coeffs,
-             basic_mu, basic_ang, ang_abc, ang_lower, times, mapping, n_moments,
+             mu_offset, mu_nang, ang_axis, ang_lower, ang_pow, ang_rank, times, mapping, n_moments,
              want_grad, n_threads):
     """Site energies (N,), pair gradients dV_i/dr_ij (P,3) and the short-pair count.
 
@@ -182,7 +226,7 @@ def evaluate(positions, cell, types, start, index, shift, r_min, r_cut, scaling,
         max_nn = max(max_nn, start[i + 1] - start[i])
     n_mu = radial_coeffs.shape[2]
     n_rad = radial_coeffs.shape[3]
-    n_ang = ang_abc.shape[0]
+    n_ang = ang_axis.shape[0]
     n_chunks = min(n, 4 * n_threads) if n > 0 else 0
     shorts = np.zeros(max(n_chunks, 1), dtype=np.int64)
     for c in prange(n_chunks):
@@ -198,14 +242,15 @@ def evaluate(positions, cell, types, start, index, shift, r_min, r_cut, scaling,
         dmom = np.empty(n_moments)
         accA = np.empty(n_ang)
         accB = np.empty(n_ang)
+        u_all = np.empty((max_nn, 3))
         lo = c * n // n_chunks
         hi = (c + 1) * n // n_chunks
         s = 0
         for i in range(lo, hi):
             e, sh = _site(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
                           radial_coeffs, species_coeffs, moment_coeffs,
-                          basic_mu, basic_ang, ang_abc, ang_lower, times, mapping,
-                          want_grad, pair_grad, rvec, rr, jt, qv, dqv, f, df, mono, mom, dmom, accA, accB)
+                          mu_offset, mu_nang, ang_axis, ang_lower, ang_pow, ang_rank, times, mapping,
+                          want_grad, pair_grad, rvec, rr, jt, qv, dqv, f, df, mono, mom, dmom, accA, accB, u_all)
             site[i] = e
             s += sh
         shorts[c] = s
@@ -241,3 +286,47 @@ def forces_and_virial(positions, cell, start, index, shift, pair_grad):
                 for b in range(3):
                     atom_virial[i, a, b] -= g[a] * rv[b]
     return forces, atom_virial
+
+
+@njit(cache=True, parallel=True)
+def site_basis_values(positions, cell, types, start, index, shift, r_min, r_cut, scaling,
+                      radial_coeffs, mu_offset, mu_nang, ang_axis, ang_lower, ang_pow, ang_rank,
+                      times, mapping, n_moments, n_threads):
+    """Scalar basis functions B_alpha(n_i) of every atom's neighbourhood, shape (N, A)."""
+    n = positions.shape[0]
+    n_a = mapping.shape[0]
+    out = np.zeros((n, n_a))
+    max_nn = 0
+    for i in range(n):
+        max_nn = max(max_nn, start[i + 1] - start[i])
+    n_mu = radial_coeffs.shape[2]
+    n_rad = radial_coeffs.shape[3]
+    n_ang = ang_axis.shape[0]
+    n_chunks = min(n, 4 * n_threads) if n > 0 else 0
+    unit = np.ones(n_a)
+    zero_species = np.zeros(radial_coeffs.shape[0])
+    dummy = np.zeros((0, 3))
+    for c in prange(n_chunks):
+        rvec = np.empty((max_nn, 3))
+        rr = np.empty(max_nn)
+        jt = np.empty(max_nn, dtype=np.int64)
+        qv = np.empty(n_rad)
+        dqv = np.empty(n_rad)
+        f = np.empty((max_nn, n_mu))
+        df = np.empty((max_nn, n_mu))
+        mono = np.empty((max_nn, n_ang))
+        mom = np.empty(n_moments)
+        dmom = np.empty(n_moments)
+        accA = np.empty(n_ang)
+        accB = np.empty(n_ang)
+        u_all = np.empty((max_nn, 3))
+        lo = c * n // n_chunks
+        hi = (c + 1) * n // n_chunks
+        for i in range(lo, hi):
+            _site(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
+                  radial_coeffs, zero_species, unit,
+                  mu_offset, mu_nang, ang_axis, ang_lower, ang_pow, ang_rank, times, mapping,
+                  False, dummy, rvec, rr, jt, qv, dqv, f, df, mono, mom, dmom, accA, accB, u_all)
+            for a in range(n_a):
+                out[i, a] = mom[mapping[a]]
+    return out

@@ -27,7 +27,7 @@ def _bin_setup(frac, periodic, perp, cutoff):
             lo[k] = frac[:, k].min()
             extent = max(frac[:, k].max() - lo[k], 1e-12)
         length = extent * perp[k]  # thickness in Angstrom
-        nb = int(math.floor(length / cutoff))
+        nb = int(math.floor(2.0 * length / cutoff))  # bins of >= cutoff/2
         if nb < 1:
             nb = 1
         if nb > 1000:
@@ -66,18 +66,18 @@ def _assign_bins(frac, periodic, nbins, lo, width):
 
 @njit(cache=True)
 def _neighbor_pass(positions, cell, frac, periodic, cutoff, nbins, reach, wrap, binidx,
-                   bin_start, bin_atoms, count_only, start, index, shift):
+                   bin_start, bin_atoms, start, index, shift):
+    """Fill index/shift while they have room; always count. Returns the pair count."""
     n = positions.shape[0]
+    cap = index.shape[0]
     cut2 = cutoff * cutoff
     total = 0
     for i in range(n):
-        if not count_only:
-            total = start[i]
+        start[i] = total
         b = binidx[i]
         bx = b // (nbins[1] * nbins[2])
         by = (b // nbins[2]) % nbins[1]
         bz = b % nbins[2]
-        ncount = 0
         for ox in range(-reach[0], reach[0] + 1):
             tx = bx + ox
             if periodic[0]:
@@ -118,15 +118,13 @@ def _neighbor_pass(positions, cell, frac, periodic, cutoff, nbins, reach, wrap, 
                         dy = positions[j, 1] - positions[i, 1] + n0 * cell[0, 1] + n1 * cell[1, 1] + n2 * cell[2, 1]
                         dz = positions[j, 2] - positions[i, 2] + n0 * cell[0, 2] + n1 * cell[1, 2] + n2 * cell[2, 2]
                         if dx * dx + dy * dy + dz * dz < cut2:
-                            if not count_only:
+                            if total < cap:
                                 index[total] = j
                                 shift[total, 0] = n0
                                 shift[total, 1] = n1
                                 shift[total, 2] = n2
                             total += 1
-                            ncount += 1
-        if count_only:
-            start[i + 1] = ncount
+    start[n] = total
     return total
 
 
@@ -158,16 +156,21 @@ def build_neighbor_list(positions, cell, periodic, cutoff):
         bin_atoms[fill[binidx[i]]] = i
         fill[binidx[i]] += 1
     start = np.zeros(n + 1, dtype=np.int64)
-    dummy_i = np.empty(0, dtype=np.int64)
-    dummy_s = np.empty((0, 3), dtype=np.int64)
-    _neighbor_pass(positions, cell, frac, periodic, cutoff, nbins, reach, wrap, binidx,
-                   bin_start, bin_atoms, True, start, dummy_i, dummy_s)
-    for i in range(n):
-        start[i + 1] += start[i]
-    index = np.empty(start[n], dtype=np.int64)
-    shift = np.empty((start[n], 3), dtype=np.int64)
-    _neighbor_pass(positions, cell, frac, periodic, cutoff, nbins, reach, wrap, binidx,
-                   bin_start, bin_atoms, False, start, index, shift)
+    # one pass into a buffer sized from the density; a second pass only if it overflows
+    volume = abs(np.linalg.det(cell))
+    density = n / volume if volume > 0 else 0.1
+    capacity = int(n * (1.3 * density * 4.19 * cutoff ** 3 + 16)) + 64
+    index = np.empty(capacity, dtype=np.int64)
+    shift = np.empty((capacity, 3), dtype=np.int64)
+    total = _neighbor_pass(positions, cell, frac, periodic, cutoff, nbins, reach, wrap, binidx,
+                           bin_start, bin_atoms, start, index, shift)
+    if total > capacity:
+        index = np.empty(total, dtype=np.int64)
+        shift = np.empty((total, 3), dtype=np.int64)
+        _neighbor_pass(positions, cell, frac, periodic, cutoff, nbins, reach, wrap, binidx,
+                       bin_start, bin_atoms, start, index, shift)
+    index = index[:total].copy()
+    shift = shift[:total].copy()
     return start, index, shift
 
 
@@ -241,7 +244,7 @@ class NeighborList:
             if (ref_pos.shape == positions.shape and np.array_equal(ref_pbc, pbc)
                     and np.allclose(ref_cell, cell, rtol=0, atol=1e-12)):
                 disp = positions - ref_pos
-                if len(disp) == 0 or np.sqrt((disp * disp).sum(1).max()) < 0.5 * self.skin:
+                if len(disp) == 0 or np.sqrt((disp * disp).sum(1).max()) <= 0.5 * self.skin:
                     return False
         work_cell = complete_cell(positions, cell, pbc, self.cutoff + self.skin)
         self.start, self.index, self.shift = build_neighbor_list(

@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+
+from pyiron_mtp import MTP
+from pyiron_mtp.core.basis import generate_basis, moment_level
+from pyiron_mtp.mtpfile import read_mtp
+from conftest import data_file, random_potential
+
+NEW_PER_LEVEL = {2: 1, 4: 1, 6: 3, 8: 4, 10: 7, 12: 13, 14: 23, 16: 40, 18: 71, 20: 125, 22: 212,
+                 24: 364, 26: 600, 28: 981}
+
+
+@pytest.mark.parametrize("level", range(2, 30, 2))
+def test_counts_match_mlip_templates(level):
+    ref = read_mtp(data_file("mlip_templates", f"{level:02d}.mtp"))
+    b = generate_basis(level)
+    assert b.alpha_scalar_moments == ref["alpha_moment_mapping"].size
+    assert b.alpha_scalar_moments == sum(v for k, v in NEW_PER_LEVEL.items() if k <= level)
+    assert len(b.alpha_index_basic) == len(ref["alpha_index_basic"])
+    assert b.radial_funcs_count == ref["radial_funcs_count"]
+    # the same basic moments, in the same order
+    assert np.array_equal(b.alpha_index_basic, ref["alpha_index_basic"])
+
+
+def test_levels_above_28():
+    b = generate_basis(30)
+    assert b.alpha_scalar_moments > 2445
+    assert b.alpha_index_basic[:, 0].max() <= 5 and b.alpha_index_basic[:, 1:].sum(1).max() <= 10
+    wider = generate_basis(30, max_mu=6, max_nu=12)
+    assert wider.alpha_scalar_moments > b.alpha_scalar_moments
+
+
+@pytest.mark.parametrize("level", [6, 12, 16])
+def test_same_function_space_as_mlip(level, rng):
+    """Every MLIP basis function is a linear combination of ours and vice versa: the
+    per-neighbourhood basis values of both span the same space."""
+    ref = MTP.from_file(data_file("mlip_templates", f"{level:02d}.mtp"), species=["Cu"])
+    ref.min_dist = 1.5
+    ours = MTP.from_level(level, ["Cu"], ref.min_dist, ref.max_dist)
+    assert ours.n_basis == ref.n_basis
+    from ase.build import bulk
+    rows_ref, rows_ours = [], []
+    for k in range(3 * ref.n_basis):
+        atoms = bulk("Cu", "fcc", a=3.6).repeat((2, 2, 2))
+        atoms.rattle(0.15, seed=k)
+        atoms.set_cell(atoms.cell.array * rng.uniform(0.9, 1.1), scale_atoms=True)
+        rows_ref.append(_basis_values(ref, atoms))
+        rows_ours.append(_basis_values(ours, atoms))
+    A, B = np.array(rows_ref), np.array(rows_ours)
+    # project each onto the other's span
+    for X, Y in ((A, B), (B, A)):
+        coef, *_ = np.linalg.lstsq(Y, X, rcond=None)
+        assert np.linalg.norm(Y @ coef - X) <= 1e-8 * np.linalg.norm(X)
+
+
+def _basis_values(pot, atoms):
+    """Site-summed basis function values B_alpha."""
+    return pot.basis_values(atoms.positions, atoms.cell.array, True, np.zeros(len(atoms), int)).sum(0)
+
+
+def test_basis_values_match_energy(rng):
+    pot = random_potential(14, ["Cu", "Ag"])
+    from ase.build import bulk
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat((2, 2, 2))
+    atoms.rattle(0.1, seed=2)
+    types = rng.integers(0, 2, len(atoms))
+    B = pot.basis_values(atoms.positions, atoms.cell.array, True, types)
+    res = pot.evaluate(atoms.positions, atoms.cell.array, True, types)
+    assert np.allclose(B @ pot.moment_coeffs + pot.species_coeffs[types], res.energies, rtol=1e-12, atol=1e-12)
+
+
+def test_rotation_invariance_high_level(rng):
+    pot = random_potential(20, ["Cu"], scale=1e-3)
+    from ase.build import bulk
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True)
+    atoms.rattle(0.2, seed=3)
+    e0 = pot.evaluate(atoms.positions, atoms.cell.array, True, np.zeros(4, int), forces=False).energy
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    e1 = pot.evaluate(atoms.positions @ q.T, atoms.cell.array @ q.T, True, np.zeros(4, int), forces=False).energy
+    assert e1 == pytest.approx(e0, rel=1e-10)
+
+
+def test_level_formula():
+    b = generate_basis(16)
+    levels = [moment_level(mu, a + bb + c) for mu, a, bb, c in b.alpha_index_basic]
+    assert max(levels) <= 16
+    with pytest.raises(ValueError):
+        generate_basis(0)

@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+
+from pyiron_mtp import MTP
+from pyiron_mtp.cfg import read_cfg
+from pyiron_mtp.cli import main
+from conftest import data_file
+
+
+def test_calc_efs_cfg_matches_calculator(tmp_path):
+    pot_path = data_file("mlearn", "published_mtp", "Li.mtp")
+    src = data_file("mlearn", "Li_test.extxyz")
+    out = tmp_path / "out.cfg"
+    assert main(["calc-efs", str(pot_path), str(src), str(out), "-q"]) == 0
+    frames = read_cfg(out, species=["Li"])
+    assert len(frames) == 29
+    pot = MTP.from_file(pot_path, species=["Li"])
+    a = frames[3]
+    res = pot.evaluate(a.positions, a.cell.array, a.pbc, np.zeros(len(a), int))
+    assert a.get_potential_energy() == pytest.approx(res.energy, abs=1e-8)
+    assert np.allclose(a.get_forces(), res.forces, atol=1e-7)
+    text = out.read_text()
+    assert "PlusStress" in text and "EFS_by\tpyiron_mtp" in text
+
+
+def test_calc_efs_extxyz_output_and_species(tmp_path):
+    src = data_file("emt_cu", "test.cfg")
+    pot = tmp_path / "p.mtp"
+    assert main(["level", "8", "--species", "Cu", "--min-dist", "2", "--max-dist", "5", "-o", str(pot)]) == 0
+    out = tmp_path / "o.extxyz"
+    assert main(["calc-efs", str(pot), str(src), str(out), "--species", "Cu", "-q"]) == 0
+    import ase.io
+    frames = ase.io.read(out, ":")
+    assert len(frames) == 50 and frames[0].get_chemical_symbols()[0] == "Cu"
+
+
+def test_level_and_convert(tmp_path, capsys):
+    out = tmp_path / "l16.mtp"
+    assert main(["level", "16", "--species", "Al", "Cu", "--min-dist", "2", "--max-dist", "5", "-o", str(out)]) == 0
+    pot = MTP.from_file(out, species=["Al", "Cu"])
+    assert pot.n_basis == 92 and pot.species_count == 2 and not pot.trained
+    xyz = tmp_path / "t.extxyz"
+    assert main(["convert", str(data_file("emt_cu", "test_CuAg.cfg")), str(xyz), "--species", "Cu", "Ag"]) == 0
+    back = tmp_path / "back.cfg"
+    assert main(["convert", str(xyz), str(back), "--species", "Cu", "Ag"]) == 0
+    a = read_cfg(data_file("emt_cu", "test_CuAg.cfg"), species=["Cu", "Ag"])
+    b = read_cfg(back, species=["Cu", "Ag"])
+    assert len(a) == len(b)
+    assert np.allclose(a[7].get_forces(), b[7].get_forces(), atol=1e-8)
+    assert a[7].get_chemical_symbols() == b[7].get_chemical_symbols()
+
+
+def test_cli_errors(tmp_path, capsys):
+    assert main(["calc-efs", str(tmp_path / "missing.mtp"), "x.cfg", "y.cfg"]) == 2
+    assert "no such file" in capsys.readouterr().err.lower()
+    pot = tmp_path / "p.mtp"
+    main(["level", "6", "--species", "Cu", "Ag", "--min-dist", "2", "--max-dist", "5", "-o", str(pot)])
+    src = data_file("mlearn", "Li_test.extxyz")
+    with pytest.raises(SystemExit, match="--species"):
+        main(["calc-efs", str(pot), str(src), str(tmp_path / "o.cfg")])
+    assert main(["calc-efs", str(pot), str(src), str(tmp_path / "o.cfg"), "--species", "Cu", "Ag"]) == 2
+    assert "not in the potential's species" in capsys.readouterr().err
