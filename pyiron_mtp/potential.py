@@ -11,10 +11,10 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import numba
 
 from .core.basis import generate_basis
-from .core.kernels import evaluate, forces_and_virial, kernel_layout, site_basis_values
+from .core.kernels import evaluate_range, forces_and_virial, kernel_layout
+from .core.threads import run_ranges
 from .core.neighbors import NeighborList
 from .mtpfile import read_mtp, write_mtp
 
@@ -234,11 +234,25 @@ class MTP:
     def basis_values(self, positions, cell, pbc, types, neighbor_list=None) -> np.ndarray:
         """Scalar basis functions B_alpha of each atom's neighbourhood, shape (N, n_basis)."""
         positions, cell, pbc, types, nl = self._prepare(positions, cell, pbc, types, neighbor_list)
+        out = np.zeros((len(positions), self.n_basis))
+        self._run(positions, cell, types, nl, False, out, species_coeffs=np.zeros(self.species_count),
+                  moment_coeffs=np.ones(self.n_basis))
+        return out
+
+    def _run(self, positions, cell, types, nl, want_grad, basis_out, species_coeffs=None, moment_coeffs=None):
+        """Site energies, pair gradients and the short/coincident pair code from the kernels."""
         t = self.kernel_tables()
-        return site_basis_values(
-            positions, cell, types, nl.start, nl.index, nl.shift, self.min_dist, self.max_dist, self.scaling,
-            self.radial_coeffs, t["mu_offset"], t["mu_nang"], t["ang_axis"], t["ang_lower"], t["ang_pow"],
-            t["ang_rank"], t["times"], t["mapping"], t["n_moments"], numba.get_num_threads())
+        n = len(positions)
+        site = np.zeros(n)
+        pair_grad = np.zeros((len(nl.index) if want_grad else 0, 3))
+        shorts = run_ranges(
+            evaluate_range, n, positions, cell, types, nl.start, nl.index, nl.shift,
+            self.min_dist, self.max_dist, self.scaling, self.radial_coeffs,
+            self.species_coeffs if species_coeffs is None else species_coeffs,
+            self.moment_coeffs if moment_coeffs is None else moment_coeffs,
+            t["mu_offset"], t["mu_nang"], t["ang_axis"], t["ang_lower"], t["ang_pow"], t["ang_rank"],
+            t["times"], t["times_runs"], t["mapping"], t["n_moments"], want_grad, site, pair_grad, basis_out)
+        return site, pair_grad, sum(shorts)
 
     def evaluate(self, positions, cell, pbc, types, neighbor_list=None, forces=True) -> MTPResult:
         """Energy, forces and virial/stress of one structure.
@@ -248,12 +262,7 @@ class MTP:
         passed to be reused between calls (MD).
         """
         positions, cell, pbc, types, nl = self._prepare(positions, cell, pbc, types, neighbor_list)
-        t = self.kernel_tables()
-        site, pair_grad, n_short = evaluate(
-            positions, cell, types, nl.start, nl.index, nl.shift, self.min_dist, self.max_dist, self.scaling,
-            self.radial_coeffs, self.species_coeffs, self.moment_coeffs,
-            t["mu_offset"], t["mu_nang"], t["ang_axis"], t["ang_lower"], t["ang_pow"], t["ang_rank"],
-            t["times"], t["mapping"], t["n_moments"], forces, numba.get_num_threads())
+        site, pair_grad, n_short = self._run(positions, cell, types, nl, forces, np.zeros((0, self.n_basis)))
         n_coincident, n_short = int(n_short) >> 32, int(n_short) & 0xFFFFFFFF
         if n_coincident:
             raise ValueError(f"{n_coincident // 2 or 1} pair(s) of atoms coincide (distance < 1e-8 A)")

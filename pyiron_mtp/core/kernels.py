@@ -5,7 +5,7 @@ Conventions: energies in eV, distances in Angstrom, forces in eV/Angstrom.
 so the ASE stress is sigma = -W / volume (eV/Angstrom^3).
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .radial import chebyshev_radial
 
@@ -66,12 +66,18 @@ def kernel_layout(alpha_index_basic, alpha_index_times, alpha_moment_mapping, al
     times_new = times.copy()
     for col in (0, 1, 3):
         times_new[:, col] = new_index[times[:, col]]
+    # runs of consecutive rows with the same target moment
+    if len(times_new):
+        breaks = np.flatnonzero(np.diff(times_new[:, 3]) != 0) + 1
+        run_start = np.concatenate([[0], breaks, [len(times_new)]]).astype(np.int64)
+    else:
+        run_start = np.zeros(1, dtype=np.int64)
     return dict(mu_offset=mu_offset, mu_nang=mu_nang, ang_axis=ang_axis, ang_lower=ang_lower,
-                ang_pow=ang_pow, ang_rank=ang_pow.sum(1), times=times_new,
+                ang_pow=ang_pow, ang_rank=ang_pow.sum(1), times=times_new, times_runs=run_start,
                 mapping=new_index[mapping], n_moments=int(nxt), n_dense=n_dense)
 
 
-@njit(cache=True, fastmath=True, inline="always")
+@njit(cache=True, fastmath=True)
 def _angular_monomials(u, ang_axis, ang_lower, mono):
     """mono[t] = ux^a uy^b uz^c, each built from a monomial of one lower degree."""
     mono[0] = 1.0
@@ -83,17 +89,20 @@ def _angular_monomials(u, ang_axis, ang_lower, mono):
 @njit(cache=True, fastmath=True)
 def _site(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
           radial_coeffs, species_coeffs, moment_coeffs,
-          mu_offset, mu_nang, ang_axis, ang_lower, ang_pow, ang_rank, times, mapping,
-          want_grad, pair_grad, rvec, rr, jt, qv, dqv, f, df, mono, mom, dmom, accA, accB, u_all):
+          mu_offset, mu_nang, ang_axis, ang_lower, times, times_runs, mapping,
+          want_grad, pair_grad, s):
     """Site energy of atom i; if want_grad, dV_i/dr_ij into pair_grad[start[i]:...].
 
+    Per-neighbour work is laid out (feature, neighbour) so the inner loops run over
+    neighbours and vectorise.  ``s`` is a :class:`Scratch` tuple.
     Returns (site_energy, short) with short = (number of coincident pairs << 32)
     + number of neighbours closer than r_min.
     """
+    rvec, rr, jt, qv, dqv, f, df, mono, mom, dmom, accA, accB, gu, rp = s
     zi = types[i]
     n_ang = ang_axis.shape[0]
     n_rad = qv.shape[0]
-    n_mu = f.shape[1]
+    n_mu = f.shape[0]
     nn = 0
     short = 0
     for p in range(start[i], start[i + 1]):
@@ -113,42 +122,48 @@ def _site(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
         if r < 1e-8:  # coincident atoms: reported by the caller, pair skipped
             short += 1 << 32
             continue
-        rvec[nn, 0] = dx
-        rvec[nn, 1] = dy
-        rvec[nn, 2] = dz
+        inv = 1.0 / r
+        rvec[0, nn] = dx * inv  # unit vector
+        rvec[1, nn] = dy * inv
+        rvec[2, nn] = dz * inv
         rr[nn] = r
         jt[nn] = p
         zj = types[j]
         chebyshev_radial(r, r_min, r_cut, scaling, qv, dqv)
         for mu in range(n_mu):
-            s = 0.0
-            ds = 0.0
+            acc = 0.0
+            dacc = 0.0
             for b in range(n_rad):
                 c = radial_coeffs[zi, zj, mu, b]
-                s += c * qv[b]
-                ds += c * dqv[b]
-            f[nn, mu] = s
-            df[nn, mu] = ds
+                acc += c * qv[b]
+                dacc += c * dqv[b]
+            f[mu, nn] = acc
+            df[mu, nn] = dacc
         nn += 1
+    # angular monomials mono[t, q] = ux^a uy^b uz^c, from one degree lower
+    for q in range(nn):
+        mono[0, q] = 1.0
+    for t in range(1, n_ang):
+        d = ang_axis[t]
+        low = ang_lower[t, d]
+        for q in range(nn):
+            mono[t, q] = mono[low, q] * rvec[d, q]
     # basic moments, dense per radial function
     n_mom = mom.shape[0]
     for k in range(n_mom):
         mom[k] = 0.0
-    for q in range(nn):
-        inv = 1.0 / rr[q]
-        u = u_all[q]
-        u[0] = rvec[q, 0] * inv
-        u[1] = rvec[q, 1] * inv
-        u[2] = rvec[q, 2] * inv
-        m = mono[q]
-        _angular_monomials(u, ang_axis, ang_lower, m)
-        for mu in range(n_mu):
-            fm = f[q, mu]
-            off = mu_offset[mu]
-            for t in range(mu_nang[mu]):
-                mom[off + t] += fm * m[t]
-    for t in range(times.shape[0]):
-        mom[times[t, 3]] += times[t, 2] * mom[times[t, 0]] * mom[times[t, 1]]
+    for mu in range(n_mu):
+        off = mu_offset[mu]
+        for t in range(mu_nang[mu]):
+            acc = 0.0
+            for q in range(nn):
+                acc += f[mu, q] * mono[t, q]
+            mom[off + t] = acc
+    for g in range(times_runs.shape[0] - 1):
+        acc = 0.0
+        for t in range(times_runs[g], times_runs[g + 1]):
+            acc += times[t, 2] * mom[times[t, 0]] * mom[times[t, 1]]
+        mom[times[times_runs[g], 3]] += acc
     energy = species_coeffs[zi]
     for a in range(mapping.shape[0]):
         energy += moment_coeffs[a] * mom[mapping[a]]
@@ -159,102 +174,93 @@ def _site(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
         dmom[k] = 0.0
     for a in range(mapping.shape[0]):
         dmom[mapping[a]] += moment_coeffs[a]
-    for t in range(times.shape[0] - 1, -1, -1):
-        g = times[t, 2] * dmom[times[t, 3]]
-        if g != 0.0:
-            dmom[times[t, 0]] += g * mom[times[t, 1]]
-            dmom[times[t, 1]] += g * mom[times[t, 0]]
+    for g in range(times_runs.shape[0] - 2, -1, -1):
+        dk = dmom[times[times_runs[g], 3]]
+        if dk != 0.0:
+            for t in range(times_runs[g], times_runs[g + 1]):
+                w = times[t, 2] * dk
+                dmom[times[t, 0]] += w * mom[times[t, 1]]
+                dmom[times[t, 1]] += w * mom[times[t, 0]]
+    # dE/df (accA) and dE/dmono (accB) per neighbour
+    for t in range(n_ang):
+        for q in range(nn):
+            accA[t, q] = 0.0
+            accB[t, q] = 0.0
+    for mu in range(n_mu):
+        off = mu_offset[mu]
+        for t in range(mu_nang[mu]):
+            dm = dmom[off + t]
+            for q in range(nn):
+                accA[t, q] += dm * df[mu, q]
+                accB[t, q] += dm * f[mu, q]
     for q in range(nn):
-        for t in range(n_ang):
-            accA[t] = 0.0
-            accB[t] = 0.0
-        for mu in range(n_mu):
-            fm = f[q, mu]
-            dfm = df[q, mu]
-            off = mu_offset[mu]
-            for t in range(mu_nang[mu]):
-                d = dmom[off + t]
-                accA[t] += d * dfm
-                accB[t] += d * fm
-        # d/du through the monomial recursion mono[t] = mono[lower] * u[axis] (reverse mode)
-        m = mono[q]
-        radial_part = 0.0
-        for t in range(n_ang):
-            radial_part += accA[t] * m[t]
-        gu0 = 0.0
-        gu1 = 0.0
-        gu2 = 0.0
-        for t in range(n_ang - 1, 0, -1):
-            d = ang_axis[t]
-            low = ang_lower[t, d]
-            g = accB[t]
-            accB[low] += g * u_all[q, d]
-            if d == 0:
-                gu0 += g * m[low]
-            elif d == 1:
-                gu1 += g * m[low]
-            else:
-                gu2 += g * m[low]
-        # u = r / |r|: du/dr = (I - u u^T) / r
+        rp[q] = 0.0
+        gu[0, q] = 0.0
+        gu[1, q] = 0.0
+        gu[2, q] = 0.0
+    for t in range(n_ang):
+        for q in range(nn):
+            rp[q] += accA[t, q] * mono[t, q]
+    # d/du through the monomial recursion (reverse mode)
+    for t in range(n_ang - 1, 0, -1):
+        d = ang_axis[t]
+        low = ang_lower[t, d]
+        for q in range(nn):
+            g = accB[t, q]
+            accB[low, q] += g * rvec[d, q]
+            gu[d, q] += g * mono[low, q]
+    # u = r/|r|: du/dr = (I - u u^T) / r
+    for q in range(nn):
         inv = 1.0 / rr[q]
-        ux = u_all[q, 0]
-        uy = u_all[q, 1]
-        uz = u_all[q, 2]
-        proj = gu0 * ux + gu1 * uy + gu2 * uz
+        ux = rvec[0, q]
+        uy = rvec[1, q]
+        uz = rvec[2, q]
+        proj = gu[0, q] * ux + gu[1, q] * uy + gu[2, q] * uz
         p = jt[q]
-        pair_grad[p, 0] = radial_part * ux + (gu0 - proj * ux) * inv
-        pair_grad[p, 1] = radial_part * uy + (gu1 - proj * uy) * inv
-        pair_grad[p, 2] = radial_part * uz + (gu2 - proj * uz) * inv
+        pair_grad[p, 0] = rp[q] * ux + (gu[0, q] - proj * ux) * inv
+        pair_grad[p, 1] = rp[q] * uy + (gu[1, q] - proj * uy) * inv
+        pair_grad[p, 2] = rp[q] * uz + (gu[2, q] - proj * uz) * inv
     return energy, short
 
 
-@njit(cache=True, parallel=True)
-def evaluate(positions, cell, types, start, index, shift, r_min, r_cut, scaling,
-             radial_coeffs, species_coeffs, moment_coeffs,
-             mu_offset, mu_nang, ang_axis, ang_lower, ang_pow, ang_rank, times, mapping, n_moments,
-             want_grad, n_threads):
-    """Site energies (N,), pair gradients dV_i/dr_ij (P,3) and the short-pair count.
+@njit(cache=True)
+def make_scratch(max_nn, n_mu, n_rad, n_ang, n_moments):
+    """Work arrays of one thread for :func:`_site`."""
+    return (np.empty((3, max_nn)), np.empty(max_nn), np.empty(max_nn, dtype=np.int64),
+            np.empty(n_rad), np.empty(n_rad), np.empty((n_mu, max_nn)), np.empty((n_mu, max_nn)),
+            np.empty((n_ang, max_nn)), np.empty(n_moments), np.empty(n_moments),
+            np.empty((n_ang, max_nn)), np.empty((n_ang, max_nn)), np.empty((3, max_nn)), np.empty(max_nn))
 
-    Atoms are split into 4 * n_threads chunks, each with its own scratch space.
+
+@njit(cache=True, nogil=True)
+def evaluate_range(lo, hi, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
+                   radial_coeffs, species_coeffs, moment_coeffs,
+                   mu_offset, mu_nang, ang_axis, ang_lower, ang_pow, ang_rank, times, times_runs, mapping,
+                   n_moments, want_grad, site, pair_grad, basis_out):
+    """Atoms lo..hi-1: site energies into ``site``, dV_i/dr_ij into ``pair_grad`` (if
+    want_grad) and, if ``basis_out`` has rows, the basis values B_alpha(n_i) into it.
+
+    Releases the GIL, so disjoint atom ranges can run on several threads.
+    Returns (number of coincident pairs << 32) + number of pairs closer than r_min.
     """
-    n = positions.shape[0]
-    n_pairs = index.shape[0]
-    site = np.zeros(n)
-    pair_grad = np.zeros((n_pairs if want_grad else 0, 3))
-    max_nn = 0
-    for i in range(n):
+    max_nn = 1
+    for i in range(lo, hi):
         max_nn = max(max_nn, start[i + 1] - start[i])
-    n_mu = radial_coeffs.shape[2]
-    n_rad = radial_coeffs.shape[3]
-    n_ang = ang_axis.shape[0]
-    n_chunks = min(n, 4 * n_threads) if n > 0 else 0
-    shorts = np.zeros(max(n_chunks, 1), dtype=np.int64)
-    for c in prange(n_chunks):
-        rvec = np.empty((max_nn, 3))
-        rr = np.empty(max_nn)
-        jt = np.empty(max_nn, dtype=np.int64)
-        qv = np.empty(n_rad)
-        dqv = np.empty(n_rad)
-        f = np.empty((max_nn, n_mu))
-        df = np.empty((max_nn, n_mu))
-        mono = np.empty((max_nn, n_ang))
-        mom = np.empty(n_moments)
-        dmom = np.empty(n_moments)
-        accA = np.empty(n_ang)
-        accB = np.empty(n_ang)
-        u_all = np.empty((max_nn, 3))
-        lo = c * n // n_chunks
-        hi = (c + 1) * n // n_chunks
-        s = 0
-        for i in range(lo, hi):
-            e, sh = _site(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
-                          radial_coeffs, species_coeffs, moment_coeffs,
-                          mu_offset, mu_nang, ang_axis, ang_lower, ang_pow, ang_rank, times, mapping,
-                          want_grad, pair_grad, rvec, rr, jt, qv, dqv, f, df, mono, mom, dmom, accA, accB, u_all)
-            site[i] = e
-            s += sh
-        shorts[c] = s
-    return site, pair_grad, shorts.sum()
+    scratch = make_scratch(max_nn, radial_coeffs.shape[2], radial_coeffs.shape[3], ang_axis.shape[0], n_moments)
+    mom = scratch[8]
+    want_basis = basis_out.shape[0] > 0
+    short = 0
+    for i in range(lo, hi):
+        e, sh = _site(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
+                      radial_coeffs, species_coeffs, moment_coeffs,
+                      mu_offset, mu_nang, ang_axis, ang_lower, times, times_runs, mapping,
+                      want_grad, pair_grad, scratch)
+        site[i] = e
+        short += sh
+        if want_basis:
+            for a in range(mapping.shape[0]):
+                basis_out[i, a] = mom[mapping[a]]
+    return short
 
 
 @njit(cache=True)
@@ -287,46 +293,3 @@ def forces_and_virial(positions, cell, start, index, shift, pair_grad):
                     atom_virial[i, a, b] -= g[a] * rv[b]
     return forces, atom_virial
 
-
-@njit(cache=True, parallel=True)
-def site_basis_values(positions, cell, types, start, index, shift, r_min, r_cut, scaling,
-                      radial_coeffs, mu_offset, mu_nang, ang_axis, ang_lower, ang_pow, ang_rank,
-                      times, mapping, n_moments, n_threads):
-    """Scalar basis functions B_alpha(n_i) of every atom's neighbourhood, shape (N, A)."""
-    n = positions.shape[0]
-    n_a = mapping.shape[0]
-    out = np.zeros((n, n_a))
-    max_nn = 0
-    for i in range(n):
-        max_nn = max(max_nn, start[i + 1] - start[i])
-    n_mu = radial_coeffs.shape[2]
-    n_rad = radial_coeffs.shape[3]
-    n_ang = ang_axis.shape[0]
-    n_chunks = min(n, 4 * n_threads) if n > 0 else 0
-    unit = np.ones(n_a)
-    zero_species = np.zeros(radial_coeffs.shape[0])
-    dummy = np.zeros((0, 3))
-    for c in prange(n_chunks):
-        rvec = np.empty((max_nn, 3))
-        rr = np.empty(max_nn)
-        jt = np.empty(max_nn, dtype=np.int64)
-        qv = np.empty(n_rad)
-        dqv = np.empty(n_rad)
-        f = np.empty((max_nn, n_mu))
-        df = np.empty((max_nn, n_mu))
-        mono = np.empty((max_nn, n_ang))
-        mom = np.empty(n_moments)
-        dmom = np.empty(n_moments)
-        accA = np.empty(n_ang)
-        accB = np.empty(n_ang)
-        u_all = np.empty((max_nn, 3))
-        lo = c * n // n_chunks
-        hi = (c + 1) * n // n_chunks
-        for i in range(lo, hi):
-            _site(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
-                  radial_coeffs, zero_species, unit,
-                  mu_offset, mu_nang, ang_axis, ang_lower, ang_pow, ang_rank, times, mapping,
-                  False, dummy, rvec, rr, jt, qv, dqv, f, df, mono, mom, dmom, accA, accB, u_all)
-            for a in range(n_a):
-                out[i, a] = mom[mapping[a]]
-    return out

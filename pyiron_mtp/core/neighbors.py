@@ -129,22 +129,8 @@ def _neighbor_pass(positions, cell, frac, periodic, cutoff, nbins, reach, wrap, 
 
 
 @njit(cache=True)
-def build_neighbor_list(positions, cell, periodic, cutoff):
-    """Full neighbour list within ``cutoff`` (strict <), CSR arrays (start, index, shift).
-
-    ``cell`` rows are lattice vectors and must be non-singular (callers complete
-    the cell along non-periodic directions).
-    """
-    n = positions.shape[0]
-    inv = np.linalg.inv(cell)
-    frac = positions @ inv
-    # distance between opposite faces along each lattice direction
-    perp = np.zeros(3)
-    for k in range(3):
-        perp[k] = 1.0 / math.sqrt(inv[0, k] ** 2 + inv[1, k] ** 2 + inv[2, k] ** 2)
-    nbins, lo, width, reach = _bin_setup(frac, periodic, perp, cutoff)
-    wrap, binidx = _assign_bins(frac, periodic, nbins, lo, width)
-    nb_total = nbins[0] * nbins[1] * nbins[2]
+def _sort_into_bins(binidx, nb_total):
+    n = binidx.shape[0]
     bin_start = np.zeros(nb_total + 1, dtype=np.int64)
     for i in range(n):
         bin_start[binidx[i] + 1] += 1
@@ -155,6 +141,26 @@ def build_neighbor_list(positions, cell, periodic, cutoff):
     for i in range(n):
         bin_atoms[fill[binidx[i]]] = i
         fill[binidx[i]] += 1
+    return bin_start, bin_atoms
+
+
+def build_neighbor_list(positions, cell, periodic, cutoff):
+    """Full neighbour list within ``cutoff`` (strict <), CSR arrays (start, index, shift).
+
+    ``cell`` rows are lattice vectors and must be non-singular (callers complete
+    the cell along non-periodic directions).
+    """
+    positions = np.ascontiguousarray(positions, dtype=float)
+    cell = np.ascontiguousarray(cell, dtype=float)
+    periodic = np.ascontiguousarray(periodic, dtype=np.bool_)
+    n = positions.shape[0]
+    inv = np.linalg.inv(cell)
+    frac = np.ascontiguousarray(positions @ inv)
+    # distance between opposite faces along each lattice direction
+    perp = 1.0 / np.sqrt((inv ** 2).sum(0))
+    nbins, lo, width, reach = _bin_setup(frac, periodic, perp, float(cutoff))
+    wrap, binidx = _assign_bins(frac, periodic, nbins, lo, width)
+    bin_start, bin_atoms = _sort_into_bins(binidx, int(np.prod(nbins)))
     start = np.zeros(n + 1, dtype=np.int64)
     # one pass into a buffer sized from the density; a second pass only if it overflows
     volume = abs(np.linalg.det(cell))
