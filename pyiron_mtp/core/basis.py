@@ -165,6 +165,13 @@ def enumerate_graphs(level, max_mu, max_nu, max_tensors=MAX_TENSORS):
 
 
 # --------------------------------------------------------------------------- tables
+def _swap_symmetric(groups, comps):
+    """True if a two-group tensor is stored symmetric under exchanging its groups."""
+    if len(groups) != 2 or groups[0] != groups[1]:
+        return False
+    return all(comps[key] == comps[key[::-1]] for key in comps)
+
+
 class _TableBuilder:
     def __init__(self, basic_labels):
         self.basic_index = {}
@@ -196,8 +203,17 @@ class _TableBuilder:
             return key, out_groups, self.tensors[key]
         x_comp_index = {c: self.basic_index[(mu, nu, c)] for c in symmetric_components(nu)}
         out_group_comps = [symmetric_components(s) for s in out_groups]
+        # X times the same basic tensor: the result is symmetric under swapping the two
+        # leftover groups, so only one of (c1, c2) and (c2, c1) is stored
+        # (so is X contracted equally with both halves of a swap-symmetric T)
+        swap_symmetric = len(out_groups) == 2 and (
+            t_key == ("M", mu, nu)
+            or (x_left == 0 and len(x_counts) == 2 and x_counts[0] == x_counts[1] and _swap_symmetric(t_groups, t_comps)))
         comps = {}
         for out_comp in itertools.product(*out_group_comps):
+            if swap_symmetric and out_comp[::-1] in comps:
+                comps[out_comp] = comps[out_comp[::-1]]
+                continue
             k = self.n_moments
             self.n_moments += 1
             comps[out_comp] = k
@@ -231,12 +247,34 @@ class _TableBuilder:
         return key, out_groups, comps
 
 
-def _chain_order(labels):
-    """Tensor order for the chain X1*(X2*(...)): lowest (nu, mu) pulled out first."""
-    return sorted(range(len(labels)), key=lambda i: (labels[i][1], labels[i][0], i))
+    def contract_pair_products(self, left, right, bundles):
+        """Scalar full contraction of two intermediates.
+
+        ``left``/``right`` are (groups, comps) of the two tensors; ``bundles`` lists
+        (g_left, g_right, count): how many indices of group g_left contract with group
+        g_right.  Returns the new scalar moment's index.
+        """
+        (lgroups, lcomps), (rgroups, rcomps) = left, right
+        total = sum(c for _, _, c in bundles)
+        k = self.n_moments
+        self.n_moments += 1
+        acc = {}
+        for xi in itertools.product(range(3), repeat=total):
+            lidx = [[] for _ in lgroups]
+            ridx = [[] for _ in rgroups]
+            pos = 0
+            for gl, gr, c in bundles:
+                lidx[gl].extend(xi[pos:pos + c])
+                ridx[gr].extend(xi[pos:pos + c])
+                pos += c
+            pair = (lcomps[tuple(_counts(x) for x in lidx)], rcomps[tuple(_counts(x) for x in ridx)])
+            acc[pair] = acc.get(pair, 0) + 1
+        for (i, j), mult in acc.items():
+            self.times.append((i, j, mult, k))
+        return k
 
 
-def _build_scalar(builder, labels, adjacency):
+def _edges(labels, adjacency):
     n = len(labels)
     edge = {}
     p = 0
@@ -244,7 +282,69 @@ def _build_scalar(builder, labels, adjacency):
         for j in range(i + 1, n):
             edge[(i, j)] = edge[(j, i)] = adjacency[p]
             p += 1
-    order = _chain_order(labels)
+    return edge
+
+
+def _rank(nodes, labels, edge):
+    """Free indices of the contraction of ``nodes`` (edges to the other tensors)."""
+    return sum(labels[i][1] for i in nodes) - 2 * sum(edge[(i, j)] for i in nodes for j in nodes if i < j)
+
+
+def _pair_split(labels, edge):
+    """For four tensors: the split into two pairs, if contracting pair by pair keeps a
+    lower intermediate rank than every chain X1*(X2*(X3*X4)); else None."""
+    best_chain = min(
+        max(_rank(perm[2:], labels, edge), _rank(perm[1:], labels, edge))
+        for perm in itertools.permutations(range(4)))
+    splits = [((0, 1), (2, 3)), ((0, 2), (1, 3)), ((0, 3), (1, 2))]
+    rank, split = min((_rank(a, labels, edge), (a, b)) for a, b in splits)
+    return split if rank < best_chain else None
+
+
+def _chain_order(labels, edge):
+    """Tensor order for the chain X1*(X2*(...*(Xn-1*Xn))).
+
+    Tensors are pulled out by ascending (nu, mu); among tensors with equal labels the
+    assignment with the lowest intermediate ranks (innermost first) is used.  The
+    innermost pair is ordered by (mu, nu).
+    """
+    n = len(labels)
+    by_label = sorted(range(n), key=lambda i: (labels[i][1], labels[i][0], i))
+    target = [labels[i] for i in by_label]
+    best = None
+    for perm in itertools.permutations(range(n)):
+        if [labels[i] for i in perm] != target:
+            continue
+        ranks = tuple(_rank(perm[k:], labels, edge) for k in range(n - 2, 0, -1))
+        if best is None or ranks < best[0]:
+            best = (ranks, perm)
+    order = list(best[1])
+    order[-2:] = sorted(order[-2:], key=lambda i: (labels[i][0], labels[i][1], i))
+    return order
+
+
+def _pair_tensor(builder, labels, edge, a, b):
+    """Contract basic tensors a and b (lower (mu, nu) first); returns node order, groups, comps."""
+    x, t = sorted((a, b), key=lambda i: (labels[i][0], labels[i][1], i))
+    mu, nu = labels[t]
+    _, groups, comps = builder.contract(labels[x], [edge[(x, t)]], ("M", mu, nu), [nu], builder.basic_tensor(mu, nu))
+    nodes = [n for n, left in ((x, labels[x][1] - edge[(x, t)]), (t, nu - edge[(x, t)])) if left]
+    return nodes, groups, comps
+
+
+def _build_scalar(builder, labels, adjacency):
+    n = len(labels)
+    edge = _edges(labels, adjacency)
+    if n == 4:
+        split = _pair_split(labels, edge)
+        if split is not None:
+            (a, b), (c, d) = split
+            lnodes, lgroups, lcomps = _pair_tensor(builder, labels, edge, a, b)
+            rnodes, rgroups, rcomps = _pair_tensor(builder, labels, edge, c, d)
+            bundles = [(gl, gr, edge[(u, v)]) for gl, u in enumerate(lnodes) for gr, v in enumerate(rnodes)
+                       if edge[(u, v)]]
+            return builder.contract_pair_products((lgroups, lcomps), (rgroups, rcomps), bundles)
+    order = _chain_order(labels, edge)
     last = order[-1]
     mu, nu = labels[last]
     t_key = ("M", mu, nu)
