@@ -121,19 +121,26 @@ def read_cfg(path, species=None, index=None):
                 direct = {"direct_x", "direct_y", "direct_z"} <= set(cols)
                 if not (need <= set(cols) or ({"type"} <= set(cols) and direct)):
                     err(k, f"AtomData needs columns type and cartes_x/y/z (or direct_x/y/z), got {cols}")
-                block = []
-                for a in range(size):
-                    if k >= n_lines:
-                        err(k, f"expected {size} atom lines, file ended after {a}")
-                    parts = lines[k].split()
-                    if len(parts) != len(cols):
-                        err(k + 1, f"expected {len(cols)} columns ({' '.join(cols)}), got {len(parts)}")
-                    try:
-                        block.append([float(x) for x in parts])
-                    except ValueError:
-                        err(k + 1, f"expected numbers, got {lines[k].strip()[:60]!r}")
-                    k += 1
-                data = (cols, np.array(block))
+                if k + size > n_lines:
+                    err(n_lines, f"expected {size} atom lines, file ended after {n_lines - k}")
+                rows = lines[k:k + size]
+                try:
+                    block = np.array(" ".join(rows).split(), dtype=float)
+                except ValueError:
+                    block = None
+                if block is None or block.size != size * len(cols):
+                    # locate the offending line for the message
+                    for a, row in enumerate(rows):
+                        parts = row.split()
+                        if len(parts) != len(cols):
+                            err(k + a + 1, f"expected {len(cols)} columns ({' '.join(cols)}), got {len(parts)}")
+                        try:
+                            [float(x) for x in parts]
+                        except ValueError:
+                            err(k + a + 1, f"expected numbers, got {row.strip()[:60]!r}")
+                block = block.reshape(size, len(cols))
+                k += size
+                data = (cols, block)
             elif head == "Energy":
                 try:
                     energy = float(lines[k].split()[0])
@@ -238,13 +245,16 @@ def write_cfg(path, images, species=None, energy=True, forces=True, stress=True,
             for row in cell[:n_per]:
                 out.append("    " + " ".join(f"{v:16.10f}" for v in row))
         out.append(" " + cols)
-        for a, (t, p) in enumerate(zip(types, atoms.positions)):
-            line = f"    {a + 1:6d} {int(t):4d} " + " ".join(f"{v:14.10f}" for v in p)
-            if f is not None:
-                line += " " + " ".join(f"{v:12.8f}" for v in f[a])
-            if nbh is not None:
-                line += f" {nbh[a]:12.6e}"
-            out.append(line)
+        table = [np.arange(1, len(atoms) + 1), np.asarray(types), atoms.positions]
+        fmt = "    %6d %4d" + " %14.10f" * 3
+        if f is not None:
+            table.append(np.asarray(f))
+            fmt += " %12.8f" * 3
+        if nbh is not None:
+            table.append(np.asarray(nbh))
+            fmt += " %12.6e"
+        rows = np.column_stack(table).tolist()
+        out.extend(map(fmt.__mod__, map(tuple, rows)))
         if energy and "energy" in res:
             out += [" Energy", f"    {res['energy']:.10f}"]
         if stress and "stress" in res and atoms.pbc.all():

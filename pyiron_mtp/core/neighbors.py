@@ -144,6 +144,26 @@ def _sort_into_bins(binidx, nb_total):
     return bin_start, bin_atoms
 
 
+@njit(cache=True)
+def _build(positions, cell, frac, periodic, perp, cutoff, capacity):
+    """Binning and pair search in one compiled call (one cache load at start-up)."""
+    n = positions.shape[0]
+    nbins, lo, width, reach = _bin_setup(frac, periodic, perp, cutoff)
+    wrap, binidx = _assign_bins(frac, periodic, nbins, lo, width)
+    bin_start, bin_atoms = _sort_into_bins(binidx, nbins[0] * nbins[1] * nbins[2])
+    start = np.zeros(n + 1, dtype=np.int64)
+    index = np.empty(capacity, dtype=np.int64)
+    shift = np.empty((capacity, 3), dtype=np.int64)
+    total = _neighbor_pass(positions, cell, frac, periodic, cutoff, nbins, reach, wrap, binidx,
+                           bin_start, bin_atoms, start, index, shift)
+    if total > capacity:  # the density estimate was too low: search again with room
+        index = np.empty(total, dtype=np.int64)
+        shift = np.empty((total, 3), dtype=np.int64)
+        _neighbor_pass(positions, cell, frac, periodic, cutoff, nbins, reach, wrap, binidx,
+                       bin_start, bin_atoms, start, index, shift)
+    return start, index[:total].copy(), shift[:total].copy()
+
+
 def build_neighbor_list(positions, cell, periodic, cutoff):
     """Full neighbour list within ``cutoff`` (strict <), CSR arrays (start, index, shift).
 
@@ -158,26 +178,10 @@ def build_neighbor_list(positions, cell, periodic, cutoff):
     frac = np.ascontiguousarray(positions @ inv)
     # distance between opposite faces along each lattice direction
     perp = 1.0 / np.sqrt((inv ** 2).sum(0))
-    nbins, lo, width, reach = _bin_setup(frac, periodic, perp, float(cutoff))
-    wrap, binidx = _assign_bins(frac, periodic, nbins, lo, width)
-    bin_start, bin_atoms = _sort_into_bins(binidx, int(np.prod(nbins)))
-    start = np.zeros(n + 1, dtype=np.int64)
-    # one pass into a buffer sized from the density; a second pass only if it overflows
     volume = abs(np.linalg.det(cell))
     density = n / volume if volume > 0 else 0.1
     capacity = int(n * (1.3 * density * 4.19 * cutoff ** 3 + 16)) + 64
-    index = np.empty(capacity, dtype=np.int64)
-    shift = np.empty((capacity, 3), dtype=np.int64)
-    total = _neighbor_pass(positions, cell, frac, periodic, cutoff, nbins, reach, wrap, binidx,
-                           bin_start, bin_atoms, start, index, shift)
-    if total > capacity:
-        index = np.empty(total, dtype=np.int64)
-        shift = np.empty((total, 3), dtype=np.int64)
-        _neighbor_pass(positions, cell, frac, periodic, cutoff, nbins, reach, wrap, binidx,
-                       bin_start, bin_atoms, start, index, shift)
-    index = index[:total].copy()
-    shift = shift[:total].copy()
-    return start, index, shift
+    return _build(positions, cell, frac, periodic, perp, float(cutoff), capacity)
 
 
 def complete_cell(positions, cell, pbc, cutoff):
