@@ -87,20 +87,12 @@ def _angular_monomials(u, ang_axis, ang_lower, mono):
 
 
 @njit(cache=True, fastmath=True)
-def _site(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
-          radial_coeffs, species_coeffs, moment_coeffs,
-          mu_offset, mu_nang, ang_axis, ang_lower, times, times_runs, mapping,
-          want_grad, pair_grad, s):
-    """Site energy of atom i; if want_grad, dV_i/dr_ij into pair_grad[start[i]:...].
-
-    Per-neighbour work is laid out (feature, neighbour) so the inner loops run over
-    neighbours and vectorise.  ``s`` is a :class:`Scratch` tuple.
-    Returns (site_energy, short) with short = (number of coincident pairs << 32)
-    + number of neighbours closer than r_min.
-    """
-    rvec, rr, jt, qv, dqv, f, df, mono, mom, dmom, accA, accB, gu, rp = s
+def gather_neighbors(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
+                     radial_coeffs, want_grad, pair_grad, rvec, rr, jt, qv, dqv, f, df):
+    """Neighbours of atom i inside r_cut: unit vectors rvec[:, q], distances rr[q], pair
+    indices jt[q], Chebyshev values qv[:, q], dqv[:, q] and radial functions f[mu, q],
+    df[mu, q].  Returns (number of neighbours, short-pair code)."""
     zi = types[i]
-    n_ang = ang_axis.shape[0]
     n_rad = qv.shape[0]
     n_mu = f.shape[0]
     nn = 0
@@ -129,18 +121,25 @@ def _site(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
         rr[nn] = r
         jt[nn] = p
         zj = types[j]
-        chebyshev_radial(r, r_min, r_cut, scaling, qv, dqv)
+        chebyshev_radial(r, r_min, r_cut, scaling, qv[:, nn], dqv[:, nn])
         for mu in range(n_mu):
             acc = 0.0
             dacc = 0.0
             for b in range(n_rad):
                 c = radial_coeffs[zi, zj, mu, b]
-                acc += c * qv[b]
-                dacc += c * dqv[b]
+                acc += c * qv[b, nn]
+                dacc += c * dqv[b, nn]
             f[mu, nn] = acc
             df[mu, nn] = dacc
         nn += 1
-    # angular monomials mono[t, q] = ux^a uy^b uz^c, from one degree lower
+    return nn, short
+
+
+@njit(cache=True, fastmath=True)
+def moments_forward(nn, rvec, f, mu_offset, mu_nang, ang_axis, ang_lower, times, times_runs, mono, mom):
+    """Angular monomials mono[t, q] and all moments mom[k] of one neighbourhood."""
+    n_ang = ang_axis.shape[0]
+    n_mu = f.shape[0]
     for q in range(nn):
         mono[0, q] = 1.0
     for t in range(1, n_ang):
@@ -148,9 +147,7 @@ def _site(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
         low = ang_lower[t, d]
         for q in range(nn):
             mono[t, q] = mono[low, q] * rvec[d, q]
-    # basic moments, dense per radial function
-    n_mom = mom.shape[0]
-    for k in range(n_mom):
+    for k in range(mom.shape[0]):
         mom[k] = 0.0
     for mu in range(n_mu):
         off = mu_offset[mu]
@@ -164,13 +161,12 @@ def _site(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
         for t in range(times_runs[g], times_runs[g + 1]):
             acc += times[t, 2] * mom[times[t, 0]] * mom[times[t, 1]]
         mom[times[times_runs[g], 3]] += acc
-    energy = species_coeffs[zi]
-    for a in range(mapping.shape[0]):
-        energy += moment_coeffs[a] * mom[mapping[a]]
-    if not want_grad:
-        return energy, short
-    # reverse mode through the products
-    for k in range(n_mom):
+
+
+@njit(cache=True, fastmath=True)
+def moments_reverse(mom, moment_coeffs, times, times_runs, mapping, dmom):
+    """dmom[k] = d(sum_alpha coeff_alpha B_alpha)/d mom[k] (reverse through the products)."""
+    for k in range(dmom.shape[0]):
         dmom[k] = 0.0
     for a in range(mapping.shape[0]):
         dmom[mapping[a]] += moment_coeffs[a]
@@ -181,6 +177,32 @@ def _site(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
                 w = times[t, 2] * dk
                 dmom[times[t, 0]] += w * mom[times[t, 1]]
                 dmom[times[t, 1]] += w * mom[times[t, 0]]
+
+
+@njit(cache=True, fastmath=True)
+def _site(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
+          radial_coeffs, species_coeffs, moment_coeffs,
+          mu_offset, mu_nang, ang_axis, ang_lower, times, times_runs, mapping,
+          want_grad, pair_grad, s):
+    """Site energy of atom i; if want_grad, dV_i/dr_ij into pair_grad[start[i]:...].
+
+    Per-neighbour work is laid out (feature, neighbour) so the inner loops run over
+    neighbours and vectorise.  ``s`` is the tuple from :func:`make_scratch`.
+    Returns (site_energy, short) with short = (number of coincident pairs << 32)
+    + number of neighbours closer than r_min.
+    """
+    rvec, rr, jt, qv, dqv, f, df, mono, mom, dmom, accA, accB, gu, rp = s
+    n_ang = ang_axis.shape[0]
+    n_mu = f.shape[0]
+    nn, short = gather_neighbors(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
+                                 radial_coeffs, want_grad, pair_grad, rvec, rr, jt, qv, dqv, f, df)
+    moments_forward(nn, rvec, f, mu_offset, mu_nang, ang_axis, ang_lower, times, times_runs, mono, mom)
+    energy = species_coeffs[types[i]]
+    for a in range(mapping.shape[0]):
+        energy += moment_coeffs[a] * mom[mapping[a]]
+    if not want_grad:
+        return energy, short
+    moments_reverse(mom, moment_coeffs, times, times_runs, mapping, dmom)
     # dE/df (accA) and dE/dmono (accB) per neighbour
     for t in range(n_ang):
         for q in range(nn):
@@ -227,7 +249,7 @@ def _site(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
 def make_scratch(max_nn, n_mu, n_rad, n_ang, n_moments):
     """Work arrays of one thread for :func:`_site`."""
     return (np.empty((3, max_nn)), np.empty(max_nn), np.empty(max_nn, dtype=np.int64),
-            np.empty(n_rad), np.empty(n_rad), np.empty((n_mu, max_nn)), np.empty((n_mu, max_nn)),
+            np.empty((n_rad, max_nn)), np.empty((n_rad, max_nn)), np.empty((n_mu, max_nn)), np.empty((n_mu, max_nn)),
             np.empty((n_ang, max_nn)), np.empty(n_moments), np.empty(n_moments),
             np.empty((n_ang, max_nn)), np.empty((n_ang, max_nn)), np.empty((3, max_nn)), np.empty(max_nn))
 

@@ -8,7 +8,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True)
 def chebyshev_radial(r, r_min, r_cut, scaling, q, dq):
     """Fill q[b] = Q_b(r) and dq[b] = dQ_b/dr for b < len(q); zero at r >= r_cut."""
     n = q.shape[0]
