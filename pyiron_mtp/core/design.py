@@ -1,0 +1,98 @@
+"""Numba kernel: the linear design rows of one structure.
+
+With the radial coefficients fixed, energy, forces and virial are linear in the
+species and moment coefficients.  For one structure this kernel returns
+  energy row   e[alpha] = sum_i B_alpha(n_i),
+  force rows   F[j, :, alpha] = -d(sum_i B_alpha(n_i))/d x_j      (eV/A per unit coefficient),
+  virial rows  W[:, :, alpha] = -sum_ij dB_alpha(n_i)/dr_ij (x) r_ij (MLIP PlusStress, eV),
+by forward-mode differentiation with one tangent per (Cartesian direction, neighbour).
+"""
+import numpy as np
+from numba import njit
+
+from .kernels import gather_neighbors, moments_forward
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def design_rows(lo, hi, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
+                radial_coeffs, mu_offset, mu_nang, ang_axis, ang_lower, ang_pow, times, times_runs,
+                mapping, n_moments, e_row, f_rows, w_rows):
+    """Rows for the atoms lo..hi-1 of one structure (their neighbours must lie in lo..hi-1).
+
+    e_row (A,), f_rows (hi-lo, 3, A) and w_rows (3, 3, A) are accumulated into.
+    """
+    max_nn = 1
+    for i in range(lo, hi):
+        max_nn = max(max_nn, start[i + 1] - start[i])
+    n_mu = radial_coeffs.shape[2]
+    n_rad = radial_coeffs.shape[3]
+    n_ang = ang_axis.shape[0]
+    n_a = mapping.shape[0]
+    rvec = np.empty((3, max_nn))
+    rr = np.empty(max_nn)
+    jt = np.empty(max_nn, dtype=np.int64)
+    qv = np.empty((n_rad, max_nn))
+    dqv = np.empty((n_rad, max_nn))
+    f = np.empty((n_mu, max_nn))
+    df = np.empty((n_mu, max_nn))
+    mono = np.empty((n_ang, max_nn))
+    dmono = np.empty((n_ang, 3, max_nn))       # d mono[t] / d r_q
+    mom = np.empty(n_moments)
+    tan = np.empty((n_moments, 3, max_nn))     # d mom[k] / d r_q
+    dummy = np.zeros((0, 3))
+    for i in range(lo, hi):
+        nn, _ = gather_neighbors(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
+                                 radial_coeffs, False, dummy, rvec, rr, jt, qv, dqv, f, df)
+        moments_forward(nn, rvec, f, mu_offset, mu_nang, ang_axis, ang_lower, times, times_runs, mono, mom)
+        for a in range(n_a):
+            e_row[a] += mom[mapping[a]]
+        # d mono / d r = (grad_u mono - (grad_u mono . u) u) / r
+        for t in range(n_ang):
+            for q in range(nn):
+                gx = 0.0
+                gy = 0.0
+                gz = 0.0
+                if ang_pow[t, 0] > 0:
+                    gx = ang_pow[t, 0] * mono[ang_lower[t, 0], q]
+                if ang_pow[t, 1] > 0:
+                    gy = ang_pow[t, 1] * mono[ang_lower[t, 1], q]
+                if ang_pow[t, 2] > 0:
+                    gz = ang_pow[t, 2] * mono[ang_lower[t, 2], q]
+                proj = gx * rvec[0, q] + gy * rvec[1, q] + gz * rvec[2, q]
+                inv = 1.0 / rr[q]
+                dmono[t, 0, q] = (gx - proj * rvec[0, q]) * inv
+                dmono[t, 1, q] = (gy - proj * rvec[1, q]) * inv
+                dmono[t, 2, q] = (gz - proj * rvec[2, q]) * inv
+        for k in range(n_moments):
+            for c in range(3):
+                for q in range(nn):
+                    tan[k, c, q] = 0.0
+        for mu in range(n_mu):
+            off = mu_offset[mu]
+            for t in range(mu_nang[mu]):
+                for c in range(3):
+                    for q in range(nn):
+                        tan[off + t, c, q] = df[mu, q] * mono[t, q] * rvec[c, q] + f[mu, q] * dmono[t, c, q]
+        for row in range(times.shape[0]):
+            k = times[row, 3]
+            ii = times[row, 0]
+            jj = times[row, 1]
+            w = times[row, 2]
+            mi = w * mom[ii]
+            mj = w * mom[jj]
+            for c in range(3):
+                for q in range(nn):
+                    tan[k, c, q] += mi * tan[jj, c, q] + mj * tan[ii, c, q]
+        # scatter: pair q is i -> j, r_q = x_j - x_i
+        for q in range(nn):
+            j = index[jt[q]] - lo
+            il = i - lo
+            r = rr[q]
+            for a in range(n_a):
+                k = mapping[a]
+                for c in range(3):
+                    g = tan[k, c, q]
+                    f_rows[j, c, a] -= g
+                    f_rows[il, c, a] += g
+                    for d in range(3):
+                        w_rows[c, d, a] -= g * rvec[d, q] * r
