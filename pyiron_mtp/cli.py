@@ -75,6 +75,84 @@ def cmd_convert(args):
     print(f"{len(images)} configurations {args.input} -> {args.output}")
 
 
+def _read_data(path, species):
+    from .structures import read_structures
+    images = read_structures(path, species=species)
+    if not images:
+        raise ValueError(f"{path}: no configurations")
+    return images
+
+
+def cmd_train(args):
+    import json
+    from .potential import MTP
+    from .training import error_report, train
+    if args.init is None and (args.level is None or args.species is None or args.max_dist is None):
+        raise SystemExit("error: give --init POT.mtp, or --level N --species A [B ...] --max-dist R1 [--min-dist R0]")
+    init = None
+    species = args.species
+    if args.init is not None:
+        init = MTP.from_file(args.init, species=species)
+        if species is None:
+            from .structures import placeholder_species
+            species = placeholder_species(init.species_count)
+            init.species = species
+    images = _read_data(args.train, species)
+    _species_for_data(images, species)
+    valid = _read_data(args.valid, species) if args.valid else None
+    pot, trainer = train(images, species, level=args.level, init=init, min_dist=args.min_dist,
+                         max_dist=args.max_dist, radial_basis_size=args.radial_basis_size, valid=valid,
+                         valid_fraction=args.valid_fraction, energy_weight=args.energy_weight,
+                         force_weight=args.force_weight, stress_weight=args.stress_weight,
+                         weighting=args.weighting, max_iter=args.max_iter, seed=args.seed,
+                         progress=not args.quiet, patience=args.patience)
+    pot.to_file(args.output)
+    summary = {"output": args.output, "iterations": trainer.history[-1]["iteration"],
+               "stopped_by": str(trainer.stopped_by), "training": error_report(pot, trainer.data)}
+    if trainer.valid is not None:
+        summary["validation"] = error_report(pot, trainer.valid)
+    if args.plot:
+        from .plots import learning_curve, parity_plot
+        rep = error_report(pot, trainer.valid or trainer.data, per_structure=True)
+        parity_plot(rep, "validation" if trainer.valid else "training", path=f"{args.plot}_parity.png")
+        learning_curve(trainer.history, path=f"{args.plot}_learning.png")
+    if args.json:
+        print(json.dumps(summary, indent=1))
+    elif not args.quiet:
+        _print_report("training", summary["training"])
+        if "validation" in summary:
+            _print_report("validation", summary["validation"])
+        print(f"{pot} -> {args.output}")
+
+
+def _species_for_data(images, species):
+    from .structures import species_of
+    unknown = sorted(set(species_of(images)) - set(species))
+    if unknown:
+        raise ValueError(f"the data contain element(s) {unknown} not among the species {list(species)}")
+
+
+def _print_report(label, rep):
+    def fmt(v, d=4):
+        return "-" if v is None else f"{v:.{d}g}"
+    print(f"{label}: {rep['n_structures']} structures, RMSE (MAE): energy {fmt(rep['energy_rmse'])} "
+          f"({fmt(rep['energy_mae'])}) meV/atom, forces {fmt(rep['force_rmse'])} ({fmt(rep['force_mae'])}) eV/A, "
+          f"stress {fmt(rep['stress_rmse'])} ({fmt(rep['stress_mae'])}) GPa")
+
+
+def cmd_errors(args):
+    import json
+    from .training import error_report
+    pot = _load_potential(args.potential, args.species)
+    images = _read_data(args.data, pot.species)
+    _species_for(pot, images, args.species)
+    rep = error_report(pot, images)
+    if args.json:
+        print(json.dumps(rep))
+    else:
+        _print_report(args.data, rep)
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="pyiron-mtp", description="Moment Tensor Potentials (MLIP-compatible)")
     sub = p.add_subparsers(dest="command", required=True)
@@ -97,6 +175,36 @@ def build_parser():
     c.add_argument("--max-nu", type=int, default=None, help="cap on the tensor rank")
     c.add_argument("-o", "--output", required=True)
     c.set_defaults(func=cmd_level)
+
+    c = sub.add_parser("train", help="fit an MTP to energies, forces and stresses")
+    c.add_argument("train", help="training data: .cfg or any ASE format with energies/forces/stresses")
+    c.add_argument("-o", "--output", required=True, help="trained .mtp")
+    c.add_argument("--init", help="start from this .mtp (trained or untrained)")
+    c.add_argument("--level", type=int)
+    c.add_argument("--species", nargs="+", help="elements in type order")
+    c.add_argument("--min-dist", type=float, help="Angstrom (default: smallest distance in the data)")
+    c.add_argument("--max-dist", type=float, help="cutoff, Angstrom")
+    c.add_argument("--radial-basis-size", type=int, default=8)
+    c.add_argument("--valid", help="separate validation data")
+    c.add_argument("--valid-fraction", type=float, default=0.0, help="hold out this fraction for validation")
+    c.add_argument("--energy-weight", type=float, default=1.0)
+    c.add_argument("--force-weight", type=float, default=0.01)
+    c.add_argument("--stress-weight", type=float, default=0.001)
+    c.add_argument("--weighting", choices=["vibrations", "molecules", "structures"], default="vibrations")
+    c.add_argument("--max-iter", type=int, default=200)
+    c.add_argument("--patience", type=int, default=None, help="early stopping: validation checks without improvement")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--plot", help="save PREFIX_parity.png and PREFIX_learning.png")
+    c.add_argument("--json", action="store_true", help="print the error summary as JSON")
+    c.add_argument("-q", "--quiet", action="store_true")
+    c.set_defaults(func=cmd_train)
+
+    c = sub.add_parser("errors", help="RMSE/MAE of a potential on reference data")
+    c.add_argument("potential")
+    c.add_argument("data")
+    c.add_argument("--species", nargs="+")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_errors)
 
     c = sub.add_parser("convert", help="convert configurations between .cfg and ASE formats")
     c.add_argument("input")
