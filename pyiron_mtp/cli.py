@@ -153,6 +153,11 @@ def cmd_errors(args):
         _print_report(args.data, rep)
 
 
+def cmd_demo(args):
+    from .demo import run
+    run(output=args.output, max_iter=args.max_iter, progress=not args.quiet)
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="pyiron-mtp", description="Moment Tensor Potentials (MLIP-compatible)")
     sub = p.add_subparsers(dest="command", required=True)
@@ -205,6 +210,12 @@ def build_parser():
     c.add_argument("--species", nargs="+")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_errors)
+
+    c = sub.add_parser("demo", help="built-in example: fit a Cu MTP to EMT data and test it")
+    c.add_argument("-o", "--output", default="pyiron_mtp_demo", help="folder for the potential and plots")
+    c.add_argument("--max-iter", type=int, default=60)
+    c.add_argument("-q", "--quiet", action="store_true")
+    c.set_defaults(func=cmd_demo)
 
     c = sub.add_parser("convert", help="convert configurations between .cfg and ASE formats")
     c.add_argument("input")

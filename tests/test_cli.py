@@ -60,3 +60,13 @@ def test_cli_errors(tmp_path, capsys):
         main(["calc-efs", str(pot), str(src), str(tmp_path / "o.cfg")])
     assert main(["calc-efs", str(pot), str(src), str(tmp_path / "o.cfg"), "--species", "Cu", "Ag"]) == 2
     assert "not in the potential's species" in capsys.readouterr().err
+
+
+def test_demo_small(tmp_path, capsys):
+    from pyiron_mtp.demo import run
+    rep = run(output=tmp_path / "demo", level=8, n_train=8, n_test=4, max_iter=10, progress=False)
+    assert rep["n_structures"] == 4
+    assert rep["force_rmse"] < 0.1  # EMT forces are ~1 eV/A; a level-8 fit gets within a few per cent
+    for name in ("Cu.mtp", "parity.png", "learning_curve.png"):
+        assert (tmp_path / "demo" / name).exists()
+    assert "test RMSE" in capsys.readouterr().out

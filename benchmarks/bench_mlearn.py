@@ -1,0 +1,51 @@
+"""Accuracy on data nobody here wrote: the mlearn benchmark (Zuo et al. 2020).
+
+Trains Li at level 16 (cutoff 5.1 A) and Si at level 24 (cutoff 4.7 A) on the
+mlearn training sets with default weights and compares the test RMSE with the
+MTPs published with that benchmark (Li 0.66 meV/atom, 0.0132 eV/A; Si 3.03
+meV/atom, 0.0881 eV/A).
+
+    python benchmarks/bench_mlearn.py [--elements Li Si] [--max-iter N] [--data ../shared/data]
+"""
+import argparse
+import json
+import time
+from pathlib import Path
+
+import ase.io
+
+from pyiron_mtp.training import error_report, train
+
+SETTINGS = {"Li": (16, 5.1), "Si": (24, 4.7)}
+PUBLISHED = {"Li": (0.66, 0.0132), "Si": (3.03, 0.0881)}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+    ap.add_argument("--elements", nargs="+", default=["Li", "Si"])
+    ap.add_argument("--max-iter", type=int, default=150)
+    ap.add_argument("--out", default=None, help="folder for the trained potentials")
+    args = ap.parse_args()
+    for el in args.elements:
+        level, cutoff = SETTINGS[el]
+        training = ase.io.read(Path(args.data) / "mlearn" / f"{el}_training.extxyz", ":")
+        testing = ase.io.read(Path(args.data) / "mlearn" / f"{el}_test.extxyz", ":")
+        t0 = time.perf_counter()
+        pot, trainer = train(training, [el], level=level, max_dist=cutoff, max_iter=args.max_iter,
+                             progress=False)
+        wall = time.perf_counter() - t0
+        rep = error_report(pot, testing)
+        if args.out:
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            pot.to_file(Path(args.out) / f"{el}.mtp")
+        e_pub, f_pub = PUBLISHED[el]
+        print(json.dumps({"element": el, "level": level, "iterations": trainer.history[-1]["iteration"],
+                          "wall_s": round(wall, 1), **{k: rep[k] for k in ("energy_rmse", "force_rmse", "stress_rmse")}}))
+        print(f"{el}: test energy RMSE {rep['energy_rmse']:.3f} meV/atom (published {e_pub}), "
+              f"force RMSE {rep['force_rmse']:.4f} eV/A (published {f_pub}); "
+              f"ratio energy {rep['energy_rmse'] / e_pub:.2f}, force {rep['force_rmse'] / f_pub:.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
