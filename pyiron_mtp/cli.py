@@ -104,7 +104,7 @@ def cmd_train(args):
                          max_dist=args.max_dist, radial_basis_size=args.radial_basis_size, valid=valid,
                          valid_fraction=args.valid_fraction, energy_weight=args.energy_weight,
                          force_weight=args.force_weight, stress_weight=args.stress_weight,
-                         weighting=args.weighting, max_iter=args.max_iter, seed=args.seed,
+                         weighting=args.weighting, l2_radial=args.l2_radial, max_iter=args.max_iter, seed=args.seed,
                          progress=not args.quiet, patience=args.patience)
     pot.to_file(args.output)
     summary = {"output": args.output, "iterations": trainer.history[-1]["iteration"],
@@ -196,6 +196,7 @@ def build_parser():
     c.add_argument("--force-weight", type=float, default=0.01)
     c.add_argument("--stress-weight", type=float, default=0.001)
     c.add_argument("--weighting", choices=["vibrations", "molecules", "structures"], default="vibrations")
+    c.add_argument("--l2-radial", type=float, default=0.0, help="L2 penalty on the radial coefficients")
     c.add_argument("--max-iter", type=int, default=200)
     c.add_argument("--patience", type=int, default=None, help="early stopping: validation checks without improvement")
     c.add_argument("--seed", type=int, default=0)

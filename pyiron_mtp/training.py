@@ -70,6 +70,13 @@ class Structure:
         return abs(np.linalg.det(self.cell)) if self.pbc.all() else None
 
 
+def _weight(atoms, weights, n, name):
+    w = float(weights[n]) if weights is not None else float(atoms.info.get("weight", 1.0))
+    if not np.isfinite(w) or w < 0:
+        raise TrainingDataError(f"{name}: weight must be a finite number >= 0, got {w}")
+    return w
+
+
 class TrainingSet:
     """Structures with reference data, checked and with neighbour lists for a cutoff."""
 
@@ -84,7 +91,8 @@ class TrainingSet:
         """From ASE Atoms with reference results (a SinglePointCalculator or any calculator's results).
 
         ``species`` fixes the type order.  Energies, forces or stresses that are absent
-        are masked; NaN/inf values are an error naming the structure.
+        are masked; NaN/inf values are an error naming the structure.  Weights come from
+        ``weights`` or else from ``atoms.info["weight"]`` (default 1).
         """
         species = list(species)
         lookup = {s: k for k, s in enumerate(species)}
@@ -117,7 +125,7 @@ class TrainingSet:
                 pbc=np.array(atoms.pbc, dtype=bool),
                 types=np.array([lookup[x] for x in syms], dtype=np.int64),
                 energy=None if e is None else float(e), forces=None if f is None else np.asarray(f, float),
-                virial=virial, weight=1.0 if weights is None else float(weights[n]), name=name))
+                virial=virial, weight=_weight(atoms, weights, n, name), name=name))
         return cls(out, species)
 
     def __len__(self):
@@ -452,10 +460,11 @@ class Trainer:
             self._since_best += 1
         return row
 
-    def fit(self, max_iter=200, progress=True, valid_every=5, patience=None, gtol=1e-9):
+    def fit(self, max_iter=200, progress=True, valid_every=5, patience=None, gtol=1e-9, monitor=None):
         """Optimise; returns the potential (with the best parameters seen).
 
         ``patience``: stop after this many validation checks without improvement.
+        ``monitor(iteration, pot)`` is called after every iteration (read-only use).
         Ctrl-C stops cleanly and keeps the best parameters.
         """
         from tqdm.auto import tqdm
@@ -481,6 +490,8 @@ class Trainer:
                 post["valid F"] = f"{row['valid_force_rmse']:.3g}"
             bar.set_postfix(post, refresh=False)
             bar.update(1)
+            if monitor is not None:
+                monitor(it[0], pot)
             if patience is not None and self._since_best >= patience:
                 self.stopped_by = "early stopping"
                 raise StopIteration

@@ -167,6 +167,13 @@ def test_bad_training_data():
         TrainingSet.from_atoms([nothing], ["Cu", "Ag"])
     with pytest.raises(ValueError, match="weighting"):
         train(images, ["Cu", "Ag"], level=6, max_iter=1, weighting="atoms", progress=False)
+    neg = images[0].copy()
+    neg.calc = images[0].calc
+    neg.info["weight"] = -1
+    with pytest.raises(TrainingDataError, match="weight must be"):
+        TrainingSet.from_atoms([neg], ["Cu", "Ag"])
+    images[0].info["weight"] = 2.5
+    assert TrainingSet.from_atoms(images, ["Cu", "Ag"]).structures[0].weight == 2.5
     with pytest.raises(ValueError, match="level"):
         train(images, ["Cu", "Ag"], max_iter=1, progress=False)
 
