@@ -153,6 +153,47 @@ def cmd_errors(args):
         _print_report(args.data, rep)
 
 
+def _active_set(args, pot, training):
+    from .active import ActiveSet
+    return ActiveSet.build(pot, training, mode=args.mode, linear_only=args.linear_only)
+
+
+def cmd_grade(args):
+    from .structures import write_structures
+    pot = _load_potential(args.potential, args.species)
+    training = _read_data(args.train, pot.species)
+    candidates = _read_data(args.candidates, pot.species)
+    _species_for(pot, training + candidates, args.species)
+    aset = _active_set(args, pot, training)
+    grades = []
+    for atoms in candidates:
+        g, per_atom = aset.grade(atoms, per_atom=True)
+        grades.append(g)
+        if per_atom is not None:
+            atoms.arrays["nbh_grades"] = per_atom
+    write_structures(args.output, candidates, species=pot.species, grades=grades)
+    if not args.quiet:
+        g = np.array(grades)
+        print(f"{len(g)} configurations graded ({args.mode} mode): min {g.min():.3g}, median {np.median(g):.3g}, "
+              f"max {g.max():.3g}; {(g > 1.0 + 1e-3).sum()} extrapolative (> 1) -> {args.output}")
+
+
+def cmd_select(args):
+    from .structures import write_structures
+    pot = _load_potential(args.potential, args.species)
+    training = _read_data(args.train, pot.species)
+    candidates = _read_data(args.candidates, pot.species)
+    _species_for(pot, training + candidates, args.species)
+    aset = _active_set(args, pot, training)
+    grades = aset.grades(candidates)
+    chosen = aset.select(candidates, threshold=args.threshold, max_count=args.max)
+    write_structures(args.output, [candidates[k] for k in chosen], species=pot.species,
+                     grades=[grades[k] for k in chosen])
+    if not args.quiet:
+        print(f"{len(chosen)} of {len(candidates)} configurations selected (grade > {args.threshold}, "
+              f"{(grades > args.threshold).sum()} above it before selection) -> {args.output}")
+
+
 def cmd_demo(args):
     from .demo import run
     run(output=args.output, max_iter=args.max_iter, progress=not args.quiet)
@@ -211,6 +252,24 @@ def build_parser():
     c.add_argument("--species", nargs="+")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_errors)
+
+    for name, helptext in (("grade", "extrapolation grades of candidates (MV_grade, nbh_grades)"),
+                           ("select", "choose the candidates that enlarge the active set most")):
+        c = sub.add_parser(name, help=helptext)
+        c.add_argument("potential")
+        c.add_argument("train", help="training configurations (define the active set)")
+        c.add_argument("candidates")
+        c.add_argument("output")
+        c.add_argument("--species", nargs="+")
+        c.add_argument("--mode", choices=["configuration", "neighborhood"], default="configuration")
+        c.add_argument("--linear-only", action="store_true", help="rows of the linear coefficients only")
+        c.add_argument("-q", "--quiet", action="store_true")
+        if name == "select":
+            c.add_argument("--threshold", type=float, default=2.0)
+            c.add_argument("--max", type=int, default=None, help="at most this many")
+            c.set_defaults(func=cmd_select)
+        else:
+            c.set_defaults(func=cmd_grade)
 
     c = sub.add_parser("demo", help="built-in example: fit a Cu MTP to EMT data and test it")
     c.add_argument("-o", "--output", default="pyiron_mtp_demo", help="folder for the potential and plots")

@@ -14,6 +14,7 @@ import numpy as np
 
 from .core.basis import generate_basis
 from .core.kernels import evaluate_range, forces_and_virial, kernel_layout
+from .core.rows import site_parameter_rows
 from .core.threads import run_ranges
 from .core.neighbors import NeighborList
 from .mtpfile import read_mtp, write_mtp
@@ -238,6 +239,30 @@ class MTP:
         self._run(positions, cell, types, nl, False, out, species_coeffs=np.zeros(self.species_count),
                   moment_coeffs=np.ones(self.n_basis))
         return out
+
+    def site_parameter_rows(self, positions, cell, pbc, types, neighbor_list=None, linear_only=False):
+        """dV_i/d(theta) of every atom, shape (N, n_parameters) in the order of
+        :attr:`parameters` (radial | species | moment); with ``linear_only`` only the
+        species and moment columns."""
+        positions, cell, pbc, types, nl = self._prepare(positions, cell, pbc, types, neighbor_list)
+        n = len(positions)
+        C, K, R = self.species_count, self.radial_funcs_count, self.radial_basis_size
+        moment = np.zeros((n, self.n_basis))
+        species = np.zeros((n, C))
+        species[np.arange(n), types] = 1.0
+        if linear_only:
+            self._run(positions, cell, types, nl, False, moment, species_coeffs=np.zeros(C),
+                      moment_coeffs=np.ones(self.n_basis))
+            return np.hstack([species, moment])
+        radial_compact = np.zeros((n, C, K, R))
+        t = self.kernel_tables()
+        run_ranges(site_parameter_rows, n, positions, cell, types, nl.start, nl.index, nl.shift,
+                   self.min_dist, self.max_dist, self.scaling, self.radial_coeffs, self.moment_coeffs,
+                   t["mu_offset"], t["mu_nang"], t["ang_axis"], t["ang_lower"], t["times"], t["times_runs"],
+                   t["mapping"], t["n_moments"], radial_compact, moment)
+        radial = np.zeros((n, C, C, K, R))
+        radial[np.arange(n), types] = radial_compact
+        return np.hstack([radial.reshape(n, -1), species, moment])
 
     def _run(self, positions, cell, types, nl, want_grad, basis_out, species_coeffs=None, moment_coeffs=None):
         """Site energies, pair gradients and the short/coincident pair code from the kernels."""
