@@ -55,9 +55,20 @@ class ActiveSet:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # short distances are what grades are for
             r = self.pot.site_parameter_rows(*_arrays(self.pot, atoms), linear_only=self.linear_only)
+        return self._from_site_rows(r)
+
+    def _from_site_rows(self, r):
+        if self.linear_only and r.shape[1] != self.maxvol.m:
+            r = r[:, -self.maxvol.m:]
         if self.mode == "configuration":
-            r = r.sum(axis=0, keepdims=True) / len(atoms)
+            r = r.sum(axis=0, keepdims=True) / len(r)
         return r / self.column_scale
+
+    def grade_from_site_rows(self, site_rows):
+        """(grade, per-atom grades or None) from dV_i/dtheta rows of all atoms (N, n_parameters)."""
+        self._check_current()
+        g = self.maxvol.grades(self._from_site_rows(site_rows))
+        return float(g.max()), (g if self.mode == "neighborhood" else None)
 
     def _check_current(self):
         if _fingerprint(self.pot) != self.fingerprint:

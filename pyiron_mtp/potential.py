@@ -37,6 +37,7 @@ class MTPResult:
     stress: np.ndarray | None
     atom_virials: np.ndarray | None
     n_short: int
+    rows: np.ndarray | None = None
 
 
 def _voigt(m):
@@ -264,8 +265,11 @@ class MTP:
         radial[np.arange(n), types] = radial_compact
         return np.hstack([radial.reshape(n, -1), species, moment])
 
-    def _run(self, positions, cell, types, nl, want_grad, basis_out, species_coeffs=None, moment_coeffs=None):
+    def _run(self, positions, cell, types, nl, want_grad, basis_out, species_coeffs=None, moment_coeffs=None,
+             radial_rows=None):
         """Site energies, pair gradients and the short/coincident pair code from the kernels."""
+        if radial_rows is None:
+            radial_rows = np.zeros((0, 1, 1, 1))
         t = self.kernel_tables()
         n = len(positions)
         site = np.zeros(n)
@@ -276,18 +280,35 @@ class MTP:
             self.species_coeffs if species_coeffs is None else species_coeffs,
             self.moment_coeffs if moment_coeffs is None else moment_coeffs,
             t["mu_offset"], t["mu_nang"], t["ang_axis"], t["ang_lower"], t["ang_pow"], t["ang_rank"],
-            t["times"], t["times_runs"], t["mapping"], t["n_moments"], want_grad, site, pair_grad, basis_out)
+            t["times"], t["times_runs"], t["mapping"], t["n_moments"], want_grad, site, pair_grad, basis_out,
+            radial_rows)
         return site, pair_grad, sum(shorts)
 
-    def evaluate(self, positions, cell, pbc, types, neighbor_list=None, forces=True) -> MTPResult:
+    def evaluate(self, positions, cell, pbc, types, neighbor_list=None, forces=True,
+                 parameter_rows=False) -> MTPResult:
         """Energy, forces and virial/stress of one structure.
 
         positions (N,3) Angstrom; cell (3,3) rows are lattice vectors; pbc (3,) bool;
         types (N,) 0-based indices into the species.  A :class:`NeighborList` may be
-        passed to be reused between calls (MD).
+        passed to be reused between calls (MD).  With ``parameter_rows`` the result also
+        holds ``rows``: dV_i/d(theta) per atom (N, n_parameters), computed in the same pass.
         """
         positions, cell, pbc, types, nl = self._prepare(positions, cell, pbc, types, neighbor_list)
-        site, pair_grad, n_short = self._run(positions, cell, types, nl, forces, np.zeros((0, self.n_basis)))
+        rows = None
+        if parameter_rows:
+            n = len(positions)
+            C, K, R = self.species_count, self.radial_funcs_count, self.radial_basis_size
+            basis = np.zeros((n, self.n_basis))
+            compact = np.zeros((n, C, K, R))
+            site, pair_grad, n_short = self._run(positions, cell, types, nl, True, basis, radial_rows=compact)
+            radial = np.zeros((n, C, C, K, R))
+            radial[np.arange(n), types] = compact
+            species = np.zeros((n, C))
+            species[np.arange(n), types] = 1.0
+            rows = np.hstack([radial.reshape(n, -1), species, basis])
+            forces = True
+        else:
+            site, pair_grad, n_short = self._run(positions, cell, types, nl, forces, np.zeros((0, self.n_basis)))
         n_coincident, n_short = int(n_short) >> 32, int(n_short) & 0xFFFFFFFF
         if n_coincident:
             raise ValueError(f"{n_coincident // 2 or 1} pair(s) of atoms coincide (distance < 1e-8 A)")
@@ -302,7 +323,7 @@ class MTP:
         virial = atom_vir.sum(0)
         volume = abs(np.linalg.det(cell)) if pbc.all() else None
         stress = -_voigt(virial) / volume if volume else None
-        return MTPResult(energy, site, f, virial, stress, atom_vir, int(n_short))
+        return MTPResult(energy, site, f, virial, stress, atom_vir, int(n_short), rows)
 
 
 def _check_cell(cell, pbc):

@@ -183,8 +183,9 @@ def moments_reverse(mom, moment_coeffs, times, times_runs, mapping, dmom):
 def _site(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
           radial_coeffs, species_coeffs, moment_coeffs,
           mu_offset, mu_nang, ang_axis, ang_lower, times, times_runs, mapping,
-          want_grad, pair_grad, s):
-    """Site energy of atom i; if want_grad, dV_i/dr_ij into pair_grad[start[i]:...].
+          want_grad, pair_grad, s, radial_rows):
+    """Site energy of atom i; if want_grad, dV_i/dr_ij into pair_grad[start[i]:...];
+    if radial_rows has rows, dV_i/dc[z_i, z_j, mu, beta] into radial_rows[i, z_j, mu, beta].
 
     Per-neighbour work is laid out (feature, neighbour) so the inner loops run over
     neighbours and vectorise.  ``s`` is the tuple from :func:`make_scratch`.
@@ -203,6 +204,20 @@ def _site(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
     if not want_grad:
         return energy, short
     moments_reverse(mom, moment_coeffs, times, times_runs, mapping, dmom)
+    if radial_rows.shape[0] > 0:
+        # dV/dc[z_i, z_j, mu, b] = sum_q (sum_t dmom[mu, t] mono[t, q]) Q_b(r_q)
+        for mu in range(n_mu):
+            off = mu_offset[mu]
+            for q in range(nn):
+                rp[q] = 0.0
+            for t in range(mu_nang[mu]):
+                dm = dmom[off + t]
+                for q in range(nn):
+                    rp[q] += dm * mono[t, q]
+            for q in range(nn):
+                zj = types[index[jt[q]]]
+                for b in range(qv.shape[0]):
+                    radial_rows[i, zj, mu, b] += rp[q] * qv[b, q]
     # dE/df (accA) and dE/dmono (accB) per neighbour
     for t in range(n_ang):
         for q in range(nn):
@@ -258,9 +273,10 @@ def make_scratch(max_nn, n_mu, n_rad, n_ang, n_moments):
 def evaluate_range(lo, hi, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
                    radial_coeffs, species_coeffs, moment_coeffs,
                    mu_offset, mu_nang, ang_axis, ang_lower, ang_pow, ang_rank, times, times_runs, mapping,
-                   n_moments, want_grad, site, pair_grad, basis_out):
+                   n_moments, want_grad, site, pair_grad, basis_out, radial_rows):
     """Atoms lo..hi-1: site energies into ``site``, dV_i/dr_ij into ``pair_grad`` (if
-    want_grad) and, if ``basis_out`` has rows, the basis values B_alpha(n_i) into it.
+    want_grad), the basis values B_alpha(n_i) into ``basis_out`` and dV_i/dc into
+    ``radial_rows`` (N, C, K, R) if those have rows (radial rows need want_grad).
 
     Releases the GIL, so disjoint atom ranges can run on several threads.
     Returns (number of coincident pairs << 32) + number of pairs closer than r_min.
@@ -276,7 +292,7 @@ def evaluate_range(lo, hi, positions, cell, types, start, index, shift, r_min, r
         e, sh = _site(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
                       radial_coeffs, species_coeffs, moment_coeffs,
                       mu_offset, mu_nang, ang_axis, ang_lower, times, times_runs, mapping,
-                      want_grad, pair_grad, scratch)
+                      want_grad, pair_grad, scratch, radial_rows)
         site[i] = e
         short += sh
         if want_basis:
