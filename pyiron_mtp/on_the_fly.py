@@ -34,7 +34,7 @@ from .calculator import MTPCalculator
 from .potential import MTP
 from .training import error_report, train
 
-__all__ = ["MDProtocol", "RelaxProtocol", "LearningOnTheFly", "sample", "ReferenceError"]
+__all__ = ["MDProtocol", "RelaxProtocol", "LammpsProtocol", "LearningOnTheFly", "sample", "ReferenceError"]
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,20 @@ class RelaxProtocol:
 
 
 @dataclass
+class LammpsProtocol:
+    """MD in LAMMPS (in-process, ``fix external``): ensemble nve | nvt | npt | nph;
+    temperature K (or a (start, end) ramp), pressure GPa, timestep and damping in fs."""
+
+    ensemble: str = "nvt"
+    temperature: float | tuple = 300.0
+    pressure: float = 0.0
+    steps: int = 1000
+    timestep: float = 2.0
+    tdamp: float = 100.0
+    pdamp: float = 1000.0
+
+
+@dataclass
 class SampleResult:
     collected: list = field(default_factory=list)
     grades: list = field(default_factory=list)    # grade of every graded step
@@ -125,6 +139,15 @@ def sample(atoms, pot: MTP, active_set: ActiveSet, protocol, select_threshold=SE
             result.broke = True
             raise _StopSampling
 
+    if isinstance(protocol, LammpsProtocol):
+        from .lammps_md import LammpsMD
+        md = LammpsMD(pot, atoms, ensemble=protocol.ensemble, temperature=protocol.temperature,
+                      pressure=protocol.pressure, timestep=protocol.timestep, steps=protocol.steps,
+                      tdamp=protocol.tdamp, pdamp=protocol.pdamp, seed=1 + seed % 900000, active_set=active_set,
+                      select_threshold=select_threshold, break_threshold=break_threshold, max_collect=max_collect)
+        r = md.run()
+        return SampleResult(collected=r.collected, grades=r.grades, max_grade=r.max_grade, steps=r.steps,
+                            broke=r.broke)
     rng = np.random.default_rng(seed)
     try:
         if isinstance(protocol, MDProtocol):

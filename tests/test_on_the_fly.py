@@ -125,6 +125,13 @@ def test_samplers_relax_and_npt():
         sample(start(), otf.pot, aset, MDProtocol(ensemble="nph"))
 
 
+def test_loop_with_lammps_sampler():
+    from pyiron_mtp.on_the_fly import LammpsProtocol
+    otf = loop(protocol=LammpsProtocol(ensemble="nvt", temperature=300, steps=80), max_iterations=30)
+    otf.run(progress=False)
+    assert otf.converged and otf.log[-1]["md_steps"] == 80 and otf.log[-1]["selected"] == 0
+
+
 def test_calculator_grade_matches_active_set():
     otf = loop(max_iterations=1)
     otf.run(progress=False)
