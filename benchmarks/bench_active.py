@@ -1,0 +1,134 @@
+"""Active vs passive learning: Cu, 108 atoms, NVT MD ramped 300 -> 1500 K, EMT reference.
+
+Active: learning on the fly with the MTP sampling that MD until a full run stays
+below the select threshold; its reference calls are counted.  Passive: N uniformly
+spaced snapshots of a reference (EMT) MD with the same protocol, for increasing N.
+Both are tested on an independent reference trajectory; the passive count is the
+smallest N whose test force RMSE is at or below the active one.  Also prints the
+cost of grade monitoring per MD step (ASE and LAMMPS samplers).
+
+    python benchmarks/bench_active.py [--level 16] [--steps 2000]
+
+Last line: reference_calls_active=... reference_calls_passive=... ratio=...
+"""
+import argparse
+import time
+
+import numpy as np
+from ase import units
+from ase.build import bulk
+from ase.calculators.emt import EMT
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.md.langevin import Langevin
+from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+
+from pyiron_mtp import MTP, MTPCalculator
+from pyiron_mtp.active import ActiveSet
+from pyiron_mtp.on_the_fly import LearningOnTheFly, MDProtocol
+from pyiron_mtp.training import error_report, train
+
+
+def start():
+    return bulk("Cu", "fcc", a=3.61, cubic=True).repeat(3)
+
+
+def reference_md(steps, seed, every=1, t=(300.0, 1500.0)):
+    """EMT Langevin MD with a linear temperature ramp; snapshots with EMT results."""
+    atoms = start()
+    atoms.calc = EMT()
+    rng = np.random.default_rng(seed)
+    MaxwellBoltzmannDistribution(atoms, temperature_K=t[0], rng=rng)
+    dyn = Langevin(atoms, 2 * units.fs, temperature_K=t[0], friction=0.01 / units.fs, rng=rng)
+    out = []
+    for k in range(steps):
+        dyn.set_temperature(temperature_K=t[0] + (t[1] - t[0]) * k / max(1, steps - 1))
+        dyn.run(1)
+        if k % every == every - 1:
+            snap = atoms.copy()
+            snap.calc = SinglePointCalculator(snap, energy=atoms.get_potential_energy(), forces=atoms.get_forces(),
+                                              stress=atoms.get_stress())
+            out.append(snap)
+    return out
+
+
+def step_cost(pot, training, steps=200):
+    """Seconds per MD step without and with grade monitoring (ASE Langevin)."""
+    out = {}
+    for label, aset in (("plain", None), ("graded", ActiveSet.build(pot, training))):
+        atoms = start()
+        atoms.calc = MTPCalculator(pot, active_set=aset)
+        MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(0))
+        dyn = Langevin(atoms, 2 * units.fs, temperature_K=300, friction=0.01 / units.fs,
+                       rng=np.random.default_rng(0))
+        dyn.run(5)
+        t0 = time.perf_counter()
+        dyn.run(steps)
+        out[label] = (time.perf_counter() - t0) / steps
+    return out
+
+
+def lammps_step_cost(pot, training, steps=300):
+    from pyiron_mtp.lammps_md import LammpsMD
+    out = {}
+    for label, aset in (("plain", None), ("graded", ActiveSet.build(pot, training))):
+        md = LammpsMD(pot, start(), ensemble="nvt", temperature=300, steps=steps, active_set=aset,
+                      break_threshold=1e12, select_threshold=1e11, thermo_every=steps)
+        t0 = time.perf_counter()
+        md.run()
+        out[label] = (time.perf_counter() - t0) / steps
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--level", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=2000, help="MD steps (2 fs) of the 300 -> 1500 K ramp")
+    ap.add_argument("--train-iter", type=int, default=60)
+    ap.add_argument("--max-iterations", type=int, default=60)
+    ap.add_argument("--mode", default="configuration")
+    args = ap.parse_args()
+
+    t0 = time.perf_counter()
+    test = reference_md(args.steps, seed=101, every=max(1, args.steps // 50))
+    print(f"independent test trajectory: {len(test)} snapshots ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+    t0 = time.perf_counter()
+    pot0 = MTP.from_level(args.level, ["Cu"], 2.0, 5.0)
+    otf = LearningOnTheFly(pot0, EMT, [start()], MDProtocol(temperature=(300.0, 1500.0), steps=args.steps),
+                           max_iterations=args.max_iterations, train_iter=args.train_iter, mode=args.mode,
+                           rattle=0.05, n_initial=2, max_selected=10, seed=7)
+    pot_active = otf.run(progress=False)
+    active_calls = otf.reference_calls
+    rep_a = error_report(pot_active, test)
+    print(f"active: {active_calls} reference calls, {otf.iteration} iterations, converged={otf.converged}, "
+          f"test force RMSE {rep_a['force_rmse']:.4f} eV/A, energy {rep_a['energy_rmse']:.3f} meV/atom "
+          f"({time.perf_counter() - t0:.0f} s)", flush=True)
+
+    pool = reference_md(args.steps, seed=202)
+    passive_calls = None
+    for n in (5, 10, 20, 40, 80, 160, 320, 640, 1280):
+        if n > len(pool):
+            break
+        idx = np.linspace(0, len(pool) - 1, n).round().astype(int)
+        pot_p, _ = train([pool[k] for k in idx], ["Cu"], level=args.level, min_dist=pot_active.min_dist,
+                         max_dist=5.0, max_iter=args.train_iter, progress=False)
+        rep = error_report(pot_p, test)
+        print(f"passive: {n:5d} snapshots, test force RMSE {rep['force_rmse']:.4f} eV/A, "
+              f"energy {rep['energy_rmse']:.3f} meV/atom", flush=True)
+        if rep["force_rmse"] <= rep_a["force_rmse"]:
+            passive_calls = n
+            break
+    ase_cost = step_cost(pot_active, otf.training)
+    lmp_cost = lammps_step_cost(pot_active, otf.training)
+    for label, c in (("ASE Langevin", ase_cost), ("LAMMPS nvt", lmp_cost)):
+        print(f"{label}, 108 atoms: {c['plain'] * 1e3:.2f} ms/step plain, {c['graded'] * 1e3:.2f} ms/step with "
+              f"grades; monitoring overhead {100 * (c['graded'] / c['plain'] - 1):.0f} %")
+    if passive_calls is None:
+        passive_calls = len(pool)
+        print(f"passive learning did not reach the active test error with up to {len(pool)} snapshots")
+    print(f"reference_calls_active={active_calls} reference_calls_passive={passive_calls} "
+          f"ratio={passive_calls / active_calls:.2f}")
+
+
+if __name__ == "__main__":
+    main()
