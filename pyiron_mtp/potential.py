@@ -225,7 +225,10 @@ class MTP:
             raise ValueError(f"atom types must be in 0..{self.species_count - 1}, got {sorted(set(types.tolist()))}")
         cell = np.ascontiguousarray(np.asarray(cell, dtype=float).reshape(3, 3))
         pbc = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,)).copy()
-        _check_cell(cell, pbc)
+        last = getattr(self, "_checked_cell", None)
+        if last is None or not (np.array_equal(last[0], cell) and np.array_equal(last[1], pbc)):
+            _check_cell(cell, pbc)
+            self._checked_cell = (cell.copy(), pbc.copy())
         if neighbor_list is None:
             neighbor_list = NeighborList(self.max_dist, skin=0.0)
         elif neighbor_list.cutoff < self.max_dist:

@@ -252,7 +252,7 @@ class NeighborList:
         if self._ref is not None:
             ref_pos, ref_cell, ref_pbc = self._ref
             if (ref_pos.shape == positions.shape and np.array_equal(ref_pbc, pbc)
-                    and np.allclose(ref_cell, cell, rtol=0, atol=1e-12)):
+                    and np.abs(ref_cell - cell).max() <= 1e-12):
                 disp = positions - ref_pos
                 if len(disp) == 0 or np.sqrt((disp * disp).sum(1).max()) <= 0.5 * self.skin:
                     return False
