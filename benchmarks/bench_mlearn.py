@@ -14,7 +14,8 @@ from pathlib import Path
 
 import ase.io
 
-from pyiron_mtp.training import error_report, train
+from pyiron_mtp.training import Trainer, TrainingSet, error_report, initialise_radial
+from pyiron_mtp import MTP
 
 SETTINGS = {"Li": (16, 5.1), "Si": (24, 4.7)}
 PUBLISHED = {"Li": (0.66, 0.0132), "Si": (3.03, 0.0881)}
@@ -26,14 +27,26 @@ def main():
     ap.add_argument("--elements", nargs="+", default=["Li", "Si"])
     ap.add_argument("--max-iter", type=int, default=150)
     ap.add_argument("--out", default=None, help="folder for the trained potentials")
+    ap.add_argument("--every", type=int, default=10, help="print the test RMSE every this many iterations")
     args = ap.parse_args()
     for el in args.elements:
         level, cutoff = SETTINGS[el]
         training = ase.io.read(Path(args.data) / "mlearn" / f"{el}_training.extxyz", ":")
         testing = ase.io.read(Path(args.data) / "mlearn" / f"{el}_test.extxyz", ":")
         t0 = time.perf_counter()
-        pot, trainer = train(training, [el], level=level, max_dist=cutoff, max_iter=args.max_iter,
-                             progress=False)
+        data = TrainingSet.from_atoms(training, [el])
+        test_set = TrainingSet.from_atoms(testing, [el])
+        pot = MTP.from_level(level, [el], data.min_distance(), cutoff)
+        initialise_radial(pot, seed=0)
+
+        def monitor(it, p):
+            if it % args.every == 0:
+                rep = error_report(p, test_set)
+                print(f"  {el} iteration {it:4d} ({time.perf_counter() - t0:6.0f} s): test energy "
+                      f"{rep['energy_rmse']:.3f} meV/atom, force {rep['force_rmse']:.4f} eV/A", flush=True)
+
+        trainer = Trainer(pot, data)
+        pot = trainer.fit(max_iter=args.max_iter, progress=False, monitor=monitor)
         wall = time.perf_counter() - t0
         rep = error_report(pot, testing)
         if args.out:
