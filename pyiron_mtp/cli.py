@@ -153,18 +153,19 @@ def cmd_errors(args):
         _print_report(args.data, rep)
 
 
-def _active_set(args, pot, training):
+def _active_set_and_candidates(args):
+    """Potential, active set from the training file, and the candidates of grade/select."""
     from .active import ActiveSet
-    return ActiveSet.build(pot, training, mode=args.mode, linear_only=args.linear_only)
-
-
-def cmd_grade(args):
-    from .structures import write_structures
     pot = _load_potential(args.potential, args.species)
     training = _read_data(args.train, pot.species)
     candidates = _read_data(args.candidates, pot.species)
     _species_for(pot, training + candidates, args.species)
-    aset = _active_set(args, pot, training)
+    return pot, ActiveSet.build(pot, training, mode=args.mode, linear_only=args.linear_only), candidates
+
+
+def cmd_grade(args):
+    from .structures import write_structures
+    pot, aset, candidates = _active_set_and_candidates(args)
     grades = []
     for atoms in candidates:
         g, per_atom = aset.grade(atoms, per_atom=True)
@@ -180,11 +181,7 @@ def cmd_grade(args):
 
 def cmd_select(args):
     from .structures import write_structures
-    pot = _load_potential(args.potential, args.species)
-    training = _read_data(args.train, pot.species)
-    candidates = _read_data(args.candidates, pot.species)
-    _species_for(pot, training + candidates, args.species)
-    aset = _active_set(args, pot, training)
+    pot, aset, candidates = _active_set_and_candidates(args)
     grades = aset.grades(candidates)
     chosen = aset.select(candidates, threshold=args.threshold, max_count=args.max)
     write_structures(args.output, [candidates[k] for k in chosen], species=pot.species,

@@ -14,7 +14,6 @@ import numpy as np
 
 from .core.basis import generate_basis
 from .core.kernels import evaluate_range, forces_and_virial, kernel_layout
-from .core.rows import site_parameter_rows
 from .core.threads import run_ranges
 from .core.neighbors import NeighborList
 from .mtpfile import read_mtp, write_mtp
@@ -250,23 +249,28 @@ class MTP:
         species and moment columns."""
         positions, cell, pbc, types, nl = self._prepare(positions, cell, pbc, types, neighbor_list)
         n = len(positions)
-        C, K, R = self.species_count, self.radial_funcs_count, self.radial_basis_size
-        moment = np.zeros((n, self.n_basis))
-        species = np.zeros((n, C))
-        species[np.arange(n), types] = 1.0
+        C = self.species_count
         if linear_only:
+            moment = np.zeros((n, self.n_basis))
+            species = np.zeros((n, C))
+            species[np.arange(n), types] = 1.0
             self._run(positions, cell, types, nl, False, moment, species_coeffs=np.zeros(C),
                       moment_coeffs=np.ones(self.n_basis))
             return np.hstack([species, moment])
-        radial_compact = np.zeros((n, C, K, R))
-        t = self.kernel_tables()
-        run_ranges(site_parameter_rows, n, positions, cell, types, nl.start, nl.index, nl.shift,
-                   self.min_dist, self.max_dist, self.scaling, self.radial_coeffs, self.moment_coeffs,
-                   t["mu_offset"], t["mu_nang"], t["ang_axis"], t["ang_lower"], t["times"], t["times_runs"],
-                   t["mapping"], t["n_moments"], radial_compact, moment)
+        return self._site_rows(positions, cell, types, nl)[3]
+
+    def _site_rows(self, positions, cell, types, nl):
+        """Site energies, pair gradients, short-pair code and dV_i/dtheta rows in one pass."""
+        n = len(positions)
+        C, K, R = self.species_count, self.radial_funcs_count, self.radial_basis_size
+        basis = np.zeros((n, self.n_basis))
+        compact = np.zeros((n, C, K, R))
+        site, pair_grad, n_short = self._run(positions, cell, types, nl, True, basis, radial_rows=compact)
         radial = np.zeros((n, C, C, K, R))
-        radial[np.arange(n), types] = radial_compact
-        return np.hstack([radial.reshape(n, -1), species, moment])
+        radial[np.arange(n), types] = compact
+        species = np.zeros((n, C))
+        species[np.arange(n), types] = 1.0
+        return site, pair_grad, n_short, np.hstack([radial.reshape(n, -1), species, basis])
 
     def _run(self, positions, cell, types, nl, want_grad, basis_out, species_coeffs=None, moment_coeffs=None,
              radial_rows=None):
@@ -299,16 +303,7 @@ class MTP:
         positions, cell, pbc, types, nl = self._prepare(positions, cell, pbc, types, neighbor_list)
         rows = None
         if parameter_rows:
-            n = len(positions)
-            C, K, R = self.species_count, self.radial_funcs_count, self.radial_basis_size
-            basis = np.zeros((n, self.n_basis))
-            compact = np.zeros((n, C, K, R))
-            site, pair_grad, n_short = self._run(positions, cell, types, nl, True, basis, radial_rows=compact)
-            radial = np.zeros((n, C, C, K, R))
-            radial[np.arange(n), types] = compact
-            species = np.zeros((n, C))
-            species[np.arange(n), types] = 1.0
-            rows = np.hstack([radial.reshape(n, -1), species, basis])
+            site, pair_grad, n_short, rows = self._site_rows(positions, cell, types, nl)
             forces = True
         else:
             site, pair_grad, n_short = self._run(positions, cell, types, nl, forces, np.zeros((0, self.n_basis)))

@@ -200,3 +200,26 @@ def test_parameters_roundtrip(pot):
     assert np.allclose(other.radial_coeffs, 2 * pot.radial_coeffs)
     with pytest.raises(ValueError, match="expected"):
         other.parameters = theta[:-1]
+
+
+def test_parameter_rows_finite_differences(pot):
+    atoms = alloy(7)
+    types = pot.types_of(atoms.get_chemical_symbols())
+    rows = pot.site_parameter_rows(atoms.positions, atoms.cell.array, atoms.pbc, types)
+    assert rows.shape == (len(atoms), pot.n_parameters)
+    fused = pot.evaluate(atoms.positions, atoms.cell.array, atoms.pbc, types, parameter_rows=True).rows
+    assert np.array_equal(rows, fused)
+    theta = pot.parameters
+    n_rad = pot.radial_coeffs.size
+    for k in (3, n_rad // 2 + 5, n_rad - 1, n_rad, n_rad + 1, n_rad + 2, pot.n_parameters - 1):
+        h = 1e-6 * max(1.0, abs(theta[k]))
+        vals = []
+        for sgn in (1, -1):
+            p = pot.copy()
+            t = theta.copy()
+            t[k] += sgn * h
+            p.parameters = t
+            vals.append(energy(p, atoms))
+        assert rows[:, k].sum() == pytest.approx((vals[0] - vals[1]) / (2 * h), rel=1e-5, abs=1e-6)
+    linear = pot.site_parameter_rows(atoms.positions, atoms.cell.array, atoms.pbc, types, linear_only=True)
+    assert np.allclose(linear, rows[:, n_rad:])

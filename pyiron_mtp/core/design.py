@@ -10,7 +10,7 @@ by forward-mode differentiation with one tangent per (Cartesian direction, neigh
 import numpy as np
 from numba import njit
 
-from .kernels import gather_neighbors, moments_forward
+from .kernels import gather_neighbors, make_scratch, max_neighbors, moments_forward
 
 
 @njit(cache=True, nogil=True, fastmath=True)
@@ -21,23 +21,13 @@ def design_rows(lo, hi, positions, cell, types, start, index, shift, r_min, r_cu
 
     e_row (A,), f_rows (hi-lo, 3, A) and w_rows (3, 3, A) are accumulated into.
     """
-    max_nn = 1
-    for i in range(lo, hi):
-        max_nn = max(max_nn, start[i + 1] - start[i])
+    max_nn = max_neighbors(start, lo, hi)
     n_mu = radial_coeffs.shape[2]
     n_rad = radial_coeffs.shape[3]
     n_ang = ang_axis.shape[0]
     n_a = mapping.shape[0]
-    rvec = np.empty((3, max_nn))
-    rr = np.empty(max_nn)
-    jt = np.empty(max_nn, dtype=np.int64)
-    qv = np.empty((n_rad, max_nn))
-    dqv = np.empty((n_rad, max_nn))
-    f = np.empty((n_mu, max_nn))
-    df = np.empty((n_mu, max_nn))
-    mono = np.empty((n_ang, max_nn))
+    rvec, rr, jt, qv, dqv, f, df, mono, mom, _, _, _, _, _ = make_scratch(max_nn, n_mu, n_rad, n_ang, n_moments)
     dmono = np.empty((n_ang, 3, max_nn))       # d mono[t] / d r_q
-    mom = np.empty(n_moments)
     tan = np.empty((n_moments, 3, max_nn))     # d mom[k] / d r_q
     dummy = np.zeros((0, 3))
     for i in range(lo, hi):

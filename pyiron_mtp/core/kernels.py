@@ -261,6 +261,15 @@ def _site(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
 
 
 @njit(cache=True)
+def max_neighbors(start, lo, hi):
+    """Largest neighbour count among atoms lo..hi-1 (at least 1)."""
+    m = 1
+    for i in range(lo, hi):
+        m = max(m, start[i + 1] - start[i])
+    return m
+
+
+@njit(cache=True)
 def make_scratch(max_nn, n_mu, n_rad, n_ang, n_moments):
     """Work arrays of one thread for :func:`_site`."""
     return (np.empty((3, max_nn)), np.empty(max_nn), np.empty(max_nn, dtype=np.int64),
@@ -281,9 +290,7 @@ def evaluate_range(lo, hi, positions, cell, types, start, index, shift, r_min, r
     Releases the GIL, so disjoint atom ranges can run on several threads.
     Returns (number of coincident pairs << 32) + number of pairs closer than r_min.
     """
-    max_nn = 1
-    for i in range(lo, hi):
-        max_nn = max(max_nn, start[i + 1] - start[i])
+    max_nn = max_neighbors(start, lo, hi)
     scratch = make_scratch(max_nn, radial_coeffs.shape[2], radial_coeffs.shape[3], ang_axis.shape[0], n_moments)
     mom = scratch[8]
     want_basis = basis_out.shape[0] > 0

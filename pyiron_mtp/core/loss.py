@@ -11,7 +11,7 @@ reverse pass through both (forward-over-reverse).
 import numpy as np
 from numba import njit
 
-from .kernels import gather_neighbors, moments_forward, moments_reverse
+from .kernels import gather_neighbors, make_scratch, max_neighbors, moments_forward, moments_reverse
 
 
 @njit(cache=True, nogil=True, fastmath=True)
@@ -25,26 +25,15 @@ def loss_gradient_range(lo, hi, positions, cell, types, start, index, shift, r_m
     Adds into grad_radial (C, C, K, R), grad_species (C,), grad_moment (A,).
     Returns sum_i O_i (for checks).
     """
-    max_nn = 1
-    for i in range(lo, hi):
-        max_nn = max(max_nn, start[i + 1] - start[i])
+    max_nn = max_neighbors(start, lo, hi)
     n_mu = radial_coeffs.shape[2]
     n_rad = radial_coeffs.shape[3]
     n_ang = ang_axis.shape[0]
-    rvec = np.empty((3, max_nn))
-    rr = np.empty(max_nn)
-    jt = np.empty(max_nn, dtype=np.int64)
-    qv = np.empty((n_rad, max_nn))
-    dqv = np.empty((n_rad, max_nn))
-    f = np.empty((n_mu, max_nn))
-    df = np.empty((n_mu, max_nn))
-    mono = np.empty((n_ang, max_nn))
-    dmono = np.empty((n_ang, max_nn))   # tangent of the monomials
-    mom = np.empty(n_moments)
+    # dmom: adjoint of the moment tangents (= dV/dmom); dmono: tangent of the monomials
+    rvec, rr, jt, qv, dqv, f, df, mono, mom, dmom, dmono, _, _, rdot = make_scratch(
+        max_nn, n_mu, n_rad, n_ang, n_moments)
     tmom = np.empty(n_moments)          # tangent of the moments
-    dmom = np.empty(n_moments)          # adjoint of tmom (= dV/dmom)
     lmom = np.empty(n_moments)          # adjoint of mom
-    rdot = np.empty(max_nn)             # tangent of |r|
     udot = np.empty((3, max_nn))        # tangent of the unit vector
     adj_f = np.empty((n_mu, max_nn))
     adj_df = np.empty((n_mu, max_nn))
