@@ -24,11 +24,13 @@ def run_ranges(kernel, n_items, *args):
     nt = min(n_threads(), max(1, n_items // MIN_ATOMS_PER_THREAD))
     if nt <= 1:
         return [kernel(0, n_items, *args)]
-    if _POOL is None or _POOL_SIZE < nt:
+    if _POOL is None or _POOL_SIZE < nt - 1:
         if _POOL is not None:
             _POOL.shutdown(wait=False)
-        _POOL = ThreadPoolExecutor(max_workers=nt, thread_name_prefix="pyiron_mtp")
-        _POOL_SIZE = nt
+        _POOL = ThreadPoolExecutor(max_workers=nt - 1, thread_name_prefix="pyiron_mtp")
+        _POOL_SIZE = nt - 1
     bounds = [k * n_items // nt for k in range(nt + 1)]
-    futures = [_POOL.submit(kernel, bounds[k], bounds[k + 1], *args) for k in range(nt)]
-    return [f.result() for f in futures]
+    # the calling thread takes the first range itself
+    futures = [_POOL.submit(kernel, bounds[k], bounds[k + 1], *args) for k in range(1, nt)]
+    first = kernel(bounds[0], bounds[1], *args)
+    return [first] + [f.result() for f in futures]
