@@ -1,5 +1,15 @@
 import os
+import tempfile
 from pathlib import Path
+
+# pyiron: a throw-away database and project root for the whole test session, set before
+# anything imports pyiron_base (which would otherwise create ~/pyiron.db)
+_PYIRON_TMP = tempfile.mkdtemp(prefix="pyiron_mtp_tests_")
+os.environ.setdefault("PYIRONSQLFILE", os.path.join(_PYIRON_TMP, "pyiron.db"))
+os.environ.setdefault("PYIRONPROJECTPATHS", _PYIRON_TMP)
+os.environ.setdefault("PYIRONRESOURCEPATHS", _PYIRON_TMP)
+os.environ.setdefault("PYIRONPROJECTCHECKENABLED", "False")
+PYIRON_ROOT = Path(os.environ["PYIRONPROJECTPATHS"])
 
 import numpy as np
 import pytest

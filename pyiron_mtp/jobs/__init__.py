@@ -1,0 +1,12 @@
+"""pyiron job classes; importing this module registers them (``pr.create.job.MTPTraining``).
+
+Kept out of ``import pyiron_mtp`` because importing pyiron_base sets up a project
+database; in a pyiron session ``import pyiron_mtp.jobs`` (or any job class) does it.
+"""
+from pyiron_base import JobType
+
+from .training import MTPTraining
+
+JobType.register(MTPTraining)
+
+__all__ = ["MTPTraining"]

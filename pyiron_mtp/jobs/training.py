@@ -1,0 +1,209 @@
+"""MTPTraining: fit an MTP inside a pyiron project.
+
+Training data come from ASE or pyiron structures with reference results, from
+``.cfg``/extxyz files, or from finished pyiron atomistic jobs (every step or
+selected steps of their generic output).  They are kept in pyiron's flattened
+structure storage in the job's HDF5 file.  Output: the potential (arrays and the
+MLIP ``.mtp`` text), the learning curve, error tables (training, validation) and
+per-structure predictions for parity plots.
+"""
+from __future__ import annotations
+
+import numpy as np
+from ase.calculators.singlepoint import SinglePointCalculator
+from pyiron_atomistics.atomistics.structure.atoms import ase_to_pyiron, pyiron_to_ase
+from pyiron_atomistics.atomistics.structure.structurestorage import StructureStorage
+from pyiron_base import DataContainer, PythonTemplateJob
+
+from ..calculator import MTPCalculator
+from ..potential import MTP
+from ..structures import reference_arrays, species_of
+from ..training import error_report, train
+
+__all__ = ["MTPTraining"]
+
+
+class MTPTraining(PythonTemplateJob):
+    """Fit a Moment Tensor Potential to energies, forces and stresses.
+
+    >>> job = pr.create.job.MTPTraining("fit")
+    >>> job.add_job(lammps_job)                  # or add_structures(images), add_file("train.cfg")
+    >>> job.input.level = 16
+    >>> job.run()
+    >>> job.potential, job.calculator(), job.plot()
+    """
+
+    def __init__(self, project, job_name):
+        super().__init__(project, job_name)
+        self.input.level = 16
+        self.input.species = None          # element symbols in type order; default: from the data
+        self.input.min_dist = None         # Angstrom; default: smallest distance in the data
+        self.input.max_dist = 5.0          # Angstrom
+        self.input.radial_basis_size = 8
+        self.input.energy_weight = 1.0
+        self.input.force_weight = 0.01
+        self.input.stress_weight = 0.001
+        self.input.weighting = "vibrations"
+        self.input.l2_radial = 0.0
+        self.input.max_iter = 200
+        self.input.seed = 0
+        self.input.valid_fraction = 0.0
+        self.input.initial_potential = None  # dict of an MTP to start from (trained or a template)
+        self._data = StructureStorage()
+
+    # ------------------------------------------------------------------ input data
+    def add_structure(self, structure, energy=None, forces=None, stress=None, identifier=None):
+        """One structure (ASE or pyiron Atoms) with reference energy (eV), forces (eV/A),
+        stress (eV/A^3, ASE sign, Voigt or 3x3).  Missing values are masked in the fit."""
+        n = len(structure)
+        for label, value in (("energy", energy), ("forces", forces), ("stress", stress)):
+            if value is not None and not np.all(np.isfinite(value)):
+                raise ValueError(f"structure {identifier or len(self._data)}: reference {label} contains NaN or inf")
+        s = None if stress is None else np.asarray(stress, dtype=float)
+        if s is not None and s.shape == (3, 3):
+            s = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
+        self._data.add_structure(
+            ase_to_pyiron(structure) if not hasattr(structure, "get_parent_basis") else structure,
+            identifier=identifier if identifier is not None else str(len(self._data)),
+            energy=np.nan if energy is None else float(energy),
+            forces=np.full((n, 3), np.nan) if forces is None else np.asarray(forces, dtype=float),
+            stress=(np.full(6, np.nan) if s is None else s)[np.newaxis, :],
+        )
+
+    def add_structures(self, images):
+        """ASE Atoms with reference results (e.g. SinglePointCalculator), as from ase.io.read."""
+        for atoms in images:
+            e, f, s = reference_arrays(atoms)
+            self.add_structure(atoms, e, f, s)
+
+    def add_file(self, path, species=None):
+        """All configurations of a ``.cfg`` (needs ``species``) or any ASE-readable file."""
+        from ..structures import read_structures
+        self.add_structures(read_structures(path, species=species))
+
+    def add_job(self, job, steps=None):
+        """Steps of a finished pyiron atomistic job (Lammps, Vasp, Gpaw, ...): structure,
+        ``output.energy_pot``, ``output.forces`` and ``output.pressures`` (GPa, = -stress).
+        ``steps``: indices into the job's output (default: all)."""
+        if not job.status.finished:
+            raise ValueError(f"job {job.job_name} is not finished (status {job.status})")
+        energies = np.atleast_1d(job.output.energy_pot)
+        forces = job.output.forces
+        pressures = getattr(job.output, "pressures", None)
+        steps = range(len(energies)) if steps is None else np.atleast_1d(steps)
+        for k in steps:
+            structure = job.get_structure(int(k))
+            stress = None
+            if pressures is not None and len(pressures) > k and structure.pbc.all():
+                stress = -np.asarray(pressures[k], dtype=float) / 160.21766208  # GPa -> eV/A^3, pressure = -stress
+            self.add_structure(structure, energies[k], None if forces is None else forces[k], stress,
+                               identifier=f"{job.job_name}/{k}")
+
+    @property
+    def number_of_structures(self):
+        return len(self._data)
+
+    def training_images(self):
+        """The stored training data as ASE Atoms with SinglePointCalculator results."""
+        out = []
+        for k in range(len(self._data)):
+            atoms = pyiron_to_ase(self._data.get_structure(k))
+            res = {}
+            e = float(self._data.get_array("energy", k))
+            f = np.asarray(self._data.get_array("forces", k))
+            s = np.asarray(self._data.get_array("stress", k))
+            if np.isfinite(e):
+                res.update(energy=e, free_energy=e)
+            if np.all(np.isfinite(f)):
+                res["forces"] = f
+            if np.all(np.isfinite(s)) and atoms.pbc.all():
+                res["stress"] = s
+            atoms.calc = SinglePointCalculator(atoms, **res)
+            out.append(atoms)
+        return out
+
+    # ------------------------------------------------------------------ running
+    def validate_ready_to_run(self):
+        if len(self._data) == 0:
+            raise ValueError("no training data: use add_structures, add_file or add_job first")
+
+    def run_static(self):
+        images = self.training_images()
+        species = list(self.input.species) if self.input.species else species_of(images)
+        init = None
+        if self.input.initial_potential is not None:
+            init = MTP.from_dict(dict(self.input.initial_potential))
+            init.species = species
+        pot, trainer = train(
+            images, species, level=None if init is not None else self.input.level, init=init,
+            min_dist=self.input.min_dist, max_dist=self.input.max_dist,
+            radial_basis_size=self.input.radial_basis_size, valid_fraction=self.input.valid_fraction,
+            energy_weight=self.input.energy_weight, force_weight=self.input.force_weight,
+            stress_weight=self.input.stress_weight, weighting=self.input.weighting,
+            l2_radial=self.input.l2_radial, max_iter=self.input.max_iter, seed=self.input.seed, progress=False)
+        self._store_output(pot, trainer)
+        self.status.finished = True
+        self.to_hdf()
+
+    def _store_output(self, pot, trainer):
+        import os
+        import tempfile
+        d = pot.to_dict()
+        d["species"] = list(d["species"])
+        d.pop("level", None)
+        self.output.potential = DataContainer(d)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "pot.mtp")
+            pot.to_file(path)
+            with open(path) as fh:
+                self.output.mtp_file = fh.read()
+        keys = sorted({k for row in trainer.history for k in row})
+        self.output.history = DataContainer({k: np.array([np.nan if row.get(k) is None else row[k] for row in trainer.history],
+                                            dtype=float) for k in keys})
+        self.output.stopped_by = str(trainer.stopped_by)
+        rep = error_report(pot, trainer.data, per_structure=True)
+        self.output.training_errors = DataContainer({k: v for k, v in rep.items() if k != "structures" and v is not None})
+        rows = rep["structures"]
+        self.output.predictions = DataContainer({
+            "name": [str(r["name"]) for r in rows],
+            "n_atoms": np.array([r["n_atoms"] for r in rows]),
+            "energy": np.array([r["energy"] for r in rows]),
+            "energy_ref": np.array([np.nan if r["energy_ref"] is None else r["energy_ref"] for r in rows]),
+        })
+        if trainer.valid is not None:
+            vrep = error_report(pot, trainer.valid)
+            self.output.validation_errors = DataContainer({k: v for k, v in vrep.items() if v is not None})
+
+    # ------------------------------------------------------------------ results
+    @property
+    def potential(self) -> MTP:
+        """The trained :class:`MTP`."""
+        if "potential" not in self.output:
+            raise ValueError(f"job {self.job_name} has no potential yet (status {self.status})")
+        d = {k: (v.to_builtin() if hasattr(v, "to_builtin") else v) for k, v in self.output.potential.items()}
+        return MTP.from_dict(d)
+
+    def calculator(self, **kwargs):
+        """An ASE calculator with the trained potential."""
+        return MTPCalculator(self.potential, **kwargs)
+
+    def plot(self, path=None):
+        """Parity plots (training data) and learning curve; returns the two figures."""
+        from ..plots import learning_curve, parity_plot
+        rep = error_report(self.potential, self.training_images(), per_structure=True)
+        h = self.output.history
+        history = [{k: (None if np.isnan(h[k][i]) else h[k][i]) for k in h} for i in range(len(h["iteration"]))]
+        return parity_plot(rep, f"{self.job_name}: training data",
+                           path=None if path is None else f"{path}_parity.png"), \
+            learning_curve(history, path=None if path is None else f"{path}_learning.png")
+
+    # ------------------------------------------------------------------ HDF5
+    def to_hdf(self, hdf=None, group_name=None):
+        super().to_hdf(hdf=hdf, group_name=group_name)
+        self._data.to_hdf(self.project_hdf5, "training_data")
+
+    def from_hdf(self, hdf=None, group_name=None):
+        super().from_hdf(hdf=hdf, group_name=group_name)
+        if "training_data" in self.project_hdf5.list_groups():
+            self._data = StructureStorage()
+            self._data.from_hdf(self.project_hdf5, "training_data")

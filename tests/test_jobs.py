@@ -1,0 +1,92 @@
+"""pyiron job classes in a temporary project and database."""
+import numpy as np
+import pytest
+
+from pyiron_mtp.demo import emt_copper
+from conftest import PYIRON_ROOT, data_file
+
+
+@pytest.fixture(scope="module")
+def project():
+    from pyiron_base import Project
+    import pyiron_mtp.jobs  # noqa: F401  (registers the job classes)
+    pr = Project(str(PYIRON_ROOT / "mtp_jobs"))
+    yield pr
+    pr.remove(enable=True)
+
+
+class FakeAtomisticJob:
+    """The slice of a finished pyiron atomistic job that MTPTraining reads."""
+
+    class _Status:
+        finished = True
+
+    class _Output:
+        pass
+
+    def __init__(self, images):
+        self.job_name = "fake_md"
+        self.status = self._Status()
+        self.output = self._Output()
+        self.output.energy_pot = np.array([a.get_potential_energy() for a in images])
+        self.output.forces = np.array([a.get_forces() for a in images])
+        s = [a.get_stress(voigt=False) for a in images]
+        self.output.pressures = -np.array(s) * 160.21766208
+        self._images = images
+
+    def get_structure(self, k):
+        from pyiron_atomistics.atomistics.structure.atoms import ase_to_pyiron
+        return ase_to_pyiron(self._images[k])
+
+
+def test_mtp_training_job_roundtrip(project):
+    data = emt_copper(12, seed=3)
+    job = project.create.job.MTPTraining("fit")
+    job.add_structures(data[:8])
+    job.add_job(FakeAtomisticJob(data[8:]), steps=[0, 2])
+    assert job.number_of_structures == 10
+    job.input.level = 8
+    job.input.max_dist = 4.5
+    job.input.max_iter = 15
+    job.input.valid_fraction = 0.2
+    job.run()
+    assert job.status.finished
+    pot = job.potential
+    assert pot.trained and pot.species == ["Cu"]
+    err = job.output.training_errors
+    assert err["force_rmse"] < 0.1 and err["n_structures"] == 8
+    assert job.output.validation_errors["n_structures"] == 2
+    assert job.output.mtp_file.startswith("MTP\n")
+    # reload through the database in a fresh Project object
+    from pyiron_base import Project
+    again = Project(project.path).load("fit")
+    assert np.array_equal(again.potential.parameters, pot.parameters)
+    assert again.number_of_structures == 10
+    images = again.training_images()
+    assert images[9].get_potential_energy() == pytest.approx(data[10].get_potential_energy())
+    assert np.allclose(images[9].get_stress(), data[10].get_stress(), atol=1e-10)
+    a = data[11].copy()
+    a.calc = again.calculator()
+    assert np.isfinite(a.get_potential_energy())
+    fig_parity, fig_curve = again.plot()
+    assert fig_parity is not None and fig_curve is not None
+    assert "fit" in list(project.job_table().job)
+
+
+def test_mtp_training_job_errors(project):
+    job = project.create.job.MTPTraining("empty")
+    with pytest.raises(ValueError, match="no training data"):
+        job.validate_ready_to_run()
+    with pytest.raises(ValueError, match="NaN"):
+        job.add_structure(emt_copper(1, seed=1)[0], energy=np.nan)
+    with pytest.raises(ValueError, match="no potential"):
+        job.potential
+
+
+def test_mtp_training_from_cfg(project):
+    job = project.create.job.MTPTraining("from_cfg")
+    job.add_file(data_file("emt_cu", "test.cfg"), species=["Cu"])
+    job.input.level = 6
+    job.input.max_iter = 5
+    job.run()
+    assert job.output.training_errors["n_structures"] == 50
