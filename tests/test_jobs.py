@@ -110,3 +110,32 @@ def test_training_from_a_lammps_job(project):
     fit.input.max_iter = 10
     fit.run()
     assert fit.output.training_errors["force_rmse"] < 0.2
+
+
+def test_active_learning_md_with_lammps_reference(project):
+    from pyiron_atomistics import Project as AtomisticProject
+    pr = AtomisticProject(project.path)
+    template = pr.create.job.Lammps("eam_template")
+    template.structure = pr.create.structure.bulk("Cu", cubic=True)
+    template.potential = "Cu_mishin1"
+    al = project.create.job.ActiveLearningMD("al")
+    al.add_start(pr.create.structure.bulk("Cu", a=3.615, cubic=True).repeat(2))
+    al.set_reference(template)
+    al.input.level = 6
+    al.input.max_dist = 4.5
+    al.input.md_temperature = 300.0
+    al.input.md_steps = 60
+    al.input.max_iterations = 30
+    al.input.train_iter = 30
+    al.input.rattle = 0.1
+    al.run()
+    assert al.status.finished and al.output.converged
+    n_calls = al.output.reference_calls
+    children = [j for j in pr.job_table(recursive=True).job if str(j).startswith("ref_")]
+    assert len(children) == n_calls == len(al.training_images())
+    # reload in a fresh project object: same potential and data
+    from pyiron_base import Project
+    again = Project(project.path).load("al")
+    assert np.array_equal(again.potential.parameters, al.potential.parameters)
+    assert len(again.training_images()) == n_calls
+    assert again.output.log["selected"][-1] == 0

@@ -5,10 +5,12 @@ database; in a pyiron session ``import pyiron_mtp.jobs`` (or any job class) does
 """
 from pyiron_base import JobType
 
+from .active_learning import ActiveLearningMD
 from .resources import register as _register_resources
 from .training import MTPTraining
 
 JobType.register(MTPTraining)
+JobType.register(ActiveLearningMD)
 _register_resources()
 
-__all__ = ["MTPTraining"]
+__all__ = ["MTPTraining", "ActiveLearningMD"]

@@ -1,0 +1,233 @@
+"""ActiveLearningMD: learning an MTP on the fly in a pyiron project.
+
+The loop is :class:`pyiron_mtp.on_the_fly.LearningOnTheFly`; every reference
+calculation runs as a pyiron job copied from a template job (Lammps, Vasp, Gpaw,
+...), linked to this job as its master, so it shows in the job table and follows
+the template's ``server`` settings (cores, queue).  Reference jobs are named by
+the structure they compute, so a restarted job finds finished references and
+never recomputes them; the loop's own state lives in the working directory.
+"""
+from __future__ import annotations
+
+import hashlib
+from concurrent.futures import Future
+
+import numpy as np
+from pyiron_atomistics.atomistics.structure.atoms import ase_to_pyiron, pyiron_to_ase
+from pyiron_atomistics.atomistics.structure.structurestorage import StructureStorage
+from pyiron_base import DataContainer, PythonTemplateJob
+
+from ..calculator import MTPCalculator
+from ..on_the_fly import LammpsProtocol, LearningOnTheFly, MDProtocol, ReferenceError, check_reference
+from ..potential import MTP
+
+__all__ = ["ActiveLearningMD"]
+
+GPA = 160.21766208  # GPa per eV/A^3
+
+
+def _structure_key(atoms):
+    h = hashlib.sha1()
+    for arr in (np.round(atoms.positions, 8), np.round(atoms.cell.array, 8), atoms.numbers):
+        h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()[:12]
+
+
+class PyironReferences:
+    """Executor for the learning loop: runs each reference as a pyiron job from a template."""
+
+    def __init__(self, master):
+        self.master = master
+        self.project = master.project.open(f"{master.job_name}_references")
+        self.template = master.project.load(master.input.reference_job)
+
+    def submit(self, fn, atoms, reference=None):
+        fut = Future()
+        try:
+            fut.set_result(self._compute(atoms))
+        except ReferenceError as exc:
+            fut.set_exception(exc)
+        return fut
+
+    def _compute(self, atoms):
+        name = f"ref_{_structure_key(atoms)}"
+        job = self.project.load(name) if name in self.project.list_nodes() else None
+        if job is None or not job.status.finished:
+            if job is not None:  # an aborted or unfinished earlier attempt: start over
+                job.remove()
+            job = self.template.copy_template(project=self.project, new_job_name=name)
+            job.structure = ase_to_pyiron(atoms)
+            if hasattr(job, "calc_static"):
+                job.calc_static()
+            job.master_id = self.master.job_id
+            try:
+                job.run()
+                if not job.status.finished:
+                    self.project.wait_for_job(job, interval_in_s=2, max_iterations=100000)
+                    job = self.project.load(name)
+            except Exception as exc:  # the reference code's own errors
+                raise ReferenceError(f"reference job {name} failed: {exc}") from exc
+            if not job.status.finished:
+                raise ReferenceError(f"reference job {name} ended with status {job.status}")
+        e = float(np.atleast_1d(job.output.energy_pot)[-1])
+        f = np.asarray(job.output.forces[-1], dtype=float)
+        s = None
+        pressures = getattr(job.output, "pressures", None)
+        if pressures is not None and len(pressures) and atoms.pbc.all():
+            p = np.asarray(pressures[-1], dtype=float)
+            s = -np.array([p[0, 0], p[1, 1], p[2, 2], p[1, 2], p[0, 2], p[0, 1]]) / GPA
+        check_reference(len(atoms), e, f, s)
+        return e, f, s
+
+
+class ActiveLearningMD(PythonTemplateJob):
+    """Learn an MTP on the fly while it runs MD, with pyiron jobs as the reference.
+
+    >>> al = pr.create.job.ActiveLearningMD("al")
+    >>> al.add_start(pr.create.structure.bulk("Cu", cubic=True).repeat(3))
+    >>> al.set_reference(lammps_template)         # any atomistic job, not run yet
+    >>> al.input.md_temperature = [300, 1500]
+    >>> al.run()
+    >>> al.potential, al.output.log
+    """
+
+    def __init__(self, project, job_name):
+        super().__init__(project, job_name)
+        self.input.level = 16
+        self.input.species = None
+        self.input.min_dist = 2.0
+        self.input.max_dist = 5.0
+        self.input.select_threshold = 2.0
+        self.input.break_threshold = 10.0
+        self.input.max_iterations = 20
+        self.input.max_selected = 10
+        self.input.train_iter = 60
+        self.input.mode = "configuration"
+        self.input.n_initial = 4
+        self.input.rattle = 0.05
+        self.input.seed = 0
+        self.input.reference_job = None
+        self.input.initial_potential = None   # name of a finished MTPTraining job
+        # sampling: "ase" (ASE integrators) or "lammps" (in-process LAMMPS); K, GPa, fs
+        self.input.md_sampler = "ase"
+        self.input.md_ensemble = "nvt"
+        self.input.md_temperature = 300.0     # or [start, end]
+        self.input.md_pressure = 0.0
+        self.input.md_steps = 1000
+        self.input.md_timestep = 2.0
+        self._starts = StructureStorage()
+
+    def add_start(self, structure):
+        """A starting structure of the sampling (ASE or pyiron Atoms)."""
+        self._starts.add_structure(ase_to_pyiron(structure) if not hasattr(structure, "get_parent_basis")
+                                   else structure, identifier=str(len(self._starts)))
+
+    def set_reference(self, job):
+        """The template of the reference calculations (saved, never run itself)."""
+        if job.status.finished:
+            raise ValueError("the reference template must not have been run")
+        job.save()
+        self.input.reference_job = job.job_name
+
+    def validate_ready_to_run(self):
+        if len(self._starts) == 0:
+            raise ValueError("no starting structure: add_start(structure)")
+        if not self.input.reference_job:
+            raise ValueError("no reference: set_reference(job)")
+
+    def _protocol(self):
+        i = self.input
+        temp = i.md_temperature
+        temp = tuple(float(t) for t in temp) if isinstance(temp, (list, tuple, np.ndarray)) else float(temp)
+        kwargs = dict(ensemble=i.md_ensemble, temperature=temp, pressure=float(i.md_pressure),
+                      steps=int(i.md_steps), timestep=float(i.md_timestep))
+        if i.md_sampler == "lammps":
+            return LammpsProtocol(**kwargs)
+        if i.md_sampler != "ase":
+            raise ValueError(f"input.md_sampler must be 'ase' or 'lammps', got {i.md_sampler!r}")
+        return MDProtocol(**kwargs)
+
+    def run_static(self):
+        starts = [pyiron_to_ase(self._starts.get_structure(k)) for k in range(len(self._starts))]
+        species = list(self.input.species) if self.input.species else sorted(
+            {s for a in starts for s in a.get_chemical_symbols()})
+        if self.input.initial_potential:
+            pot = self.project.load(self.input.initial_potential).potential
+        else:
+            pot = MTP.from_level(self.input.level, species, self.input.min_dist, self.input.max_dist)
+        otf = LearningOnTheFly(
+            pot, None, starts, self._protocol(), species=species,
+            select_threshold=self.input.select_threshold, break_threshold=self.input.break_threshold,
+            max_iterations=self.input.max_iterations, max_selected=self.input.max_selected,
+            mode=self.input.mode, workdir=self.working_directory, executor=PyironReferences(self),
+            train_iter=self.input.train_iter, n_initial=self.input.n_initial, rattle=self.input.rattle,
+            seed=self.input.seed)
+        otf.run(progress=False)
+        self._store_output(otf)
+        self.status.finished = True
+        self.to_hdf()
+
+    def _store_output(self, otf):
+        import os
+        import tempfile
+        d = otf.pot.to_dict()
+        d["species"] = list(d["species"])
+        d.pop("level", None)
+        self.output.potential = DataContainer(d)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "pot.mtp")
+            otf.pot.to_file(path)
+            with open(path) as fh:
+                self.output.mtp_file = fh.read()
+        keys = [k for k in otf.log[0] if k != "training_rmse"] if otf.log else []
+        self.output.log = DataContainer({k: np.array([row[k] for row in otf.log], dtype=float) for k in keys})
+        self.output.converged = bool(otf.converged)
+        self.output.reference_calls = int(otf.reference_calls)
+        store = StructureStorage()
+        for a in otf.training:
+            r = a.calc.results
+            stress = r.get("stress")
+            store.add_structure(ase_to_pyiron(a), energy=r["energy"], forces=r["forces"],
+                                stress=(np.full(6, np.nan) if stress is None else stress)[np.newaxis, :])
+        self._selected = store
+
+    @property
+    def potential(self) -> MTP:
+        if "potential" not in self.output:
+            raise ValueError(f"job {self.job_name} has no potential yet (status {self.status})")
+        d = {k: (v.to_builtin() if hasattr(v, "to_builtin") else v) for k, v in self.output.potential.items()}
+        return MTP.from_dict(d)
+
+    def calculator(self, **kwargs):
+        return MTPCalculator(self.potential, **kwargs)
+
+    def training_images(self):
+        """Every computed reference structure with its energy, forces and stress."""
+        from ase.calculators.singlepoint import SinglePointCalculator
+        store = getattr(self, "_selected", None)
+        out = []
+        for k in range(0 if store is None else len(store)):
+            a = pyiron_to_ase(store.get_structure(k))
+            s = np.asarray(store.get_array("stress", k))
+            res = {"energy": float(store.get_array("energy", k)), "forces": np.asarray(store.get_array("forces", k))}
+            if np.all(np.isfinite(s)):
+                res["stress"] = s
+            a.calc = SinglePointCalculator(a, **res)
+            out.append(a)
+        return out
+
+    def to_hdf(self, hdf=None, group_name=None):
+        super().to_hdf(hdf=hdf, group_name=group_name)
+        self._starts.to_hdf(self.project_hdf5, "starts")
+        if getattr(self, "_selected", None) is not None:
+            self._selected.to_hdf(self.project_hdf5, "training_data")
+
+    def from_hdf(self, hdf=None, group_name=None):
+        super().from_hdf(hdf=hdf, group_name=group_name)
+        groups = self.project_hdf5.list_groups()
+        if "starts" in groups:
+            self._starts = StructureStorage()
+            self._starts.from_hdf(self.project_hdf5, "starts")
+        if "training_data" in groups:
+            self._selected = StructureStorage()
+            self._selected.from_hdf(self.project_hdf5, "training_data")
