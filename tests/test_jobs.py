@@ -139,3 +139,14 @@ def test_active_learning_md_with_lammps_reference(project):
     assert np.array_equal(again.potential.parameters, al.potential.parameters)
     assert len(again.training_images()) == n_calls
     assert again.output.log["selected"][-1] == 0
+
+
+def test_import_registers_in_a_pyiron_session():
+    import subprocess
+    import sys
+    code = ("import pyiron_mtp, sys; print('pyiron_base' in sys.modules); "
+            "import pyiron_base; import importlib; importlib.reload(pyiron_mtp); "
+            "from pyiron_base import JOB_CLASS_DICT; print('MTPTraining' in JOB_CLASS_DICT, "
+            "'ActiveLearningMD' in JOB_CLASS_DICT)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "True", "True"]
