@@ -192,8 +192,12 @@ def cmd_select(args):
 
 
 def cmd_demo(args):
-    from .demo import run
-    run(output=args.output, max_iter=args.max_iter, progress=not args.quiet)
+    if args.kind == "training":
+        from .demo import run
+        run(output=args.output, max_iter=args.max_iter, progress=not args.quiet)
+    else:
+        from .jobs.demo import run
+        run(folder=args.output)
 
 
 def build_parser():
@@ -268,8 +272,10 @@ def build_parser():
         else:
             c.set_defaults(func=cmd_grade)
 
-    c = sub.add_parser("demo", help="built-in example: fit a Cu MTP to EMT data and test it")
-    c.add_argument("-o", "--output", default="pyiron_mtp_demo", help="folder for the potential and plots")
+    c = sub.add_parser("demo", help="built-in example: learn a Cu MTP on the fly in pyiron (LAMMPS EAM reference)")
+    c.add_argument("-o", "--output", default="pyiron_mtp_demo", help="folder for the project, potential and plots")
+    c.add_argument("--kind", choices=["active-learning", "training"], default="active-learning",
+                   help="active learning in a pyiron project (default) or a plain fit to EMT data")
     c.add_argument("--max-iter", type=int, default=60)
     c.add_argument("-q", "--quiet", action="store_true")
     c.set_defaults(func=cmd_demo)

@@ -150,3 +150,12 @@ def test_import_registers_in_a_pyiron_session():
             "'ActiveLearningMD' in JOB_CLASS_DICT)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "True", "True"]
+
+
+def test_pyiron_demo_small(tmp_path, capsys):
+    from pyiron_mtp.jobs.demo import run
+    rep = run(folder=tmp_path / "demo", level=6, steps=40, temperature=(300.0, 400.0), max_iterations=3)
+    assert rep["n_structures"] > 10 and np.isfinite(rep["force_rmse"])
+    assert (tmp_path / "demo" / "parity.png").exists()
+    out = capsys.readouterr().out
+    assert "reference calculations" in out and "test against" in out
