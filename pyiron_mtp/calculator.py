@@ -1,7 +1,6 @@
 """ASE calculator for MTPs."""
 from __future__ import annotations
 
-import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 
 from .core.neighbors import NeighborList

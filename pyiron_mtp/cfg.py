@@ -76,7 +76,6 @@ def read_cfg(path, species=None, index=None):
         energy = None
         plus = None
         features = {}
-        grades = None
         while True:
             if k >= n_lines:
                 err(begin, "configuration is not closed by END_CFG")

@@ -17,9 +17,9 @@ from pyiron_atomistics.atomistics.structure.atoms import ase_to_pyiron, pyiron_t
 from pyiron_atomistics.atomistics.structure.structurestorage import StructureStorage
 from pyiron_base import DataContainer, PythonTemplateJob
 
-from ..calculator import MTPCalculator
 from ..on_the_fly import LammpsProtocol, LearningOnTheFly, MDProtocol, ReferenceError, check_reference
 from ..potential import MTP
+from .common import PotentialOutput, add_labelled, labelled_images, to_pyiron
 
 __all__ = ["ActiveLearningMD"]
 
@@ -80,7 +80,7 @@ class PyironReferences:
         return e, f, s
 
 
-class ActiveLearningMD(PythonTemplateJob):
+class ActiveLearningMD(PotentialOutput, PythonTemplateJob):
     """Learn an MTP on the fly while it runs MD, with pyiron jobs as the reference.
 
     >>> al = pr.create.job.ActiveLearningMD("al")
@@ -119,8 +119,7 @@ class ActiveLearningMD(PythonTemplateJob):
 
     def add_start(self, structure):
         """A starting structure of the sampling (ASE or pyiron Atoms)."""
-        self._starts.add_structure(ase_to_pyiron(structure) if not hasattr(structure, "get_parent_basis")
-                                   else structure, identifier=str(len(self._starts)))
+        self._starts.add_structure(to_pyiron(structure), identifier=str(len(self._starts)))
 
     def set_reference(self, job):
         """The template of the reference calculations (saved, never run itself)."""
@@ -168,17 +167,7 @@ class ActiveLearningMD(PythonTemplateJob):
         self.to_hdf()
 
     def _store_output(self, otf):
-        import os
-        import tempfile
-        d = otf.pot.to_dict()
-        d["species"] = list(d["species"])
-        d.pop("level", None)
-        self.output.potential = DataContainer(d)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "pot.mtp")
-            otf.pot.to_file(path)
-            with open(path) as fh:
-                self.output.mtp_file = fh.read()
+        self._store_potential(otf.pot)
         keys = [k for k in otf.log[0] if k != "training_rmse"] if otf.log else []
         self.output.log = DataContainer({k: np.array([row[k] for row in otf.log], dtype=float) for k in keys})
         self.output.converged = bool(otf.converged)
@@ -186,35 +175,12 @@ class ActiveLearningMD(PythonTemplateJob):
         store = StructureStorage()
         for a in otf.training:
             r = a.calc.results
-            stress = r.get("stress")
-            store.add_structure(ase_to_pyiron(a), energy=r["energy"], forces=r["forces"],
-                                stress=(np.full(6, np.nan) if stress is None else stress)[np.newaxis, :])
+            add_labelled(store, a, r["energy"], r["forces"], r.get("stress"))
         self._selected = store
-
-    @property
-    def potential(self) -> MTP:
-        if "potential" not in self.output:
-            raise ValueError(f"job {self.job_name} has no potential yet (status {self.status})")
-        d = {k: (v.to_builtin() if hasattr(v, "to_builtin") else v) for k, v in self.output.potential.items()}
-        return MTP.from_dict(d)
-
-    def calculator(self, **kwargs):
-        return MTPCalculator(self.potential, **kwargs)
 
     def training_images(self):
         """Every computed reference structure with its energy, forces and stress."""
-        from ase.calculators.singlepoint import SinglePointCalculator
-        store = getattr(self, "_selected", None)
-        out = []
-        for k in range(0 if store is None else len(store)):
-            a = pyiron_to_ase(store.get_structure(k))
-            s = np.asarray(store.get_array("stress", k))
-            res = {"energy": float(store.get_array("energy", k)), "forces": np.asarray(store.get_array("forces", k))}
-            if np.all(np.isfinite(s)):
-                res["stress"] = s
-            a.calc = SinglePointCalculator(a, **res)
-            out.append(a)
-        return out
+        return labelled_images(getattr(self, "_selected", None))
 
     def to_hdf(self, hdf=None, group_name=None):
         super().to_hdf(hdf=hdf, group_name=group_name)

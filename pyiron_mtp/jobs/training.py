@@ -10,20 +10,18 @@ per-structure predictions for parity plots.
 from __future__ import annotations
 
 import numpy as np
-from ase.calculators.singlepoint import SinglePointCalculator
-from pyiron_atomistics.atomistics.structure.atoms import ase_to_pyiron, pyiron_to_ase
 from pyiron_atomistics.atomistics.structure.structurestorage import StructureStorage
 from pyiron_base import DataContainer, PythonTemplateJob
 
-from ..calculator import MTPCalculator
 from ..potential import MTP
+from .common import PotentialOutput, add_labelled, labelled_images
 from ..structures import reference_arrays, species_of
 from ..training import error_report, train
 
 __all__ = ["MTPTraining"]
 
 
-class MTPTraining(PythonTemplateJob):
+class MTPTraining(PotentialOutput, PythonTemplateJob):
     """Fit a Moment Tensor Potential to energies, forces and stresses.
 
     >>> job = pr.create.job.MTPTraining("fit")
@@ -55,20 +53,10 @@ class MTPTraining(PythonTemplateJob):
     def add_structure(self, structure, energy=None, forces=None, stress=None, identifier=None):
         """One structure (ASE or pyiron Atoms) with reference energy (eV), forces (eV/A),
         stress (eV/A^3, ASE sign, Voigt or 3x3).  Missing values are masked in the fit."""
-        n = len(structure)
         for label, value in (("energy", energy), ("forces", forces), ("stress", stress)):
             if value is not None and not np.all(np.isfinite(value)):
                 raise ValueError(f"structure {identifier or len(self._data)}: reference {label} contains NaN or inf")
-        s = None if stress is None else np.asarray(stress, dtype=float)
-        if s is not None and s.shape == (3, 3):
-            s = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
-        self._data.add_structure(
-            ase_to_pyiron(structure) if not hasattr(structure, "get_parent_basis") else structure,
-            identifier=identifier if identifier is not None else str(len(self._data)),
-            energy=np.nan if energy is None else float(energy),
-            forces=np.full((n, 3), np.nan) if forces is None else np.asarray(forces, dtype=float),
-            stress=(np.full(6, np.nan) if s is None else s)[np.newaxis, :],
-        )
+        add_labelled(self._data, structure, energy, forces, stress, identifier)
 
     def add_structures(self, images):
         """ASE Atoms with reference results (e.g. SinglePointCalculator), as from ase.io.read."""
@@ -105,22 +93,7 @@ class MTPTraining(PythonTemplateJob):
 
     def training_images(self):
         """The stored training data as ASE Atoms with SinglePointCalculator results."""
-        out = []
-        for k in range(len(self._data)):
-            atoms = pyiron_to_ase(self._data.get_structure(k))
-            res = {}
-            e = float(self._data.get_array("energy", k))
-            f = np.asarray(self._data.get_array("forces", k))
-            s = np.asarray(self._data.get_array("stress", k))
-            if np.isfinite(e):
-                res.update(energy=e, free_energy=e)
-            if np.all(np.isfinite(f)):
-                res["forces"] = f
-            if np.all(np.isfinite(s)) and atoms.pbc.all():
-                res["stress"] = s
-            atoms.calc = SinglePointCalculator(atoms, **res)
-            out.append(atoms)
-        return out
+        return labelled_images(self._data)
 
     # ------------------------------------------------------------------ running
     def validate_ready_to_run(self):
@@ -146,17 +119,7 @@ class MTPTraining(PythonTemplateJob):
         self.to_hdf()
 
     def _store_output(self, pot, trainer):
-        import os
-        import tempfile
-        d = pot.to_dict()
-        d["species"] = list(d["species"])
-        d.pop("level", None)
-        self.output.potential = DataContainer(d)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "pot.mtp")
-            pot.to_file(path)
-            with open(path) as fh:
-                self.output.mtp_file = fh.read()
+        self._store_potential(pot)
         keys = sorted({k for row in trainer.history for k in row})
         self.output.history = DataContainer({k: np.array([np.nan if row.get(k) is None else row[k] for row in trainer.history],
                                             dtype=float) for k in keys})
@@ -175,18 +138,6 @@ class MTPTraining(PythonTemplateJob):
             self.output.validation_errors = DataContainer({k: v for k, v in vrep.items() if v is not None})
 
     # ------------------------------------------------------------------ results
-    @property
-    def potential(self) -> MTP:
-        """The trained :class:`MTP`."""
-        if "potential" not in self.output:
-            raise ValueError(f"job {self.job_name} has no potential yet (status {self.status})")
-        d = {k: (v.to_builtin() if hasattr(v, "to_builtin") else v) for k, v in self.output.potential.items()}
-        return MTP.from_dict(d)
-
-    def calculator(self, **kwargs):
-        """An ASE calculator with the trained potential."""
-        return MTPCalculator(self.potential, **kwargs)
-
     def plot(self, path=None):
         """Parity plots (training data) and learning curve; returns the two figures."""
         from ..plots import learning_curve, parity_plot

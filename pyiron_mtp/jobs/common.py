@@ -1,0 +1,77 @@
+"""Pieces shared by the pyiron job classes: the potential in the output, structure storage."""
+from __future__ import annotations
+
+import numpy as np
+from ase.calculators.singlepoint import SinglePointCalculator
+from pyiron_atomistics.atomistics.structure.atoms import ase_to_pyiron, pyiron_to_ase
+from pyiron_atomistics.atomistics.structure.structurestorage import StructureStorage
+from pyiron_base import DataContainer
+
+from ..calculator import MTPCalculator
+from ..potential import MTP
+
+
+class PotentialOutput:
+    """Mixin: ``output.potential`` (arrays), ``output.mtp_file`` (MLIP text), ``potential``, ``calculator()``."""
+
+    def _store_potential(self, pot: MTP):
+        import os
+        import tempfile
+        d = pot.to_dict()
+        d["species"] = list(d["species"])
+        d.pop("level", None)
+        self.output.potential = DataContainer(d)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "pot.mtp")
+            pot.to_file(path)
+            with open(path) as fh:
+                self.output.mtp_file = fh.read()
+
+    @property
+    def potential(self) -> MTP:
+        """The trained :class:`MTP`."""
+        if "potential" not in self.output:
+            raise ValueError(f"job {self.job_name} has no potential yet (status {self.status})")
+        d = {k: (v.to_builtin() if hasattr(v, "to_builtin") else v) for k, v in self.output.potential.items()}
+        return MTP.from_dict(d)
+
+    def calculator(self, **kwargs):
+        """An ASE calculator with the trained potential."""
+        return MTPCalculator(self.potential, **kwargs)
+
+
+def to_pyiron(structure):
+    return structure if hasattr(structure, "get_parent_basis") else ase_to_pyiron(structure)
+
+
+def add_labelled(store: StructureStorage, structure, energy=None, forces=None, stress=None, identifier=None):
+    """Add a structure with reference data (NaN where missing) to a structure storage."""
+    n = len(structure)
+    s = None if stress is None else np.asarray(stress, dtype=float)
+    if s is not None and s.shape == (3, 3):
+        s = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
+    store.add_structure(
+        to_pyiron(structure), identifier=identifier if identifier is not None else str(len(store)),
+        energy=np.nan if energy is None else float(energy),
+        forces=np.full((n, 3), np.nan) if forces is None else np.asarray(forces, dtype=float),
+        stress=(np.full(6, np.nan) if s is None else s)[np.newaxis, :])
+
+
+def labelled_images(store: StructureStorage):
+    """The structures of a storage as ASE Atoms with SinglePointCalculator results (missing ones left out)."""
+    out = []
+    for k in range(0 if store is None else len(store)):
+        atoms = pyiron_to_ase(store.get_structure(k))
+        res = {}
+        e = float(store.get_array("energy", k))
+        f = np.asarray(store.get_array("forces", k))
+        s = np.asarray(store.get_array("stress", k))
+        if np.isfinite(e):
+            res.update(energy=e, free_energy=e)
+        if np.all(np.isfinite(f)):
+            res["forces"] = f
+        if np.all(np.isfinite(s)) and atoms.pbc.all():
+            res["stress"] = s
+        atoms.calc = SinglePointCalculator(atoms, **res)
+        out.append(atoms)
+    return out
