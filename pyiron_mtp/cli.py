@@ -195,7 +195,7 @@ def cmd_demo(args):
         from .demo import run
         run(output=args.output, max_iter=args.max_iter, progress=not args.quiet)
     else:
-        from .jobs.demo import run
+        from .pyiron_demo import run
         run(folder=args.output)
 
 

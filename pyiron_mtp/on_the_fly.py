@@ -133,6 +133,7 @@ def sample(atoms, pot: MTP, active_set: ActiveSet, protocol, select_threshold=SE
         if g > select_threshold and len(result.collected) < max_collect:
             snap = atoms.copy()
             snap.calc = None
+            snap.arrays.pop("momenta", None)  # a structure to compute, not an MD state
             snap.info["mtp_grade"] = g
             result.collected.append(snap)
         if g > break_threshold:
@@ -211,6 +212,7 @@ def reference_calculation(atoms, reference):
     is_instance = hasattr(reference, "calculate") and not isinstance(reference, type)
     calc = copy.deepcopy(reference) if is_instance else reference()
     work = atoms.copy()
+    work.arrays.pop("momenta", None)
     work.calc = calc
     try:
         energy = work.get_potential_energy()

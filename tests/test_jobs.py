@@ -139,6 +139,17 @@ def test_active_learning_md_with_lammps_reference(project):
     assert np.array_equal(again.potential.parameters, al.potential.parameters)
     assert len(again.training_images()) == n_calls
     assert again.output.log["selected"][-1] == 0
+    # references from MD snapshots: stress without any kinetic part, consistent with a fresh static job
+    last = again.training_images()[-1]
+    check = pr.create.job.Lammps("stress_check")
+    from pyiron_atomistics.atomistics.structure.atoms import ase_to_pyiron
+    check.structure = ase_to_pyiron(last)
+    check.potential = "Cu_mishin1"
+    check.calc_static()
+    check.run()
+    p = check.output.pressures[-1]
+    direct = -np.array([p[0, 0], p[1, 1], p[2, 2], p[1, 2], p[0, 2], p[0, 1]]) / 160.21766208
+    assert np.allclose(last.get_stress(), direct, atol=1e-6)
 
 
 def test_import_registers_in_a_pyiron_session():
@@ -153,7 +164,7 @@ def test_import_registers_in_a_pyiron_session():
 
 
 def test_pyiron_demo_small(tmp_path, capsys):
-    from pyiron_mtp.jobs.demo import run
+    from pyiron_mtp.pyiron_demo import run
     rep = run(folder=tmp_path / "demo", level=6, steps=40, temperature=(300.0, 400.0), max_iterations=3)
     assert rep["n_structures"] > 10 and np.isfinite(rep["force_rmse"])
     assert (tmp_path / "demo" / "parity.png").exists()

@@ -56,7 +56,9 @@ class PyironReferences:
             if job is not None:  # an aborted or unfinished earlier attempt: start over
                 job.remove()
             job = self.template.copy_template(project=self.project, new_job_name=name)
-            job.structure = ase_to_pyiron(atoms)
+            static = atoms.copy()
+            static.arrays.pop("momenta", None)  # LAMMPS would add their kinetic pressure
+            job.structure = ase_to_pyiron(static)
             if hasattr(job, "calc_static"):
                 job.calc_static()
             job.master_id = self.master.job_id

@@ -1,4 +1,7 @@
-"""The main example: learn a Cu MTP on the fly in a pyiron project, LAMMPS EAM as reference."""
+"""The main example: learn a Cu MTP on the fly in a pyiron project, LAMMPS EAM as reference.
+
+Outside the ``jobs`` package on purpose: the database settings must be in place before
+pyiron is imported."""
 from __future__ import annotations
 
 import os
@@ -22,8 +25,8 @@ def run(folder="pyiron_mtp_demo", level=10, steps=200, temperature=(300.0, 900.0
     from pyiron_atomistics import Project
 
     import pyiron_mtp.jobs  # noqa: F401  (job classes and resources)
-    from ..plots import parity_plot
-    from ..training import error_report
+    from .plots import parity_plot
+    from .training import error_report
 
     t0 = time.perf_counter()
     pr = Project(str(folder / "cu_active_learning"))
