@@ -24,14 +24,18 @@ class FakeAtomisticJob:
     class _Output:
         pass
 
-    def __init__(self, images):
+    def __init__(self, images, velocities=None):
         self.job_name = "fake_md"
         self.status = self._Status()
         self.output = self._Output()
         self.output.energy_pot = np.array([a.get_potential_energy() for a in images])
         self.output.forces = np.array([a.get_forces() for a in images])
-        s = [a.get_stress(voigt=False) for a in images]
-        self.output.pressures = -np.array(s) * 160.21766208
+        s = -np.array([a.get_stress(voigt=False) for a in images])   # virial pressure, eV/A^3
+        if velocities is not None:  # an MD code reports the total pressure, kinetic part included
+            self.output.velocities = velocities
+            for k, a in enumerate(images):
+                s[k] += np.einsum("i,ia,ib->ab", a.get_masses(), velocities[k], velocities[k]) * 103.642697 / a.get_volume()
+        self.output.pressures = s * 160.21766208
         self._images = images
 
     def get_structure(self, k):
@@ -43,7 +47,8 @@ def test_mtp_training_job_roundtrip(project):
     data = emt_copper(12, seed=3)
     job = project.create.job.MTPTraining("fit")
     job.add_structures(data[:8])
-    job.add_job(FakeAtomisticJob(data[8:]), steps=[0, 2])
+    velocities = np.random.default_rng(0).normal(scale=0.01, size=(4, len(data[0]), 3))  # A/fs, ~700 K
+    job.add_job(FakeAtomisticJob(data[8:], velocities), steps=[0, 2])
     assert job.number_of_structures == 10
     job.input.level = 8
     job.input.max_dist = 4.5

@@ -20,6 +20,20 @@ from ..training import error_report, train
 
 __all__ = ["MTPTraining"]
 
+GPA = 160.21766208             # GPa per eV/A^3
+AMU_A2_FS2_TO_EV = 103.642697  # 1 amu A^2/fs^2 in eV
+
+
+def _velocities(job):
+    """MD velocities (steps, N, 3) in A/fs from a pyiron job's generic output, or None."""
+    v = getattr(job.output, "velocities", None)
+    if v is None:
+        try:
+            v = job["output/generic/velocities"]
+        except (KeyError, TypeError, ValueError):
+            v = None
+    return None if v is None or len(v) == 0 else np.asarray(v)
+
 
 class MTPTraining(PotentialOutput, PythonTemplateJob):
     """Fit a Moment Tensor Potential to energies, forces and stresses.
@@ -72,18 +86,27 @@ class MTPTraining(PotentialOutput, PythonTemplateJob):
     def add_job(self, job, steps=None):
         """Steps of a finished pyiron atomistic job (Lammps, Vasp, Gpaw, ...): structure,
         ``output.energy_pot``, ``output.forces`` and ``output.pressures`` (GPa, = -stress).
-        ``steps``: indices into the job's output (default: all)."""
+        ``steps``: indices into the job's output (default: all).
+
+        MD pressures include the kinetic term; where the job stored velocities it is
+        removed (sum_i m_i v_i v_i / V), so the stress is the potential's virial part."""
         if not job.status.finished:
             raise ValueError(f"job {job.job_name} is not finished (status {job.status})")
         energies = np.atleast_1d(job.output.energy_pot)
         forces = job.output.forces
         pressures = getattr(job.output, "pressures", None)
+        velocities = _velocities(job)
         steps = range(len(energies)) if steps is None else np.atleast_1d(steps)
         for k in steps:
             structure = job.get_structure(int(k))
             stress = None
             if pressures is not None and len(pressures) > k and structure.pbc.all():
-                stress = -np.asarray(pressures[k], dtype=float) / 160.21766208  # GPa -> eV/A^3, pressure = -stress
+                stress = -np.asarray(pressures[k], dtype=float) / GPA  # pressure = -stress
+                if velocities is not None and len(velocities) > k:
+                    v = np.asarray(velocities[k], dtype=float)
+                    m = structure.get_masses()
+                    kinetic = np.einsum("i,ia,ib->ab", m, v, v) * AMU_A2_FS2_TO_EV / structure.get_volume()
+                    stress = stress + kinetic
             self.add_structure(structure, energies[k], None if forces is None else forces[k], stress,
                                identifier=f"{job.job_name}/{k}")
 
