@@ -14,7 +14,7 @@ from pathlib import Path
 
 import ase.io
 
-from pyiron_mtp.training import Trainer, TrainingSet, error_report, initialise_radial
+from pyiron_mtp.training import LossWeights, Trainer, TrainingSet, error_report, initialise_radial
 from pyiron_mtp import MTP
 
 SETTINGS = {"Li": (16, 5.1), "Si": (24, 4.7)}
@@ -28,6 +28,8 @@ def main():
     ap.add_argument("--max-iter", type=int, default=150)
     ap.add_argument("--out", default=None, help="folder for the trained potentials")
     ap.add_argument("--every", type=int, default=10, help="print the test RMSE every this many iterations")
+    ap.add_argument("--energy-weight", type=float, default=1.0)
+    ap.add_argument("--force-weight", type=float, default=0.01)
     args = ap.parse_args()
     for el in args.elements:
         level, cutoff = SETTINGS[el]
@@ -45,7 +47,7 @@ def main():
                 print(f"  {el} iteration {it:4d} ({time.perf_counter() - t0:6.0f} s): test energy "
                       f"{rep['energy_rmse']:.3f} meV/atom, force {rep['force_rmse']:.4f} eV/A", flush=True)
 
-        trainer = Trainer(pot, data)
+        trainer = Trainer(pot, data, weights=LossWeights(args.energy_weight, args.force_weight))
         pot = trainer.fit(max_iter=args.max_iter, progress=False, monitor=monitor)
         wall = time.perf_counter() - t0
         rep = error_report(pot, testing)
@@ -53,7 +55,7 @@ def main():
             Path(args.out).mkdir(parents=True, exist_ok=True)
             pot.to_file(Path(args.out) / f"{el}.mtp")
         e_pub, f_pub = PUBLISHED[el]
-        print(json.dumps({"element": el, "level": level, "iterations": trainer.history[-1]["iteration"],
+        print(json.dumps({"element": el, "level": level, "energy_weight": args.energy_weight, "iterations": trainer.history[-1]["iteration"],
                           "wall_s": round(wall, 1), **{k: rep[k] for k in ("energy_rmse", "force_rmse", "stress_rmse")}}))
         print(f"{el}: test energy RMSE {rep['energy_rmse']:.3f} meV/atom (published {e_pub}), "
               f"force RMSE {rep['force_rmse']:.4f} eV/A (published {f_pub}); "
