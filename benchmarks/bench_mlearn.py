@@ -30,6 +30,10 @@ def main():
     ap.add_argument("--every", type=int, default=10, help="print the test RMSE every this many iterations")
     ap.add_argument("--energy-weight", type=float, default=1.0)
     ap.add_argument("--force-weight", type=float, default=0.01)
+    ap.add_argument("--stress-weight", type=float, default=0.001)
+    ap.add_argument("--weighting", default="vibrations", choices=["vibrations", "molecules", "structures"])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--l2-radial", type=float, default=0.0)
     args = ap.parse_args()
     for el in args.elements:
         level, cutoff = SETTINGS[el]
@@ -39,7 +43,7 @@ def main():
         data = TrainingSet.from_atoms(training, [el])
         test_set = TrainingSet.from_atoms(testing, [el])
         pot = MTP.from_level(level, [el], data.min_distance(), cutoff)
-        initialise_radial(pot, seed=0)
+        initialise_radial(pot, seed=args.seed)
 
         def monitor(it, p):
             if it % args.every == 0:
@@ -47,7 +51,8 @@ def main():
                 print(f"  {el} iteration {it:4d} ({time.perf_counter() - t0:6.0f} s): test energy "
                       f"{rep['energy_rmse']:.3f} meV/atom, force {rep['force_rmse']:.4f} eV/A", flush=True)
 
-        trainer = Trainer(pot, data, weights=LossWeights(args.energy_weight, args.force_weight))
+        trainer = Trainer(pot, data, weights=LossWeights(args.energy_weight, args.force_weight, args.stress_weight, args.weighting),
+                          l2_radial=args.l2_radial)
         pot = trainer.fit(max_iter=args.max_iter, progress=False, monitor=monitor)
         wall = time.perf_counter() - t0
         rep = error_report(pot, testing)
@@ -55,7 +60,9 @@ def main():
             Path(args.out).mkdir(parents=True, exist_ok=True)
             pot.to_file(Path(args.out) / f"{el}.mtp")
         e_pub, f_pub = PUBLISHED[el]
-        print(json.dumps({"element": el, "level": level, "energy_weight": args.energy_weight, "iterations": trainer.history[-1]["iteration"],
+        print(json.dumps({"element": el, "level": level, "energy_weight": args.energy_weight,
+                          "force_weight": args.force_weight, "stress_weight": args.stress_weight,
+                          "weighting": args.weighting, "seed": args.seed, "l2_radial": args.l2_radial, "iterations": trainer.history[-1]["iteration"],
                           "wall_s": round(wall, 1), **{k: rep[k] for k in ("energy_rmse", "force_rmse", "stress_rmse")}}))
         print(f"{el}: test energy RMSE {rep['energy_rmse']:.3f} meV/atom (published {e_pub}), "
               f"force RMSE {rep['force_rmse']:.4f} eV/A (published {f_pub}); "

@@ -133,6 +133,7 @@ def sample(atoms, pot: MTP, active_set: ActiveSet, protocol, select_threshold=SE
         if g > select_threshold and len(result.collected) < max_collect:
             snap = atoms.copy()
             snap.calc = None
+            snap.set_constraint()
             snap.arrays.pop("momenta", None)  # a structure to compute, not an MD state
             snap.info["mtp_grade"] = g
             result.collected.append(snap)
@@ -165,14 +166,21 @@ def sample(atoms, pot: MTP, active_set: ActiveSet, protocol, select_threshold=SE
 
 def _run_md(atoms, p: MDProtocol, monitor, rng):
     from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+    from ase.constraints import FixCom
+    from ase.md.velocitydistribution import Stationary
+    try:
+        from ase.md.velocitydistribution import thermalize_momenta
+    except ImportError:  # ASE < 3.29
+        from ase.md.velocitydistribution import MaxwellBoltzmannDistribution as thermalize_momenta
     from ase.md.verlet import VelocityVerlet
-    MaxwellBoltzmannDistribution(atoms, temperature_K=p.temperature_at(0), rng=rng)
+    thermalize_momenta(atoms, temperature_K=p.temperature_at(0), rng=rng)
     Stationary(atoms)
     dt = p.timestep * units.fs
     ens = p.ensemble.lower()
     if ens == "nvt":
-        dyn = Langevin(atoms, dt, temperature_K=p.temperature_at(0), friction=p.friction / units.fs, rng=rng)
+        atoms.set_constraint(FixCom())
+        dyn = Langevin(atoms, dt, temperature_K=p.temperature_at(0), friction=p.friction / units.fs, rng=rng,
+                       fixcm=False)
     elif ens == "nve":
         dyn = VelocityVerlet(atoms, dt)
     elif ens == "npt":
@@ -266,6 +274,12 @@ class LearningOnTheFly:
     and ``n_initial`` rattled copies of each are computed first); reference: ASE
     calculator or calculator factory; starts: starting structures; protocols: one
     protocol for all starts or one per start; training: initial reference structures.
+
+    After :meth:`run`: ``pot`` (the potential), ``training`` (every computed reference
+    structure; selected ones carry ``info["selected_grade"]`` and
+    ``info["selected_iteration"]``), ``log`` (one row per iteration) and
+    ``trajectories`` (per sampling run: iteration, start index, whether it was stopped
+    at the break threshold, and the grade at every graded step).
     """
 
     def __init__(self, pot: MTP, reference, starts, protocols, training=None, *, species=None,
@@ -299,6 +313,7 @@ class LearningOnTheFly:
         self.workdir = None if workdir is None else Path(workdir)
         self.iteration = 0
         self.log = []
+        self.trajectories = []     # per sampling run: iteration, start index, grade of every graded step
         self.failed = []           # structures whose reference failed; retried next time
         self.reference_calls = 0
         self.converged = False
@@ -324,7 +339,7 @@ class LearningOnTheFly:
             self.pot.to_file(w / "potential.mtp.tmp")
             (w / "potential.mtp.tmp").replace(w / "potential.mtp")
         state = {"iteration": self.iteration, "log": self.log, "reference_calls": self.reference_calls,
-                 "converged": self.converged, "species": self.species}
+                 "converged": self.converged, "species": self.species, "trajectories": self.trajectories}
         (w / "state.json.tmp").write_text(json.dumps(state, indent=1))
         (w / "state.json.tmp").replace(w / "state.json")
 
@@ -336,6 +351,7 @@ class LearningOnTheFly:
         self.log = state["log"]
         self.reference_calls = state["reference_calls"]
         self.converged = state["converged"]
+        self.trajectories = state.get("trajectories", [])
         if (w / "training.extxyz").exists():
             self.training = ase.io.read(w / "training.extxyz", ":")
         if (w / "failed.extxyz").exists():
@@ -420,14 +436,17 @@ class LearningOnTheFly:
             res = sample(start, self.pot, aset, protocol, self.select_threshold, self.break_threshold,
                          seed=self.seed + 1000 * it + k)
             collected += res.collected
+            self.trajectories.append({"iteration": it, "start": k, "broke": bool(res.broke),
+                                      "grades": [float(g) for g in res.grades]})
             max_grade = max(max_grade, res.max_grade)
             broke += res.broke
             steps += res.steps
         chosen = aset.select(collected, threshold=self.select_threshold, max_count=self.max_selected,
                              update=False) if collected else []
         selected = [collected[k] for k in chosen]
-        for a in selected:
-            a.info.pop("mtp_grade", None)
+        for a in selected:  # kept with the reference data: when and why it was chosen
+            a.info["selected_grade"] = float(a.info.pop("mtp_grade", np.nan))
+            a.info["selected_iteration"] = it
         calls_before = self.reference_calls
         done, failed = self.compute_references(selected)
         self.failed.extend(failed)

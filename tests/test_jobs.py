@@ -144,6 +144,15 @@ def test_active_learning_md_with_lammps_reference(project):
     assert np.array_equal(again.potential.parameters, al.potential.parameters)
     assert len(again.training_images()) == n_calls
     assert again.output.log["selected"][-1] == 0
+    # grades along every trajectory and of every selected structure
+    by_iteration = again.trajectory_grades()
+    assert sorted(by_iteration) == list(range(len(again.output.log["iteration"])))
+    for it, g in by_iteration.items():
+        assert len(g) > 0 and np.isclose(g.max(), again.output.log["max_grade"][it])
+    sel_it, sel_grade = again.selected_grades()
+    assert len(sel_it) == int(np.sum(again.output.log["selected"]))
+    assert np.all(sel_grade > al.input.select_threshold)
+    assert again.plot_grades() is not None
     # references from MD snapshots: stress without any kinetic part, consistent with a fresh static job
     last = again.training_images()[-1]
     check = pr.create.job.Lammps("stress_check")
@@ -175,3 +184,72 @@ def test_pyiron_demo_small(tmp_path, capsys):
     assert (tmp_path / "demo" / "parity.png").exists()
     out = capsys.readouterr().out
     assert "reference calculations" in out and "test against" in out
+
+
+_KILL_SCRIPT = """
+import sys
+from pyiron_atomistics import Project
+import pyiron_mtp.jobs
+pr = Project(sys.argv[1])
+template = pr.create.job.Lammps("kill_template")
+template.structure = pr.create.structure.bulk("Cu", cubic=True)
+template.potential = "Cu_mishin1"
+al = pr.create.job.ActiveLearningMD("al_kill")
+al.add_start(pr.create.structure.bulk("Cu", a=3.615, cubic=True).repeat(2))
+al.set_reference(template)
+al.input.level = 6
+al.input.max_dist = 4.5
+al.input.md_temperature = [300.0, 900.0]
+al.input.md_steps = 60
+al.input.max_iterations = 6
+al.input.train_iter = 20
+al.input.max_selected = 3
+al.run()
+"""
+
+
+def test_active_learning_md_restarts_after_a_kill(project, tmp_path):
+    """SIGKILL during the loop, then ``run(repair=True)``: finished references are reused, not rerun."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pyiron_atomistics import Project as AtomisticProject
+    pr = AtomisticProject(project.path + "kill")
+    script = tmp_path / "al_kill.py"
+    script.write_text(_KILL_SCRIPT)
+    proc = subprocess.Popen([sys.executable, str(script), pr.path], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    state = os.path.join(pr.path, "al_kill_hdf5", "al_kill", "state.json")
+    deadline = time.time() + 600
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if os.path.exists(state) and json.load(open(state))["iteration"] >= 2:
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, f"the job ended before it could be killed: {proc.stderr.read()[-2000:]}"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    al = pr.load("al_kill")
+    assert not al.status.finished
+    done_before = json.load(open(state))
+    table = pr.job_table(recursive=True)
+    refs = table[table.job.str.startswith("ref_")]
+    finished_before = dict(zip(refs[refs.status == "finished"].job, refs[refs.status == "finished"].id))
+    assert len(finished_before) >= done_before["reference_calls"] > 0
+
+    al.run(repair=True)
+    assert al.status.finished
+    table = pr.job_table(recursive=True)
+    refs = table[table.job.str.startswith("ref_")]
+    ids_after = dict(zip(refs.job, refs.id))
+    # no finished reference was removed and computed again
+    assert all(ids_after.get(name) == jid for name, jid in finished_before.items())
+    assert (refs.status == "finished").all()
+    assert len(refs) == al.output.reference_calls == len(al.training_images())
+    log = al.output.log
+    assert list(log["iteration"]) == list(range(len(log["iteration"])))
+    assert len(log["iteration"]) > done_before["iteration"]

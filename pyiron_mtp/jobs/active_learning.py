@@ -171,14 +171,60 @@ class ActiveLearningMD(PotentialOutput, PythonTemplateJob):
     def _store_output(self, otf):
         self._store_potential(otf.pot)
         keys = [k for k in otf.log[0] if k != "training_rmse"] if otf.log else []
-        self.output.log = DataContainer({k: np.array([row[k] for row in otf.log], dtype=float) for k in keys})
+        self.output.log = DataContainer({k: np.array([row[k] for row in otf.log]) for k in keys})
         self.output.converged = bool(otf.converged)
         self.output.reference_calls = int(otf.reference_calls)
+        runs = otf.trajectories
+        lengths = [len(t["grades"]) for t in runs]
+        self.output.trajectory_grades = DataContainer({
+            "iteration": np.repeat([t["iteration"] for t in runs], lengths).astype(int),
+            "start": np.repeat([t["start"] for t in runs], lengths).astype(int),
+            "step": np.concatenate([np.arange(n) for n in lengths]).astype(int) if runs else np.zeros(0, int),
+            "grade": np.concatenate([t["grades"] for t in runs]) if runs else np.zeros(0),
+        })
         store = StructureStorage()
         for a in otf.training:
             r = a.calc.results
-            add_labelled(store, a, r["energy"], r["forces"], r.get("stress"))
+            add_labelled(store, a, r["energy"], r["forces"], r.get("stress"),
+                         selected_grade=float(a.info.get("selected_grade", np.nan)),
+                         selected_iteration=int(a.info.get("selected_iteration", -1)))
         self._selected = store
+
+    def trajectory_grades(self, iteration=None, start=0):
+        """Extrapolation grade at every graded MD step: ``{iteration: array}`` or one array."""
+        if "trajectory_grades" not in self.output:
+            raise ValueError(f"job {self.job_name} has no results yet (status {self.status})")
+        t = self.output.trajectory_grades
+        it, st, g = (np.asarray(t[k]) for k in ("iteration", "start", "grade"))
+        runs = {int(i): g[(it == i) & (st == start)] for i in np.unique(it)}
+        return runs if iteration is None else runs[int(iteration)]
+
+    def selected_grades(self):
+        """(iteration, grade) of every selected structure; the initial ones are left out."""
+        store = self._selected
+        it = np.asarray(store.get_array("selected_iteration"))
+        g = np.asarray(store.get_array("selected_grade"))
+        keep = it >= 0
+        return it[keep], g[keep]
+
+    def plot_grades(self, ax=None, start=0):
+        """Grade along each iteration's trajectory (log scale) with the select and break thresholds."""
+        from ..plots import _plt
+        plt = _plt()
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 4))
+        runs = self.trajectory_grades(start=start)
+        cmap = plt.get_cmap("viridis")
+        for n, (it, g) in enumerate(runs.items()):
+            ax.plot(np.arange(len(g)), np.maximum(g, 1e-3), color=cmap(n / max(1, len(runs) - 1)), lw=1,
+                    label=f"iteration {it}" if n in (0, len(runs) - 1) else None)
+        ax.axhline(self.input.select_threshold, color="tab:orange", ls="--", label="select")
+        ax.axhline(self.input.break_threshold, color="tab:red", ls="--", label="break")
+        ax.set_yscale("log")
+        ax.set_xlabel("graded MD step")
+        ax.set_ylabel("extrapolation grade γ")
+        ax.legend(fontsize="small")
+        return ax
 
     def training_images(self):
         """Every computed reference structure with its energy, forces and stress."""

@@ -44,8 +44,12 @@ def to_pyiron(structure):
     return structure if hasattr(structure, "get_parent_basis") else ase_to_pyiron(structure)
 
 
-def add_labelled(store: StructureStorage, structure, energy=None, forces=None, stress=None, identifier=None):
-    """Add a structure with reference data (NaN where missing) to a structure storage."""
+def add_labelled(store: StructureStorage, structure, energy=None, forces=None, stress=None, identifier=None,
+                 **per_structure):
+    """Add a structure with reference data (NaN where missing) to a structure storage.
+
+    ``per_structure``: further scalar values stored as per-structure arrays.
+    """
     n = len(structure)
     s = None if stress is None else np.asarray(stress, dtype=float)
     if s is not None and s.shape == (3, 3):
@@ -54,7 +58,7 @@ def add_labelled(store: StructureStorage, structure, energy=None, forces=None, s
         to_pyiron(structure), identifier=identifier if identifier is not None else str(len(store)),
         energy=np.nan if energy is None else float(energy),
         forces=np.full((n, 3), np.nan) if forces is None else np.asarray(forces, dtype=float),
-        stress=(np.full(6, np.nan) if s is None else s)[np.newaxis, :])
+        stress=(np.full(6, np.nan) if s is None else s)[np.newaxis, :], **per_structure)
 
 
 def labelled_images(store: StructureStorage):
