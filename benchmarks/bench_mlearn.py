@@ -56,6 +56,7 @@ def main():
         pot = trainer.fit(max_iter=args.max_iter, progress=False, monitor=monitor)
         wall = time.perf_counter() - t0
         rep = error_report(pot, testing)
+        rep_train = error_report(pot, training)
         if args.out:
             Path(args.out).mkdir(parents=True, exist_ok=True)
             pot.to_file(Path(args.out) / f"{el}.mtp")
@@ -63,7 +64,8 @@ def main():
         print(json.dumps({"element": el, "level": level, "energy_weight": args.energy_weight,
                           "force_weight": args.force_weight, "stress_weight": args.stress_weight,
                           "weighting": args.weighting, "seed": args.seed, "l2_radial": args.l2_radial, "iterations": trainer.history[-1]["iteration"],
-                          "wall_s": round(wall, 1), **{k: rep[k] for k in ("energy_rmse", "force_rmse", "stress_rmse")}}))
+                          "wall_s": round(wall, 1), **{k: rep[k] for k in ("energy_rmse", "force_rmse", "stress_rmse")},
+                          **{f"train_{k}": rep_train[k] for k in ("energy_rmse", "force_rmse", "stress_rmse")}}))
         print(f"{el}: test energy RMSE {rep['energy_rmse']:.3f} meV/atom (published {e_pub}), "
               f"force RMSE {rep['force_rmse']:.4f} eV/A (published {f_pub}); "
               f"ratio energy {rep['energy_rmse'] / e_pub:.2f}, force {rep['force_rmse'] / f_pub:.2f}", flush=True)

@@ -10,7 +10,7 @@ never recomputes them; the loop's own state lives in the working directory.
 from __future__ import annotations
 
 import hashlib
-from concurrent.futures import Future
+import time
 
 import numpy as np
 from pyiron_atomistics.atomistics.structure.atoms import ase_to_pyiron, pyiron_to_ase
@@ -19,7 +19,7 @@ from pyiron_base import DataContainer, PythonTemplateJob
 
 from ..on_the_fly import LammpsProtocol, LearningOnTheFly, MDProtocol, ReferenceError, check_reference
 from ..potential import MTP
-from .common import PotentialOutput, add_labelled, labelled_images, to_pyiron
+from .common import PotentialOutput, add_labelled, labelled_images, load_when_readable, to_pyiron
 
 __all__ = ["ActiveLearningMD"]
 
@@ -33,8 +33,29 @@ def _structure_key(atoms):
     return h.hexdigest()[:12]
 
 
+_DONE = ("finished", "aborted", "warning", "not_converged")
+
+
+class _PendingReference:
+    """The result of a reference job that may still run (queue, non-modal): waited for on ``result()``."""
+
+    def __init__(self, refs, name, atoms, error=None):
+        self.refs, self.name, self.atoms, self.error = refs, name, atoms, error
+
+    def result(self):
+        if self.error is not None:
+            raise self.error
+        return self.refs._collect(self.name, self.atoms)
+
+
 class PyironReferences:
-    """Executor for the learning loop: runs each reference as a pyiron job from a template."""
+    """Executor for the learning loop: runs each reference as a pyiron job from a template.
+
+    All references of an iteration are started first (on a queue they run side by side),
+    then collected.  A finished job of the same structure is reused, never rerun.
+    """
+
+    poll_interval = 1.0  # s, between status checks of queued references
 
     def __init__(self, master):
         self.master = master
@@ -42,35 +63,60 @@ class PyironReferences:
         self.template = master.project.load(master.input.reference_job)
 
     def submit(self, fn, atoms, reference=None):
-        fut = Future()
-        try:
-            fut.set_result(self._compute(atoms))
-        except ReferenceError as exc:
-            fut.set_exception(exc)
-        return fut
-
-    def _compute(self, atoms):
         name = f"ref_{_structure_key(atoms)}"
+        try:
+            self._start(name, atoms)
+        except ReferenceError as exc:
+            return _PendingReference(self, name, atoms, error=exc)
+        return _PendingReference(self, name, atoms)
+
+    def _start(self, name, atoms):
         job = self.project.load(name) if name in self.project.list_nodes() else None
-        if job is None or not job.status.finished:
-            if job is not None:  # an aborted or unfinished earlier attempt: start over
-                job.remove()
-            job = self.template.copy_template(project=self.project, new_job_name=name)
-            static = atoms.copy()
-            static.arrays.pop("momenta", None)  # LAMMPS would add their kinetic pressure
-            job.structure = ase_to_pyiron(static)
-            if hasattr(job, "calc_static"):
-                job.calc_static()
-            job.master_id = self.master.job_id
-            try:
-                job.run()
-                if not job.status.finished:
-                    self.project.wait_for_job(job, interval_in_s=2, max_iterations=100000)
-                    job = self.project.load(name)
-            except Exception as exc:  # the reference code's own errors
-                raise ReferenceError(f"reference job {name} failed: {exc}") from exc
-            if not job.status.finished:
-                raise ReferenceError(f"reference job {name} ended with status {job.status}")
+        if job is not None and job.status.finished:
+            return
+        if job is not None and job.status.string in ("submitted", "running", "collect") and \
+                job.server.run_mode.queue:
+            return  # still on the queue from before an interruption: wait for it
+        if job is not None:  # an aborted or unfinished earlier attempt: start over
+            job.remove()
+        job = self.template.copy_template(project=self.project, new_job_name=name)
+        static = atoms.copy()
+        static.arrays.pop("momenta", None)  # LAMMPS would add their kinetic pressure
+        job.structure = ase_to_pyiron(static)
+        if hasattr(job, "calc_static"):
+            job.calc_static()
+        job.master_id = self.master.job_id
+        try:
+            job.run()
+        except Exception as exc:  # the reference code's own errors
+            raise ReferenceError(f"reference job {name} failed: {exc}") from exc
+
+    def _wait(self, job):
+        """Poll the job's status; a queued job that left the queue unfinished is an error."""
+        from pyiron_base import state
+        qid = job.server.queue_id if job.server.run_mode.queue else None
+        gone = 0
+        while True:
+            job.refresh_job_status()
+            if job.status.string in _DONE:
+                return
+            if qid is not None and state.queue_adapter is not None:
+                gone = gone + 1 if state.queue_adapter.get_status_of_job(process_id=qid) is None else 0
+                if gone >= 3:
+                    raise ReferenceError(
+                        f"reference job {job.job_name} left the queue (id {qid}) with status {job.status}; "
+                        f"see the batch output in {job.working_directory}")
+            time.sleep(self.poll_interval)
+
+    def _collect(self, name, atoms):
+        job = load_when_readable(self.project, name)
+        if job is None:
+            raise ReferenceError(f"reference job {name} disappeared")
+        if job.status.string not in _DONE:
+            self._wait(job)
+            job = load_when_readable(self.project, name)
+        if not job.status.finished:
+            raise ReferenceError(f"reference job {name} ended with status {job.status}")
         e = float(np.atleast_1d(job.output.energy_pot)[-1])
         f = np.asarray(job.output.forces[-1], dtype=float)
         s = None

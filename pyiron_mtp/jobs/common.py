@@ -40,6 +40,19 @@ class PotentialOutput:
         return MTPCalculator(self.potential, **kwargs)
 
 
+def load_when_readable(project, name, attempts=50, pause=0.2):
+    """``project.load(name)``, retried while another process (a queued job finishing) still holds
+    the job's HDF5 file open."""
+    import time
+    for k in range(attempts):
+        try:
+            return project.load(name)
+        except (BlockingIOError, OSError) as exc:
+            if k == attempts - 1 or "lock" not in str(exc).lower():
+                raise
+            time.sleep(pause)
+
+
 def to_pyiron(structure):
     return structure if hasattr(structure, "get_parent_basis") else ase_to_pyiron(structure)
 
