@@ -19,11 +19,11 @@ from pyiron_base import DataContainer, PythonTemplateJob
 
 from ..on_the_fly import LammpsProtocol, LearningOnTheFly, MDProtocol, ReferenceError, check_reference
 from ..potential import MTP
-from .common import PotentialOutput, add_labelled, labelled_images, load_when_readable, to_pyiron
+from .common import (PotentialOutput, add_labelled, labelled_images, load_when_readable,
+                     stress_from_pressure, to_pyiron)
 
 __all__ = ["ActiveLearningMD"]
 
-GPA = 160.21766208  # GPa per eV/A^3
 
 
 def _structure_key(atoms):
@@ -122,8 +122,8 @@ class PyironReferences:
         s = None
         pressures = getattr(job.output, "pressures", None)
         if pressures is not None and len(pressures) and atoms.pbc.all():
-            p = np.asarray(pressures[-1], dtype=float)
-            s = -np.array([p[0, 0], p[1, 1], p[2, 2], p[1, 2], p[0, 2], p[0, 1]]) / GPA
+            p = stress_from_pressure(job, pressures[-1])
+            s = np.array([p[0, 0], p[1, 1], p[2, 2], p[1, 2], p[0, 2], p[0, 1]])
         check_reference(len(atoms), e, f, s)
         return e, f, s
 

@@ -40,6 +40,20 @@ class PotentialOutput:
         return MTPCalculator(self.potential, **kwargs)
 
 
+GPA = 160.21766208  # GPa per eV/A^3
+
+
+def stress_from_pressure(job, pressure):
+    """Stress (eV/A^3, ASE sign: tensile positive) from a pyiron job's ``output.pressures`` entry.
+
+    pyiron's codes report pressures in GPa, except the ASE-based jobs (``Gpaw``), whose
+    generic output holds ``-atoms.get_stress()`` in eV/A^3 unconverted.
+    """
+    p = np.asarray(pressure, dtype=float)
+    ase_based = any(c.__name__ == "AseJob" for c in type(job).__mro__)
+    return -p if ase_based else -p / GPA
+
+
 def load_when_readable(project, name, attempts=50, pause=0.2):
     """``project.load(name)``, retried while another process (a queued job finishing) still holds
     the job's HDF5 file open."""

@@ -14,13 +14,12 @@ from pyiron_atomistics.atomistics.structure.structurestorage import StructureSto
 from pyiron_base import DataContainer, PythonTemplateJob
 
 from ..potential import MTP
-from .common import PotentialOutput, add_labelled, labelled_images
+from .common import PotentialOutput, add_labelled, labelled_images, stress_from_pressure
 from ..structures import reference_arrays, species_of
 from ..training import error_report, train
 
 __all__ = ["MTPTraining"]
 
-GPA = 160.21766208             # GPa per eV/A^3
 AMU_A2_FS2_TO_EV = 103.642697  # 1 amu A^2/fs^2 in eV
 
 
@@ -85,7 +84,7 @@ class MTPTraining(PotentialOutput, PythonTemplateJob):
 
     def add_job(self, job, steps=None):
         """Steps of a finished pyiron atomistic job (Lammps, Vasp, Gpaw, ...): structure,
-        ``output.energy_pot``, ``output.forces`` and ``output.pressures`` (GPa, = -stress).
+        ``output.energy_pot``, ``output.forces`` and ``output.pressures`` (= -stress; GPa, eV/A^3 for ASE-based jobs).
         ``steps``: indices into the job's output (default: all).
 
         MD pressures include the kinetic term; where the job stored velocities it is
@@ -101,7 +100,7 @@ class MTPTraining(PotentialOutput, PythonTemplateJob):
             structure = job.get_structure(int(k))
             stress = None
             if pressures is not None and len(pressures) > k and structure.pbc.all():
-                stress = -np.asarray(pressures[k], dtype=float) / GPA  # pressure = -stress
+                stress = stress_from_pressure(job, pressures[k])
                 if velocities is not None and len(velocities) > k:
                     v = np.asarray(velocities[k], dtype=float)
                     m = structure.get_masses()
