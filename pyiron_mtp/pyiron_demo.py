@@ -61,6 +61,7 @@ def run(folder="pyiron_mtp_demo", level=10, steps=200, temperature=(300.0, 900.0
     test_images = fit.training_images()[5:]       # skip the first, equilibrating frames
     rep = error_report(al.potential, test_images, per_structure=True)
     parity_plot(rep, "fresh reference MD", path=folder / "parity.png")
+    al.plot_grades().figure.savefig(folder / "grades.png", dpi=120)
     log = al.output.log
     print(f"\n{al.potential}")
     print(f"iterations: {len(log['iteration'])}, converged: {al.output.converged}, "
@@ -68,6 +69,7 @@ def run(folder="pyiron_mtp_demo", level=10, steps=200, temperature=(300.0, 900.0
     print(f"test against {len(test_images)} fresh reference MD snapshots at {temperature[1]:.0f} K: "
           f"energy {rep['energy_rmse']:.3f} meV/atom, forces {rep['force_rmse']:.4f} eV/A, "
           f"stress {rep['stress_rmse']:.3f} GPa")
-    print(f"project {pr.path} (job table: Project('{pr.path}').job_table()); parity plot {folder / 'parity.png'}; "
+    print(f"project {pr.path} (job table: Project('{pr.path}').job_table()); plots {folder / 'parity.png'}, "
+          f"{folder / 'grades.png'}; "
           f"{time.perf_counter() - t0:.0f} s")
     return rep

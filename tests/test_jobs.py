@@ -181,7 +181,7 @@ def test_pyiron_demo_small(tmp_path, capsys):
     from pyiron_mtp.pyiron_demo import run
     rep = run(folder=tmp_path / "demo", level=6, steps=40, temperature=(300.0, 400.0), max_iterations=3)
     assert rep["n_structures"] > 10 and np.isfinite(rep["force_rmse"])
-    assert (tmp_path / "demo" / "parity.png").exists()
+    assert (tmp_path / "demo" / "parity.png").exists() and (tmp_path / "demo" / "grades.png").exists()
     out = capsys.readouterr().out
     assert "reference calculations" in out and "test against" in out
 
@@ -253,3 +253,29 @@ def test_active_learning_md_restarts_after_a_kill(project, tmp_path):
     log = al.output.log
     assert list(log["iteration"]) == list(range(len(log["iteration"])))
     assert len(log["iteration"]) > done_before["iteration"]
+
+
+def test_hdf5_write_flag_of_a_killed_writer_is_cleared(tmp_path):
+    """A process killed while it had an HDF5 file open for writing leaves a flag that blocks
+    every later open; clearing it (what ``h5clear -s`` does) makes the intact data readable."""
+    import subprocess
+    import sys
+    import h5py
+    from pyiron_mtp.jobs.hdf5_repair import clear_write_flag, lookup3
+    # Bob Jenkins' published test vectors of lookup3's hashlittle
+    assert lookup3(b"") == 0xDEADBEEF
+    assert lookup3(b"Four score and seven years ago") == 0x17770551
+    assert lookup3(b"Four score and seven years ago", 1) == 0xCD628161
+    path = tmp_path / "killed.h5"
+    code = ("import h5py, numpy as np, os, signal, sys; f = h5py.File(sys.argv[1], 'a', libver='latest'); "
+            "f['x'] = np.arange(7.0); f.flush(); os.kill(os.getpid(), signal.SIGKILL)")
+    subprocess.run([sys.executable, "-c", code, str(path)])
+    with pytest.raises(OSError, match="already open for write"):
+        h5py.File(path, "r")
+    assert clear_write_flag(path) is True
+    with h5py.File(path, "r") as f:
+        assert np.array_equal(f["x"][:], np.arange(7.0))
+    assert clear_write_flag(path) is False
+    (tmp_path / "not.h5").write_bytes(b"plain text, no HDF5")
+    with pytest.raises(ValueError, match="no HDF5 superblock"):
+        clear_write_flag(tmp_path / "not.h5")

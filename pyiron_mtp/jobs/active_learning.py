@@ -60,7 +60,7 @@ class PyironReferences:
     def __init__(self, master):
         self.master = master
         self.project = master.project.open(f"{master.job_name}_references")
-        self.template = master.project.load(master.input.reference_job)
+        self.template = load_when_readable(master.project, master.input.reference_job)
 
     def submit(self, fn, atoms, reference=None):
         name = f"ref_{_structure_key(atoms)}"
@@ -71,7 +71,7 @@ class PyironReferences:
         return _PendingReference(self, name, atoms)
 
     def _start(self, name, atoms):
-        job = self.project.load(name) if name in self.project.list_nodes() else None
+        job = load_when_readable(self.project, name) if name in self.project.list_nodes() else None
         if job is not None and job.status.finished:
             return
         if job is not None and job.status.string in ("submitted", "running", "collect") and \

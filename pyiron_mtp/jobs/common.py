@@ -55,14 +55,30 @@ def stress_from_pressure(job, pressure):
 
 
 def load_when_readable(project, name, attempts=50, pause=0.2):
-    """``project.load(name)``, retried while another process (a queued job finishing) still holds
-    the job's HDF5 file open."""
+    """``project.load(name)``, robust against other processes' traces in the job's HDF5 file.
+
+    Retried while another process (a queued job finishing) still holds the file or has not
+    written it completely; a file left flagged "open for write" by a killed process gets
+    its flag cleared (logged) and is loaded again.
+    """
+    import logging
+    import os
     import time
+    from .hdf5_repair import clear_write_flag
+    repaired = False
     for k in range(attempts):
         try:
             return project.load(name)
-        except (BlockingIOError, OSError) as exc:
-            if k == attempts - 1 or "lock" not in str(exc).lower():
+        except (BlockingIOError, OSError, ValueError) as exc:
+            msg = str(exc).lower()
+            path = os.path.join(project.path, f"{name}.h5")
+            if "already open for write" in msg and not repaired and os.path.exists(path):
+                repaired = clear_write_flag(path)
+                logging.getLogger(__name__).warning(
+                    "%s was left flagged open-for-write (a killed process); flag cleared", path)
+                continue
+            transient = "lock" in msg or "only be recovered from hdf5 if type" in msg
+            if k == attempts - 1 or not transient:
                 raise
             time.sleep(pause)
 
