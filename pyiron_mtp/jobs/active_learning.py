@@ -10,6 +10,9 @@ never recomputes them; the loop's own state lives in the working directory.
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
+import shutil
 import time
 
 import numpy as np
@@ -19,6 +22,7 @@ from pyiron_base import DataContainer, PythonTemplateJob
 
 from ..on_the_fly import LammpsProtocol, LearningOnTheFly, MDProtocol, ReferenceError, check_reference
 from ..potential import MTP
+from .hdf5_repair import clear_write_flag
 from .common import (PotentialOutput, add_labelled, labelled_images, load_when_readable,
                      stress_from_pressure, to_pyiron)
 
@@ -31,6 +35,17 @@ def _structure_key(atoms):
     for arr in (np.round(atoms.positions, 8), np.round(atoms.cell.array, 8), atoms.numbers):
         h.update(np.ascontiguousarray(arr).tobytes())
     return h.hexdigest()[:12]
+
+
+log = logging.getLogger(__name__)
+
+
+def _clear_stale_flag(path):
+    try:
+        if os.path.exists(path) and clear_write_flag(path):
+            log.warning("%s was left flagged open-for-write by a killed process; flag cleared", path)
+    except ValueError as exc:
+        log.warning("could not check %s: %s", path, exc)
 
 
 _DONE = ("finished", "aborted", "warning", "not_converged")
@@ -61,6 +76,16 @@ class PyironReferences:
         self.master = master
         self.project = master.project.open(f"{master.job_name}_references")
         self.template = load_when_readable(master.project, master.input.reference_job)
+        # the template is never run: a write flag on its file can only be a killed copy's trace
+        _clear_stale_flag(os.path.join(master.project.path, f"{master.input.reference_job}.h5"))
+
+    def _remove_leftovers(self, name):
+        """Files of an interrupted attempt that the database no longer knows (a kill mid-copy)."""
+        h5 = os.path.join(self.project.path, f"{name}.h5")
+        if os.path.exists(h5):
+            log.warning("removing %s, left by an interrupted reference job", h5)
+            os.remove(h5)
+        shutil.rmtree(os.path.join(self.project.path, f"{name}_hdf5"), ignore_errors=True)
 
     def submit(self, fn, atoms, reference=None):
         name = f"ref_{_structure_key(atoms)}"
@@ -79,6 +104,7 @@ class PyironReferences:
             return  # still on the queue from before an interruption: wait for it
         if job is not None:  # an aborted or unfinished earlier attempt: start over
             job.remove()
+        self._remove_leftovers(name)
         job = self.template.copy_template(project=self.project, new_job_name=name)
         static = atoms.copy()
         static.arrays.pop("momenta", None)  # LAMMPS would add their kinetic pressure
