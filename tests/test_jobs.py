@@ -253,6 +253,7 @@ def test_active_learning_md_restarts_after_a_kill(project, tmp_path):
     log = al.output.log
     assert list(log["iteration"]) == list(range(len(log["iteration"])))
     assert len(log["iteration"]) > done_before["iteration"]
+    pr.remove(enable=True)
 
 
 def test_hdf5_write_flag_of_a_killed_writer_is_cleared(tmp_path):
