@@ -280,3 +280,30 @@ def test_hdf5_write_flag_of_a_killed_writer_is_cleared(tmp_path):
     (tmp_path / "not.h5").write_bytes(b"plain text, no HDF5")
     with pytest.raises(ValueError, match="no HDF5 superblock"):
         clear_write_flag(tmp_path / "not.h5")
+
+
+def test_mtp_training_from_structure_storage(project):
+    """pyiron's flattened structure storage as input: another fit's data and a hand-made one
+    with 3x3 stresses and a structure without reference forces."""
+    from pyiron_atomistics.atomistics.structure.atoms import ase_to_pyiron
+    from pyiron_atomistics.atomistics.structure.structurestorage import StructureStorage
+    data = emt_copper(6, seed=5)
+    first = project.create.job.MTPTraining("storage_source")
+    first.add_structures(data)
+    second = project.create.job.MTPTraining("storage_copy")
+    second.add_storage(first._data)
+    for a, b in zip(first.training_images(), second.training_images()):
+        assert np.allclose(a.positions, b.positions) and a.get_potential_energy() == b.get_potential_energy()
+        assert np.allclose(a.get_forces(), b.get_forces()) and np.allclose(a.get_stress(), b.get_stress())
+    store = StructureStorage()
+    for k, a in enumerate(data[:3]):
+        forces = a.get_forces() if k else np.full((len(a), 3), np.nan)
+        store.add_structure(ase_to_pyiron(a), identifier=f"s{k}", energy=a.get_potential_energy(),
+                            forces=forces, stress=a.get_stress(voigt=False)[np.newaxis])
+    third = project.create.job.MTPTraining("storage_3x3")
+    third.add_storage(store)
+    images = third.training_images()
+    assert len(images) == 3 and np.allclose(images[1].get_stress(), data[1].get_stress())
+    assert "forces" not in images[0].calc.results and np.allclose(images[2].get_forces(), data[2].get_forces())
+    with pytest.raises(TypeError, match="StructureStorage"):
+        third.add_storage([1, 2, 3])

@@ -77,6 +77,36 @@ class MTPTraining(PotentialOutput, PythonTemplateJob):
             e, f, s = reference_arrays(atoms)
             self.add_structure(atoms, e, f, s)
 
+    def add_storage(self, storage):
+        """Structures from pyiron's flattened structure storage (``StructureStorage``, the storage
+        of a ``StructureContainer`` or ``TrainingContainer`` job, or another fit's training data).
+        Per-structure arrays ``energy`` (eV), ``forces`` (eV/A) and ``stress`` (eV/A^3, ASE sign,
+        Voigt or 3x3) are used where present."""
+        store = storage
+        for attr in ("_container", "container"):  # a job that holds a storage
+            if not hasattr(store, "get_structure") and hasattr(store, attr):
+                store = getattr(store, attr)
+        if not (hasattr(store, "get_structure") and hasattr(store, "list_arrays")):
+            raise TypeError(f"add_storage needs a pyiron StructureStorage (or a job holding one), got {type(storage)}")
+        arrays = set(store.list_arrays())
+        ids = store.get_array("identifier") if "identifier" in arrays else None
+
+        def value(name, k):
+            if name not in arrays:
+                return None
+            v = np.asarray(store.get_array(name, k), dtype=float)
+            v = v.reshape(-1, 3) if name == "forces" else v
+            return None if v.size == 0 or not np.all(np.isfinite(v)) else v
+
+        for k in range(len(store)):
+            stress = value("stress", k)
+            if stress is not None:
+                stress = stress.reshape(3, 3) if stress.size == 9 else stress.reshape(6)
+            energy = value("energy", k)
+            self.add_structure(store.get_structure(k), None if energy is None else float(energy),
+                               value("forces", k), stress,
+                               identifier=None if ids is None else str(ids[k]))
+
     def add_file(self, path, species=None):
         """All configurations of a ``.cfg`` (needs ``species``) or any ASE-readable file."""
         from ..structures import read_structures
