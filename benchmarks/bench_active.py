@@ -59,9 +59,9 @@ def reference_md(steps, seed, every=1, t=(300.0, 1500.0)):
     return out
 
 
-def step_cost(pot, training, steps=200, repeats=3):
+def step_cost(pot, training, mode, steps=300, repeats=5):
     """Seconds per MD step without and with grade monitoring (ASE Langevin), best of repeats."""
-    aset = ActiveSet.build(pot, training)
+    aset = ActiveSet.build(pot, training, mode=mode)
     out = {"plain": np.inf, "graded": np.inf}
     for _ in range(repeats):
         for label, a in (("plain", None), ("graded", aset)):
@@ -77,9 +77,9 @@ def step_cost(pot, training, steps=200, repeats=3):
     return out
 
 
-def lammps_step_cost(pot, training, steps=300, repeats=3):
+def lammps_step_cost(pot, training, mode, steps=1000, repeats=5):
     from pyiron_mtp.lammps_md import LammpsMD
-    aset = ActiveSet.build(pot, training)
+    aset = ActiveSet.build(pot, training, mode=mode)
     out = {"plain": np.inf, "graded": np.inf}
     for _ in range(repeats):
         for label, a in (("plain", None), ("graded", aset)):
@@ -91,6 +91,15 @@ def lammps_step_cost(pot, training, steps=300, repeats=3):
     return out
 
 
+def print_costs(pot, training, mode):
+    ase_cost = step_cost(pot, training, mode)
+    lmp_cost = lammps_step_cost(pot, training, mode)
+    for label, c in (("ASE Langevin", ase_cost), ("LAMMPS nvt", lmp_cost)):
+        print(f"{label}, 108 atoms, level {pot.level}, {mode} grades: "
+              f"{c['plain'] * 1e3:.3f} ms/step plain, {c['graded'] * 1e3:.3f} ms/step with grades; "
+              f"monitoring overhead {100 * (c['graded'] / c['plain'] - 1):.0f} %", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--level", type=int, default=16)
@@ -100,8 +109,17 @@ def main():
     ap.add_argument("--mode", default="configuration")
     ap.add_argument("--max-selected", type=int, default=10, help="batch limit per iteration")
     ap.add_argument("--final-iter", type=int, default=300, help="training budget of both final potentials")
+    ap.add_argument("--costs-only", action="store_true",
+                    help="only the per-step cost of grade monitoring, for a potential trained on 20 snapshots "
+                         "of a reference MD")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
+    if args.costs_only:
+        training = reference_md(args.steps, seed=303, every=max(1, args.steps // 20))
+        pot, _ = train(training, ["Cu"], level=args.level, min_dist=2.0, max_dist=5.0,
+                       max_iter=args.train_iter, progress=False)
+        print_costs(pot, training, args.mode)
+        return
 
     t0 = time.perf_counter()
     test = reference_md(args.steps, seed=101, every=max(1, args.steps // 50))
@@ -135,11 +153,7 @@ def main():
         if rep["force_rmse"] <= rep_a["force_rmse"]:
             passive_calls = n
             break
-    ase_cost = step_cost(pot_active, otf.training)
-    lmp_cost = lammps_step_cost(pot_active, otf.training)
-    for label, c in (("ASE Langevin", ase_cost), ("LAMMPS nvt", lmp_cost)):
-        print(f"{label}, 108 atoms: {c['plain'] * 1e3:.2f} ms/step plain, {c['graded'] * 1e3:.2f} ms/step with "
-              f"grades; monitoring overhead {100 * (c['graded'] / c['plain'] - 1):.0f} %")
+    print_costs(pot_active, otf.training, args.mode)
     if passive_calls is None:
         passive_calls = len(pool)
         print(f"passive learning did not reach the active test error with up to {len(pool)} snapshots")

@@ -34,6 +34,10 @@ def main():
     ap.add_argument("--weighting", default="vibrations", choices=["vibrations", "molecules", "structures"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--l2-radial", type=float, default=0.0)
+    ap.add_argument("--valid-fraction", type=float, default=0.0,
+                    help="hold out this fraction of the training set; the parameters with the lowest "
+                         "validation error are kept (the test set is never used for choices)")
+    ap.add_argument("--valid-every", type=int, default=5)
     args = ap.parse_args()
     for el in args.elements:
         level, cutoff = SETTINGS[el]
@@ -41,6 +45,9 @@ def main():
         testing = ase.io.read(Path(args.data) / "mlearn" / f"{el}_test.extxyz", ":")
         t0 = time.perf_counter()
         data = TrainingSet.from_atoms(training, [el])
+        valid_set = None
+        if args.valid_fraction:
+            data, valid_set = data.split(args.valid_fraction, seed=args.seed)
         test_set = TrainingSet.from_atoms(testing, [el])
         pot = MTP.from_level(level, [el], data.min_distance(), cutoff)
         initialise_radial(pot, seed=args.seed)
@@ -51,9 +58,9 @@ def main():
                 print(f"  {el} iteration {it:4d} ({time.perf_counter() - t0:6.0f} s): test energy "
                       f"{rep['energy_rmse']:.3f} meV/atom, force {rep['force_rmse']:.4f} eV/A", flush=True)
 
-        trainer = Trainer(pot, data, weights=LossWeights(args.energy_weight, args.force_weight, args.stress_weight, args.weighting),
+        trainer = Trainer(pot, data, valid_set, weights=LossWeights(args.energy_weight, args.force_weight, args.stress_weight, args.weighting),
                           l2_radial=args.l2_radial)
-        pot = trainer.fit(max_iter=args.max_iter, progress=False, monitor=monitor)
+        pot = trainer.fit(max_iter=args.max_iter, progress=False, monitor=monitor, valid_every=args.valid_every)
         wall = time.perf_counter() - t0
         rep = error_report(pot, testing)
         rep_train = error_report(pot, training)
@@ -64,6 +71,7 @@ def main():
         print(json.dumps({"element": el, "level": level, "energy_weight": args.energy_weight,
                           "force_weight": args.force_weight, "stress_weight": args.stress_weight,
                           "weighting": args.weighting, "seed": args.seed, "l2_radial": args.l2_radial, "iterations": trainer.history[-1]["iteration"],
+                          "valid_fraction": args.valid_fraction, "kept_iteration": trainer.best[2],
                           "wall_s": round(wall, 1), **{k: rep[k] for k in ("energy_rmse", "force_rmse", "stress_rmse")},
                           **{f"train_{k}": rep_train[k] for k in ("energy_rmse", "force_rmse", "stress_rmse")}}))
         print(f"{el}: test energy RMSE {rep['energy_rmse']:.3f} meV/atom (published {e_pub}), "

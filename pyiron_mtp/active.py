@@ -17,6 +17,7 @@ import warnings
 
 import numpy as np
 
+from .core.grades import configuration_grade, neighborhood_grades
 from .core.maxvol import MaxVol
 from .potential import MTP
 
@@ -69,6 +70,39 @@ class ActiveSet:
         self._check_current()
         g = self.maxvol.grades(self._from_site_rows(site_rows))
         return float(g.max()), (g if self.mode == "neighborhood" else None)
+
+    def evaluate_options(self):
+        """Keyword arguments for :meth:`MTP.evaluate` that let the force kernel compute
+        what :meth:`grade_from_result` needs in the same pass (the MD monitoring path)."""
+        self._check_current()
+        if self.mode == "neighborhood":
+            return {"parameter_rows": True, "row_inverse": self._scaled_inverse(),
+                    "linear_only": self.linear_only}
+        return {"parameter_rows": True}
+
+    def grade_from_result(self, result):
+        """(grade, per-atom grades or None) of an evaluation made with
+        ``**active_set.evaluate_options()`` (or at least ``parameter_rows=True``)."""
+        if result.row_parts is None:
+            raise ValueError("the result holds no parameter rows; evaluate with parameter_rows=True")
+        self._check_current()
+        radial, basis, types = result.row_parts
+        inv = self._scaled_inverse()
+        if self.mode == "configuration":
+            return configuration_grade(radial, basis, types, inv, self.linear_only), None
+        g = result.site_grades
+        if g is None:
+            g = np.empty(len(types))
+            neighborhood_grades(radial, basis, types, inv, self.linear_only, g)
+        return float(g.max()), g
+
+    def _scaled_inverse(self):
+        """A^-1 with row k divided by column_scale[k] (rows b need no scaling then)."""
+        c = getattr(self, "_inv_cache", None)
+        if c is None or c[0] is not self.maxvol or c[1] != self.maxvol.swaps or c[2] is not self.column_scale:
+            inv = np.ascontiguousarray(self.maxvol.inverse / self.column_scale[:, None])
+            self._inv_cache = c = (self.maxvol, self.maxvol.swaps, self.column_scale, inv)
+        return c[3]
 
     def _check_current(self):
         if _fingerprint(self.pot) != self.fingerprint:

@@ -41,9 +41,9 @@ class MTPCalculator(Calculator):
         want_forces = any(p in properties for p in ("forces", "stress")) or self.active_set is not None
         res = self.pot.evaluate(atoms.positions, atoms.cell.array, atoms.pbc, types,
                                 neighbor_list=self.neighbor_list, forces=want_forces,
-                                parameter_rows=self.active_set is not None)
+                                **(self.active_set.evaluate_options() if self.active_set is not None else {}))
         if self.active_set is not None:
-            grade, per_atom = self.active_set.grade_from_site_rows(res.rows)
+            grade, per_atom = self.active_set.grade_from_result(res)
             self.results["mtp_grade"] = grade
             if per_atom is not None:
                 self.results["mtp_grades"] = per_atom

@@ -107,14 +107,14 @@ class LammpsMD:
         pos = np.array(x[:nlocal], dtype=float)
         types = self.types[order]
         res = self.pot.evaluate(pos, cell, True, types, neighbor_list=self.nl,
-                                parameter_rows=self.active_set is not None)
+                                **(self.active_set.evaluate_options() if self.active_set is not None else {}))
         f[:nlocal] = res.forces
         self.lmp.fix_external_set_energy_global("mtp", res.energy)
         v = res.virial
         self.lmp.fix_external_set_virial_global("mtp", [v[0, 0], v[1, 1], v[2, 2], v[0, 1], v[0, 2], v[1, 2]])
         self.evaluations += 1
         if self.active_set is not None:
-            g, _ = self.active_set.grade_from_site_rows(res.rows)
+            g, _ = self.active_set.grade_from_result(res)
             r = self.result
             r.grades.append(g)
             r.max_grade = max(r.max_grade, g)

@@ -36,7 +36,25 @@ class MTPResult:
     stress: np.ndarray | None
     atom_virials: np.ndarray | None
     n_short: int
-    rows: np.ndarray | None = None
+    row_parts: tuple | None = None   # (radial (N, C, K, R), basis (N, n_basis), types (N,))
+    site_grades: np.ndarray | None = None
+
+    @property
+    def rows(self) -> np.ndarray | None:
+        """dV_i/d(theta) per atom, (N, n_parameters), order radial | species | moment."""
+        if self.row_parts is None:
+            return None
+        return _full_rows(*self.row_parts)
+
+
+def _full_rows(compact, basis, types):
+    """Dense parameter rows from the compact radial rows, basis values and types."""
+    n, C = compact.shape[:2]
+    radial = np.zeros((n, C) + compact.shape[1:])
+    radial[np.arange(n), types] = compact
+    species = np.zeros((n, C))
+    species[np.arange(n), types] = 1.0
+    return np.hstack([radial.reshape(n, -1), species, basis])
 
 
 def _voigt(m):
@@ -257,26 +275,36 @@ class MTP:
             self._run(positions, cell, types, nl, False, moment, species_coeffs=np.zeros(C),
                       moment_coeffs=np.ones(self.n_basis))
             return np.hstack([species, moment])
-        return self._site_rows(positions, cell, types, nl)[3]
+        return _full_rows(*self._site_rows(positions, cell, types, nl)[3])
 
-    def _site_rows(self, positions, cell, types, nl):
-        """Site energies, pair gradients, short-pair code and dV_i/dtheta rows in one pass."""
+    def _site_rows(self, positions, cell, types, nl, row_inverse=None, linear_only=False):
+        """Site energies, pair gradients, short-pair code and the compact dV_i/dtheta rows
+        (radial (N, C, K, R) for the atom's own species, basis values, types) in one pass;
+        with ``row_inverse`` also each atom's max_j |b_i row_inverse|_j (else None)."""
         n = len(positions)
         C, K, R = self.species_count, self.radial_funcs_count, self.radial_basis_size
         basis = np.zeros((n, self.n_basis))
         compact = np.zeros((n, C, K, R))
-        site, pair_grad, n_short = self._run(positions, cell, types, nl, True, basis, radial_rows=compact)
-        radial = np.zeros((n, C, C, K, R))
-        radial[np.arange(n), types] = compact
-        species = np.zeros((n, C))
-        species[np.arange(n), types] = 1.0
-        return site, pair_grad, n_short, np.hstack([radial.reshape(n, -1), species, basis])
+        grades = None
+        if row_inverse is not None:
+            m = (C + self.n_basis) if linear_only else self.n_parameters
+            row_inverse = np.ascontiguousarray(row_inverse, dtype=float)
+            if row_inverse.shape != (m, m):
+                raise ValueError(f"row_inverse must have shape {(m, m)}, got {row_inverse.shape}")
+            grades = np.zeros(n)
+        site, pair_grad, n_short = self._run(positions, cell, types, nl, True, basis, radial_rows=compact,
+                                             row_inverse=row_inverse, linear_only=linear_only,
+                                             site_grades=grades)
+        return site, pair_grad, n_short, (compact, basis, types), grades
 
     def _run(self, positions, cell, types, nl, want_grad, basis_out, species_coeffs=None, moment_coeffs=None,
-             radial_rows=None):
+             radial_rows=None, row_inverse=None, linear_only=False, site_grades=None):
         """Site energies, pair gradients and the short/coincident pair code from the kernels."""
         if radial_rows is None:
             radial_rows = np.zeros((0, 1, 1, 1))
+        if site_grades is None:
+            site_grades = np.zeros(0)
+            row_inverse = np.zeros((0, 0))
         t = self.kernel_tables()
         n = len(positions)
         site = np.zeros(n)
@@ -288,22 +316,26 @@ class MTP:
             self.moment_coeffs if moment_coeffs is None else moment_coeffs,
             t["mu_offset"], t["mu_nang"], t["ang_axis"], t["ang_lower"], t["ang_pow"], t["ang_rank"],
             t["times"], t["times_runs"], t["mapping"], t["n_moments"], want_grad, site, pair_grad, basis_out,
-            radial_rows)
+            radial_rows, row_inverse, bool(linear_only), site_grades)
         return site, pair_grad, sum(shorts)
 
     def evaluate(self, positions, cell, pbc, types, neighbor_list=None, forces=True,
-                 parameter_rows=False) -> MTPResult:
+                 parameter_rows=False, row_inverse=None, linear_only=False) -> MTPResult:
         """Energy, forces and virial/stress of one structure.
 
         positions (N,3) Angstrom; cell (3,3) rows are lattice vectors; pbc (3,) bool;
         types (N,) 0-based indices into the species.  A :class:`NeighborList` may be
         passed to be reused between calls (MD).  With ``parameter_rows`` the result also
         holds ``rows``: dV_i/d(theta) per atom (N, n_parameters), computed in the same pass.
+        With a matrix ``row_inverse`` (m, m) as well, ``site_grades`` holds max_j |b_i
+        row_inverse|_j per atom, computed on the kernel's threads (extrapolation grades
+        of an active set; ``linear_only``: rows of species and moment columns only).
         """
         positions, cell, pbc, types, nl = self._prepare(positions, cell, pbc, types, neighbor_list)
-        rows = None
-        if parameter_rows:
-            site, pair_grad, n_short, rows = self._site_rows(positions, cell, types, nl)
+        rows = grades = None
+        if parameter_rows or row_inverse is not None:
+            site, pair_grad, n_short, rows, grades = self._site_rows(positions, cell, types, nl, row_inverse,
+                                                                     linear_only)
             forces = True
         else:
             site, pair_grad, n_short = self._run(positions, cell, types, nl, forces, np.zeros((0, self.n_basis)))
@@ -321,7 +353,7 @@ class MTP:
         virial = atom_vir.sum(0)
         volume = abs(np.linalg.det(cell)) if pbc.all() else None
         stress = -_voigt(virial) / volume if volume else None
-        return MTPResult(energy, site, f, virial, stress, atom_vir, int(n_short), rows)
+        return MTPResult(energy, site, f, virial, stress, atom_vir, int(n_short), rows, grades)
 
 
 def _check_cell(cell, pbc):

@@ -152,3 +152,49 @@ def test_cli_grade_and_select(fitted, tmp_path, capsys):
     chosen = read_cfg(sel, species=["Cu"])
     assert len(chosen) == 4
     assert min(float(a.info["features"]["MV_grade"]) for a in chosen) > 2.0
+
+
+@pytest.mark.parametrize("mode,linear_only", [("configuration", False), ("neighborhood", False),
+                                              ("configuration", True), ("neighborhood", True)])
+def test_monitoring_grades_equal_dense_grades(mode, linear_only):
+    """The MD path (compact rows, Numba) gives the grades of the dense rows, two species."""
+    from pyiron_mtp import MTP
+    rng = np.random.default_rng(3)
+    pot = MTP.from_level(8, ["Cu", "Al"], 2.0, 4.5)
+    pot.parameters = rng.normal(size=pot.n_parameters) * 0.3
+    images = []
+    for k in range(8):
+        a = bulk("Cu", "fcc", a=3.7, cubic=True).repeat(2)
+        a.symbols[rng.choice(len(a), 12, replace=False)] = "Al"
+        a.rattle(0.15, seed=k)
+        images.append(a)
+    aset = ActiveSet.build(pot, images[:5], mode=mode, linear_only=linear_only)
+    for a in images[5:]:
+        types = pot.types_of(a.get_chemical_symbols())
+        res = pot.evaluate(a.positions, a.cell.array, a.pbc, types, **aset.evaluate_options())
+        assert (res.site_grades is not None) == (mode == "neighborhood")  # fused into the force kernel
+        g, per_atom = aset.grade_from_result(res)
+        g_dense, per_atom_dense = aset.grade_from_site_rows(res.rows)
+        assert g > 0.1
+        assert np.isclose(g, g_dense, rtol=1e-9)
+        assert np.isclose(g, aset.grade(a), rtol=1e-9)
+        plain = pot.evaluate(a.positions, a.cell.array, a.pbc, types, parameter_rows=True)
+        assert plain.site_grades is None and np.isclose(aset.grade_from_result(plain)[0], g, rtol=1e-9)
+        assert np.allclose(plain.forces, res.forces, rtol=0, atol=1e-12)
+        if mode == "neighborhood":
+            assert np.allclose(per_atom, per_atom_dense, rtol=1e-9)
+        else:
+            assert per_atom is None
+    # after the set changes (selection with update) the cached inverse follows
+    chosen = aset.select(images[5:], threshold=1.0)
+    assert chosen
+    a = images[chosen[0]]
+    res = pot.evaluate(a.positions, a.cell.array, a.pbc, pot.types_of(a.get_chemical_symbols()),
+                       **aset.evaluate_options())
+    assert np.isclose(aset.grade_from_result(res)[0], aset.grade_from_site_rows(res.rows)[0], rtol=1e-9)
+    with pytest.raises(ValueError, match="row_inverse must have shape"):
+        pot.evaluate(a.positions, a.cell.array, a.pbc, pot.types_of(a.get_chemical_symbols()),
+                     row_inverse=np.eye(3))
+    with pytest.raises(ValueError, match="parameter_rows=True"):
+        aset.grade_from_result(pot.evaluate(a.positions, a.cell.array, a.pbc,
+                                            pot.types_of(a.get_chemical_symbols())))

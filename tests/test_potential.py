@@ -223,3 +223,16 @@ def test_parameter_rows_finite_differences(pot):
         assert rows[:, k].sum() == pytest.approx((vals[0] - vals[1]) / (2 * h), rel=1e-5, abs=1e-6)
     linear = pot.site_parameter_rows(atoms.positions, atoms.cell.array, atoms.pbc, types, linear_only=True)
     assert np.allclose(linear, rows[:, n_rad:])
+    # every radial column, atom by atom: dV_i/dc against site-energy differences
+    for k in range(n_rad):
+        h = 1e-6 * max(1.0, abs(theta[k]))
+        sites = []
+        for sgn in (1, -1):
+            p = pot.copy()
+            t = theta.copy()
+            t[k] += sgn * h
+            p.parameters = t
+            sites.append(p.evaluate(atoms.positions, atoms.cell.array, atoms.pbc, types, forces=False).energies)
+        fd = (sites[0] - sites[1]) / (2 * h)
+        # site energies of this random potential reach 1e4 eV: round-off of the difference ~1e-5
+        assert np.abs(rows[:, k] - fd).max() <= 1e-4 * max(1.0, np.abs(fd).max()), k

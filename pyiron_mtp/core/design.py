@@ -26,7 +26,7 @@ def design_rows(lo, hi, positions, cell, types, start, index, shift, r_min, r_cu
     n_rad = radial_coeffs.shape[3]
     n_ang = ang_axis.shape[0]
     n_a = mapping.shape[0]
-    rvec, rr, jt, qv, dqv, f, df, mono, mom, _, _, _, _, _ = make_scratch(max_nn, n_mu, n_rad, n_ang, n_moments)
+    rvec, rr, jt, qv, dqv, f, df, mono, mom, _, _, _, _, _, _ = make_scratch(max_nn, n_mu, n_rad, n_ang, n_moments)
     dmono = np.empty((n_ang, 3, max_nn))       # d mono[t] / d r_q
     tan = np.empty((n_moments, 3, max_nn))     # d mom[k] / d r_q
     dummy = np.zeros((0, 3))

@@ -7,6 +7,7 @@ so the ASE stress is sigma = -W / volume (eV/Angstrom^3).
 import numpy as np
 from numba import njit
 
+from .grades import site_grade
 from .radial import chebyshev_radial
 
 
@@ -192,7 +193,7 @@ def _site(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
     Returns (site_energy, short) with short = (number of coincident pairs << 32)
     + number of neighbours closer than r_min.
     """
-    rvec, rr, jt, qv, dqv, f, df, mono, mom, dmom, accA, accB, gu, rp = s
+    rvec, rr, jt, qv, dqv, f, df, mono, mom, dmom, accA, accB, gu, rp, zq = s
     n_ang = ang_axis.shape[0]
     n_mu = f.shape[0]
     nn, short = gather_neighbors(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
@@ -206,6 +207,10 @@ def _site(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
     moments_reverse(mom, moment_coeffs, times, times_runs, mapping, dmom)
     if radial_rows.shape[0] > 0:
         # dV/dc[z_i, z_j, mu, b] = sum_q (sum_t dmom[mu, t] mono[t, q]) Q_b(r_q)
+        n_species = radial_rows.shape[1]
+        if n_species > 1:
+            for q in range(nn):
+                zq[q] = types[index[jt[q]]]
         for mu in range(n_mu):
             off = mu_offset[mu]
             for q in range(nn):
@@ -214,10 +219,18 @@ def _site(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
                 dm = dmom[off + t]
                 for q in range(nn):
                     rp[q] += dm * mono[t, q]
-            for q in range(nn):
-                zj = types[index[jt[q]]]
+            # per species a dot product over the neighbours (vectorises)
+            for z in range(n_species):
                 for b in range(qv.shape[0]):
-                    radial_rows[i, zj, mu, b] += rp[q] * qv[b, q]
+                    acc = 0.0
+                    if n_species == 1:
+                        for q in range(nn):
+                            acc += rp[q] * qv[b, q]
+                    else:
+                        for q in range(nn):
+                            if zq[q] == z:
+                                acc += rp[q] * qv[b, q]
+                    radial_rows[i, z, mu, b] += acc
     # dE/df (accA) and dE/dmono (accB) per neighbour
     for t in range(n_ang):
         for q in range(nn):
@@ -275,17 +288,21 @@ def make_scratch(max_nn, n_mu, n_rad, n_ang, n_moments):
     return (np.empty((3, max_nn)), np.empty(max_nn), np.empty(max_nn, dtype=np.int64),
             np.empty((n_rad, max_nn)), np.empty((n_rad, max_nn)), np.empty((n_mu, max_nn)), np.empty((n_mu, max_nn)),
             np.empty((n_ang, max_nn)), np.empty(n_moments), np.empty(n_moments),
-            np.empty((n_ang, max_nn)), np.empty((n_ang, max_nn)), np.empty((3, max_nn)), np.empty(max_nn))
+            np.empty((n_ang, max_nn)), np.empty((n_ang, max_nn)), np.empty((3, max_nn)), np.empty(max_nn),
+            np.empty(max_nn, dtype=np.int64))
 
 
 @njit(cache=True, nogil=True)
 def evaluate_range(lo, hi, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
                    radial_coeffs, species_coeffs, moment_coeffs,
                    mu_offset, mu_nang, ang_axis, ang_lower, ang_pow, ang_rank, times, times_runs, mapping,
-                   n_moments, want_grad, site, pair_grad, basis_out, radial_rows):
+                   n_moments, want_grad, site, pair_grad, basis_out, radial_rows,
+                   row_inv, linear_only, site_grades):
     """Atoms lo..hi-1: site energies into ``site``, dV_i/dr_ij into ``pair_grad`` (if
     want_grad), the basis values B_alpha(n_i) into ``basis_out`` and dV_i/dc into
     ``radial_rows`` (N, C, K, R) if those have rows (radial rows need want_grad).
+    If ``site_grades`` has rows (needs basis and radial rows): each atom's grade
+    max_j |b_i row_inv|_j (see :mod:`.grades`).
 
     Releases the GIL, so disjoint atom ranges can run on several threads.
     Returns (number of coincident pairs << 32) + number of pairs closer than r_min.
@@ -294,6 +311,8 @@ def evaluate_range(lo, hi, positions, cell, types, start, index, shift, r_min, r
     scratch = make_scratch(max_nn, radial_coeffs.shape[2], radial_coeffs.shape[3], ang_axis.shape[0], n_moments)
     mom = scratch[8]
     want_basis = basis_out.shape[0] > 0
+    want_grades = site_grades.shape[0] > 0
+    acc = np.empty(row_inv.shape[0])
     short = 0
     for i in range(lo, hi):
         e, sh = _site(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
@@ -305,6 +324,8 @@ def evaluate_range(lo, hi, positions, cell, types, start, index, shift, r_min, r
         if want_basis:
             for a in range(mapping.shape[0]):
                 basis_out[i, a] = mom[mapping[a]]
+        if want_grades:
+            site_grades[i] = site_grade(i, radial_rows, basis_out, types, row_inv, linear_only, acc)
     return short
 
 

@@ -30,7 +30,7 @@ def loss_gradient_range(lo, hi, positions, cell, types, start, index, shift, r_m
     n_rad = radial_coeffs.shape[3]
     n_ang = ang_axis.shape[0]
     # dmom: adjoint of the moment tangents (= dV/dmom); dmono: tangent of the monomials
-    rvec, rr, jt, qv, dqv, f, df, mono, mom, dmom, dmono, _, _, rdot = make_scratch(
+    rvec, rr, jt, qv, dqv, f, df, mono, mom, dmom, dmono, _, _, rdot, _ = make_scratch(
         max_nn, n_mu, n_rad, n_ang, n_moments)
     tmom = np.empty(n_moments)          # tangent of the moments
     lmom = np.empty(n_moments)          # adjoint of mom

@@ -1,0 +1,101 @@
+"""Numba kernels: extrapolation grades straight from the compact parameter rows.
+
+The row of atom i, dV_i/dtheta, is sparse in the radial block: only the entries
+c[z_i, z_j, mu, beta] of the atom's own species z_i can be non-zero.  These kernels
+take that compact form, ``radial`` (N, C, K, R) = dV_i/dc[z_i, :, :, :], the basis
+values ``basis`` (N, n_basis) and the types, and multiply with ``inv`` (m, m), the
+inverse of the active-set matrix with its rows divided by the column scales, so
+grade = max_j |(b / scale) A^-1|_j = max_j |b inv|_j.  Parameter order: radial
+(C, C, K, R) | species (C) | moment (n_basis); with ``linear_only`` the columns
+are species | moment only.
+"""
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def site_grade(i, radial, basis, types, inv, linear_only, acc):
+    """Grade of atom i's row, max_j |b_i inv|_j; ``acc`` (m,) is scratch.
+
+    Called by the force kernel right after atom i's row is complete, so the grades
+    are computed on the same threads as the forces (one pass, no extra hand-off).
+    """
+    n_species = radial.shape[1]
+    n_k, n_b = radial.shape[2], radial.shape[3]
+    block = n_k * n_b
+    m = inv.shape[0]
+    z = types[i]
+    for j in range(m):
+        acc[j] = 0.0
+    off = 0
+    if not linear_only:
+        base = z * n_species * block
+        for zj in range(n_species):
+            for k in range(n_k):
+                for b in range(n_b):
+                    v = radial[i, zj, k, b]
+                    if v != 0.0:
+                        r = base + zj * block + k * n_b + b
+                        for j in range(m):
+                            acc[j] += v * inv[r, j]
+        off = n_species * n_species * block
+    r = off + z
+    for j in range(m):
+        acc[j] += inv[r, j]
+    off += n_species
+    for a in range(basis.shape[1]):
+        v = basis[i, a]
+        if v != 0.0:
+            r = off + a
+            for j in range(m):
+                acc[j] += v * inv[r, j]
+    g = 0.0
+    for j in range(m):
+        x = abs(acc[j])
+        if x > g:
+            g = x
+    return g
+
+
+@njit(cache=True, nogil=True)
+def neighborhood_grades(radial, basis, types, inv, linear_only, out):
+    """Per-atom grades into ``out`` (N,) (serial; MD uses the fused path of the force kernel)."""
+    acc = np.empty(inv.shape[0])
+    for i in range(types.shape[0]):
+        out[i] = site_grade(i, radial, basis, types, inv, linear_only, acc)
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def configuration_grade(radial, basis, types, inv, linear_only):
+    """Grade of the configuration row (sum_i b_i) / N."""
+    n_species = radial.shape[1]
+    n_k, n_b = radial.shape[2], radial.shape[3]
+    block = n_k * n_b
+    m = inv.shape[0]
+    row = np.zeros(m)
+    n = types.shape[0]
+    w = 1.0 / n
+    off = 0 if linear_only else n_species * n_species * block
+    for i in range(n):
+        z = types[i]
+        if not linear_only:
+            base = z * n_species * block
+            for zj in range(n_species):
+                for k in range(n_k):
+                    for b in range(n_b):
+                        row[base + zj * block + k * n_b + b] += w * radial[i, zj, k, b]
+        row[off + z] += w
+        for a in range(basis.shape[1]):
+            row[off + n_species + a] += w * basis[i, a]
+    acc = np.zeros(m)
+    for r in range(m):
+        v = row[r]
+        if v != 0.0:
+            for j in range(m):
+                acc[j] += v * inv[r, j]
+    g = 0.0
+    for j in range(m):
+        a = abs(acc[j])
+        if a > g:
+            g = a
+    return g
