@@ -72,6 +72,8 @@ def main():
                           "force_weight": args.force_weight, "stress_weight": args.stress_weight,
                           "weighting": args.weighting, "seed": args.seed, "l2_radial": args.l2_radial, "iterations": trainer.history[-1]["iteration"],
                           "valid_fraction": args.valid_fraction, "kept_iteration": trainer.best[2],
+                          **({f"valid_{k}": error_report(pot, valid_set)[k] for k in ("energy_rmse", "force_rmse")}
+                             if valid_set is not None else {}),
                           "wall_s": round(wall, 1), **{k: rep[k] for k in ("energy_rmse", "force_rmse", "stress_rmse")},
                           **{f"train_{k}": rep_train[k] for k in ("energy_rmse", "force_rmse", "stress_rmse")}}))
         print(f"{el}: test energy RMSE {rep['energy_rmse']:.3f} meV/atom (published {e_pub}), "
