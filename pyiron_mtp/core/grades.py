@@ -14,19 +14,21 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True, fastmath=True)
-def site_grade(i, radial, basis, types, inv, linear_only, acc):
-    """Grade of atom i's row, max_j |b_i inv|_j; ``acc`` (m,) is scratch.
+def site_grade(i, radial, basis, types, inv, linear_only, acc, idx, val):
+    """Grade of atom i's row, max_j |b_i inv|_j; ``acc``, ``val`` (m,) float and
+    ``idx`` (m,) int are scratch.
 
     Called by the force kernel right after atom i's row is complete, so the grades
     are computed on the same threads as the forces (one pass, no extra hand-off).
+    The non-zero entries of b_i are gathered first and applied four rows of ``inv``
+    at a time (one load and store of ``acc`` per four multiply-adds).
     """
     n_species = radial.shape[1]
     n_k, n_b = radial.shape[2], radial.shape[3]
     block = n_k * n_b
     m = inv.shape[0]
     z = types[i]
-    for j in range(m):
-        acc[j] = 0.0
+    nnz = 0
     off = 0
     if not linear_only:
         base = z * n_species * block
@@ -35,20 +37,35 @@ def site_grade(i, radial, basis, types, inv, linear_only, acc):
                 for b in range(n_b):
                     v = radial[i, zj, k, b]
                     if v != 0.0:
-                        r = base + zj * block + k * n_b + b
-                        for j in range(m):
-                            acc[j] += v * inv[r, j]
+                        idx[nnz] = base + zj * block + k * n_b + b
+                        val[nnz] = v
+                        nnz += 1
         off = n_species * n_species * block
-    r = off + z
-    for j in range(m):
-        acc[j] += inv[r, j]
+    idx[nnz] = off + z
+    val[nnz] = 1.0
+    nnz += 1
     off += n_species
     for a in range(basis.shape[1]):
         v = basis[i, a]
         if v != 0.0:
-            r = off + a
-            for j in range(m):
-                acc[j] += v * inv[r, j]
+            idx[nnz] = off + a
+            val[nnz] = v
+            nnz += 1
+    for j in range(m):
+        acc[j] = 0.0
+    q = 0
+    while q + 4 <= nnz:
+        r0, r1, r2, r3 = idx[q], idx[q + 1], idx[q + 2], idx[q + 3]
+        v0, v1, v2, v3 = val[q], val[q + 1], val[q + 2], val[q + 3]
+        for j in range(m):
+            acc[j] += v0 * inv[r0, j] + v1 * inv[r1, j] + v2 * inv[r2, j] + v3 * inv[r3, j]
+        q += 4
+    while q < nnz:
+        r0 = idx[q]
+        v0 = val[q]
+        for j in range(m):
+            acc[j] += v0 * inv[r0, j]
+        q += 1
     g = 0.0
     for j in range(m):
         x = abs(acc[j])
@@ -60,9 +77,12 @@ def site_grade(i, radial, basis, types, inv, linear_only, acc):
 @njit(cache=True, nogil=True)
 def neighborhood_grades(radial, basis, types, inv, linear_only, out):
     """Per-atom grades into ``out`` (N,) (serial; MD uses the fused path of the force kernel)."""
-    acc = np.empty(inv.shape[0])
+    m = inv.shape[0]
+    acc = np.empty(m)
+    val = np.empty(m)
+    idx = np.empty(m, dtype=np.int64)
     for i in range(types.shape[0]):
-        out[i] = site_grade(i, radial, basis, types, inv, linear_only, acc)
+        out[i] = site_grade(i, radial, basis, types, inv, linear_only, acc, idx, val)
 
 
 @njit(cache=True, nogil=True, fastmath=True)

@@ -313,6 +313,8 @@ def evaluate_range(lo, hi, positions, cell, types, start, index, shift, r_min, r
     want_basis = basis_out.shape[0] > 0
     want_grades = site_grades.shape[0] > 0
     acc = np.empty(row_inv.shape[0])
+    val = np.empty(row_inv.shape[0])
+    idx = np.empty(row_inv.shape[0], dtype=np.int64)
     short = 0
     for i in range(lo, hi):
         e, sh = _site(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
@@ -325,7 +327,7 @@ def evaluate_range(lo, hi, positions, cell, types, start, index, shift, r_min, r
             for a in range(mapping.shape[0]):
                 basis_out[i, a] = mom[mapping[a]]
         if want_grades:
-            site_grades[i] = site_grade(i, radial_rows, basis_out, types, row_inv, linear_only, acc)
+            site_grades[i] = site_grade(i, radial_rows, basis_out, types, row_inv, linear_only, acc, idx, val)
     return short
 
 
