@@ -202,6 +202,20 @@ def test_parameters_roundtrip(pot):
         other.parameters = theta[:-1]
 
 
+def _site_energy_difference(pot, atoms, types, k):
+    """Central difference of the site energies with respect to parameter k."""
+    theta = pot.parameters
+    h = 1e-6 * max(1.0, abs(theta[k]))
+    sites = []
+    for sgn in (1, -1):
+        p = pot.copy()
+        t = theta.copy()
+        t[k] += sgn * h
+        p.parameters = t
+        sites.append(p.evaluate(atoms.positions, atoms.cell.array, atoms.pbc, types, forces=False).energies)
+    return (sites[0] - sites[1]) / (2 * h)
+
+
 def test_parameter_rows_finite_differences(pot):
     atoms = alloy(7)
     types = pot.types_of(atoms.get_chemical_symbols())
@@ -209,30 +223,15 @@ def test_parameter_rows_finite_differences(pot):
     assert rows.shape == (len(atoms), pot.n_parameters)
     fused = pot.evaluate(atoms.positions, atoms.cell.array, atoms.pbc, types, parameter_rows=True).rows
     assert np.array_equal(rows, fused)
-    theta = pot.parameters
     n_rad = pot.radial_coeffs.size
+    # total energy: radial, species and moment columns
     for k in (3, n_rad // 2 + 5, n_rad - 1, n_rad, n_rad + 1, n_rad + 2, pot.n_parameters - 1):
-        h = 1e-6 * max(1.0, abs(theta[k]))
-        vals = []
-        for sgn in (1, -1):
-            p = pot.copy()
-            t = theta.copy()
-            t[k] += sgn * h
-            p.parameters = t
-            vals.append(energy(p, atoms))
-        assert rows[:, k].sum() == pytest.approx((vals[0] - vals[1]) / (2 * h), rel=1e-5, abs=1e-6)
+        fd = _site_energy_difference(pot, atoms, types, k).sum()
+        assert rows[:, k].sum() == pytest.approx(fd, rel=1e-5, abs=1e-6)
     linear = pot.site_parameter_rows(atoms.positions, atoms.cell.array, atoms.pbc, types, linear_only=True)
     assert np.allclose(linear, rows[:, n_rad:])
     # every radial column, atom by atom: dV_i/dc against site-energy differences
     for k in range(n_rad):
-        h = 1e-6 * max(1.0, abs(theta[k]))
-        sites = []
-        for sgn in (1, -1):
-            p = pot.copy()
-            t = theta.copy()
-            t[k] += sgn * h
-            p.parameters = t
-            sites.append(p.evaluate(atoms.positions, atoms.cell.array, atoms.pbc, types, forces=False).energies)
-        fd = (sites[0] - sites[1]) / (2 * h)
+        fd = _site_energy_difference(pot, atoms, types, k)
         # site energies of this random potential reach 1e4 eV: round-off of the difference ~1e-5
         assert np.abs(rows[:, k] - fd).max() <= 1e-4 * max(1.0, np.abs(fd).max()), k

@@ -13,6 +13,16 @@ import numpy as np
 from numba import njit
 
 
+@njit(cache=True, nogil=True)
+def _max_abs(x):
+    g = 0.0
+    for j in range(x.shape[0]):
+        a = abs(x[j])
+        if a > g:
+            g = a
+    return g
+
+
 @njit(cache=True, nogil=True, fastmath=True)
 def site_grade(i, radial, basis, types, inv, linear_only, acc, idx, val):
     """Grade of atom i's row, max_j |b_i inv|_j; ``acc``, ``val`` (m,) float and
@@ -66,12 +76,7 @@ def site_grade(i, radial, basis, types, inv, linear_only, acc, idx, val):
         for j in range(m):
             acc[j] += v0 * inv[r0, j]
         q += 1
-    g = 0.0
-    for j in range(m):
-        x = abs(acc[j])
-        if x > g:
-            g = x
-    return g
+    return _max_abs(acc)
 
 
 @njit(cache=True, nogil=True)
@@ -113,9 +118,4 @@ def configuration_grade(radial, basis, types, inv, linear_only):
         if v != 0.0:
             for j in range(m):
                 acc[j] += v * inv[r, j]
-    g = 0.0
-    for j in range(m):
-        a = abs(acc[j])
-        if a > g:
-            g = a
-    return g
+    return _max_abs(acc)
