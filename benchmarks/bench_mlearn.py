@@ -72,6 +72,7 @@ def main():
                           "force_weight": args.force_weight, "stress_weight": args.stress_weight,
                           "weighting": args.weighting, "seed": args.seed, "l2_radial": args.l2_radial, "iterations": trainer.history[-1]["iteration"],
                           "valid_fraction": args.valid_fraction, "kept_iteration": trainer.best[2],
+                          "final_loss": trainer.history[-1]["loss"],
                           **({f"valid_{k}": error_report(pot, valid_set)[k] for k in ("energy_rmse", "force_rmse")}
                              if valid_set is not None else {}),
                           "wall_s": round(wall, 1), **{k: rep[k] for k in ("energy_rmse", "force_rmse", "stress_rmse")},
