@@ -14,7 +14,8 @@ steps of that MD however few snapshots it keeps; the benchmark prints both that
 figure (the last line) and N, the number of reference results in its training set.
 Also prints the cost of grade monitoring per MD step (ASE and LAMMPS samplers).
 
-    python benchmarks/bench_active.py [--level 16] [--steps 2000]
+    python benchmarks/bench_active.py [--level 16] [--steps 2000] [--mode neighborhood]
+    python benchmarks/bench_active.py --costs-only --level 16 --mode neighborhood   # monitoring cost only
 
 Last line: reference_calls_active=... reference_calls_passive=... ratio=...
 """
