@@ -23,20 +23,13 @@ def _max_abs(x):
     return g
 
 
-@njit(cache=True, nogil=True, fastmath=True)
-def site_grade(i, radial, basis, types, inv, linear_only, acc, idx, val):
-    """Grade of atom i's row, max_j |b_i inv|_j; ``acc``, ``val`` (m,) float and
-    ``idx`` (m,) int are scratch.
-
-    Called by the force kernel right after atom i's row is complete, so the grades
-    are computed on the same threads as the forces (one pass, no extra hand-off).
-    The non-zero entries of b_i are gathered first and applied four rows of ``inv``
-    at a time (one load and store of ``acc`` per four multiply-adds).
-    """
+@njit(cache=True, nogil=True)
+def _gather_row(i, radial, basis, types, linear_only, idx, val):
+    """Non-zero entries of atom i's row b_i: column indices into ``idx``, values into
+    ``val``; returns their count.  The one place that knows the column layout."""
     n_species = radial.shape[1]
     n_k, n_b = radial.shape[2], radial.shape[3]
     block = n_k * n_b
-    m = inv.shape[0]
     z = types[i]
     nnz = 0
     off = 0
@@ -61,6 +54,21 @@ def site_grade(i, radial, basis, types, inv, linear_only, acc, idx, val):
             idx[nnz] = off + a
             val[nnz] = v
             nnz += 1
+    return nnz
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def site_grade(i, radial, basis, types, inv, linear_only, acc, idx, val):
+    """Grade of atom i's row, max_j |b_i inv|_j; ``acc``, ``val`` (m,) float and
+    ``idx`` (m,) int are scratch.
+
+    Called by the force kernel right after atom i's row is complete, so the grades
+    are computed on the same threads as the forces (one pass, no extra hand-off).
+    The non-zero entries of b_i are gathered first and applied four rows of ``inv``
+    at a time (one load and store of ``acc`` per four multiply-adds).
+    """
+    m = inv.shape[0]
+    nnz = _gather_row(i, radial, basis, types, linear_only, idx, val)
     for j in range(m):
         acc[j] = 0.0
     q = 0
@@ -93,25 +101,16 @@ def neighborhood_grades(radial, basis, types, inv, linear_only, out):
 @njit(cache=True, nogil=True, fastmath=True)
 def configuration_grade(radial, basis, types, inv, linear_only):
     """Grade of the configuration row (sum_i b_i) / N."""
-    n_species = radial.shape[1]
-    n_k, n_b = radial.shape[2], radial.shape[3]
-    block = n_k * n_b
     m = inv.shape[0]
     row = np.zeros(m)
+    idx = np.empty(m, dtype=np.int64)
+    val = np.empty(m)
     n = types.shape[0]
     w = 1.0 / n
-    off = 0 if linear_only else n_species * n_species * block
     for i in range(n):
-        z = types[i]
-        if not linear_only:
-            base = z * n_species * block
-            for zj in range(n_species):
-                for k in range(n_k):
-                    for b in range(n_b):
-                        row[base + zj * block + k * n_b + b] += w * radial[i, zj, k, b]
-        row[off + z] += w
-        for a in range(basis.shape[1]):
-            row[off + n_species + a] += w * basis[i, a]
+        nnz = _gather_row(i, radial, basis, types, linear_only, idx, val)
+        for q in range(nnz):
+            row[idx[q]] += w * val[q]
     acc = np.zeros(m)
     for r in range(m):
         v = row[r]
