@@ -4,9 +4,13 @@ A scalar basis function is a full contraction of a product of moment tensors
 M_{mu,nu} (rank nu, radial function mu), i.e. a loopless multigraph whose nodes
 are moment tensors (node degree = nu) and whose edges are contracted index
 pairs.  lev(M_{mu,nu}) = 2 + 4 mu + nu and levels add under products; a level-N
-basis holds every such graph with at most four tensors and total level <= N,
-which reproduces the number of scalar basis functions of MLIP's templates at
-every level 2..28.
+basis holds every such graph with at most four tensors and total level <= N.
+
+Each basis function is evaluated along one contraction tree (a basic tensor
+times an intermediate, or two pair products contracted with each other);
+intermediates are shared between basis functions.  The trees are chosen by the
+fixed enumeration order of ``_enumerate_trees``, which gives the same numbers
+of moments and products as MLIP's templates at every level 2..28.
 
 The result is expressed in MLIP's table form:
 
@@ -16,9 +20,8 @@ The result is expressed in MLIP's table form:
   applied in row order;
 * ``alpha_moment_mapping``: indices of the scalar basis functions.
 
-Each graph is evaluated as a chain X1 * (X2 * (... * Xn)), contracting one
-tensor at a time into an intermediate whose free indices are kept in groups
-(one symmetric group per tensor); identical intermediates are shared.
+Intermediates keep their free indices in groups (one symmetric group per
+tensor); a group pair under whose exchange the tensor is symmetric is stored once.
 """
 from __future__ import annotations
 
@@ -165,11 +168,14 @@ def enumerate_graphs(level, max_mu, max_nu, max_tensors=MAX_TENSORS):
 
 
 # --------------------------------------------------------------------------- tables
-def _swap_symmetric(groups, comps):
-    """True if a two-group tensor is stored symmetric under exchanging its groups."""
-    if len(groups) != 2 or groups[0] != groups[1]:
-        return False
-    return all(comps[key] == comps[key[::-1]] for key in comps)
+def _symmetric_under(comps, g, h):
+    """True if a stored tensor is symmetric under exchanging its index groups g and h."""
+    for key, index in comps.items():
+        other = list(key)
+        other[g], other[h] = other[h], other[g]
+        if comps[tuple(other)] != index:
+            return False
+    return True
 
 
 class _TableBuilder:
@@ -203,16 +209,19 @@ class _TableBuilder:
             return key, out_groups, self.tensors[key]
         x_comp_index = {c: self.basic_index[(mu, nu, c)] for c in symmetric_components(nu)}
         out_group_comps = [symmetric_components(s) for s in out_groups]
-        # X times the same basic tensor: the result is symmetric under swapping the two
-        # leftover groups, so only one of (c1, c2) and (c2, c1) is stored
-        # (so is X contracted equally with both halves of a swap-symmetric T)
-        swap_symmetric = len(out_groups) == 2 and (
-            t_key == ("M", mu, nu)
-            or (x_left == 0 and len(x_counts) == 2 and x_counts[0] == x_counts[1] and _swap_symmetric(t_groups, t_comps)))
+        swaps = self._result_swaps(mu, nu, x_left, x_counts, t_key, t_groups, t_comps)
         comps = {}
         for out_comp in itertools.product(*out_group_comps):
-            if swap_symmetric and out_comp[::-1] in comps:
-                comps[out_comp] = comps[out_comp[::-1]]
+            alias = None
+            for i, j in swaps:
+                other = list(out_comp)
+                other[i], other[j] = other[j], other[i]
+                other = tuple(other)
+                if other in comps:
+                    alias = comps[other]
+                    break
+            if alias is not None:
+                comps[out_comp] = alias
                 continue
             k = self.n_moments
             self.n_moments += 1
@@ -247,6 +256,29 @@ class _TableBuilder:
         return key, out_groups, comps
 
 
+    @staticmethod
+    def _result_swaps(mu, nu, x_left, x_counts, t_key, t_groups, t_comps):
+        """Pairs of result groups under whose exchange the product is symmetric.
+
+        Two cases: X times the same basic tensor (the two leftover groups), and X
+        contracted equally with two groups of T under whose exchange T is symmetric.
+        Only one of each exchanged pair of components is stored.
+        """
+        position, pos = {}, 1 if x_left else 0
+        for g, (size, c) in enumerate(zip(t_groups, x_counts)):
+            if size - c:
+                position[g] = pos
+                pos += 1
+        swaps = []
+        if t_key == ("M", mu, nu) and x_left and 0 in position:
+            swaps.append((0, position[0]))
+        for g in range(len(t_groups)):
+            for h in range(g + 1, len(t_groups)):
+                if (g in position and h in position and t_groups[g] == t_groups[h]
+                        and x_counts[g] == x_counts[h] and _symmetric_under(t_comps, g, h)):
+                    swaps.append((position[g], position[h]))
+        return swaps
+
     def contract_pair_products(self, left, right, bundles):
         """Scalar full contraction of two intermediates.
 
@@ -256,6 +288,8 @@ class _TableBuilder:
         """
         (lgroups, lcomps), (rgroups, rcomps) = left, right
         total = sum(c for _, _, c in bundles)
+        # a tensor times itself: m_i * m_j and m_j * m_i are one product
+        same = lgroups == rgroups and lcomps == rcomps
         k = self.n_moments
         self.n_moments += 1
         acc = {}
@@ -268,107 +302,223 @@ class _TableBuilder:
                 ridx[gr].extend(xi[pos:pos + c])
                 pos += c
             pair = (lcomps[tuple(_counts(x) for x in lidx)], rcomps[tuple(_counts(x) for x in ridx)])
+            if same:
+                pair = (min(pair), max(pair))
             acc[pair] = acc.get(pair, 0) + 1
         for (i, j), mult in acc.items():
             self.times.append((i, j, mult, k))
         return k
 
 
-def _edges(labels, adjacency):
-    n = len(labels)
-    edge = {}
-    p = 0
-    for i in range(n):
-        for j in range(i + 1, n):
-            edge[(i, j)] = edge[(j, i)] = adjacency[p]
-            p += 1
-    return edge
+# --------------------------------------------------------------------------- trees
+@dataclass(eq=False)
+class _Tree:
+    """A contraction tree: an intermediate tensor with its open graph.
 
-
-def _rank(nodes, labels, edge):
-    """Free indices of the contraction of ``nodes`` (edges to the other tensors)."""
-    return sum(labels[i][1] for i in nodes) - 2 * sum(edge[(i, j)] for i in nodes for j in nodes if i < j)
-
-
-def _pair_split(labels, edge):
-    """For four tensors: the split into two pairs, if contracting pair by pair keeps a
-    lower intermediate rank than every chain X1*(X2*(X3*X4)); else None."""
-    best_chain = min(
-        max(_rank(perm[2:], labels, edge), _rank(perm[1:], labels, edge))
-        for perm in itertools.permutations(range(4)))
-    splits = [((0, 1), (2, 3)), ((0, 2), (1, 3)), ((0, 3), (1, 2))]
-    rank, split = min((_rank(a, labels, edge), (a, b)) for a, b in splits)
-    return split if rank < best_chain else None
-
-
-def _chain_order(labels, edge):
-    """Tensor order for the chain X1*(X2*(...*(Xn-1*Xn))).
-
-    Tensors are pulled out by ascending (nu, mu); among tensors with equal labels the
-    assignment with the lowest intermediate ranks (innermost first) is used.  The
-    innermost pair is ordered by (mu, nu).
+    ``labels`` are the (mu, nu) of its basic tensors, ``edges`` the contracted index
+    pairs between them, ``groups`` its free indices as (node, count), one symmetric
+    group per node, in storage order.  ``recipe`` says how it is built:
+    ("basic", mu, nu), ("times", x_label, pattern, t) for X contracted with T
+    (pattern[g] indices of X with group g of T), or ("pair", a, b, bundles) for the
+    full contraction of two pair products.
     """
+
+    labels: tuple
+    edges: dict
+    groups: tuple
+    level: int
+    rank: int
+    recipe: tuple
+    key: tuple = None
+    order: tuple = ()
+
+
+def _open_graph_key(labels, edges, groups):
+    """Canonical form of an open graph (node labels with free counts, edge counts)."""
     n = len(labels)
-    by_label = sorted(range(n), key=lambda i: (labels[i][1], labels[i][0], i))
-    target = [labels[i] for i in by_label]
+    free = [0] * n
+    for node, size in groups:
+        free[node] += size
     best = None
     for perm in itertools.permutations(range(n)):
-        if [labels[i] for i in perm] != target:
+        lab = tuple((labels[perm[i]], free[perm[i]]) for i in range(n))
+        if best is not None and lab > best[0]:
             continue
-        ranks = tuple(_rank(perm[k:], labels, edge) for k in range(n - 2, 0, -1))
-        if best is None or ranks < best[0]:
-            best = (ranks, perm)
-    order = list(best[1])
-    order[-2:] = sorted(order[-2:], key=lambda i: (labels[i][0], labels[i][1], i))
-    return order
+        adj = tuple(edges.get((min(perm[i], perm[j]), max(perm[i], perm[j])), 0)
+                    for i in range(n) for j in range(i + 1, n))
+        if best is None or (lab, adj) < best:
+            best = (lab, adj)
+    return best
 
 
-def _pair_tensor(builder, labels, edge, a, b):
-    """Contract basic tensors a and b (lower (mu, nu) first); returns node order, groups, comps."""
-    x, t = sorted((a, b), key=lambda i: (labels[i][0], labels[i][1], i))
-    mu, nu = labels[t]
-    _, groups, comps = builder.contract(labels[x], [edge[(x, t)]], ("M", mu, nu), [nu], builder.basic_tensor(mu, nu))
-    nodes = [n for n, left in ((x, labels[x][1] - edge[(x, t)]), (t, nu - edge[(x, t)])) if left]
-    return nodes, groups, comps
+def _basic_tree(mu, nu):
+    labels = ((mu, nu),)
+    groups = ((0, nu),)
+    return _Tree(labels, {}, groups, moment_level(mu, nu), nu, ("basic", mu, nu),
+                 key=_open_graph_key(labels, {}, groups))
 
 
-def _build_scalar(builder, labels, adjacency):
-    n = len(labels)
-    edge = _edges(labels, adjacency)
-    if n == 4:
-        split = _pair_split(labels, edge)
-        if split is not None:
-            (a, b), (c, d) = split
-            lnodes, lgroups, lcomps = _pair_tensor(builder, labels, edge, a, b)
-            rnodes, rgroups, rcomps = _pair_tensor(builder, labels, edge, c, d)
-            bundles = [(gl, gr, edge[(u, v)]) for gl, u in enumerate(lnodes) for gr, v in enumerate(rnodes)
-                       if edge[(u, v)]]
-            return builder.contract_pair_products((lgroups, lcomps), (rgroups, rcomps), bundles)
-    order = _chain_order(labels, edge)
-    last = order[-1]
-    mu, nu = labels[last]
-    t_key = ("M", mu, nu)
-    t_comps = builder.basic_tensor(mu, nu)
-    inner = [last]  # nodes inside T, in group order
-    t_groups = [nu]
-    for x in reversed(order[:-1]):
-        x_counts = [edge[(x, g)] for g in inner]
-        t_key, groups, t_comps = builder.contract(labels[x], x_counts, t_key, t_groups, t_comps)
-        # new group order: X's leftover first (if any), then the surviving groups of T
-        new_inner, new_groups = [], []
-        x_left = labels[x][1] - sum(x_counts)
-        if x_left:
-            new_inner.append(x)
-            new_groups.append(x_left)
-        for g, s, c in zip(inner, t_groups, x_counts):
-            if s - c:
-                new_inner.append(g)
-                new_groups.append(s - c)
-        # a group's size is the number of edges from its tensor to tensors outside T
-        inner, t_groups = new_inner, new_groups
-        assert groups == t_groups
-    assert not t_groups, "scalar contraction left free indices"
-    return t_comps[()]
+def _compositions(sizes, k):
+    """Ways to distribute k indices over groups of the given sizes, most into the
+    first group first."""
+    out = []
+
+    def rec(g, rem, cur):
+        if g == len(sizes):
+            if rem == 0:
+                out.append(tuple(cur))
+            return
+        for c in range(min(sizes[g], rem), -1, -1):
+            rec(g + 1, rem - c, cur + [c])
+
+    rec(0, k, [])
+    return out
+
+
+def _times_tree(x, t, pattern):
+    """Basic tensor ``x`` contracted with ``t`` (``pattern[g]`` indices into group g)."""
+    (mu, nu), = x.labels
+    k = sum(pattern)
+    n = len(t.labels)
+    edges = dict(t.edges)
+    for (node, _), c in zip(t.groups, pattern):
+        if c:
+            edges[(node, n)] = edges.get((node, n), 0) + c
+    groups = ((n, nu - k),) if nu - k else ()
+    groups += tuple((node, size - c) for (node, size), c in zip(t.groups, pattern) if size - c)
+    labels = t.labels + ((mu, nu),)
+    return _Tree(labels, edges, groups, t.level + x.level, t.rank + nu - 2 * k,
+                 ("times", (mu, nu), pattern, t), key=_open_graph_key(labels, edges, groups))
+
+
+def _bundle_patterns(left_groups, right_groups):
+    """All full contractions of two tensors: (g_left, g_right, count) bundles."""
+    sl = [s for _, s in left_groups]
+    sr = [s for _, s in right_groups]
+    cells = [(i, j) for i in range(len(sl)) for j in range(len(sr))]
+    out = []
+
+    def rec(c, cur):
+        if c == len(cells):
+            if not any(sl) and not any(sr):
+                out.append(tuple(cur))
+            return
+        i, j = cells[c]
+        for v in range(min(sl[i], sr[j]), -1, -1):
+            sl[i] -= v
+            sr[j] -= v
+            rec(c + 1, cur + ([(i, j, v)] if v else []))
+            sl[i] += v
+            sr[j] += v
+
+    rec(0, [])
+    return out
+
+
+def _pair_tree(a, b, bundles):
+    n = len(a.labels)
+    edges = dict(a.edges)
+    for (u, v), e in b.edges.items():
+        edges[(u + n, v + n)] = e
+    for i, j, v in bundles:
+        u, w = a.groups[i][0], b.groups[j][0] + n
+        edges[(u, w)] = edges.get((u, w), 0) + v
+    labels = a.labels + b.labels
+    return _Tree(labels, edges, (), a.level + b.level, 0, ("pair", a, b, bundles),
+                 key=_open_graph_key(labels, edges, ()))
+
+
+def _enumerate_trees(level, labels):
+    """One contraction tree for every scalar basis function of total level <= level.
+
+    Trees are built in layers of 1..4 basic tensors: X * T with X basic and T from
+    the previous layer (contracting k >= 1 indices, or k = 0 between scalars), plus,
+    for four tensors, the full contraction of two pair products.  Candidates are
+    visited in a fixed order and the first tree found for a tensor (open graph, up
+    to the order of its free-index groups) is kept:
+
+    * layers 2 and 3: by the number k of contracted indices, X in (mu, nu) order,
+      the distribution of the k indices (most into T's first group first), T;
+    * layer 4 (scalars only): by k, X, then T's own order (defined below), pattern;
+      pair-pair contractions after the X * T trees with the same k.
+
+    Order of a pair product of a <= b contracted over k indices:
+    (mu_b, k, mu_a, nu_a, nu_b); of a three-tensor tree: (its T's order, X, k, pattern).
+    This rule reproduces MLIP's templates (numbers of moments and products) at every
+    level 2..28.
+    """
+    basics = [_basic_tree(mu, nu) for mu, nu in labels]
+    seen = {t.key for t in basics}
+    scalars = {t.key: t for t in basics if t.rank == 0}
+    layers = [basics]
+    for n in range(2, MAX_TENSORS + 1):
+        candidates = []
+        for xi, x in enumerate(basics):
+            nu = x.rank
+            for ti, t in enumerate(layers[-1]):
+                new_level = t.level + x.level
+                if new_level > level:
+                    continue
+                for k in range(0, min(nu, t.rank) + 1):
+                    rank = t.rank + nu - 2 * k
+                    if n == MAX_TENSORS and rank:
+                        continue
+                    if rank and rank > level - new_level - 2:
+                        continue  # no tensor left could contract it
+                    if k == 0 and not (nu == 0 and t.rank == 0):
+                        continue  # outer products only between scalars
+                    for pattern in _compositions([s for _, s in t.groups], k):
+                        neg = tuple(-c for c in pattern)
+                        if n == MAX_TENSORS:
+                            key = (k, 0, xi, t.order, neg)
+                        else:
+                            key = (k, 0, xi, neg, ti)
+                        candidates.append((key, "times", x, t, pattern))
+        if n == MAX_TENSORS:
+            pairs = layers[1]
+            for i, a in enumerate(pairs):
+                for j in range(i, len(pairs)):
+                    b = pairs[j]
+                    if a.level + b.level > level or a.rank != b.rank:
+                        continue
+                    for m, bundles in enumerate(_bundle_patterns(a.groups, b.groups)):
+                        candidates.append(((a.rank, 1, i, j, m), "pair", a, b, bundles))
+        candidates.sort(key=lambda c: c[0])
+        layer = []
+        for _, kind, u, v, w in candidates:
+            tree = _times_tree(u, v, w) if kind == "times" else _pair_tree(u, v, w)
+            if tree.key in seen:
+                continue
+            seen.add(tree.key)
+            if kind == "times":
+                k = sum(w)
+                if n == 2:
+                    (a, b) = sorted((u.labels[0], v.labels[0]))
+                    tree.order = (b[0], k, a[0], a[1], b[1])
+                else:
+                    tree.order = (v.order, u.labels[0], k, tuple(-c for c in w))
+            if tree.rank == 0:
+                scalars[tree.key] = tree
+            layer.append(tree)
+        layers.append(layer)
+    return scalars
+
+
+def _realize(builder, tree):
+    """Write the tables for ``tree``; returns (key, groups, components) of the tensor."""
+    kind = tree.recipe[0]
+    if kind == "basic":
+        _, mu, nu = tree.recipe
+        return ("M", mu, nu), [nu], builder.basic_tensor(mu, nu)
+    if kind == "times":
+        _, x_label, pattern, t = tree.recipe
+        t_key, t_groups, t_comps = _realize(builder, t)
+        return builder.contract(x_label, list(pattern), t_key, t_groups, t_comps)
+    _, a, b, bundles = tree.recipe
+    _, a_groups, a_comps = _realize(builder, a)
+    _, b_groups, b_comps = _realize(builder, b)
+    k = builder.contract_pair_products((a_groups, a_comps), (b_groups, b_comps), list(bundles))
+    return ("S", k), [], {(): k}
 
 
 def generate_basis(level: int, max_mu: int | None = None, max_nu: int | None = None) -> Basis:
@@ -386,16 +536,19 @@ def generate_basis(level: int, max_mu: int | None = None, max_nu: int | None = N
         max_mu = (level - 2) // 4 if level <= 24 else 5
     if max_nu is None:
         max_nu = level - 2 if level <= 24 else 10
-    graphs = enumerate_graphs(level, max_mu, max_nu)
-    used = sorted({lab for labels, _ in graphs for lab in labels})
+    trees = _enumerate_trees(level, _node_labels(level, max_mu, max_nu))
+    # scalar basis functions ordered by level, number of tensors, canonical graph
+    ordered = sorted(trees.values(), key=lambda t: (t.level, len(t.labels), t.key))
+    used = sorted({lab for t in ordered for lab in t.labels})
     builder = _TableBuilder(used)
     mapping = []
-    for labels, adjacency in graphs:
-        if len(labels) == 1:
-            mu, nu = labels[0]
+    for tree in ordered:
+        if tree.recipe[0] == "basic":
+            _, mu, nu = tree.recipe
             mapping.append(builder.basic_index[(mu, nu, (0, 0, 0))])
         else:
-            mapping.append(_build_scalar(builder, list(labels), adjacency))
+            _, _, comps = _realize(builder, tree)
+            mapping.append(comps[()])
     basic = np.array(builder.basic_rows, dtype=np.int64).reshape(-1, 4)
     times = np.array(builder.times, dtype=np.int64).reshape(-1, 4)
     return Basis(
