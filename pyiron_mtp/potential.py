@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .core.basis import generate_basis
-from .core.kernels import evaluate_range, forces_and_virial, kernel_layout
-from .core.threads import run_ranges
+from .core.kernels import evaluate_range, kernel_layout
+from .core.threads import range_bounds, run_ranges
 from .core.neighbors import NeighborList
 from .mtpfile import read_mtp, write_mtp
 
@@ -277,7 +277,7 @@ class MTP:
             return np.hstack([species, moment])
         return _full_rows(*self._site_rows(positions, cell, types, nl)[3])
 
-    def _site_rows(self, positions, cell, types, nl, row_inverse=None, linear_only=False):
+    def _site_rows(self, positions, cell, types, nl, row_inverse=None, linear_only=False, scatter=None):
         """Site energies, pair gradients, short-pair code and the compact dV_i/dtheta rows
         (radial (N, C, K, R) for the atom's own species, basis values, types) in one pass;
         with ``row_inverse`` also each atom's max_j |b_i row_inverse|_j (else None)."""
@@ -294,12 +294,15 @@ class MTP:
             grades = np.zeros(n)
         site, pair_grad, n_short = self._run(positions, cell, types, nl, True, basis, radial_rows=compact,
                                              row_inverse=row_inverse, linear_only=linear_only,
-                                             site_grades=grades)
+                                             site_grades=grades, scatter=scatter)
         return site, pair_grad, n_short, (compact, basis, types), grades
 
     def _run(self, positions, cell, types, nl, want_grad, basis_out, species_coeffs=None, moment_coeffs=None,
-             radial_rows=None, row_inverse=None, linear_only=False, site_grades=None):
-        """Site energies, pair gradients and the short/coincident pair code from the kernels."""
+             radial_rows=None, row_inverse=None, linear_only=False, site_grades=None, scatter=None):
+        """Site energies, pair gradients and the short/coincident pair code from the kernels.
+
+        With ``scatter = (force_parts, atom_virial)`` (zeros, force_parts of shape
+        (ranges, N, 3)) the kernels also accumulate forces and per-atom virials."""
         if radial_rows is None:
             radial_rows = np.zeros((0, 1, 1, 1))
         if site_grades is None:
@@ -309,6 +312,9 @@ class MTP:
         n = len(positions)
         site = np.zeros(n)
         pair_grad = np.zeros((len(nl.index) if want_grad else 0, 3))
+        if scatter is None:
+            scatter = (np.zeros((0, n, 3)), np.zeros((0, 3, 3)))
+        bounds = np.array(range_bounds(n), dtype=np.int64)
         shorts = run_ranges(
             evaluate_range, n, positions, cell, types, nl.start, nl.index, nl.shift,
             self.min_dist, self.max_dist, self.scaling, self.radial_coeffs,
@@ -316,7 +322,7 @@ class MTP:
             self.moment_coeffs if moment_coeffs is None else moment_coeffs,
             t["mu_offset"], t["mu_nang"], t["ang_axis"], t["ang_lower"], t["ang_pow"], t["ang_rank"],
             t["times"], t["times_runs"], t["mapping"], t["n_moments"], want_grad, site, pair_grad, basis_out,
-            radial_rows, row_inverse, bool(linear_only), site_grades)
+            radial_rows, row_inverse, bool(linear_only), site_grades, bounds, scatter[0], scatter[1])
         return site, pair_grad, sum(shorts)
 
     def evaluate(self, positions, cell, pbc, types, neighbor_list=None, forces=True,
@@ -333,12 +339,17 @@ class MTP:
         """
         positions, cell, pbc, types, nl = self._prepare(positions, cell, pbc, types, neighbor_list)
         rows = grades = None
+        n = len(positions)
+        if parameter_rows or row_inverse is not None:
+            forces = True
+        # forces and per-atom virials are accumulated by the kernels' own threads
+        scattered = (np.zeros((len(range_bounds(n)) - 1, n, 3)), np.zeros((n, 3, 3))) if forces else None
         if parameter_rows or row_inverse is not None:
             site, pair_grad, n_short, rows, grades = self._site_rows(positions, cell, types, nl, row_inverse,
-                                                                     linear_only)
-            forces = True
+                                                                     linear_only, scatter=scattered)
         else:
-            site, pair_grad, n_short = self._run(positions, cell, types, nl, forces, np.zeros((0, self.n_basis)))
+            site, pair_grad, n_short = self._run(positions, cell, types, nl, forces, np.zeros((0, self.n_basis)),
+                                                 scatter=scattered)
         n_coincident, n_short = int(n_short) >> 32, int(n_short) & 0xFFFFFFFF
         if n_coincident:
             raise ValueError(f"{n_coincident // 2 or 1} pair(s) of atoms coincide (distance < 1e-8 A)")
@@ -349,7 +360,8 @@ class MTP:
         energy = float(site.sum())
         if not forces:
             return MTPResult(energy, site, None, None, None, None, int(n_short))
-        f, atom_vir = forces_and_virial(positions, cell, nl.start, nl.index, nl.shift, pair_grad)
+        f = scattered[0][0] if len(scattered[0]) == 1 else scattered[0].sum(0)
+        atom_vir = scattered[1]
         virial = atom_vir.sum(0)
         volume = abs(np.linalg.det(cell)) if pbc.all() else None
         stress = -_voigt(virial) / volume if volume else None

@@ -297,12 +297,17 @@ def evaluate_range(lo, hi, positions, cell, types, start, index, shift, r_min, r
                    radial_coeffs, species_coeffs, moment_coeffs,
                    mu_offset, mu_nang, ang_axis, ang_lower, ang_pow, ang_rank, times, times_runs, mapping,
                    n_moments, want_grad, site, pair_grad, basis_out, radial_rows,
-                   row_inv, linear_only, site_grades):
+                   row_inv, linear_only, site_grades, part_bounds, force_parts, atom_virial):
     """Atoms lo..hi-1: site energies into ``site``, dV_i/dr_ij into ``pair_grad`` (if
     want_grad), the basis values B_alpha(n_i) into ``basis_out`` and dV_i/dc into
     ``radial_rows`` (N, C, K, R) if those have rows (radial rows need want_grad).
     If ``site_grades`` has rows (needs basis and radial rows): each atom's grade
     max_j |b_i row_inv|_j (see :mod:`.grades`).
+
+    If ``force_parts`` (P, N, 3) has rows (needs want_grad), the pair gradients of the
+    range are also scattered into forces: into ``force_parts[k]`` for the range starting
+    at ``part_bounds[k]`` (sum over k gives the forces), and into the per-atom virials
+    ``atom_virial`` (N, 3, 3, MLIP sign) of the range's atoms.
 
     Releases the GIL, so disjoint atom ranges can run on several threads.
     Returns (number of coincident pairs << 32) + number of pairs closer than r_min.
@@ -315,6 +320,11 @@ def evaluate_range(lo, hi, positions, cell, types, start, index, shift, r_min, r
     acc = np.empty(row_inv.shape[0])
     val = np.empty(row_inv.shape[0])
     idx = np.empty(row_inv.shape[0], dtype=np.int64)
+    scatter = force_parts.shape[0] > 0
+    part = 0
+    if scatter:
+        while part + 1 < part_bounds.shape[0] - 1 and part_bounds[part + 1] <= lo:
+            part += 1
     short = 0
     for i in range(lo, hi):
         e, sh = _site(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
@@ -323,6 +333,8 @@ def evaluate_range(lo, hi, positions, cell, types, start, index, shift, r_min, r
                       want_grad, pair_grad, scratch, radial_rows)
         site[i] = e
         short += sh
+        if scatter:
+            _scatter_site(i, positions, cell, start, index, shift, pair_grad, force_parts[part], atom_virial)
         if want_basis:
             for a in range(mapping.shape[0]):
                 basis_out[i, a] = mom[mapping[a]]
@@ -331,33 +343,28 @@ def evaluate_range(lo, hi, positions, cell, types, start, index, shift, r_min, r
     return short
 
 
-@njit(cache=True)
-def forces_and_virial(positions, cell, start, index, shift, pair_grad):
-    """Forces (N,3) and per-atom virials (N,3,3, MLIP sign) from pair gradients."""
-    n = positions.shape[0]
-    forces = np.zeros((n, 3))
-    atom_virial = np.zeros((n, 3, 3))
-    for i in range(n):
-        for p in range(start[i], start[i + 1]):
-            gx = pair_grad[p, 0]
-            gy = pair_grad[p, 1]
-            gz = pair_grad[p, 2]
-            if gx == 0.0 and gy == 0.0 and gz == 0.0:
-                continue
-            j = index[p]
-            r0 = positions[j, 0] - positions[i, 0] + shift[p, 0] * cell[0, 0] + shift[p, 1] * cell[1, 0] + shift[p, 2] * cell[2, 0]
-            r1 = positions[j, 1] - positions[i, 1] + shift[p, 0] * cell[0, 1] + shift[p, 1] * cell[1, 1] + shift[p, 2] * cell[2, 1]
-            r2 = positions[j, 2] - positions[i, 2] + shift[p, 0] * cell[0, 2] + shift[p, 1] * cell[1, 2] + shift[p, 2] * cell[2, 2]
-            forces[i, 0] += gx
-            forces[i, 1] += gy
-            forces[i, 2] += gz
-            forces[j, 0] -= gx
-            forces[j, 1] -= gy
-            forces[j, 2] -= gz
-            g = (gx, gy, gz)
-            rv = (r0, r1, r2)
-            for a in range(3):
-                for b in range(3):
-                    atom_virial[i, a, b] -= g[a] * rv[b]
-    return forces, atom_virial
+@njit(cache=True, nogil=True)
+def _scatter_site(i, positions, cell, start, index, shift, pair_grad, forces, atom_virial):
+    """Add the pair gradients dV_i/dr_ij of atom i to forces (i and j) and to i's virial."""
+    for p in range(start[i], start[i + 1]):
+        gx = pair_grad[p, 0]
+        gy = pair_grad[p, 1]
+        gz = pair_grad[p, 2]
+        if gx == 0.0 and gy == 0.0 and gz == 0.0:
+            continue
+        j = index[p]
+        r0 = positions[j, 0] - positions[i, 0] + shift[p, 0] * cell[0, 0] + shift[p, 1] * cell[1, 0] + shift[p, 2] * cell[2, 0]
+        r1 = positions[j, 1] - positions[i, 1] + shift[p, 0] * cell[0, 1] + shift[p, 1] * cell[1, 1] + shift[p, 2] * cell[2, 1]
+        r2 = positions[j, 2] - positions[i, 2] + shift[p, 0] * cell[0, 2] + shift[p, 1] * cell[1, 2] + shift[p, 2] * cell[2, 2]
+        forces[i, 0] += gx
+        forces[i, 1] += gy
+        forces[i, 2] += gz
+        forces[j, 0] -= gx
+        forces[j, 1] -= gy
+        forces[j, 2] -= gz
+        g = (gx, gy, gz)
+        rv = (r0, r1, r2)
+        for a in range(3):
+            for b in range(3):
+                atom_virial[i, a, b] -= g[a] * rv[b]
 

@@ -24,8 +24,16 @@ def _bin_setup(frac, periodic, perp, cutoff):
             lo[k] = 0.0
             extent = 1.0
         else:
-            lo[k] = frac[:, k].min()
-            extent = max(frac[:, k].max() - lo[k], 1e-12)
+            fmin = frac[0, k]
+            fmax = frac[0, k]
+            for i in range(1, frac.shape[0]):
+                f = frac[i, k]
+                if f < fmin:
+                    fmin = f
+                elif f > fmax:
+                    fmax = f
+            lo[k] = fmin
+            extent = max(fmax - fmin, 1e-12)
         length = extent * perp[k]  # thickness in Angstrom
         nb = int(math.floor(2.0 * length / cutoff))  # bins of >= cutoff/2
         if nb < 1:
