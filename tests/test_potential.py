@@ -235,3 +235,24 @@ def test_parameter_rows_finite_differences(pot):
         fd = _site_energy_difference(pot, atoms, types, k)
         # site energies of this random potential reach 1e4 eV: round-off of the difference ~1e-5
         assert np.abs(rows[:, k] - fd).max() <= 1e-4 * max(1.0, np.abs(fd).max()), k
+
+
+def test_threaded_forces_equal_serial(pot, monkeypatch):
+    """Forces and per-atom virials accumulated on several threads equal one thread's."""
+    import pyiron_mtp.core.threads as threads
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat((3, 3, 2))
+    atoms.rattle(0.1, seed=5)
+    types = np.arange(len(atoms)) % pot.species_count
+    args = (atoms.positions, atoms.cell.array, True, types)
+    monkeypatch.setattr(threads, "n_threads", lambda: 1)
+    one = pot.evaluate(*args)
+    monkeypatch.setattr(threads, "n_threads", lambda: 3)
+    assert len(threads.range_bounds(len(atoms))) == 4  # three ranges
+    three = pot.evaluate(*args)
+    scale_f = np.abs(one.forces).max()
+    scale_v = np.abs(one.atom_virials).max()
+    assert np.allclose(three.forces, one.forces, rtol=0, atol=1e-12 * scale_f)
+    assert np.allclose(three.atom_virials, one.atom_virials, rtol=0, atol=1e-12 * scale_v)
+    assert np.allclose(three.forces.sum(0), 0.0, atol=1e-12 * scale_f * len(atoms))
+    monitored = pot.evaluate(*args, parameter_rows=True)
+    assert np.allclose(monitored.forces, one.forces, rtol=0, atol=1e-12 * scale_f)
