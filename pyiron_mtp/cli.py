@@ -145,6 +145,17 @@ def cmd_errors(args):
     pot = _load_potential(args.potential, args.species)
     images = _read_data(args.data, pot.species)
     _species_for(pot, images, args.species)
+    if args.by:
+        from .training import error_report_by
+        reps = error_report_by(pot, images, args.by)
+        if args.json:
+            print(json.dumps(reps))
+        else:
+            width = max(len(name) for name in reps)
+            for name, rep in reps.items():
+                _print_report(f"{args.by}={name:<{width}}" if name != "all" else f"{'all':<{width + len(args.by) + 1}}",
+                              rep)
+        return
     rep = error_report(pot, images)
     if args.json:
         print(json.dumps(rep))
@@ -251,6 +262,8 @@ def build_parser():
     c.add_argument("data")
     c.add_argument("--species", nargs="+")
     c.add_argument("--json", action="store_true")
+    c.add_argument("--by", metavar="KEY",
+                   help="also report per group of structures with equal info[KEY] (e.g. config_type)")
     c.set_defaults(func=cmd_errors)
 
     for name, helptext in (("grade", "extrapolation grades of candidates (MV_grade, nbh_grades)"),

@@ -371,6 +371,21 @@ def error_report(pot: MTP, images_or_set, species=None, per_structure=False):
     return report
 
 
+def error_report_by(pot: MTP, images, key="config_type", species=None):
+    """Error reports (as :func:`error_report`) per group of structures.
+
+    Structures are grouped by ``atoms.info[key]`` (e.g. the ``config_type`` of extxyz
+    files); structures without the key form the group ``"(none)"``.  Returns a dict
+    group -> report, groups in order of first appearance, plus ``"all"``.
+    """
+    groups = {}
+    for atoms in images:
+        groups.setdefault(str(atoms.info.get(key, "(none)")), []).append(atoms)
+    out = {name: error_report(pot, members, species) for name, members in groups.items()}
+    out["all"] = error_report(pot, images, species)
+    return out
+
+
 def _train_rmse(data, preds):
     de, df, ds = [], [], []
     for s, (E, F, W) in zip(data.structures, preds):

@@ -70,3 +70,36 @@ def test_demo_small(tmp_path, capsys):
     for name in ("Cu.mtp", "parity.png", "learning_curve.png"):
         assert (tmp_path / "demo" / name).exists()
     assert "test RMSE" in capsys.readouterr().out
+
+
+def test_cli_errors_by_group(tmp_path, capsys):
+    """`errors --by KEY`: one report per group; the groups' squared errors add up to the total."""
+    import json
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+    from ase.io import write
+    from ase.calculators.singlepoint import SinglePointCalculator
+    images = []
+    for k in range(6):
+        a = bulk("Cu", "fcc", a=3.6 + 0.02 * k, cubic=True).repeat((2, 1, 1))
+        a.rattle(0.05 * (k % 3), seed=k)
+        a.calc = EMT()
+        e, f, st = a.get_potential_energy(), a.get_forces(), a.get_stress()
+        a.calc = SinglePointCalculator(a, energy=e, forces=f, stress=st)
+        if k != 5:
+            a.info["config_type"] = "rattled" if k % 3 else "ideal"
+        images.append(a)
+    data = tmp_path / "d.extxyz"
+    write(data, images)
+    pot = tmp_path / "p.mtp"
+    main(["level", "6", "--species", "Cu", "--min-dist", "2", "--max-dist", "5", "-o", str(pot)])
+    capsys.readouterr()
+    assert main(["errors", str(pot), str(data), "--by", "config_type", "--json"]) == 0
+    reps = json.loads(capsys.readouterr().out)
+    assert list(reps) == ["ideal", "rattled", "(none)", "all"]
+    assert [reps[g]["n_structures"] for g in ("ideal", "rattled", "(none)")] == [2, 3, 1]
+    total = sum(reps[g]["n_structures"] * reps[g]["energy_rmse"] ** 2 for g in ("ideal", "rattled", "(none)"))
+    assert np.isclose(total / 6, reps["all"]["energy_rmse"] ** 2, rtol=1e-10)
+    assert main(["errors", str(pot), str(data), "--by", "config_type"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 4 and out[0].startswith("config_type=ideal")
