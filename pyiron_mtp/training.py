@@ -59,6 +59,7 @@ class Structure:
     virial: np.ndarray | None  # MLIP PlusStress as 3x3
     weight: float = 1.0
     name: str = ""
+    group: str = ""  # atoms.info["config_type"], if any: kept together by stratified splits
     nl: NeighborList | None = field(default=None, repr=False)
 
     @property
@@ -125,7 +126,8 @@ class TrainingSet:
                 pbc=np.array(atoms.pbc, dtype=bool),
                 types=np.array([lookup[x] for x in syms], dtype=np.int64),
                 energy=None if e is None else float(e), forces=None if f is None else np.asarray(f, float),
-                virial=virial, weight=_weight(atoms, weights, n, name), name=name))
+                virial=virial, weight=_weight(atoms, weights, n, name), name=name,
+                group=str(atoms.info.get("config_type", ""))))
         return cls(out, species)
 
     def __len__(self):
@@ -155,14 +157,40 @@ class TrainingSet:
             s.nl.update(s.positions, s.cell, s.pbc)
 
     def split(self, fraction, seed=0):
-        """A random (training, validation) split with ``fraction`` for validation."""
+        """A random (training, validation) split with ``fraction`` for validation.
+
+        If the structures carry several groups (``config_type`` in the source files), the
+        split is stratified: each group gives its share to the validation set (largest
+        remainders; a group keeps at least one structure for training), so that no
+        structure type is missing from either side by chance.
+        """
         rng = np.random.default_rng(seed)
-        idx = rng.permutation(len(self))
         n_val = int(round(fraction * len(self)))
         if n_val < 1 or n_val >= len(self):
             raise ValueError(f"validation fraction {fraction} leaves no training or no validation data")
-        val = sorted(idx[:n_val])
-        tr = sorted(idx[n_val:])
+        groups = {}
+        for k, s in enumerate(self.structures):
+            groups.setdefault(s.group, []).append(k)
+        if len(groups) == 1:
+            idx = rng.permutation(len(self))
+            val = sorted(idx[:n_val])
+        else:
+            names = list(groups)
+            share = np.array([fraction * len(groups[g]) for g in names])
+            cap = np.array([len(groups[g]) - 1 for g in names])
+            take = np.minimum(np.floor(share).astype(int), cap)
+            order = np.argsort(-(share - np.floor(share)), kind="stable")
+            while take.sum() < n_val:
+                room = [i for i in order if take[i] < cap[i]]
+                if not room:
+                    break
+                for i in room[:n_val - take.sum()]:
+                    take[i] += 1
+            val = sorted(int(k) for g, t in zip(names, take) for k in rng.permutation(groups[g])[:t])
+            if not val:
+                raise ValueError(f"validation fraction {fraction} leaves no validation data")
+        chosen = set(val)
+        tr = [k for k in range(len(self)) if k not in chosen]
         return (TrainingSet([self.structures[k] for k in tr], self.species),
                 TrainingSet([self.structures[k] for k in val], self.species))
 
@@ -536,6 +564,9 @@ def train(data, species=None, *, level=None, init=None, min_dist=None, max_dist=
 
     Start from ``init`` (an :class:`MTP`, trained or not) or from ``level`` with
     ``species``; ``min_dist`` defaults to the smallest distance in the data.
+    ``valid_fraction`` holds out that share of ``data`` for validation (stratified by
+    ``atoms.info["config_type"]`` when present, see :meth:`TrainingSet.split`); the
+    parameters with the lowest validation score are kept.
     Returns (potential, trainer).
     """
     if isinstance(data, TrainingSet):

@@ -199,3 +199,29 @@ def test_cli_train_and_errors(tmp_path, capsys):
     assert main(["train", str(src), "-o", str(out2), "--init", str(out), "--species", "Cu", "--max-iter", "3", "-q"]) == 0
     with pytest.raises(SystemExit, match="--init POT.mtp, or --level"):
         main(["train", str(src), "-o", str(out2)])
+
+
+def test_validation_split_is_stratified_by_config_type():
+    images = emt_images(14, alloy=False)
+    for k, a in enumerate(images):
+        if k < 10:
+            a.info["config_type"] = "bulk"
+        elif k < 13:
+            a.info["config_type"] = "surface"
+        else:
+            a.info["config_type"] = "single"
+    data = TrainingSet.from_atoms(images, ["Cu", "Ag"])
+    for seed in range(5):
+        tr, va = data.split(0.3, seed=seed)
+        assert len(va) == round(0.3 * 14) and len(tr) + len(va) == 14
+        kinds = [s.group for s in va.structures]
+        assert kinds.count("bulk") == 3 and kinds.count("surface") == 1 and "single" not in kinds
+        assert {s.name for s in tr.structures} | {s.name for s in va.structures} == {s.name for s in data.structures}
+    # reproducible for a seed, different between seeds
+    assert [s.name for s in data.split(0.3, seed=1)[1].structures] == [s.name for s in data.split(0.3, seed=1)[1].structures]
+    assert len({tuple(s.name for s in data.split(0.3, seed=k)[1].structures) for k in range(5)}) > 1
+    # without groups the split is a plain random one
+    plain = TrainingSet.from_atoms(emt_images(10, alloy=False), ["Cu", "Ag"])
+    assert len(plain.split(0.2, seed=0)[1]) == 2
+    with pytest.raises(ValueError, match="leaves no"):
+        plain.split(0.01)
