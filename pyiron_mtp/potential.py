@@ -275,12 +275,13 @@ class MTP:
             self._run(positions, cell, types, nl, False, moment, species_coeffs=np.zeros(C),
                       moment_coeffs=np.ones(self.n_basis))
             return np.hstack([species, moment])
-        return _full_rows(*self._site_rows(positions, cell, types, nl)[3])
+        return _full_rows(*self._site_rows(positions, cell, types, nl)[4])
 
-    def _site_rows(self, positions, cell, types, nl, row_inverse=None, linear_only=False, scatter=None):
-        """Site energies, pair gradients, short-pair code and the compact dV_i/dtheta rows
-        (radial (N, C, K, R) for the atom's own species, basis values, types) in one pass;
-        with ``row_inverse`` also each atom's max_j |b_i row_inverse|_j (else None)."""
+    def _site_rows(self, positions, cell, types, nl, row_inverse=None, linear_only=False):
+        """Site energies, forces, per-atom virials, short-pair code and the compact
+        dV_i/dtheta rows (radial (N, C, K, R) for the atom's own species, basis values,
+        types) in one pass; with ``row_inverse`` also each atom's max_j |b_i row_inverse|_j
+        (else None)."""
         n = len(positions)
         C, K, R = self.species_count, self.radial_funcs_count, self.radial_basis_size
         basis = np.zeros((n, self.n_basis))
@@ -292,17 +293,16 @@ class MTP:
             if row_inverse.shape != (m, m):
                 raise ValueError(f"row_inverse must have shape {(m, m)}, got {row_inverse.shape}")
             grades = np.zeros(n)
-        site, pair_grad, n_short = self._run(positions, cell, types, nl, True, basis, radial_rows=compact,
-                                             row_inverse=row_inverse, linear_only=linear_only,
-                                             site_grades=grades, scatter=scatter)
-        return site, pair_grad, n_short, (compact, basis, types), grades
+        site, forces, atom_virial, n_short = self._run(positions, cell, types, nl, True, basis,
+                                                       radial_rows=compact, row_inverse=row_inverse,
+                                                       linear_only=linear_only, site_grades=grades)
+        return site, forces, atom_virial, n_short, (compact, basis, types), grades
 
     def _run(self, positions, cell, types, nl, want_grad, basis_out, species_coeffs=None, moment_coeffs=None,
-             radial_rows=None, row_inverse=None, linear_only=False, site_grades=None, scatter=None):
-        """Site energies, pair gradients and the short/coincident pair code from the kernels.
-
-        With ``scatter = (force_parts, atom_virial)`` (zeros, force_parts of shape
-        (ranges, N, 3)) the kernels also accumulate forces and per-atom virials."""
+             radial_rows=None, row_inverse=None, linear_only=False, site_grades=None):
+        """Site energies, forces, per-atom virials (None unless ``want_grad``) and the
+        short/coincident pair code from the kernels.  The kernels accumulate the forces
+        on their own threads, one buffer per atom range."""
         if radial_rows is None:
             radial_rows = np.zeros((0, 1, 1, 1))
         if site_grades is None:
@@ -312,9 +312,9 @@ class MTP:
         n = len(positions)
         site = np.zeros(n)
         pair_grad = np.zeros((len(nl.index) if want_grad else 0, 3))
-        if scatter is None:
-            scatter = (np.zeros((0, n, 3)), np.zeros((0, 3, 3)))
         bounds = np.array(range_bounds(n), dtype=np.int64)
+        force_parts = np.zeros((len(bounds) - 1 if want_grad else 0, n, 3))
+        atom_virial = np.zeros((n if want_grad else 0, 3, 3))
         shorts = run_ranges(
             evaluate_range, n, positions, cell, types, nl.start, nl.index, nl.shift,
             self.min_dist, self.max_dist, self.scaling, self.radial_coeffs,
@@ -322,8 +322,11 @@ class MTP:
             self.moment_coeffs if moment_coeffs is None else moment_coeffs,
             t["mu_offset"], t["mu_nang"], t["ang_axis"], t["ang_lower"], t["ang_pow"], t["ang_rank"],
             t["times"], t["times_runs"], t["mapping"], t["n_moments"], want_grad, site, pair_grad, basis_out,
-            radial_rows, row_inverse, bool(linear_only), site_grades, bounds, scatter[0], scatter[1])
-        return site, pair_grad, sum(shorts)
+            radial_rows, row_inverse, bool(linear_only), site_grades, bounds, force_parts, atom_virial)
+        if not want_grad:
+            return site, None, None, sum(shorts)
+        forces = force_parts[0] if len(force_parts) == 1 else force_parts.sum(0)
+        return site, forces, atom_virial, sum(shorts)
 
     def evaluate(self, positions, cell, pbc, types, neighbor_list=None, forces=True,
                  parameter_rows=False, row_inverse=None, linear_only=False) -> MTPResult:
@@ -339,17 +342,13 @@ class MTP:
         """
         positions, cell, pbc, types, nl = self._prepare(positions, cell, pbc, types, neighbor_list)
         rows = grades = None
-        n = len(positions)
         if parameter_rows or row_inverse is not None:
+            site, f, atom_vir, n_short, rows, grades = self._site_rows(positions, cell, types, nl, row_inverse,
+                                                                       linear_only)
             forces = True
-        # forces and per-atom virials are accumulated by the kernels' own threads
-        scattered = (np.zeros((len(range_bounds(n)) - 1, n, 3)), np.zeros((n, 3, 3))) if forces else None
-        if parameter_rows or row_inverse is not None:
-            site, pair_grad, n_short, rows, grades = self._site_rows(positions, cell, types, nl, row_inverse,
-                                                                     linear_only, scatter=scattered)
         else:
-            site, pair_grad, n_short = self._run(positions, cell, types, nl, forces, np.zeros((0, self.n_basis)),
-                                                 scatter=scattered)
+            site, f, atom_vir, n_short = self._run(positions, cell, types, nl, forces,
+                                                   np.zeros((0, self.n_basis)))
         n_coincident, n_short = int(n_short) >> 32, int(n_short) & 0xFFFFFFFF
         if n_coincident:
             raise ValueError(f"{n_coincident // 2 or 1} pair(s) of atoms coincide (distance < 1e-8 A)")
@@ -360,8 +359,6 @@ class MTP:
         energy = float(site.sum())
         if not forces:
             return MTPResult(energy, site, None, None, None, None, int(n_short))
-        f = scattered[0][0] if len(scattered[0]) == 1 else scattered[0].sum(0)
-        atom_vir = scattered[1]
         virial = atom_vir.sum(0)
         volume = abs(np.linalg.det(cell)) if pbc.all() else None
         stress = -_voigt(virial) / volume if volume else None
