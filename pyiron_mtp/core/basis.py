@@ -255,7 +255,6 @@ class _TableBuilder:
         self.tensors[key] = comps
         return key, out_groups, comps
 
-
     @staticmethod
     def _result_swaps(mu, nu, x_left, x_counts, t_key, t_groups, t_comps):
         """Pairs of result groups under whose exchange the product is symmetric.
@@ -334,21 +333,14 @@ class _Tree:
 
 
 def _open_graph_key(labels, edges, groups):
-    """Canonical form of an open graph (node labels with free counts, edge counts)."""
+    """Canonical form of an open graph: :func:`_canonical` of the graph whose node
+    labels carry their free-index counts."""
     n = len(labels)
     free = [0] * n
     for node, size in groups:
         free[node] += size
-    best = None
-    for perm in itertools.permutations(range(n)):
-        lab = tuple((labels[perm[i]], free[perm[i]]) for i in range(n))
-        if best is not None and lab > best[0]:
-            continue
-        adj = tuple(edges.get((min(perm[i], perm[j]), max(perm[i], perm[j])), 0)
-                    for i in range(n) for j in range(i + 1, n))
-        if best is None or (lab, adj) < best:
-            best = (lab, adj)
-    return best
+    pairs = [(a, b) for a in range(n) for b in range(a + 1, n)]
+    return _canonical([(labels[i], free[i]) for i in range(n)], pairs, [edges.get(p, 0) for p in pairs])
 
 
 def _basic_tree(mu, nu):
