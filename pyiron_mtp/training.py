@@ -351,6 +351,49 @@ def radial_gradient(pot, data, preds, weights):
     return (sum(p[0] for p in parts), sum(p[1] for p in parts), sum(p[2] for p in parts))
 
 
+def _structure_errors(pot: MTP, data: TrainingSet, per_structure=False):
+    """Evaluate every structure once: per structure (energy error per atom eV, force
+    component errors eV/A, stress errors GPa, parity row); absent references give None."""
+    out = []
+    for s in data.structures:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = pot.evaluate(s.positions, s.cell, s.pbc, s.types)
+        row = {"name": s.name, "n_atoms": s.n_atoms, "energy": res.energy, "energy_ref": s.energy}
+        de = (res.energy - s.energy) / s.n_atoms if s.energy is not None else None
+        df = (res.forces - s.forces).ravel() if s.forces is not None else None
+        ds = None
+        if s.virial is not None and res.stress is not None:
+            v = s.volume
+            ref = -s.virial / v
+            ref_voigt = np.array([ref[0, 0], ref[1, 1], ref[2, 2], ref[1, 2], ref[0, 2], ref[0, 1]])
+            ds = (res.stress - ref_voigt) * EV_A3_TO_GPA
+            row["stress"] = res.stress * EV_A3_TO_GPA
+            row["stress_ref"] = ref_voigt * EV_A3_TO_GPA
+        if per_structure:
+            row["forces"] = res.forces
+            row["forces_ref"] = s.forces
+        out.append((de, df, ds, row))
+    return out
+
+
+def _summarise(errors, n_atoms):
+    """The report dict of :func:`error_report` from :func:`_structure_errors` entries."""
+    def stats(x, scale=1.0):
+        x = [v for v in x if v is not None]
+        if not x:
+            return None, None
+        a = np.concatenate([np.atleast_1d(v) for v in x]) * scale
+        return float(np.sqrt(np.mean(a ** 2))), float(np.mean(np.abs(a)))
+
+    e_rmse, e_mae = stats([e[0] for e in errors], 1000.0)
+    f_rmse, f_mae = stats([e[1] for e in errors])
+    s_rmse, s_mae = stats([e[2] for e in errors])
+    return {"n_structures": len(errors), "n_atoms": n_atoms,
+            "energy_rmse": e_rmse, "energy_mae": e_mae, "force_rmse": f_rmse, "force_mae": f_mae,
+            "stress_rmse": s_rmse, "stress_mae": s_mae}
+
+
 def error_report(pot: MTP, images_or_set, species=None, per_structure=False):
     """RMSE/MAE of energy (meV/atom), force components (eV/A) and stress (GPa).
 
@@ -359,43 +402,10 @@ def error_report(pot: MTP, images_or_set, species=None, per_structure=False):
     """
     data = images_or_set if isinstance(images_or_set, TrainingSet) else TrainingSet.from_atoms(
         images_or_set, species or pot.species)
-    de, df, ds = [], [], []
-    rows = []
-    for s in data.structures:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = pot.evaluate(s.positions, s.cell, s.pbc, s.types)
-        row = {"name": s.name, "n_atoms": s.n_atoms, "energy": res.energy, "energy_ref": s.energy}
-        if s.energy is not None:
-            de.append((res.energy - s.energy) / s.n_atoms)
-        if s.forces is not None:
-            df.append((res.forces - s.forces).ravel())
-        if s.virial is not None and res.stress is not None:
-            v = s.volume
-            ref = -s.virial / v
-            ref_voigt = np.array([ref[0, 0], ref[1, 1], ref[2, 2], ref[1, 2], ref[0, 2], ref[0, 1]])
-            ds.append((res.stress - ref_voigt) * EV_A3_TO_GPA)
-            row["stress"] = res.stress * EV_A3_TO_GPA
-            row["stress_ref"] = ref_voigt * EV_A3_TO_GPA
-        if per_structure:
-            row["forces"] = res.forces
-            row["forces_ref"] = s.forces
-        rows.append(row)
-
-    def stats(x, scale=1.0):
-        if not x:
-            return None, None
-        a = np.concatenate([np.atleast_1d(v) for v in x]) * scale
-        return float(np.sqrt(np.mean(a ** 2))), float(np.mean(np.abs(a)))
-
-    e_rmse, e_mae = stats(de, 1000.0)
-    f_rmse, f_mae = stats(df)
-    s_rmse, s_mae = stats(ds)
-    report = {"n_structures": len(data), "n_atoms": data.n_atoms,
-              "energy_rmse": e_rmse, "energy_mae": e_mae, "force_rmse": f_rmse, "force_mae": f_mae,
-              "stress_rmse": s_rmse, "stress_mae": s_mae}
+    errors = _structure_errors(pot, data, per_structure)
+    report = _summarise(errors, data.n_atoms)
     if per_structure:
-        report["structures"] = rows
+        report["structures"] = [e[3] for e in errors]
     return report
 
 
@@ -404,13 +414,17 @@ def error_report_by(pot: MTP, images, key="config_type", species=None):
 
     Structures are grouped by ``atoms.info[key]`` (e.g. the ``config_type`` of extxyz
     files); structures without the key form the group ``"(none)"``.  Returns a dict
-    group -> report, groups in order of first appearance, plus ``"all"``.
+    group -> report, groups in order of first appearance, plus ``"all"``.  Each
+    structure is evaluated once.
     """
+    data = TrainingSet.from_atoms(images, species or pot.species)
+    errors = _structure_errors(pot, data)
     groups = {}
-    for atoms in images:
-        groups.setdefault(str(atoms.info.get(key, "(none)")), []).append(atoms)
-    out = {name: error_report(pot, members, species) for name, members in groups.items()}
-    out["all"] = error_report(pot, images, species)
+    for k, atoms in enumerate(images):
+        groups.setdefault(str(atoms.info.get(key, "(none)")), []).append(k)
+    out = {name: _summarise([errors[k] for k in members], sum(data.structures[k].n_atoms for k in members))
+           for name, members in groups.items()}
+    out["all"] = _summarise(errors, data.n_atoms)
     return out
 
 
