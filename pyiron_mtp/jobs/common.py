@@ -77,7 +77,7 @@ def load_when_readable(project, name, attempts=50, pause=0.2):
                 logging.getLogger(__name__).warning(
                     "%s was left flagged open-for-write (a killed process); flag cleared", path)
                 continue
-            transient = "lock" in msg or "only be recovered from hdf5 if type" in msg
+            transient = "lock" in msg or "recovered from hdf5 if type" in msg
             if k == attempts - 1 or not transient:
                 raise
             time.sleep(pause)
