@@ -19,6 +19,7 @@ without recomputing anything.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import logging
 import time
@@ -44,6 +45,31 @@ MAX_ENERGY_PER_ATOM = 1e4  # eV
 
 class ReferenceError(RuntimeError):
     """A reference calculation failed or returned unusable data."""
+
+
+def structure_key(atoms):
+    """A short hash of positions and cell (rounded to 1e-8 A) and atomic numbers.
+
+    Two structures with the same key are the same reference calculation.
+    """
+    h = hashlib.sha1()
+    for arr in (np.round(atoms.positions, 8), np.round(atoms.cell.array, 8), atoms.numbers):
+        h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()[:12]
+
+
+def new_structures(candidates, known):
+    """``candidates`` without those equal (by :func:`structure_key`) to a known one or an earlier candidate."""
+    seen = {structure_key(a) for a in known}
+    fresh = []
+    for a in candidates:
+        key = structure_key(a)
+        if key in seen:
+            log.info("selected structure %s is already in the training set; not computed again", key)
+            continue
+        seen.add(key)
+        fresh.append(a)
+    return fresh
 
 
 @dataclass
@@ -443,7 +469,7 @@ class LearningOnTheFly:
             steps += res.steps
         chosen = aset.select(collected, threshold=self.select_threshold, max_count=self.max_selected,
                              update=False) if collected else []
-        selected = [collected[k] for k in chosen]
+        selected = new_structures([collected[k] for k in chosen], self.training + self.failed)
         for a in selected:  # kept with the reference data: when and why it was chosen
             a.info["selected_grade"] = float(a.info.pop("mtp_grade", np.nan))
             a.info["selected_iteration"] = it

@@ -6,7 +6,7 @@ from ase.calculators.emt import EMT
 from pyiron_mtp import MTP, MTPCalculator
 from pyiron_mtp.active import ActiveSet
 from pyiron_mtp.on_the_fly import (LearningOnTheFly, MDProtocol, ReferenceError, RelaxProtocol,
-                                   reference_calculation, sample)
+                                   new_structures, reference_calculation, sample, structure_key)
 
 CALLS = {"n": 0}
 
@@ -45,6 +45,28 @@ def loop(**kw):
     args.update(kw)
     return LearningOnTheFly(MTP.from_level(6, ["Cu"], 2.0, 4.5), args.pop("reference", EMT), [start()],
                             args.pop("protocol", MDProtocol(temperature=300, steps=80)), **args)
+
+
+def test_a_structure_is_computed_once(monkeypatch):
+    """A selected structure equal to a training structure (e.g. an MD's first frame, which is
+    its start) or to another selected one is neither computed nor added again."""
+    import pyiron_mtp.on_the_fly as otf_module
+    from pyiron_mtp.on_the_fly import SampleResult
+    new = start()
+    new.rattle(0.02, seed=5)
+
+    def fake_sample(atoms, *args, **kwargs):
+        frames = [atoms.copy(), new.copy(), new.copy()]
+        return SampleResult(collected=frames, grades=[3.0] * 3, max_grade=3.0, steps=3)
+
+    monkeypatch.setattr(otf_module, "sample", fake_sample)
+    monkeypatch.setattr(ActiveSet, "select", lambda self, images, **kw: list(range(len(images))))
+    otf = loop(max_iterations=1, n_initial=2)
+    otf.run(progress=False)
+    keys = [structure_key(a) for a in otf.training]
+    assert len(keys) == 4 and len(set(keys)) == 4 == otf.reference_calls
+    assert otf.log[0]["selected"] == 1 and structure_key(new) in keys
+    assert [structure_key(x) for x in new_structures([start(), new, new.copy()], [start()])] == [structure_key(new)]
 
 
 def test_converges_and_stops_selecting():

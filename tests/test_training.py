@@ -104,6 +104,52 @@ def test_exact_recovery_of_linear_coefficients():
     assert np.allclose(x[2:], truth.moment_coeffs, rtol=1e-5, atol=1e-9)
 
 
+def _weighted_system(lp):
+    """The least-squares system sqrt(W) A x = sqrt(W) y written out row by row."""
+    C, K = lp.pot.species_count, len(lp.data)
+    rows, y = [], []
+    for s, (counts, e, f, w) in zip(lp.data.structures, lp.rows):
+        fe, ff, fs = lp.weights.factors(s.n_atoms)
+        a = np.sqrt(s.weight * lp.weights.energy * fe / K)
+        rows.append(a * np.concatenate([counts, e])[None])
+        y.append([a * s.energy])
+        a = np.sqrt(s.weight * lp.weights.force * ff / K)
+        Fr = f.reshape(-1, f.shape[-1])
+        rows.append(a * np.hstack([np.zeros((len(Fr), C)), Fr]))
+        y.append(a * s.forces.ravel())
+        a = np.sqrt(s.weight * lp.weights.stress * fs / K)
+        Wr = w.reshape(9, -1)
+        rows.append(a * np.hstack([np.zeros((9, C)), Wr]))
+        y.append(a * s.virial.ravel())
+    return np.vstack(rows), np.concatenate(y)
+
+
+def test_linear_solve_is_exact_on_ill_conditioned_data():
+    """DFT-like energies (-5 eV/atom) and a basis larger than the data can resolve: condition
+    number ~1e16.  The refined solve is a stationary point to machine precision and its loss
+    is that of an orthogonal least-squares solution."""
+    images = emt_images(8, alloy=False)
+    for a in images:
+        r = a.calc.results
+        a.calc = SinglePointCalculator(a, energy=r["energy"] - 5.0 * len(a), forces=r["forces"],
+                                       stress=r["stress"])
+    pot = random_potential(16, ["Cu"], min_dist=1.8, max_dist=4.5)
+    data = TrainingSet.from_atoms(images, ["Cu"])
+    data.prepare(pot.max_dist)
+    w = LossWeights()
+    lp = LinearProblem(pot, data, w)
+    A, y = _weighted_system(lp)
+    assert np.linalg.cond(A) > 1e12
+    x_qr = np.linalg.lstsq(A, y, rcond=None)[0]
+    x = lp.solve()
+    scale = np.abs(lp.residual_projection(np.zeros_like(x))).max()
+    assert np.abs(lp.residual_projection(x)).max() < 1e-14 * scale
+    loss, loss_qr = loss_terms(data, lp.predictions(x), w), loss_terms(data, lp.predictions(x_qr), w)
+    assert loss <= loss_qr * (1 + 1e-12)
+    # the residual projection is A^T W r
+    assert np.allclose(lp.residual_projection(x_qr), A.T @ (y - A @ x_qr), rtol=1e-8, atol=1e-12 * scale)
+
+
 def test_training_reduces_errors_and_is_deterministic():
     images = emt_images(8, alloy=False)
     kw = dict(level=8, min_dist=2.0, max_dist=4.5, max_iter=12, seed=3, progress=False)

@@ -9,7 +9,6 @@ never recomputes them; the loop's own state lives in the working directory.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -20,7 +19,7 @@ from pyiron_atomistics.atomistics.structure.atoms import ase_to_pyiron, pyiron_t
 from pyiron_atomistics.atomistics.structure.structurestorage import StructureStorage
 from pyiron_base import DataContainer, PythonTemplateJob
 
-from ..on_the_fly import LammpsProtocol, LearningOnTheFly, MDProtocol, ReferenceError, check_reference
+from ..on_the_fly import LammpsProtocol, LearningOnTheFly, MDProtocol, ReferenceError, check_reference, structure_key
 from ..potential import MTP
 from .hdf5_repair import clear_write_flag
 from .common import (PotentialOutput, add_labelled, labelled_images, load_when_readable,
@@ -28,13 +27,6 @@ from .common import (PotentialOutput, add_labelled, labelled_images, load_when_r
 
 __all__ = ["ActiveLearningMD"]
 
-
-
-def _structure_key(atoms):
-    h = hashlib.sha1()
-    for arr in (np.round(atoms.positions, 8), np.round(atoms.cell.array, 8), atoms.numbers):
-        h.update(np.ascontiguousarray(arr).tobytes())
-    return h.hexdigest()[:12]
 
 
 log = logging.getLogger(__name__)
@@ -88,7 +80,7 @@ class PyironReferences:
         shutil.rmtree(os.path.join(self.project.path, f"{name}_hdf5"), ignore_errors=True)
 
     def submit(self, fn, atoms, reference=None):
-        name = f"ref_{_structure_key(atoms)}"
+        name = f"ref_{structure_key(atoms)}"
         try:
             self._start(name, atoms)
         except ReferenceError as exc:
