@@ -305,7 +305,11 @@ class LearningOnTheFly:
     structure; selected ones carry ``info["selected_grade"]`` and
     ``info["selected_iteration"]``), ``log`` (one row per iteration) and
     ``trajectories`` (per sampling run: iteration, start index, whether it was stopped
-    at the break threshold, and the grade at every graded step).
+    at the break threshold, and the grade at every graded step), ``reference_calls``
+    (reference results obtained, one per structure in ``training`` that was computed
+    here) and ``reference_failures`` (failed attempts; their structures wait in
+    ``failed`` and are retried at the next step).  A structure equal to one already
+    computed or waiting for a retry is never computed again.
     """
 
     def __init__(self, pot: MTP, reference, starts, protocols, training=None, *, species=None,
@@ -341,7 +345,8 @@ class LearningOnTheFly:
         self.log = []
         self.trajectories = []     # per sampling run: iteration, start index, grade of every graded step
         self.failed = []           # structures whose reference failed; retried next time
-        self.reference_calls = 0
+        self.reference_calls = 0       # reference results obtained (each structure once)
+        self.reference_failures = 0    # failed attempts (their structures are retried)
         self.converged = False
         if self.workdir is not None:
             self.workdir.mkdir(parents=True, exist_ok=True)
@@ -365,7 +370,8 @@ class LearningOnTheFly:
             self.pot.to_file(w / "potential.mtp.tmp")
             (w / "potential.mtp.tmp").replace(w / "potential.mtp")
         state = {"iteration": self.iteration, "log": self.log, "reference_calls": self.reference_calls,
-                 "converged": self.converged, "species": self.species, "trajectories": self.trajectories}
+                 "reference_failures": self.reference_failures, "converged": self.converged,
+                 "species": self.species, "trajectories": self.trajectories}
         (w / "state.json.tmp").write_text(json.dumps(state, indent=1))
         (w / "state.json.tmp").replace(w / "state.json")
 
@@ -376,6 +382,7 @@ class LearningOnTheFly:
         self.iteration = state["iteration"]
         self.log = state["log"]
         self.reference_calls = state["reference_calls"]
+        self.reference_failures = state.get("reference_failures", 0)
         self.converged = state["converged"]
         self.trajectories = state.get("trajectories", [])
         if (w / "training.extxyz").exists():
@@ -393,10 +400,11 @@ class LearningOnTheFly:
         futures = [self.executor.submit(reference_calculation, a, self.reference) for a in structures]
         done, failed = [], []
         for a, fut in zip(structures, futures):
-            self.reference_calls += 1
             try:
                 done.append(_labelled(a, fut.result()))
+                self.reference_calls += 1
             except ReferenceError as exc:
+                self.reference_failures += 1
                 log.warning("reference skipped (kept for a retry): %s", exc)
                 a = a.copy()
                 a.info["reference_error"] = str(exc)
@@ -406,6 +414,13 @@ class LearningOnTheFly:
     def _add(self, labelled):
         self.training.extend(labelled)
         self._save_state()
+
+    def _retry_failed(self):
+        """Compute the structures whose reference failed before (those still new) again."""
+        retry, self.failed = new_structures(self.failed, self.training), []
+        if retry:
+            done, self.failed = self.compute_references(retry)
+            self._add(done)
 
     def _initial_training(self):
         rng = np.random.default_rng(self.seed)
@@ -429,7 +444,9 @@ class LearningOnTheFly:
     def run(self, progress=True):
         """Iterate until converged or ``max_iterations``; returns the potential."""
         from tqdm.auto import tqdm
-        if not self.training:
+        if not self.training and self.failed:  # the initial references failed before: retry those
+            self._retry_failed()
+        elif not self.training:
             self._initial_training()
         if not self.training:
             raise ReferenceError("no reference calculation succeeded; cannot train")
@@ -451,11 +468,9 @@ class LearningOnTheFly:
         """One iteration: sample, select, compute, retrain.  Returns its log row."""
         t0 = time.perf_counter()
         it = self.iteration
+        calls_before, failures_before = self.reference_calls, self.reference_failures
         # retry references that failed before
-        retry, self.failed = self.failed, []
-        if retry:
-            done, self.failed = self.compute_references(retry)
-            self._add(done)
+        self._retry_failed()
         aset = ActiveSet.build(self.pot, self.training, mode=self.mode)
         collected, max_grade, broke, steps = [], 0.0, 0, 0
         for k, (start, protocol) in enumerate(zip(self.starts, self.protocols)):
@@ -473,7 +488,6 @@ class LearningOnTheFly:
         for a in selected:  # kept with the reference data: when and why it was chosen
             a.info["selected_grade"] = float(a.info.pop("mtp_grade", np.nan))
             a.info["selected_iteration"] = it
-        calls_before = self.reference_calls
         done, failed = self.compute_references(selected)
         self.failed.extend(failed)
         self._add(done)
@@ -485,7 +499,8 @@ class LearningOnTheFly:
         self.converged = not collected and not broke and not self.failed
         self.iteration += 1
         row = {"iteration": it, "md_steps": steps, "collected": len(collected), "selected": len(selected),
-               "reference_calls": self.reference_calls - calls_before, "failed": len(failed),
+               "reference_calls": self.reference_calls - calls_before,
+               "failed": self.reference_failures - failures_before,
                "runs_stopped": broke, "max_grade": max_grade, "training_size": len(self.training),
                "training_rmse": rmse, "seconds": time.perf_counter() - t0}
         self.log.append(row)

@@ -100,8 +100,13 @@ def test_failed_references_are_kept_and_retried():
     otf = loop(reference=FlakyEMT, max_iterations=3)
     otf._initial_training()
     assert len(otf.training) == 0 and len(otf.failed) == 5   # all failed once, none lost
+    assert otf.reference_calls == 0 and otf.reference_failures == 5
     otf.run(progress=False)      # the retry succeeds
     assert len(otf.training) >= 5
+    # results are counted once per structure, failed attempts apart (every new structure fails once)
+    assert otf.reference_calls == len(otf.training)
+    assert otf.reference_failures == len(otf.training) + len(otf.failed)
+    assert sum(row["reference_calls"] for row in otf.log) == len(otf.training) - 5  # after the initial 5
     assert all("reference_error" not in a.info for a in otf.training)
 
 

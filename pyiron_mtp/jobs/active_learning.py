@@ -93,7 +93,12 @@ class PyironReferences:
             return
         if job is not None and job.status.string in ("submitted", "running", "collect") and \
                 job.server.run_mode.queue:
-            return  # still on the queue from before an interruption: wait for it
+            if self._still_queued(job):
+                return  # still on the queue from before an interruption: wait for it
+            if job.status.finished:
+                return
+            log.warning("reference job %s is %s but no longer on the queue (id %s): started again",
+                        name, job.status, job.server.queue_id)
         if job is not None:  # an aborted or unfinished earlier attempt: start over
             job.remove()
         self._remove_leftovers(name)
@@ -108,6 +113,21 @@ class PyironReferences:
             job.run()
         except Exception as exc:  # the reference code's own errors
             raise ReferenceError(f"reference job {name} failed: {exc}") from exc
+
+    def _still_queued(self, job):
+        """False if the queue has lost a job that never reached a final status (its process died)."""
+        from pyiron_base import state
+        qid = job.server.queue_id
+        if qid is None or state.queue_adapter is None:
+            return True  # cannot tell: wait for it
+        for _ in range(3):
+            if state.queue_adapter.get_status_of_job(process_id=qid) is not None:
+                return True
+            job.refresh_job_status()
+            if job.status.string in _DONE:
+                return job.status.finished
+            time.sleep(self.poll_interval)
+        return False
 
     def _wait(self, job):
         """Poll the job's status; a queued job that left the queue unfinished is an error."""
@@ -238,6 +258,7 @@ class ActiveLearningMD(PotentialOutput, PythonTemplateJob):
         self.output.log = DataContainer({k: np.array([row[k] for row in otf.log]) for k in keys})
         self.output.converged = bool(otf.converged)
         self.output.reference_calls = int(otf.reference_calls)
+        self.output.reference_failures = int(otf.reference_failures)
         runs = otf.trajectories
         lengths = [len(t["grades"]) for t in runs]
         self.output.trajectory_grades = DataContainer({
