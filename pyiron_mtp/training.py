@@ -202,6 +202,12 @@ class LossWeights:
     stress: float = 0.001
     weighting: str = "vibrations"
 
+    def __post_init__(self):
+        for name in ("energy", "force", "stress"):
+            value = getattr(self, name)
+            if not np.isfinite(value) or value < 0:
+                raise ValueError(f"the {name} weight must be finite and >= 0, got {value!r}")
+
     def factors(self, n_atoms):
         if self.weighting == "vibrations":
             return 1.0 / n_atoms, 1.0, 1.0 / n_atoms
@@ -210,6 +216,15 @@ class LossWeights:
         if self.weighting == "structures":
             return 1.0 / n_atoms ** 2, 1.0 / n_atoms, 1.0 / n_atoms ** 2
         raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
+
+    def terms(self, s, n_structures):
+        """Coefficients (energy, force, stress) of structure ``s``'s squared residuals in the
+        loss: its weight x the term's weight x the weighting factor / the number of
+        structures; 0.0 for a term the structure has no reference for or the loss ignores."""
+        fe, ff, fs = self.factors(s.n_atoms)
+        base = s.weight / n_structures
+        return tuple(base * w * f if ref is not None and w > 0 else 0.0 for ref, w, f in (
+            (s.energy, self.energy, fe), (s.forces, self.force, ff), (s.virial, self.stress, fs)))
 
 
 def _map_structures(fn, structures):
@@ -254,25 +269,22 @@ class LinearProblem:
         yy = 0.0
         K = len(self.data)
         for s, (counts, e, f, w) in zip(self.data.structures, self.rows):
-            fe, ff, fs = self.weights.factors(s.n_atoms)
-            if s.energy is not None and self.weights.energy > 0:
-                c = s.weight * self.weights.energy * fe / K
+            ce, cf, cs = self.weights.terms(s, K)
+            if ce:
                 row = np.concatenate([counts, e])
-                G += c * np.outer(row, row)
-                h += c * row * s.energy
-                yy += c * s.energy ** 2
-            if s.forces is not None and self.weights.force > 0:
-                c = s.weight * self.weights.force * ff / K
+                G += ce * np.outer(row, row)
+                h += ce * row * s.energy
+                yy += ce * s.energy ** 2
+            if cf:
                 Fr = f.reshape(-1, f.shape[-1])
-                G[C:, C:] += c * (Fr.T @ Fr)
-                h[C:] += c * (Fr.T @ s.forces.reshape(-1))
-                yy += c * float((s.forces ** 2).sum())
-            if s.virial is not None and self.weights.stress > 0:
-                c = s.weight * self.weights.stress * fs / K
+                G[C:, C:] += cf * (Fr.T @ Fr)
+                h[C:] += cf * (Fr.T @ s.forces.reshape(-1))
+                yy += cf * float((s.forces ** 2).sum())
+            if cs:
                 Wr = w.reshape(9, -1)
-                G[C:, C:] += c * (Wr.T @ Wr)
-                h[C:] += c * (Wr.T @ s.virial.reshape(-1))
-                yy += c * float((s.virial ** 2).sum())
+                G[C:, C:] += cs * (Wr.T @ Wr)
+                h[C:] += cs * (Wr.T @ s.virial.reshape(-1))
+                yy += cs * float((s.virial ** 2).sum())
         return G, h, yy
 
     def solve(self, ridge=1e-13, max_refine=10):
@@ -309,11 +321,11 @@ class LinearProblem:
             x_new = x + inverse(r / d) / d
             r_new = self.residual_projection(x_new)
             size_new = np.abs(r_new).max()
-            if not size_new < size:
+            if not size_new < size:  # no gain: keep x
                 break
-            x, r, improved = x_new, r_new, size_new < 0.5 * size
-            size = size_new
-            if not improved:
+            halved = size_new < 0.5 * size
+            x, r, size = x_new, r_new, size_new
+            if not halved:  # converged to rounding level
                 break
         return x
 
@@ -327,17 +339,14 @@ class LinearProblem:
         K = len(self.data)
         g = np.zeros_like(x)
         for s, (counts, e, f, w), (E, F, W) in zip(self.data.structures, self.rows, self.predictions(x)):
-            fe, ff, fs = self.weights.factors(s.n_atoms)
-            if s.energy is not None and self.weights.energy > 0:
-                c = s.weight * self.weights.energy * fe / K * (s.energy - E)
-                g[:C] += c * counts
-                g[C:] += c * e
-            if s.forces is not None and self.weights.force > 0:
-                c = s.weight * self.weights.force * ff / K
-                g[C:] += c * (f.reshape(-1, f.shape[-1]).T @ (s.forces - F).reshape(-1))
-            if s.virial is not None and self.weights.stress > 0:
-                c = s.weight * self.weights.stress * fs / K
-                g[C:] += c * (w.reshape(9, -1).T @ (s.virial - W).reshape(-1))
+            ce, cf, cs = self.weights.terms(s, K)
+            if ce:
+                g[:C] += ce * (s.energy - E) * counts
+                g[C:] += ce * (s.energy - E) * e
+            if cf:
+                g[C:] += cf * (f.reshape(-1, f.shape[-1]).T @ (s.forces - F).reshape(-1))
+            if cs:
+                g[C:] += cs * (w.reshape(9, -1).T @ (s.virial - W).reshape(-1))
         return g
 
     def predictions(self, x):
@@ -354,13 +363,13 @@ def loss_terms(data, preds, weights):
     K = len(data)
     total = 0.0
     for s, (E, F, W) in zip(data.structures, preds):
-        fe, ff, fs = weights.factors(s.n_atoms)
-        if s.energy is not None:
-            total += s.weight * weights.energy * fe * (E - s.energy) ** 2 / K
-        if s.forces is not None:
-            total += s.weight * weights.force * ff * float(((F - s.forces) ** 2).sum()) / K
-        if s.virial is not None:
-            total += s.weight * weights.stress * fs * float(((W - s.virial) ** 2).sum()) / K
+        ce, cf, cs = weights.terms(s, K)
+        if ce:
+            total += ce * (E - s.energy) ** 2
+        if cf:
+            total += cf * float(((F - s.forces) ** 2).sum())
+        if cs:
+            total += cs * float(((W - s.virial) ** 2).sum())
     return total
 
 
@@ -371,21 +380,18 @@ def radial_gradient(pot, data, preds, weights):
 
     def one(k, s):
         E, F, W = preds[k]
-        fe, ff, fs = weights.factors(s.n_atoms)
-        a = 0.0
-        if s.energy is not None:
-            a = 2.0 / K * s.weight * weights.energy * fe * (E - s.energy)
-        atom_weight = np.full(s.n_atoms, a)
+        ce, cf, cs = weights.terms(s, K)
+        atom_weight = np.full(s.n_atoms, 2.0 * ce * (E - s.energy) if ce else 0.0)
         nl = s.nl
         i_of_pair = np.repeat(np.arange(s.n_atoms), np.diff(nl.start))
         disp = np.zeros((len(nl.index), 3))
-        if s.forces is not None:
+        if cf:
             rF = F - s.forces
-            disp -= 2.0 / K * s.weight * weights.force * ff * (rF[nl.index] - rF[i_of_pair])
-        if s.virial is not None:
+            disp -= 2.0 * cf * (rF[nl.index] - rF[i_of_pair])
+        if cs:
             rW = W - s.virial
             rvec = s.positions[nl.index] + nl.shift @ s.cell - s.positions[i_of_pair]
-            disp -= 2.0 / K * s.weight * weights.stress * fs * (rvec @ rW.T)
+            disp -= 2.0 * cs * (rvec @ rW.T)
         g_rad = np.zeros_like(pot.radial_coeffs)
         g_sp = np.zeros(pot.species_count)
         g_mo = np.zeros(pot.n_basis)

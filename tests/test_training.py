@@ -213,6 +213,10 @@ def test_bad_training_data():
         TrainingSet.from_atoms([nothing], ["Cu", "Ag"])
     with pytest.raises(ValueError, match="weighting"):
         train(images, ["Cu", "Ag"], level=6, max_iter=1, weighting="atoms", progress=False)
+    with pytest.raises(ValueError, match="the force weight must be finite and >= 0"):
+        train(images, ["Cu", "Ag"], level=6, max_iter=1, force_weight=-0.01, progress=False)
+    with pytest.raises(ValueError, match="the stress weight must be finite and >= 0"):
+        LossWeights(stress=float("nan"))
     neg = images[0].copy()
     neg.calc = images[0].calc
     neg.info["weight"] = -1
