@@ -65,7 +65,7 @@ def new_structures(candidates, known):
     for a in candidates:
         key = structure_key(a)
         if key in seen:
-            log.info("selected structure %s is already in the training set; not computed again", key)
+            log.info("structure %s was computed or queued for computing before; not computed again", key)
             continue
         seen.add(key)
         fresh.append(a)

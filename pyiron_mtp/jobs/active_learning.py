@@ -93,12 +93,12 @@ class PyironReferences:
             return
         if job is not None and job.status.string in ("submitted", "running", "collect") and \
                 job.server.run_mode.queue:
-            if self._still_queued(job):
-                return  # still on the queue from before an interruption: wait for it
-            if job.status.finished:
-                return
-            log.warning("reference job %s is %s but no longer on the queue (id %s): started again",
-                        name, job.status, job.server.queue_id)
+            if not self._lost_by_queue(job):
+                if job.status.finished or job.status.string not in _DONE:
+                    return  # finished meanwhile, or still on the queue from before an interruption
+            else:
+                log.warning("reference job %s is %s but no longer on the queue (id %s): started again",
+                            name, job.status, job.server.queue_id)
         if job is not None:  # an aborted or unfinished earlier attempt: start over
             job.remove()
         self._remove_leftovers(name)
@@ -114,36 +114,33 @@ class PyironReferences:
         except Exception as exc:  # the reference code's own errors
             raise ReferenceError(f"reference job {name} failed: {exc}") from exc
 
-    def _still_queued(self, job):
-        """False if the queue has lost a job that never reached a final status (its process died)."""
+    def _lost_by_queue(self, job):
+        """True if a queued job is gone from the queue without reaching a final status (its
+        process died): three consecutive polls, ``poll_interval`` apart, find it neither on
+        the queue nor done.  False when it cannot be told (no queue id or adapter)."""
         from pyiron_base import state
-        qid = job.server.queue_id
+        qid = job.server.queue_id if job.server.run_mode.queue else None
         if qid is None or state.queue_adapter is None:
-            return True  # cannot tell: wait for it
+            return False
         for _ in range(3):
             if state.queue_adapter.get_status_of_job(process_id=qid) is not None:
-                return True
+                return False
             job.refresh_job_status()
             if job.status.string in _DONE:
-                return job.status.finished
+                return False
             time.sleep(self.poll_interval)
-        return False
+        return True
 
     def _wait(self, job):
         """Poll the job's status; a queued job that left the queue unfinished is an error."""
-        from pyiron_base import state
-        qid = job.server.queue_id if job.server.run_mode.queue else None
-        gone = 0
         while True:
             job.refresh_job_status()
             if job.status.string in _DONE:
                 return
-            if qid is not None and state.queue_adapter is not None:
-                gone = gone + 1 if state.queue_adapter.get_status_of_job(process_id=qid) is None else 0
-                if gone >= 3:
-                    raise ReferenceError(
-                        f"reference job {job.job_name} left the queue (id {qid}) with status {job.status}; "
-                        f"see the batch output in {job.working_directory}")
+            if self._lost_by_queue(job):
+                raise ReferenceError(
+                    f"reference job {job.job_name} left the queue (id {job.server.queue_id}) with status "
+                    f"{job.status}; see the batch output in {job.working_directory}")
             time.sleep(self.poll_interval)
 
     def _collect(self, name, atoms):
