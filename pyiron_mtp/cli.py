@@ -141,26 +141,35 @@ def _print_report(label, rep):
 
 def cmd_errors(args):
     import json
-    from .training import error_report
+    from .training import error_report, error_report_by, largest_errors
     pot = _load_potential(args.potential, args.species)
     images = _read_data(args.data, pot.species)
     _species_for(pot, images, args.species)
+    if args.worst < 0:
+        raise SystemExit("--worst needs a positive number of structures")
     if args.by:
-        from .training import error_report_by
         reps = error_report_by(pot, images, args.by)
-        if args.json:
-            print(json.dumps(reps))
-        else:
-            width = max(len(name) for name in reps)
-            for name, rep in reps.items():
-                _print_report(f"{args.by}={name:<{width}}" if name != "all" else f"{'all':<{width + len(args.by) + 1}}",
-                              rep)
-        return
-    rep = error_report(pot, images)
-    if args.json:
-        print(json.dumps(rep))
     else:
-        _print_report(args.data, rep)
+        reps = {None: error_report(pot, images)}
+    worst = largest_errors(pot, images, args.worst) if args.worst else None
+    if args.json:
+        out = reps if args.by else reps[None]
+        print(json.dumps({**out, "worst": worst} if worst is not None else out))
+        return
+    if args.by:
+        width = max(len(name) for name in reps)
+        for name, rep in reps.items():
+            _print_report(f"{args.by}={name:<{width}}" if name != "all" else f"{'all':<{width + len(args.by) + 1}}",
+                          rep)
+    else:
+        _print_report(args.data, reps[None])
+    if worst:
+        print("largest energy errors per atom (share: part of the squared energy RMSE)")
+        print(f"{'index':>6} {'group':<14} {'atoms':>5} {'dE meV/atom':>12} {'share':>6} {'F RMSE eV/A':>12}")
+        for r in worst:
+            f = "-" if r["force_rmse"] is None else f"{r['force_rmse']:.4f}"
+            print(f"{r['index']:>6} {r['group'] or '-':<14} {r['n_atoms']:>5} {r['energy_error']:>12.3f} "
+                  f"{r['energy_share']:>6.1%} {f:>12}")
 
 
 def _active_set_and_candidates(args):
@@ -264,6 +273,8 @@ def build_parser():
     c.add_argument("--json", action="store_true")
     c.add_argument("--by", metavar="KEY",
                    help="also report per group of structures with equal info[KEY] (e.g. config_type)")
+    c.add_argument("--worst", type=int, metavar="N", default=0,
+                   help="list the N structures with the largest energy errors per atom")
     c.set_defaults(func=cmd_errors)
 
     for name, helptext in (("grade", "extrapolation grades of candidates (MV_grade, nbh_grades)"),

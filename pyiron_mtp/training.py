@@ -483,6 +483,34 @@ def error_report_by(pot: MTP, images, key="config_type", species=None):
     return out
 
 
+def largest_errors(pot: MTP, images_or_set, n=10, species=None):
+    """The ``n`` structures with the largest energy errors per atom, largest first.
+
+    A handful of structures often carries most of an energy RMSE; this names them.
+    Each entry: ``index`` (position in the data), ``name``, ``group`` (the extxyz
+    ``config_type``, "" if none), ``n_atoms``, ``energy_error`` (model - reference,
+    meV/atom), ``energy_share`` (its part of the squared energy RMSE, 0-1),
+    ``force_rmse`` (eV/A, None without reference forces).  Structures without a
+    reference energy are left out.
+    """
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    data = images_or_set if isinstance(images_or_set, TrainingSet) else TrainingSet.from_atoms(
+        images_or_set, species or pot.species)
+    rows = []
+    for k, (s, (de, df, _, _)) in enumerate(zip(data.structures, _structure_errors(pot, data))):
+        if de is None:
+            continue
+        rows.append({"index": k, "name": s.name, "group": s.group, "n_atoms": s.n_atoms,
+                     "energy_error": 1000.0 * de,
+                     "force_rmse": None if df is None else float(np.sqrt(np.mean(df ** 2)))})
+    total = sum(r["energy_error"] ** 2 for r in rows)
+    for r in rows:
+        r["energy_share"] = r["energy_error"] ** 2 / total if total > 0 else 0.0
+    rows.sort(key=lambda r: -abs(r["energy_error"]))
+    return rows[:n]
+
+
 def _train_rmse(data, preds):
     de, df, ds = [], [], []
     for s, (E, F, W) in zip(data.structures, preds):

@@ -103,3 +103,33 @@ def test_cli_errors_by_group(tmp_path, capsys):
     assert main(["errors", str(pot), str(data), "--by", "config_type"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 4 and out[0].startswith("config_type=ideal")
+
+
+def test_errors_worst_structures(tmp_path, capsys):
+    """`errors --worst N`: structures sorted by |energy error|, errors equal to a direct
+    evaluation, and the shares of all structures add up to the squared RMSE."""
+    import json
+    import ase.io
+    from pyiron_mtp.training import largest_errors
+    pot_path = data_file("mlearn", "published_mtp", "Li.mtp")
+    src = data_file("mlearn", "Li_test.extxyz")
+    assert main(["errors", str(pot_path), str(src), "--worst", "3", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    worst = rep["worst"]
+    assert len(worst) == 3
+    assert [abs(r["energy_error"]) for r in worst] == sorted((abs(r["energy_error"]) for r in worst), reverse=True)
+    pot = MTP.from_file(pot_path, species=["Li"])
+    images = ase.io.read(src, ":")
+    a = images[worst[0]["index"]]
+    res = pot.evaluate(a.positions, a.cell.array, a.pbc, np.zeros(len(a), int))
+    assert worst[0]["energy_error"] == pytest.approx(1000 * (res.energy - a.get_potential_energy()) / len(a), rel=1e-9)
+    assert worst[0]["force_rmse"] == pytest.approx(np.sqrt(np.mean((res.forces - a.get_forces()) ** 2)), rel=1e-9)
+    everything = largest_errors(pot, images, n=len(images))
+    assert len(everything) == len(images)
+    assert sum(r["energy_share"] for r in everything) == pytest.approx(1.0, rel=1e-12)
+    assert np.sqrt(np.mean([r["energy_error"] ** 2 for r in everything])) == pytest.approx(rep["energy_rmse"], rel=1e-10)
+    assert main(["errors", str(pot_path), str(src), "--worst", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 5 and lines[1].startswith("largest energy errors")
+    with pytest.raises(ValueError, match="at least 1"):
+        largest_errors(pot, images, n=0)
