@@ -141,20 +141,18 @@ def _print_report(label, rep):
 
 def cmd_errors(args):
     import json
-    from .training import error_report, error_report_by, largest_errors
+    from .training import error_report, error_report_by
     pot = _load_potential(args.potential, args.species)
     images = _read_data(args.data, pot.species)
     _species_for(pot, images, args.species)
-    if args.worst < 0:
-        raise SystemExit("--worst needs a positive number of structures")
     if args.by:
-        reps = error_report_by(pot, images, args.by)
+        reps = error_report_by(pot, images, args.by, worst=args.worst)
+        worst = reps["all"].pop("worst", None)
     else:
-        reps = {None: error_report(pot, images)}
-    worst = largest_errors(pot, images, args.worst) if args.worst else None
+        reps = error_report(pot, images, worst=args.worst)
+        worst = reps.pop("worst", None)
     if args.json:
-        out = reps if args.by else reps[None]
-        print(json.dumps({**out, "worst": worst} if worst is not None else out))
+        print(json.dumps({**reps, "worst": worst} if worst is not None else reps))
         return
     if args.by:
         width = max(len(name) for name in reps)
@@ -162,7 +160,7 @@ def cmd_errors(args):
             _print_report(f"{args.by}={name:<{width}}" if name != "all" else f"{'all':<{width + len(args.by) + 1}}",
                           rep)
     else:
-        _print_report(args.data, reps[None])
+        _print_report(args.data, reps)
     if worst:
         print("largest energy errors per atom (share: part of the squared energy RMSE)")
         print(f"{'index':>6} {'group':<14} {'atoms':>5} {'dE meV/atom':>12} {'share':>6} {'F RMSE eV/A':>12}")

@@ -449,28 +449,38 @@ def _summarise(errors, n_atoms):
             "stress_rmse": s_rmse, "stress_mae": s_mae}
 
 
-def error_report(pot: MTP, images_or_set, species=None, per_structure=False):
+def _as_set(pot, images_or_set, species=None):
+    """A :class:`TrainingSet` as given, or built from ASE Atoms with the potential's species."""
+    if isinstance(images_or_set, TrainingSet):
+        return images_or_set
+    return TrainingSet.from_atoms(images_or_set, species or pot.species)
+
+
+def error_report(pot: MTP, images_or_set, species=None, per_structure=False, worst=0):
     """RMSE/MAE of energy (meV/atom), force components (eV/A) and stress (GPa).
 
     Accepts a :class:`TrainingSet` or ASE Atoms with reference results.  With
-    ``per_structure`` the predictions are included for parity plots.
+    ``per_structure`` the predictions are included for parity plots; with ``worst=N``
+    the report's ``"worst"`` lists the N largest energy errors (see :func:`largest_errors`).
+    Each structure is evaluated once.
     """
-    data = images_or_set if isinstance(images_or_set, TrainingSet) else TrainingSet.from_atoms(
-        images_or_set, species or pot.species)
+    data = _as_set(pot, images_or_set, species)
     errors = _structure_errors(pot, data, per_structure)
     report = _summarise(errors, data.n_atoms)
     if per_structure:
         report["structures"] = [e[3] for e in errors]
+    if worst:
+        report["worst"] = _largest(data, errors, worst)
     return report
 
 
-def error_report_by(pot: MTP, images, key="config_type", species=None):
+def error_report_by(pot: MTP, images, key="config_type", species=None, worst=0):
     """Error reports (as :func:`error_report`) per group of structures.
 
     Structures are grouped by ``atoms.info[key]`` (e.g. the ``config_type`` of extxyz
     files); structures without the key form the group ``"(none)"``.  Returns a dict
-    group -> report, groups in order of first appearance, plus ``"all"``.  Each
-    structure is evaluated once.
+    group -> report, groups in order of first appearance, plus ``"all"`` (which holds
+    ``"worst"`` with ``worst=N``).  Each structure is evaluated once.
     """
     data = TrainingSet.from_atoms(images, species or pot.species)
     errors = _structure_errors(pot, data)
@@ -480,6 +490,8 @@ def error_report_by(pot: MTP, images, key="config_type", species=None):
     out = {name: _summarise([errors[k] for k in members], sum(data.structures[k].n_atoms for k in members))
            for name, members in groups.items()}
     out["all"] = _summarise(errors, data.n_atoms)
+    if worst:
+        out["all"]["worst"] = _largest(data, errors, worst)
     return out
 
 
@@ -493,12 +505,16 @@ def largest_errors(pot: MTP, images_or_set, n=10, species=None):
     ``force_rmse`` (eV/A, None without reference forces).  Structures without a
     reference energy are left out.
     """
+    data = _as_set(pot, images_or_set, species)
+    return _largest(data, _structure_errors(pot, data), n)
+
+
+def _largest(data, errors, n):
+    """:func:`largest_errors` from :func:`_structure_errors` entries."""
     if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
-    data = images_or_set if isinstance(images_or_set, TrainingSet) else TrainingSet.from_atoms(
-        images_or_set, species or pot.species)
+        raise ValueError(f"the number of structures to list must be at least 1, got {n}")
     rows = []
-    for k, (s, (de, df, _, _)) in enumerate(zip(data.structures, _structure_errors(pot, data))):
+    for k, (s, (de, df, _, _)) in enumerate(zip(data.structures, errors)):
         if de is None:
             continue
         rows.append({"index": k, "name": s.name, "group": s.group, "n_atoms": s.n_atoms,

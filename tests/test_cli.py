@@ -128,6 +128,9 @@ def test_errors_worst_structures(tmp_path, capsys):
     assert len(everything) == len(images)
     assert sum(r["energy_share"] for r in everything) == pytest.approx(1.0, rel=1e-12)
     assert np.sqrt(np.mean([r["energy_error"] ** 2 for r in everything])) == pytest.approx(rep["energy_rmse"], rel=1e-10)
+    assert main(["errors", str(pot_path), str(src), "--worst", "3", "--by", "config_type", "--json"]) == 0
+    by = json.loads(capsys.readouterr().out)
+    assert by["worst"] == worst and "worst" not in by["all"]
     assert main(["errors", str(pot_path), str(src), "--worst", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 5 and lines[1].startswith("largest energy errors")
