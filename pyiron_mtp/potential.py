@@ -299,10 +299,12 @@ class MTP:
         return site, forces, atom_virial, n_short, (compact, basis, types), grades
 
     def _run(self, positions, cell, types, nl, want_grad, basis_out, species_coeffs=None, moment_coeffs=None,
-             radial_rows=None, row_inverse=None, linear_only=False, site_grades=None):
+             radial_rows=None, row_inverse=None, linear_only=False, site_grades=None, radial_coeffs=None,
+             threaded=True):
         """Site energies, forces, per-atom virials (None unless ``want_grad``) and the
         short/coincident pair code from the kernels.  The kernels accumulate the forces
-        on their own threads, one buffer per atom range."""
+        on their own threads, one buffer per atom range (one range if not ``threaded``).
+        ``species_coeffs``, ``moment_coeffs`` and ``radial_coeffs`` override the model's."""
         if radial_rows is None:
             radial_rows = np.zeros((0, 1, 1, 1))
         if site_grades is None:
@@ -312,12 +314,13 @@ class MTP:
         n = len(positions)
         site = np.zeros(n)
         pair_grad = np.zeros((len(nl.index) if want_grad else 0, 3))
-        bounds = np.array(range_bounds(n), dtype=np.int64)
+        bounds = np.array(range_bounds(n) if threaded else [0, n], dtype=np.int64)
         force_parts = np.zeros((len(bounds) - 1 if want_grad else 0, n, 3))
         atom_virial = np.zeros((n if want_grad else 0, 3, 3))
-        shorts = run_ranges(
+        runner = run_ranges if threaded else lambda kernel, n_items, *args: [kernel(0, n_items, *args)]
+        shorts = runner(
             evaluate_range, n, positions, cell, types, nl.start, nl.index, nl.shift,
-            self.min_dist, self.max_dist, self.scaling, self.radial_coeffs,
+            self.min_dist, self.max_dist, self.scaling, self.radial_coeffs if radial_coeffs is None else radial_coeffs,
             self.species_coeffs if species_coeffs is None else species_coeffs,
             self.moment_coeffs if moment_coeffs is None else moment_coeffs,
             t["mu_offset"], t["mu_nang"], t["ang_axis"], t["ang_lower"], t["ang_pow"], t["ang_rank"],

@@ -570,6 +570,7 @@ class Trainer:
         self.weights = weights or LossWeights()
         self.l2_radial = float(l2_radial)
         self.history = []
+        self._keep_design = False
         self.best = None
         self.stopped_by = None
         for ds in (train_set, valid_set):
@@ -578,6 +579,9 @@ class Trainer:
 
     # objective of the radial coefficients, linear coefficients solved exactly
     def _objective(self, theta):
+        cached = getattr(self, "_cache", None)
+        if cached is not None and np.array_equal(cached[0], theta):
+            return cached[1], cached[2].copy()
         pot = self.pot
         pot.radial_coeffs = theta.reshape(pot.radial_coeffs.shape).copy()
         lp = LinearProblem(pot, self.data, self.weights)
@@ -592,6 +596,8 @@ class Trainer:
             raise FloatingPointError(f"the loss is not finite (non-finite predictions for {bad[:5]})")
         grad = radial_gradient(pot, self.data, preds, self.weights)[0].ravel() + 2 * self.l2_radial * theta
         self._last = (loss, _train_rmse(self.data, preds))
+        # the linear problem is kept only for the curvature of preconditioned training (memory)
+        self._cache = (np.array(theta, copy=True), loss, grad.copy(), lp if self._keep_design else None)
         return loss, grad
 
     def _record(self, iteration, start):
@@ -616,22 +622,30 @@ class Trainer:
             self._since_best += 1
         return row
 
-    def fit(self, max_iter=200, progress=True, valid_every=5, patience=None, gtol=1e-9, monitor=None):
+    def fit(self, max_iter=200, progress=True, valid_every=5, patience=None, gtol=1e-9, monitor=None,
+            precondition=None, refresh=10):
         """Optimise; returns the potential (with the best parameters seen).
 
         ``patience``: stop after this many validation checks without improvement.
         ``monitor(iteration, pot)`` is called after every iteration (read-only use).
-        Ctrl-C stops cleanly and keeps the best parameters.
+        ``precondition``: run L-BFGS in coordinates whitened by the Gauss-Newton matrix of
+        the loss (:mod:`pyiron_mtp.curvature`), recomputed every ``refresh`` iterations;
+        default: on when there are at most 256 radial coefficients (its cost grows with
+        their number).  Ctrl-C stops cleanly and keeps the best parameters.
         """
         from tqdm.auto import tqdm
         self.valid_every = max(1, int(valid_every))
         self._since_best = 0
         pot = self.pot
-        theta0 = pot.radial_coeffs.ravel().copy()
+        theta = pot.radial_coeffs.ravel().copy()
+        if precondition is None:
+            precondition = theta.size <= 256
+        self._keep_design = bool(precondition)
+        refresh = max(1, int(refresh))
         start = time.perf_counter()
         bar = tqdm(total=max_iter, desc="training", unit="it", disable=not progress)
         it = [0]
-        self._objective(theta0)
+        self._objective(theta)
         self._record(0, start)
 
         def callback(*args, **kwargs):
@@ -653,11 +667,31 @@ class Trainer:
                 raise StopIteration
 
         try:
-            res = scipy.optimize.minimize(self._objective, theta0, jac=True, method="L-BFGS-B",
-                                          callback=callback,
-                                          options={"maxiter": max_iter, "maxfun": 2 * max_iter + 20,
-                                                   "gtol": gtol, "ftol": 1e-14, "maxcor": 30})
-            self.stopped_by = self.stopped_by or res.message
+            while it[0] < max_iter and self.stopped_by is None:
+                steps = min(refresh, max_iter - it[0]) if precondition else max_iter - it[0]
+                origin, S = theta, None
+                if precondition:
+                    from .curvature import gauss_newton_matrix, whitening
+                    self._objective(origin)  # the model at the segment's start (cached)
+                    H = gauss_newton_matrix(pot, self.data, self.weights, linear_problem=self._cache[3])
+                    S = whitening(H + 2.0 * self.l2_radial * np.eye(len(H)))
+
+                def objective(z, origin=origin, S=S):
+                    loss, grad = self._objective(origin + S @ z)
+                    return loss, S.T @ grad
+
+                z0 = np.zeros(S.shape[1]) if precondition else origin
+                done = it[0]
+                res = scipy.optimize.minimize(objective if precondition else self._objective, z0, jac=True,
+                                              method="L-BFGS-B", callback=callback,
+                                              options={"maxiter": steps, "maxfun": 2 * steps + 20,
+                                                       "gtol": gtol, "ftol": 1e-14, "maxcor": 30})
+                theta = origin + S @ res.x if precondition else res.x
+                finished = res.status != 1 or it[0] == done  # converged, failed, or no progress
+                if not precondition or finished:
+                    self.stopped_by = self.stopped_by or res.message
+                    break
+            self.stopped_by = self.stopped_by or "iteration limit"
         except KeyboardInterrupt:
             self.stopped_by = "interrupted"
             log.warning("training interrupted; keeping the best parameters so far")

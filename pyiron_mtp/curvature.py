@@ -1,0 +1,117 @@
+"""Gauss-Newton curvature of the training loss in the radial coefficients.
+
+With the species and moment coefficients x solved exactly for given radial coefficients
+theta (variable projection), the loss is a function of theta alone.  Its Gauss-Newton
+matrix in Kaufman's form is
+
+    H = J^T P J,   J = d(sqrt(W) y(theta; x)) / d theta   at fixed x,
+    P = I - sqrt(W) A (A^T W A)^+ A^T sqrt(W)   (projection off the span of the design rows A),
+
+with y the predictions (energies, forces, virials) and W the loss weights per residual.
+H is positive semi-definite.  Its null space holds the gauge directions of the MTP (a
+radial function rescaled or mixed with radial functions of lower index changes no
+prediction once x is re-solved), and its non-zero eigenvalues span many orders of
+magnitude (1e5-1e7 for the level-24 Si model of the mlearn benchmark), which is what
+makes plain L-BFGS slow on this loss.  :class:`pyiron_mtp.training.Trainer` uses H to
+change coordinates (:func:`whitening`) before running L-BFGS; the gradient stays the exact
+one of the loss.
+
+J is formed column by column from central differences of the predictions along each
+radial coefficient (two evaluations of every structure per coefficient, each a fraction
+of the cost of one loss gradient), structures in parallel.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .potential import MTP
+
+
+def _weighted_predictions(pot: MTP, s, sqrt_w, radial):
+    """sqrt(W) (energy, forces, virial) of structure s for the radial coefficients ``radial``
+    (linear coefficients of ``pot``), in the row order of :func:`_weighted_design`."""
+    site, forces, atom_virial, _ = pot._run(s.positions, s.cell, s.types, s.nl, True, np.zeros((0, pot.n_basis)),
+                                            radial_coeffs=radial, threaded=False)
+    ce, cf, cs = sqrt_w
+    parts = [np.array([ce * site.sum()])]
+    if cf:
+        parts.append(cf * forces.ravel())
+    if cs:
+        parts.append(cs * atom_virial.sum(0).ravel())
+    return np.concatenate(parts)
+
+
+def _weighted_design(rows, sqrt_w, n_species):
+    """sqrt(W) A of one structure from its design rows (counts, e, f, w)."""
+    counts, e, f, w = rows
+    ce, cf, cs = sqrt_w
+    blocks = [ce * np.concatenate([counts, e])[None, :]]
+    if cf:
+        fr = f.reshape(-1, e.shape[0])
+        blocks.append(cf * np.hstack([np.zeros((len(fr), n_species)), fr]))
+    if cs:
+        blocks.append(cs * np.hstack([np.zeros((9, n_species)), w.reshape(9, -1)]))
+    return np.vstack(blocks)
+
+
+def gauss_newton_matrix(pot: MTP, data, weights, linear_problem=None, rel_step=1e-6):
+    """Kaufman's Gauss-Newton matrix of the loss in the (flattened) radial coefficients.
+
+    ``pot`` must hold the exactly solved linear coefficients for its radial coefficients
+    (as it does after every loss evaluation in training); ``linear_problem`` may pass the
+    :class:`~pyiron_mtp.training.LinearProblem` already built for them.  Units: those of
+    the loss per (unit radial coefficient)^2.  Returns a symmetric (n, n) array,
+    n = radial coefficients.
+    """
+    from .training import LinearProblem, _map_structures
+
+    lp = linear_problem or LinearProblem(pot, data, weights)
+    theta = np.ascontiguousarray(pot.radial_coeffs, dtype=float)
+    n = theta.size
+    h = rel_step * max(float(np.abs(theta).max()), 1e-300)
+    K = len(data)
+    C = pot.species_count
+
+    def one(k, s):
+        sqrt_w = tuple(np.sqrt(c) for c in weights.terms(s, K))
+        if not any(sqrt_w):
+            return None
+        J = None
+        for j in range(n):
+            step = np.zeros(n)
+            step[j] = h
+            plus = _weighted_predictions(pot, s, sqrt_w, theta + step.reshape(theta.shape))
+            minus = _weighted_predictions(pot, s, sqrt_w, theta - step.reshape(theta.shape))
+            if J is None:
+                J = np.empty((len(plus), n))
+            J[:, j] = (plus - minus) / (2.0 * h)
+        A = _weighted_design(lp.rows[k], sqrt_w, C)
+        return J.T @ J, A.T @ J
+
+    parts = [p for p in _map_structures(one, data.structures) if p is not None]
+    JtJ = sum(p[0] for p in parts)
+    B = sum(p[1] for p in parts)
+    G, _, _ = lp.normal_equations()
+    d = np.sqrt(np.maximum(np.diag(G), 0.0))
+    d[d == 0] = 1.0
+    ev, V = np.linalg.eigh(G / np.outer(d, d))
+    keep = ev > 1e-13 * ev.max()
+    Bs = V[:, keep].T @ (B / d[:, None])
+    H = JtJ - Bs.T @ (Bs / ev[keep, None])
+    return 0.5 * (H + H.T)
+
+
+def whitening(H, damping=1e-6, null_tol=1e-9):
+    """Coordinates in which ``H`` is close to the identity: S (n, r) with theta = theta0 + S z.
+
+    Eigen-directions with eigenvalues below ``null_tol`` x the largest (the gauge
+    directions) are left out; the others are scaled by 1/sqrt(eigenvalue + damping x the
+    largest).  Returns S.
+    """
+    ev, V = np.linalg.eigh(np.asarray(H, dtype=float))
+    top = ev.max()
+    if not top > 0:
+        raise ValueError("the Gauss-Newton matrix has no positive eigenvalue: the loss does not "
+                         "depend on the radial coefficients")
+    keep = ev > null_tol * top
+    return V[:, keep] / np.sqrt(ev[keep] + damping * top)
