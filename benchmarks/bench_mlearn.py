@@ -38,6 +38,8 @@ def main():
                     help="hold out this fraction of the training set; the parameters with the lowest "
                          "validation error are kept (the test set is never used for choices)")
     ap.add_argument("--valid-every", type=int, default=5)
+    ap.add_argument("--no-precondition", action="store_true",
+                    help="plain L-BFGS instead of L-BFGS in Gauss-Newton-whitened coordinates")
     args = ap.parse_args()
     for el in args.elements:
         level, cutoff = SETTINGS[el]
@@ -55,12 +57,14 @@ def main():
         def monitor(it, p):
             if it % args.every == 0:
                 rep = error_report(p, test_set)
-                print(f"  {el} iteration {it:4d} ({time.perf_counter() - t0:6.0f} s): test energy "
+                print(f"  {el} iteration {it:4d} ({time.perf_counter() - t0:6.0f} s): loss "
+                      f"{trainer.history[-1]['loss']:.6f}, test energy "
                       f"{rep['energy_rmse']:.3f} meV/atom, force {rep['force_rmse']:.4f} eV/A", flush=True)
 
         trainer = Trainer(pot, data, valid_set, weights=LossWeights(args.energy_weight, args.force_weight, args.stress_weight, args.weighting),
                           l2_radial=args.l2_radial)
-        pot = trainer.fit(max_iter=args.max_iter, progress=False, monitor=monitor, valid_every=args.valid_every)
+        pot = trainer.fit(max_iter=args.max_iter, progress=False, monitor=monitor, valid_every=args.valid_every,
+                          precondition=not args.no_precondition)
         wall = time.perf_counter() - t0
         rep = error_report(pot, testing)
         rep_train = error_report(pot, training)
@@ -70,7 +74,7 @@ def main():
         e_pub, f_pub = PUBLISHED[el]
         print(json.dumps({"element": el, "level": level, "energy_weight": args.energy_weight,
                           "force_weight": args.force_weight, "stress_weight": args.stress_weight,
-                          "weighting": args.weighting, "seed": args.seed, "l2_radial": args.l2_radial, "iterations": trainer.history[-1]["iteration"],
+                          "weighting": args.weighting, "seed": args.seed, "precondition": not args.no_precondition, "l2_radial": args.l2_radial, "iterations": trainer.history[-1]["iteration"],
                           "valid_fraction": args.valid_fraction, "kept_iteration": trainer.best[2],
                           "final_loss": trainer.history[-1]["loss"],
                           **({f"valid_{k}": error_report(pot, valid_set)[k] for k in ("energy_rmse", "force_rmse")}

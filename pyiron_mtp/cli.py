@@ -104,7 +104,8 @@ def cmd_train(args):
                          valid_fraction=args.valid_fraction, energy_weight=args.energy_weight,
                          force_weight=args.force_weight, stress_weight=args.stress_weight,
                          weighting=args.weighting, l2_radial=args.l2_radial, max_iter=args.max_iter, seed=args.seed,
-                         progress=not args.quiet, patience=args.patience)
+                         progress=not args.quiet, patience=args.patience,
+                         precondition=False if args.no_precondition else None)
     pot.to_file(args.output)
     summary = {"output": args.output, "iterations": trainer.history[-1]["iteration"],
                "stopped_by": str(trainer.stopped_by), "training": error_report(pot, trainer.data)}
@@ -257,6 +258,9 @@ def build_parser():
     c.add_argument("--weighting", choices=["vibrations", "molecules", "structures"], default="vibrations")
     c.add_argument("--l2-radial", type=float, default=0.0, help="L2 penalty on the radial coefficients")
     c.add_argument("--max-iter", type=int, default=200)
+    c.add_argument("--no-precondition", action="store_true",
+                   help="plain L-BFGS (default: L-BFGS in coordinates whitened by the loss' Gauss-Newton "
+                        "matrix when there are at most 256 radial coefficients)")
     c.add_argument("--patience", type=int, default=None, help="early stopping: validation checks without improvement")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--plot", help="save PREFIX_parity.png and PREFIX_learning.png")

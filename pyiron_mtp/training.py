@@ -706,14 +706,16 @@ class Trainer:
 
 def train(data, species=None, *, level=None, init=None, min_dist=None, max_dist=5.0, radial_basis_size=8,
           valid=None, valid_fraction=0.0, energy_weight=1.0, force_weight=0.01, stress_weight=0.001,
-          weighting="vibrations", l2_radial=0.0, max_iter=200, seed=0, progress=True, patience=None):
+          weighting="vibrations", l2_radial=0.0, max_iter=200, seed=0, progress=True, patience=None,
+          precondition=None):
     """Fit an MTP. ``data``/``valid``: ASE Atoms lists or :class:`TrainingSet`.
 
     Start from ``init`` (an :class:`MTP`, trained or not) or from ``level`` with
     ``species``; ``min_dist`` defaults to the smallest distance in the data.
     ``valid_fraction`` holds out that share of ``data`` for validation (stratified by
     ``atoms.info["config_type"]`` when present, see :meth:`TrainingSet.split`); the
-    parameters with the lowest validation score are kept.
+    parameters with the lowest validation score are kept.  ``precondition``: see
+    :meth:`Trainer.fit` (default: Gauss-Newton preconditioning up to 256 radial coefficients).
     Returns (potential, trainer).
     """
     if isinstance(data, TrainingSet):
@@ -752,5 +754,5 @@ def train(data, species=None, *, level=None, init=None, min_dist=None, max_dist=
     weights = LossWeights(energy_weight, force_weight, stress_weight, weighting)
     weights.factors(1)  # validates the weighting name
     trainer = Trainer(pot, train_set, valid_set, weights, l2_radial)
-    trainer.fit(max_iter=max_iter, progress=progress, patience=patience)
+    trainer.fit(max_iter=max_iter, progress=progress, patience=patience, precondition=precondition)
     return trainer.pot, trainer

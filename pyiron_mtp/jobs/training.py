@@ -57,6 +57,7 @@ class MTPTraining(PotentialOutput, PythonTemplateJob):
         self.input.weighting = "vibrations"
         self.input.l2_radial = 0.0
         self.input.max_iter = 200
+        self.input.precondition = None     # Gauss-Newton-preconditioned L-BFGS; None: when <= 256 radial coefficients
         self.input.seed = 0
         self.input.valid_fraction = 0.0
         self.input.initial_potential = None  # dict of an MTP to start from (trained or a template)
@@ -165,7 +166,8 @@ class MTPTraining(PotentialOutput, PythonTemplateJob):
             radial_basis_size=self.input.radial_basis_size, valid_fraction=self.input.valid_fraction,
             energy_weight=self.input.energy_weight, force_weight=self.input.force_weight,
             stress_weight=self.input.stress_weight, weighting=self.input.weighting,
-            l2_radial=self.input.l2_radial, max_iter=self.input.max_iter, seed=self.input.seed, progress=False)
+            l2_radial=self.input.l2_radial, max_iter=self.input.max_iter, seed=self.input.seed, progress=False,
+            precondition=self.input.get("precondition", None))
         self._store_output(pot, trainer)
         self.status.finished = True
         self.to_hdf()
