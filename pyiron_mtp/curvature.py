@@ -26,6 +26,8 @@ import numpy as np
 
 from .potential import MTP
 
+PSEUDO_INVERSE_TOL = 1e-10  # singular values of the scaled design matrix kept, relative to the largest
+
 
 def _weighted_predictions(pot: MTP, s, sqrt_w, radial):
     """sqrt(W) (energy, forces, virial) of structure s for the radial coefficients ``radial``
@@ -86,19 +88,37 @@ def gauss_newton_matrix(pot: MTP, data, weights, linear_problem=None, rel_step=1
                 J = np.empty((len(plus), n))
             J[:, j] = (plus - minus) / (2.0 * h)
         A = _weighted_design(lp.rows[k], sqrt_w, C)
-        return J.T @ J, A.T @ J
+        return J.T @ J, A.T @ J, A
 
     parts = [p for p in _map_structures(one, data.structures) if p is not None]
     JtJ = sum(p[0] for p in parts)
     B = sum(p[1] for p in parts)
-    G, _, _ = lp.normal_equations()
-    d = np.sqrt(np.maximum(np.diag(G), 0.0))
+    # the projection term B^T (A^T A)^+ B through the R factor of the column-scaled A (the
+    # normal equations of a large basis are singular to working precision; R is not)
+    d = np.sqrt(sum((p[2] ** 2).sum(0) for p in parts))
     d[d == 0] = 1.0
-    ev, V = np.linalg.eigh(G / np.outer(d, d))
-    keep = ev > 1e-13 * ev.max()
-    Bs = V[:, keep].T @ (B / d[:, None])
-    H = JtJ - Bs.T @ (Bs / ev[keep, None])
+    R = _r_factor([p[2] / d for p in parts])
+    _, sigma, Vt = np.linalg.svd(R)
+    keep = sigma > PSEUDO_INVERSE_TOL * sigma.max()
+    Y = (Vt[keep] @ (B / d[:, None])) / sigma[keep, None]
+    H = JtJ - Y.T @ Y
     return 0.5 * (H + H.T)
+
+
+def _r_factor(blocks, batch_rows=None):
+    """R of the QR factorisation of the row blocks stacked, without holding them stacked:
+    blocks are folded in batches of a few thousand rows."""
+    n = blocks[0].shape[1]
+    batch_rows = batch_rows or max(4 * n, 2000)
+    R = np.zeros((0, n))
+    batch, rows = [], 0
+    for k, block in enumerate(blocks):
+        batch.append(block)
+        rows += len(block)
+        if rows >= batch_rows or k == len(blocks) - 1:
+            R = np.linalg.qr(np.vstack([R] + batch), mode="r")
+            batch, rows = [], 0
+    return R
 
 
 def whitening(H, damping=1e-6, null_tol=1e-9):

@@ -14,7 +14,10 @@ The model is linear in the species and moment coefficients: for given radial
 coefficients they are solved exactly by weighted least squares (variable
 projection), and only the radial coefficients are optimised, by L-BFGS with the
 exact gradient (envelope theorem: the partial gradient at the optimal linear
-coefficients).
+coefficients).  The loss is badly conditioned in the radial coefficients (Gauss-Newton
+eigenvalues over 5-7 orders of magnitude, plus the null directions of the MTP's gauge),
+so by default L-BFGS runs in coordinates whitened by the Gauss-Newton matrix
+(:mod:`pyiron_mtp.curvature`), recomputed every few iterations.
 """
 from __future__ import annotations
 
