@@ -79,3 +79,13 @@ def test_preconditioned_training_converges_faster():
         params.setdefault(precondition, []).append(pot.parameters)
     assert losses[True][0] < 0.5 * losses[False][0]
     assert np.array_equal(params[True][0], params[True][1])
+
+
+def test_r_factor_folded_in_batches_is_that_of_the_stacked_matrix():
+    from pyiron_mtp.curvature import _r_factor
+    rng = np.random.default_rng(3)
+    blocks = [rng.standard_normal((m, 7)) for m in (1, 5, 3, 9, 2, 4)]
+    R = _r_factor(blocks, batch_rows=6)
+    A = np.vstack(blocks)
+    assert R.shape == (7, 7) and np.allclose(np.tril(R, -1), 0)
+    assert np.allclose(R.T @ R, A.T @ A)
