@@ -670,31 +670,31 @@ class Trainer:
                 raise StopIteration
 
         try:
-            while it[0] < max_iter and self.stopped_by is None:
-                steps = min(refresh, max_iter - it[0]) if precondition else max_iter - it[0]
-                origin, S = theta, None
+            while True:  # one L-BFGS run per refresh of the coordinates (a single one without)
+                origin, done = theta, it[0]
                 if precondition:
                     from .curvature import gauss_newton_matrix, whitening
                     self._objective(origin)  # the model at the segment's start (cached)
                     H = gauss_newton_matrix(pot, self.data, self.weights, linear_problem=self._cache[3])
                     S = whitening(H + 2.0 * self.l2_radial * np.eye(len(H)))
+                    steps = min(refresh, max_iter - done)
+                else:
+                    S = np.eye(theta.size)
+                    steps = max_iter - done
 
                 def objective(z, origin=origin, S=S):
                     loss, grad = self._objective(origin + S @ z)
                     return loss, S.T @ grad
 
-                z0 = np.zeros(S.shape[1]) if precondition else origin
-                done = it[0]
-                res = scipy.optimize.minimize(objective if precondition else self._objective, z0, jac=True,
-                                              method="L-BFGS-B", callback=callback,
+                res = scipy.optimize.minimize(objective, np.zeros(S.shape[1]), jac=True, method="L-BFGS-B",
+                                              callback=callback,
                                               options={"maxiter": steps, "maxfun": 2 * steps + 20,
                                                        "gtol": gtol, "ftol": 1e-14, "maxcor": 30})
-                theta = origin + S @ res.x if precondition else res.x
-                finished = res.status != 1 or it[0] == done  # converged, failed, or no progress
-                if not precondition or finished:
+                theta = origin + S @ res.x
+                # done: converged, failed, stopped early, out of iterations, or no progress
+                if not precondition or res.status != 1 or it[0] >= max_iter or it[0] == done:
                     self.stopped_by = self.stopped_by or res.message
                     break
-            self.stopped_by = self.stopped_by or "iteration limit"
         except KeyboardInterrupt:
             self.stopped_by = "interrupted"
             log.warning("training interrupted; keeping the best parameters so far")
