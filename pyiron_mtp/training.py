@@ -675,8 +675,10 @@ class Trainer:
                 if precondition:
                     from .curvature import gauss_newton_matrix, whitening
                     self._objective(origin)  # the model at the segment's start (cached)
+                    bar.set_description("training (Gauss-Newton matrix)")
                     H = gauss_newton_matrix(pot, self.data, self.weights, linear_problem=self._cache[3])
                     S = whitening(H + 2.0 * self.l2_radial * np.eye(len(H)))
+                    bar.set_description("training")
                     steps = min(refresh, max_iter - done)
                 else:
                     S = np.eye(theta.size)
