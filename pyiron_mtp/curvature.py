@@ -31,7 +31,7 @@ PSEUDO_INVERSE_TOL = 1e-10  # singular values of the scaled design matrix kept, 
 
 def _weighted_predictions(pot: MTP, s, sqrt_w, radial):
     """sqrt(W) (energy, forces, virial) of structure s for the radial coefficients ``radial``
-    (linear coefficients of ``pot``), in the row order of :func:`_weighted_design`."""
+    (linear coefficients of ``pot``), in the row order of :meth:`LinearProblem.weighted_design`."""
     site, forces, atom_virial, _ = pot._run(s.positions, s.cell, s.types, s.nl, True, np.zeros((0, pot.n_basis)),
                                             radial_coeffs=radial, threaded=False)
     ce, cf, cs = sqrt_w
@@ -41,19 +41,6 @@ def _weighted_predictions(pot: MTP, s, sqrt_w, radial):
     if cs:
         parts.append(cs * atom_virial.sum(0).ravel())
     return np.concatenate(parts)
-
-
-def _weighted_design(rows, sqrt_w, n_species):
-    """sqrt(W) A of one structure from its design rows (counts, e, f, w)."""
-    counts, e, f, w = rows
-    ce, cf, cs = sqrt_w
-    blocks = [ce * np.concatenate([counts, e])[None, :]]
-    if cf:
-        fr = f.reshape(-1, e.shape[0])
-        blocks.append(cf * np.hstack([np.zeros((len(fr), n_species)), fr]))
-    if cs:
-        blocks.append(cs * np.hstack([np.zeros((9, n_species)), w.reshape(9, -1)]))
-    return np.vstack(blocks)
 
 
 def gauss_newton_matrix(pot: MTP, data, weights, linear_problem=None, rel_step=1e-6):
@@ -72,7 +59,6 @@ def gauss_newton_matrix(pot: MTP, data, weights, linear_problem=None, rel_step=1
     n = theta.size
     h = rel_step * max(float(np.abs(theta).max()), 1e-300)
     K = len(data)
-    C = pot.species_count
 
     def one(k, s):
         sqrt_w = tuple(np.sqrt(c) for c in weights.terms(s, K))
@@ -87,7 +73,7 @@ def gauss_newton_matrix(pot: MTP, data, weights, linear_problem=None, rel_step=1
             if J is None:
                 J = np.empty((len(plus), n))
             J[:, j] = (plus - minus) / (2.0 * h)
-        A = _weighted_design(lp.rows[k], sqrt_w, C)
+        A = lp.weighted_design(k)
         return J.T @ J, A.T @ J, A
 
     parts = [p for p in _map_structures(one, data.structures) if p is not None]

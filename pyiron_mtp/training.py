@@ -352,6 +352,19 @@ class LinearProblem:
                 g[C:] += cs * (w.reshape(9, -1).T @ (s.virial - W).reshape(-1))
         return g
 
+    def weighted_design(self, k):
+        """sqrt(W) A of structure k: its design rows (energy; forces and virial where the loss
+        has them) times the square roots of their loss coefficients, columns [species, moments]."""
+        counts, e, f, w = self.rows[k]
+        C = self.pot.species_count
+        ce, cf, cs = np.sqrt(self.weights.terms(self.data.structures[k], len(self.data)))
+        blocks = [ce * np.concatenate([counts, e])[None, :]]
+        if cf:
+            blocks.append(cf * np.hstack([np.zeros((3 * len(f), C)), f.reshape(-1, e.shape[0])]))
+        if cs:
+            blocks.append(cs * np.hstack([np.zeros((9, C)), w.reshape(9, -1)]))
+        return np.vstack(blocks)
+
     def predictions(self, x):
         """Per structure: energy, forces, virial for linear coefficients x."""
         C = self.pot.species_count
@@ -574,6 +587,7 @@ class Trainer:
         self.l2_radial = float(l2_radial)
         self.history = []
         self._keep_design = False
+        self._cache = None  # (theta, loss, gradient, linear problem or None) of the last evaluation
         self.best = None
         self.stopped_by = None
         for ds in (train_set, valid_set):
@@ -582,9 +596,8 @@ class Trainer:
 
     # objective of the radial coefficients, linear coefficients solved exactly
     def _objective(self, theta):
-        cached = getattr(self, "_cache", None)
-        if cached is not None and np.array_equal(cached[0], theta):
-            return cached[1], cached[2].copy()
+        if self._cache is not None and np.array_equal(self._cache[0], theta):
+            return self._cache[1], self._cache[2].copy()
         pot = self.pot
         pot.radial_coeffs = theta.reshape(pot.radial_coeffs.shape).copy()
         lp = LinearProblem(pot, self.data, self.weights)
