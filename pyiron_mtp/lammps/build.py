@@ -28,7 +28,8 @@ __all__ = ["PluginBuildError", "build_plugin", "plugin_path", "lammps_include_di
 PLUGIN_NAME = "mtpplugin.so"   # LAMMPS_PLUGIN_PATH loads files named *plugin.so
 SOURCE_DIR = Path(__file__).resolve().parent / "src"
 SOURCES = ("mtp_model.cpp", "mtp_active_set.cpp", "pair_mtp.cpp", "mtp_plugin.cpp")
-FLAGS = ("-std=c++17", "-O3", "-march=native", "-fPIC", "-shared", "-DLAMMPS_SMALLBIG")
+FLAGS = ("-std=c++17", "-O3", "-march=native", "-ffast-math", "-fno-finite-math-only", "-fPIC", "-shared",
+         "-DLAMMPS_SMALLBIG")
 INSTALL_HINT = ("install a C++17 compiler (Debian/Ubuntu: apt-get install g++; Fedora: dnf install gcc-c++; "
                 "conda: conda install -c conda-forge cxx-compiler) or point the CXX environment variable at one")
 

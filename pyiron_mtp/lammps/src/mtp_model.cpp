@@ -391,14 +391,13 @@ void MTPWork::reserve(const MTPModel &m, int n)
   if (n <= cap) return;
   cap = std::max(n, 2 * cap);
   const size_t c = cap, R = m.radial_basis_size, K = m.radial_funcs_count, T = m.n_ang;
-  for (auto *v : {&ux, &uy, &uz, &r, &gx, &gy, &gz, &rp}) v->assign(c, 0.0);
+  for (auto *v : {&ux, &uy, &uz, &r, &xi, &denv, &gx, &gy, &gz, &rp, &pm}) v->assign(c, 0.0);
   z.assign(c, 0);
   qv.assign(R * c, 0.0);
   dqv.assign(R * c, 0.0);
   f.assign(K * c, 0.0);
   df.assign(K * c, 0.0);
   mono.assign(T * c, 0.0);
-  accA.assign(T * c, 0.0);
   accB.assign(T * c, 0.0);
   grad.assign(3 * c, 0.0);
 }
@@ -406,60 +405,70 @@ void MTPWork::reserve(const MTPModel &m, int n)
 double site_energy(const MTPModel &m, int zi, int nn, const double *dx, const double *dy,
                    const double *dz, const int *zj, MTPWork &w, bool want_grad, double *rows)
 {
+  // Every loop over neighbours q is innermost and runs over contiguous memory, so it
+  // vectorises; neighbours sorted by species make the radial coefficients constant over
+  // long runs of q.
   w.reserve(m, nn);
   const int cap = w.cap, R = m.radial_basis_size, K = m.radial_funcs_count, T = m.n_ang;
   const int C = m.species_count;
   double *__restrict ux = w.ux.data(), *__restrict uy = w.uy.data(), *__restrict uz = w.uz.data();
-  double *__restrict rr = w.r.data();
+  double *__restrict rinv = w.r.data();
   double *__restrict qv = w.qv.data(), *__restrict dqv = w.dqv.data();
   double *__restrict f = w.f.data(), *__restrict df = w.df.data();
   double *__restrict mono = w.mono.data();
   double *__restrict mom = w.mom.data(), *__restrict dmom = w.dmom.data();
+  double *__restrict xi = w.xi.data(), *__restrict denv = w.denv.data();
 
-  // unit vectors, Chebyshev basis Q_b(r) and dQ_b/dr
-  const double inv_span = 1.0 / (m.max_dist - m.min_dist);
+  // unit vectors; Chebyshev basis Q_b = T_b(xi) env and dQ_b/dr through the recursion
+  // Q_b = 2 xi Q_{b-1} - Q_{b-2} (env = scaling (r - R_cut)^2 is a common factor)
+  const double inv_span = 1.0 / (m.max_dist - m.min_dist), dxi = 2.0 * inv_span;
+  const double mid = m.min_dist + m.max_dist, sc = m.scaling, rc = m.max_dist;
   for (int q = 0; q < nn; ++q) {
     const double r = std::sqrt(dx[q] * dx[q] + dy[q] * dy[q] + dz[q] * dz[q]);
     const double inv = 1.0 / r;
-    rr[q] = r;
+    rinv[q] = inv;
     ux[q] = dx[q] * inv;
     uy[q] = dy[q] * inv;
     uz[q] = dz[q] * inv;
-    const double xi = (2.0 * r - (m.min_dist + m.max_dist)) * inv_span;
-    const double dxi = 2.0 * inv_span;
-    const double d = r - m.max_dist;
-    const double env = m.scaling * d * d, denv = 2.0 * m.scaling * d;
-    double t_prev = 1.0, dt_prev = 0.0;
-    qv[q] = env;
-    dqv[q] = denv;
-    if (R > 1) {
-      double t_cur = xi, dt_cur = 1.0;
-      qv[cap + q] = t_cur * env;
-      dqv[cap + q] = dt_cur * dxi * env + t_cur * denv;
-      for (int b = 2; b < R; ++b) {
-        const double t_next = 2.0 * xi * t_cur - t_prev;
-        const double dt_next = 2.0 * t_cur + 2.0 * xi * dt_cur - dt_prev;
-        qv[b * cap + q] = t_next * env;
-        dqv[b * cap + q] = dt_next * dxi * env + t_next * denv;
-        t_prev = t_cur;
-        t_cur = t_next;
-        dt_prev = dt_cur;
-        dt_cur = dt_next;
-      }
+    xi[q] = (2.0 * r - mid) * inv_span;
+    const double d = r - rc;
+    qv[q] = sc * d * d;
+    denv[q] = 2.0 * sc * d;
+    dqv[q] = denv[q];
+  }
+  if (R > 1) {
+    double *q1 = qv + cap, *dq1 = dqv + cap;
+    for (int q = 0; q < nn; ++q) {
+      q1[q] = xi[q] * qv[q];
+      dq1[q] = dxi * qv[q] + xi[q] * denv[q];
     }
   }
-  // radial functions f_mu(r) = sum_b c[zi, zj, mu, b] Q_b(r)
-  for (int q = 0; q < nn; ++q) {
-    const double *c = &m.radial_coeffs[(size_t) (zi * C + zj[q]) * K * R];
-    for (int mu = 0; mu < K; ++mu) {
-      double acc = 0.0, dacc = 0.0;
-      for (int b = 0; b < R; ++b) {
-        acc += c[mu * R + b] * qv[b * cap + q];
-        dacc += c[mu * R + b] * dqv[b * cap + q];
-      }
-      f[mu * cap + q] = acc;
-      df[mu * cap + q] = dacc;
+  for (int b = 2; b < R; ++b) {
+    double *qb = qv + (size_t) b * cap, *dqb = dqv + (size_t) b * cap;
+    const double *q1 = qb - cap, *q2 = qb - 2 * cap, *dq1 = dqb - cap, *dq2 = dqb - 2 * cap;
+    for (int q = 0; q < nn; ++q) {
+      qb[q] = 2.0 * xi[q] * q1[q] - q2[q];
+      dqb[q] = 2.0 * dxi * q1[q] + 2.0 * xi[q] * dq1[q] - dq2[q];
     }
+  }
+  // radial functions f_mu(r) = sum_b c[zi, zj, mu, b] Q_b(r), per run of equal species
+  for (int q0 = 0; q0 < nn;) {
+    int q1 = q0 + 1;
+    while (q1 < nn && zj[q1] == zj[q0]) ++q1;
+    const double *c = &m.radial_coeffs[(size_t) (zi * C + zj[q0]) * K * R];
+    for (int mu = 0; mu < K; ++mu) {
+      double *fm = f + (size_t) mu * cap, *dfm = df + (size_t) mu * cap;
+      for (int q = q0; q < q1; ++q) fm[q] = dfm[q] = 0.0;
+      for (int b = 0; b < R; ++b) {
+        const double cb = c[mu * R + b];
+        const double *qb = qv + (size_t) b * cap, *dqb = dqv + (size_t) b * cap;
+        for (int q = q0; q < q1; ++q) {
+          fm[q] += cb * qb[q];
+          dfm[q] += cb * dqb[q];
+        }
+      }
+    }
+    q0 = q1;
   }
   // angular monomials and moments
   for (int q = 0; q < nn; ++q) mono[q] = 1.0;
@@ -506,49 +515,58 @@ double site_energy(const MTPModel &m, int zi, int nn, const double *dx, const do
       dmom[times[4 * t + 1]] += wgt * mom[times[4 * t]];
     }
   }
-  double *__restrict rp = w.rp.data();
-  if (rows != nullptr) {
-    // dV/dc[zi, z, mu, b] = sum_q [z_q = z] (sum_t dmom[mu, t] mono[t, q]) Q_b(r_q)
-    std::fill(rows, rows + (size_t) C * K * R, 0.0);
-    for (int mu = 0; mu < K; ++mu) {
-      const int off = m.mu_offset[mu];
-      for (int q = 0; q < nn; ++q) rp[q] = 0.0;
-      for (int t = 0; t < m.mu_nang[mu]; ++t) {
-        const double dm = dmom[off + t];
-        const double *mt = mono + (size_t) t * cap;
-        for (int q = 0; q < nn; ++q) rp[q] += dm * mt[q];
-      }
-      for (int q = 0; q < nn; ++q) {
-        double *row = rows + ((size_t) zj[q] * K + mu) * R;
-        for (int b = 0; b < R; ++b) row[b] += rp[q] * qv[b * cap + q];
+  // dV/df_mu per neighbour, P_mu[q] = sum_t dmom[mu, t] mono[t, q]; radial part of the
+  // gradient rp[q] = sum_mu P_mu[q] df_mu[q]; parameter rows dV/dc[zi, z, mu, b] =
+  // sum_{q of species z} P_mu[q] Q_b(r_q)
+  double *__restrict rp = w.rp.data(), *__restrict pm = w.pm.data();
+  for (int q = 0; q < nn; ++q) rp[q] = 0.0;
+  if (rows != nullptr) std::fill(rows, rows + (size_t) C * K * R, 0.0);
+  for (int mu = 0; mu < K; ++mu) {
+    const int off = m.mu_offset[mu];
+    for (int q = 0; q < nn; ++q) pm[q] = 0.0;
+    for (int t = 0; t < m.mu_nang[mu]; ++t) {
+      const double dm = dmom[off + t];
+      const double *mt = mono + (size_t) t * cap;
+      for (int q = 0; q < nn; ++q) pm[q] += dm * mt[q];
+    }
+    const double *dfm = df + (size_t) mu * cap;
+    for (int q = 0; q < nn; ++q) rp[q] += pm[q] * dfm[q];
+    if (rows != nullptr) {
+      for (int q0 = 0; q0 < nn;) {
+        int q1 = q0 + 1;
+        while (q1 < nn && zj[q1] == zj[q0]) ++q1;
+        double *row = rows + ((size_t) zj[q0] * K + mu) * R;
+        for (int b = 0; b < R; ++b) {
+          const double *qb = qv + (size_t) b * cap;
+          double acc = 0.0;
+          for (int q = q0; q < q1; ++q) acc += pm[q] * qb[q];
+          row[b] += acc;
+        }
+        q0 = q1;
       }
     }
+  }
+  if (rows != nullptr) {
     double *basis = rows + (size_t) C * K * R;
     for (int a = 0; a < A; ++a) basis[a] = mom[m.mapping[a]];
   }
-  // dV/df (accA) and dV/dmono (accB) per neighbour
-  double *__restrict accA = w.accA.data(), *__restrict accB = w.accB.data();
-  std::fill(accA, accA + (size_t) T * cap, 0.0);
-  std::fill(accB, accB + (size_t) T * cap, 0.0);
+  // dV/dmono[t, q] = sum_mu dmom[mu, t] f_mu[q], then reverse through the monomial recursion
+  double *__restrict accB = w.accB.data();
+  for (int t = 0; t < T; ++t) {
+    double *b = accB + (size_t) t * cap;
+    for (int q = 0; q < nn; ++q) b[q] = 0.0;
+  }
   for (int mu = 0; mu < K; ++mu) {
     const int off = m.mu_offset[mu];
-    const double *fm = f + (size_t) mu * cap, *dfm = df + (size_t) mu * cap;
+    const double *fm = f + (size_t) mu * cap;
     for (int t = 0; t < m.mu_nang[mu]; ++t) {
       const double dm = dmom[off + t];
-      double *a = accA + (size_t) t * cap, *b = accB + (size_t) t * cap;
-      for (int q = 0; q < nn; ++q) {
-        a[q] += dm * dfm[q];
-        b[q] += dm * fm[q];
-      }
+      double *b = accB + (size_t) t * cap;
+      for (int q = 0; q < nn; ++q) b[q] += dm * fm[q];
     }
   }
   double *__restrict gx = w.gx.data(), *__restrict gy = w.gy.data(), *__restrict gz = w.gz.data();
-  for (int q = 0; q < nn; ++q) rp[q] = gx[q] = gy[q] = gz[q] = 0.0;
-  for (int t = 0; t < T; ++t) {
-    const double *a = accA + (size_t) t * cap, *mt = mono + (size_t) t * cap;
-    for (int q = 0; q < nn; ++q) rp[q] += a[q] * mt[q];
-  }
-  // d/du through the monomial recursion (reverse mode)
+  for (int q = 0; q < nn; ++q) gx[q] = gy[q] = gz[q] = 0.0;
   for (int t = T - 1; t > 0; --t) {
     const int d = m.ang_axis[t];
     const double *u = d == 0 ? ux : (d == 1 ? uy : uz);
@@ -564,7 +582,7 @@ double site_energy(const MTPModel &m, int zi, int nn, const double *dx, const do
   // u = r/|r|: du/dr = (I - u u^T) / r
   double *grad = w.grad.data();
   for (int q = 0; q < nn; ++q) {
-    const double inv = 1.0 / rr[q];
+    const double inv = rinv[q];
     const double proj = gx[q] * ux[q] + gy[q] * uy[q] + gz[q] * uz[q];
     grad[3 * q] = rp[q] * ux[q] + (gx[q] - proj * ux[q]) * inv;
     grad[3 * q + 1] = rp[q] * uy[q] + (gy[q] - proj * uy[q]) * inv;

@@ -65,7 +65,7 @@ class MTPModel {
 // Scratch of one neighbourhood evaluation; arrays are laid out [feature][neighbour].
 struct MTPWork {
   int cap = 0;
-  std::vector<double> ux, uy, uz, r, qv, dqv, f, df, mono, accA, accB, gx, gy, gz, rp;
+  std::vector<double> ux, uy, uz, r, xi, denv, qv, dqv, f, df, mono, accB, gx, gy, gz, rp, pm;
   std::vector<int> z;
   std::vector<double> mom, dmom;
   // dV_i/dr_ij per neighbour (eV/A), valid after site()

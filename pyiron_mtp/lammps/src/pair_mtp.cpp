@@ -11,6 +11,7 @@
 #include "utils.h"
 
 #include <cmath>
+#include <algorithm>
 #include <cstring>
 
 using namespace LAMMPS_NS;
@@ -271,13 +272,10 @@ void PairMTP::compute(int eflag, int vflag)
     const double xi = x[i][0], yi = x[i][1], zpos = x[i][2];
     const int *jlist = firstneigh[i];
     const int jnum = numneigh[i];
-    if ((int) dx.size() < jnum) {
-      dx.resize(jnum);
-      dy.resize(jnum);
-      dz.resize(jnum);
-      zj.resize(jnum);
-      jidx.resize(jnum);
-    }
+    if ((int) dx.size() < jnum)
+      for (auto *v : {&dx, &dy, &dz, &sort_d}) v->resize(3 * jnum);
+    if ((int) zj.size() < jnum)
+      for (auto *v : {&zj, &jidx, &sort_i}) v->resize(2 * jnum);
     int nn = 0;
     for (int jj = 0; jj < jnum; jj++) {
       const int j = jlist[jj] & NEIGHMASK;
@@ -297,6 +295,7 @@ void PairMTP::compute(int eflag, int vflag)
       jidx[nn] = j;
       ++nn;
     }
+    if (C > 1) sort_by_species(nn);
     double *row = grading ? site_row.data() : nullptr;
     const double e = pyiron_mtp::site_energy(model, zi, nn, dx.data(), dy.data(), dz.data(),
                                              zj.data(), work, true, row);
@@ -379,6 +378,31 @@ void PairMTP::compute(int eflag, int vflag)
       MPI_Allreduce(&local_max_grade, &last_grade, 1, MPI_DOUBLE, MPI_MAX, world);
     }
   }
+}
+
+// Counting sort of the gathered neighbours by species (stable), so the radial
+// coefficients are constant over runs of neighbours in the site evaluation.
+void PairMTP::sort_by_species(int nn)
+{
+  const int C = model.species_count;
+  species_start.assign(C + 1, 0);
+  for (int q = 0; q < nn; ++q) ++species_start[zj[q] + 1];
+  for (int z = 0; z < C; ++z) species_start[z + 1] += species_start[z];
+  double *sx = sort_d.data(), *sy = sx + nn, *sz = sy + nn;
+  int *sj = sort_i.data(), *szj = sj + nn;
+  for (int q = 0; q < nn; ++q) {
+    const int p = species_start[zj[q]]++;
+    sx[p] = dx[q];
+    sy[p] = dy[q];
+    sz[p] = dz[q];
+    sj[p] = jidx[q];
+    szj[p] = zj[q];
+  }
+  std::copy(sx, sx + nn, dx.begin());
+  std::copy(sy, sy + nn, dy.begin());
+  std::copy(sz, sz + nn, dz.begin());
+  std::copy(sj, sj + nn, jidx.begin());
+  std::copy(szj, szj + nn, zj.begin());
 }
 
 void *PairMTP::extract(const char *name, int &dim)

@@ -53,6 +53,8 @@ class PairMTP : public Pair {
 
   std::vector<double> dx, dy, dz;      // neighbours of one centre
   std::vector<int> zj, jidx;
+  std::vector<double> sort_d;          // scratch of sort_by_species
+  std::vector<int> sort_i, species_start;
   std::vector<double> site_row, config_row, grade_acc, grade_val;
   std::vector<int> grade_idx;
 
@@ -60,6 +62,7 @@ class PairMTP : public Pair {
   void read_potential();
   void read_active_set();
   void grow_grades();
+  void sort_by_species(int nn);
 };
 
 }    // namespace LAMMPS_NS
