@@ -79,7 +79,7 @@ def step_cost(pot, training, mode, steps=300, repeats=5):
 
 
 def lammps_step_cost(pot, training, mode, steps=1000, repeats=5):
-    from pyiron_mtp.lammps_md import LammpsMD
+    from pyiron_mtp.lammps.callback_md import LammpsMD
     aset = ActiveSet.build(pot, training, mode=mode)
     out = {"plain": np.inf, "graded": np.inf}
     for _ in range(repeats):

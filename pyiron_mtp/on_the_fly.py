@@ -112,8 +112,10 @@ class RelaxProtocol:
 
 @dataclass
 class LammpsProtocol:
-    """MD in LAMMPS (in-process, ``fix external``): ensemble nve | nvt | npt | nph;
-    temperature K (or a (start, end) ramp), pressure GPa, timestep and damping in fs."""
+    """MD in LAMMPS on the pair style ``mtp`` with its grades, on ``cores`` MPI ranks:
+    ensemble nve | nvt | npt | nph; temperature K (or a (start, end) ramp), pressure GPa,
+    timestep and damping in fs; grades every ``grade_every`` steps.  Where the pair style
+    cannot be built, one process with forces through a Python callback (logged)."""
 
     ensemble: str = "nvt"
     temperature: float | tuple = 300.0
@@ -122,6 +124,8 @@ class LammpsProtocol:
     timestep: float = 2.0
     tdamp: float = 100.0
     pdamp: float = 1000.0
+    cores: int = 1
+    grade_every: int = 1
 
 
 @dataclass
@@ -168,12 +172,7 @@ def sample(atoms, pot: MTP, active_set: ActiveSet, protocol, select_threshold=SE
             raise _StopSampling
 
     if isinstance(protocol, LammpsProtocol):
-        from .lammps_md import LammpsMD
-        md = LammpsMD(pot, atoms, ensemble=protocol.ensemble, temperature=protocol.temperature,
-                      pressure=protocol.pressure, timestep=protocol.timestep, steps=protocol.steps,
-                      tdamp=protocol.tdamp, pdamp=protocol.pdamp, seed=1 + seed % 900000, active_set=active_set,
-                      select_threshold=select_threshold, break_threshold=break_threshold, max_collect=max_collect)
-        r = md.run()
+        r = _run_lammps(atoms, pot, active_set, protocol, select_threshold, break_threshold, seed, max_collect)
         return SampleResult(collected=r.collected, grades=r.grades, max_grade=r.max_grade, steps=r.steps,
                             broke=r.broke)
     rng = np.random.default_rng(seed)
@@ -188,6 +187,25 @@ def sample(atoms, pot: MTP, active_set: ActiveSet, protocol, select_threshold=SE
         pass
     result.steps = step[0]
     return result
+
+
+def _run_lammps(atoms, pot, active_set, p: LammpsProtocol, select_threshold, break_threshold, seed, max_collect):
+    """MD in LAMMPS: the pair style with its grades, or the Python callback where it cannot be built."""
+    from .lammps.build import PluginBuildError, build_plugin
+    kwargs = dict(ensemble=p.ensemble, temperature=p.temperature, pressure=p.pressure, timestep=p.timestep,
+                  steps=p.steps, tdamp=p.tdamp, pdamp=p.pdamp, seed=1 + seed % 900000, active_set=active_set,
+                  select_threshold=select_threshold, break_threshold=break_threshold, max_collect=max_collect)
+    try:
+        build_plugin()
+    except PluginBuildError as exc:
+        if p.cores > 1:
+            raise
+        log.warning("LAMMPS pair style mtp unavailable, sampling with forces through a Python callback "
+                    "(one process): %s", exc)
+        from .lammps.callback_md import LammpsMD
+        return LammpsMD(pot, atoms, **kwargs).run()
+    from .lammps.sampler import LammpsSampler
+    return LammpsSampler(pot, atoms, cores=p.cores, grade_every=p.grade_every, **kwargs).run()
 
 
 def _run_md(atoms, p: MDProtocol, monitor, rng):

@@ -191,8 +191,10 @@ class ActiveLearningMD(PotentialOutput, PythonTemplateJob):
         self.input.seed = 0
         self.input.reference_job = None
         self.input.initial_potential = None   # name of a finished MTPTraining job
-        # sampling: "ase" (ASE integrators) or "lammps" (in-process LAMMPS); K, GPa, fs
+        # sampling: "ase" (ASE integrators) or "lammps" (LAMMPS with pair style mtp and its grades,
+        # on md_cores MPI ranks); K, GPa, fs
         self.input.md_sampler = "ase"
+        self.input.md_cores = 1
         self.input.md_ensemble = "nvt"
         self.input.md_temperature = 300.0     # or [start, end]
         self.input.md_pressure = 0.0
@@ -224,7 +226,7 @@ class ActiveLearningMD(PotentialOutput, PythonTemplateJob):
         kwargs = dict(ensemble=i.md_ensemble, temperature=temp, pressure=float(i.md_pressure),
                       steps=int(i.md_steps), timestep=float(i.md_timestep))
         if i.md_sampler == "lammps":
-            return LammpsProtocol(**kwargs)
+            return LammpsProtocol(cores=int(i.get("md_cores", 1)), **kwargs)
         if i.md_sampler != "ase":
             raise ValueError(f"input.md_sampler must be 'ase' or 'lammps', got {i.md_sampler!r}")
         return MDProtocol(**kwargs)

