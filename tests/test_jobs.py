@@ -144,6 +144,7 @@ def test_active_learning_md_with_lammps_reference(project):
     assert np.array_equal(again.potential.parameters, al.potential.parameters)
     assert len(again.training_images()) == n_calls
     assert again.output.log["selected"][-1] == 0
+    assert list(again.lammps_potential()["Species"][0]) == ["Cu"]
     # grades along every trajectory and of every selected structure
     by_iteration = again.trajectory_grades()
     assert sorted(by_iteration) == list(range(len(again.output.log["iteration"])))
@@ -164,6 +165,42 @@ def test_active_learning_md_with_lammps_reference(project):
     p = check.output.pressures[-1]
     direct = -np.array([p[0, 0], p[1, 1], p[2, 2], p[1, 2], p[0, 2], p[0, 1]]) / 160.21766208
     assert np.allclose(last.get_stress(), direct, atol=1e-6)
+
+
+def test_lammps_job_with_a_trained_mtp(project):
+    """fit.lammps_potential() runs an ordinary pyiron Lammps job (2 MPI ranks) with pair style mtp."""
+    from pyiron_atomistics import Project as AtomisticProject
+    from pyiron_atomistics.atomistics.structure.atoms import pyiron_to_ase
+    pr = AtomisticProject(project.path)
+    fit = project.create.job.MTPTraining("fit_for_lammps")
+    fit.add_structures(emt_copper(12, seed=3))
+    fit.input.level = 8
+    fit.input.max_dist = 4.5
+    fit.input.max_iter = 10
+    fit.run()
+    potential = fit.lammps_potential()
+    assert list(potential["Species"][0]) == ["Cu"] and "pair_style mtp" in potential["Config"][0][0]
+    structure = pr.create.structure.bulk("Cu", cubic=True).repeat(3)
+    structure.rattle(0.05, seed=1)
+    static = pr.create.job.Lammps("mtp_static")
+    static.structure = structure
+    static.potential = potential
+    static.server.cores = 2
+    static.calc_static()
+    static.run()
+    assert static.status.finished, static.status
+    assert any("MPI processor grid" in line and "2" in line.split("MPI")[0] for line in static.files["log.lammps"].list())
+    atoms = pyiron_to_ase(structure)
+    ref = fit.potential.evaluate(atoms.positions, atoms.cell.array, True, np.zeros(len(atoms), int))
+    assert static.output.energy_pot[-1] == pytest.approx(ref.energy, rel=1e-10)
+    assert np.abs(static.output.forces[-1] - ref.forces).max() < 1e-8
+    md = pr.create.job.Lammps("mtp_md")
+    md.structure = structure
+    md.potential = fit.lammps_potential()
+    md.server.cores = 2
+    md.calc_md(temperature=300, n_ionic_steps=200, n_print=50)
+    md.run()
+    assert md.status.finished and len(md.output.energy_pot) == 5
 
 
 def test_import_registers_in_a_pyiron_session():

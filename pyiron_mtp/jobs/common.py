@@ -39,6 +39,13 @@ class PotentialOutput:
         """An ASE calculator with the trained potential."""
         return MTPCalculator(self.potential, **kwargs)
 
+    def lammps_potential(self, name=None):
+        """The trained potential as a pyiron LAMMPS potential (pair style ``mtp``):
+        ``lammps_job.potential = job.lammps_potential()``.  The ``.mtp`` file is written to
+        this job's working directory; pyiron copies it into each Lammps job."""
+        from ..lammps.files import lammps_potential
+        return lammps_potential(self.potential, self.working_directory, name=name or self.job_name)
+
 
 GPA = 160.21766208  # GPa per eV/A^3
 
