@@ -463,3 +463,21 @@ def test_errors(binary, graded, tmp_path):
     msg = lammps_error(BOX + [f"pair_style mtp {path} species Cu Ag", "pair_coeff * * Cu Ag",
                               "create_atoms 1 single 1 1 1", "run 0"])
     assert "coincide" in msg
+
+
+def test_ase_lammpslib_route(trained_binary, tmp_path):
+    """ASE users without pyiron: LAMMPSlib with the pair style equals MTPCalculator."""
+    from pyiron_mtp import MTPCalculator
+    from pyiron_mtp.lammps.lammpslib import lammpslib_calculator
+    pot, _, data = trained_binary
+    atoms = data[5].copy()
+    atoms.calc = lammpslib_calculator(pot, tmp_path / "pot.mtp")
+    e, f, s = atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
+    ref = data[5].copy()
+    ref.calc = MTPCalculator(pot)
+    assert e == pytest.approx(ref.get_potential_energy(), rel=1e-10)
+    assert np.abs(f - ref.get_forces()).max() < 1e-8
+    assert np.abs(s - ref.get_stress()).max() < 1e-9
+    atoms.rattle(0.05, seed=2)                    # the calculator follows moved atoms
+    ref.positions = atoms.positions
+    assert atoms.get_potential_energy() == pytest.approx(ref.get_potential_energy(), rel=1e-10)
