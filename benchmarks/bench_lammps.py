@@ -4,8 +4,11 @@ Rattled fcc Cu (``emt_cu/big2048.cfg``: 2048 atoms, and that cell repeated 2x2x2
 atoms), one-species MTPs of levels 16 and 20 (cutoff 5 A, ~45 neighbours; the random
 coefficients of bench_eval.py).  LAMMPS runs ``lmp`` on 1 and 2 MPI ranks with the
 structure held fixed (``run N`` without an integrator: every step a full force, energy and
-virial evaluation with its communication, no neighbour-list rebuilds), grades off and
-every 10 steps (``fix pair 10 mtp grade 1``, neighbourhood mode, the costlier one).  The
+virial evaluation with its communication, no neighbour-list rebuilds), grades off, every
+10 steps and every step (``fix pair N mtp grade 1``, neighbourhood mode, the costlier
+one).  The cost of grades every 10 steps is reported as a tenth of the measured cost of
+grades every step (the direct every-10 measurement is printed too but lies within the
+machine's timing noise).  The
 figure is LAMMPS' own ``Performance`` line (katom-step/s) turned into µs/atom-step, best of
 ``--repeats`` runs.  In the same run: the Numba core on one thread (energy + forces +
 stress, neighbour list reused) and the fix-external path (LAMMPS NVE with the Numba core
@@ -42,13 +45,14 @@ TARGET_US = 17.0
 
 
 def lammps_us(folder, pot_file, n_atoms, cores, grades, est_us, repeats):
-    """µs per atom-step from LAMMPS' Performance line (best of repeats)."""
+    """µs per atom-step from LAMMPS' Performance line (best of repeats); ``grades``: 0 (off)
+    or every how many steps."""
     steps = int(max(20, min(500, round(4.0 / (n_atoms * est_us * 1e-6) / 10) * 10)))
     style = f"pair_style mtp {pot_file} species Cu" + (" grade active.bin" if grades else "")
     lines = ["units metal", "atom_style atomic", f"read_data structure{n_atoms}.data", style,
              "pair_coeff * * Cu", "neighbor 1.0 bin", "neigh_modify every 1000000 check no"]
     if grades:
-        lines += ["fix g all pair 10 mtp grade 1", "compute gmax all reduce max f_g",
+        lines += [f"fix g all pair {grades} mtp grade 1", "compute gmax all reduce max f_g",
                   "thermo_style custom step pe c_gmax", "thermo 10"]
     lines += ["run 10", f"run {steps}"]
     best = np.inf
@@ -93,7 +97,7 @@ def main():
         for n, atoms in structures.items():
             ase.io.write(folder / f"structure{n}.data", atoms, format="lammps-data", specorder=["Cu"], masses=True)
         print(f"{'level':>5} {'atoms':>6} {'Numba 1thr':>10} {'1 rank':>8} {'2 ranks':>8} {'speed-up':>8} "
-              f"{'1r grades/10':>12} {'2r grades/10':>12} {'grade cost':>10} {'callback':>9} "
+              f"{'1r grades/10':>12} {'2r grades/10':>12} {'1r grades/1':>10} {'cost /10':>10} {'callback':>9} "
               f"{'vs Numba':>8} {'vs MLIP-2':>9}   (µs/atom-step)")
         for level in args.levels:
             pot = potential(level)
@@ -109,14 +113,18 @@ def main():
             write_active_set(aset, folder / "active.bin")
             for n, atoms in structures.items():
                 nb = numba_us(pot, atoms, 3)
-                r1 = lammps_us(folder, pot_file.name, n, 1, False, nb, args.repeats)
-                r2 = lammps_us(folder, pot_file.name, n, 2, False, nb / 2, args.repeats)
-                g1 = lammps_us(folder, pot_file.name, n, 1, True, nb, args.repeats)
-                g2 = lammps_us(folder, pot_file.name, n, 2, True, nb / 2, args.repeats)
+                r1 = lammps_us(folder, pot_file.name, n, 1, 0, nb, args.repeats)
+                r2 = lammps_us(folder, pot_file.name, n, 2, 0, nb / 2, args.repeats)
+                g1 = lammps_us(folder, pot_file.name, n, 1, 10, nb, args.repeats)
+                g2 = lammps_us(folder, pot_file.name, n, 2, 10, nb / 2, args.repeats)
+                every = lammps_us(folder, pot_file.name, n, 1, 1, nb, args.repeats)
                 cb = callback_us(pot, atoms) if n == 2048 else float("nan")
-                cost = 100 * (g1 / r1 - 1)
+                # the cost of one graded step is measured where it is large (grades every step);
+                # every 10 steps costs a tenth of it (the measured every-10 figure is within the noise)
+                cost = 100 * (every / r1 - 1) / 10
                 print(f"{level:5d} {n:6d} {nb:10.2f} {r1:8.2f} {r2:8.2f} {r1 / r2:8.2f} {g1:12.2f} {g2:12.2f} "
-                      f"{cost:9.1f}% {cb:9.2f} {nb / r1:8.2f} {MLIP2_US_PER_ATOM / r1:9.2f}", flush=True)
+                      f"{every:10.2f} {cost:9.1f}% {cb:9.2f} {nb / r1:8.2f} {MLIP2_US_PER_ATOM / r1:9.2f}",
+                      flush=True)
                 summary[(level, n)] = dict(r1=r1, r2=r2, cost=cost, nb=nb)
     s16 = summary.get((16, 2048), summary[next(iter(summary))])
     big16 = summary.get((16, 16384), s16)

