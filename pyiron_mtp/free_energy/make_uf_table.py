@@ -44,8 +44,8 @@ def second_virial(p):
 def compressibility(p, x, atoms=1000, steps=20000, equilibration=5000, seed=1, workdir=None):
     """Mean Z and its standard error (block averages) of the UF fluid at (p, x)."""
     rho = x / (0.5 * (np.pi * SIGMA ** 2) ** 1.5)
-    length = (atoms / rho) ** (1.0 / 3.0)
-    eps = p * KB * TEMPERATURE
+    length = float((atoms / rho) ** (1.0 / 3.0))
+    eps = float(p * KB * TEMPERATURE)
     script = f"""units metal
 atom_style atomic
 region box block 0 {length!r} 0 {length!r} 0 {length!r}

@@ -34,7 +34,9 @@ class LammpsPotential:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_mtp(cls, pot, active_set=None, name="mtp"):
-        """pair style mtp for ``pot`` (needs species names); with ``active_set`` it grades."""
+        """pair style mtp for ``pot`` (needs species names); with ``active_set`` (an
+        :class:`~pyiron_mtp.active.ActiveSet` or the path of a file written by
+        ``write_active_set``) it grades."""
         if pot.species is None:
             raise ValueError("the MTP needs species names (MTP.from_file(..., species=[...]))")
         if not pot.trained:
@@ -105,8 +107,12 @@ class LammpsPotential:
         if self.mtp is not None:
             self.mtp.to_file(folder / f"{self.name}.mtp")
             if self.active_set is not None:
-                from ..lammps.files import write_active_set
-                write_active_set(self.active_set, folder / f"{self.name}_active_set.bin")
+                target = folder / f"{self.name}_active_set.bin"
+                if isinstance(self.active_set, (str, Path)):
+                    shutil.copy(self.active_set, target)
+                else:
+                    from ..lammps.files import write_active_set
+                    write_active_set(self.active_set, target)
 
     def pair_lines(self):
         return [f"pair_style {self.style}", f"pair_coeff * * {self.coeff}"]

@@ -1,0 +1,399 @@
+"""Free energy of a solid or a liquid with LAMMPS, for any potential it runs.
+
+:func:`free_energy` runs, for each of ``repeats`` independent repetitions (own seeds):
+
+- solid: NPT equilibration at (T, P) -> mean box; NVT mean-square displacements -> spring
+  constant per species; Frenkel-Ladd switching to the Einstein crystal (forward and
+  backward) from the perfect lattice in the mean box:
+  G = F_E - F_cm - W + P V;
+- liquid: melting at ``melt_temperature``, NPT equilibration at (T, P) -> mean volume;
+  switching to the Uhlenbeck-Ford fluid: G = F_ideal + F_UF - W + P V;
+- with ``tmax``: reversible scaling from T to tmax (NPT, P = 0) and back -> G(T) on a grid.
+
+Trust checks on by default: the crystalline fraction (common neighbour analysis) along
+every stage (a solid that melts or a liquid that crystallises - or was never melted - is an
+error, not a number), dissipation above the tolerance flagged, the MTP's extrapolation
+grade monitored (above the break threshold flagged; those structures can go to active
+learning).  Every stage's result is kept in ``workdir``; a new call with the same
+``workdir`` continues without redoing finished stages.  Energies in eV/atom, T in K,
+P in GPa, V in A^3/atom.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.build import bulk
+
+from ..lammps.runtime import run_lammps
+from . import stages
+from .potential import LammpsPotential
+from .protocol import Protocol
+from .reference import KB, einstein_free_energy, ideal_gas_free_energy, mass_of, uf_excess_free_energy
+
+__all__ = ["free_energy", "FreeEnergyResult", "PhaseError", "make_structure", "scaled_free_energy",
+           "GPA_TO_EV_PER_A3"]
+
+log = logging.getLogger(__name__)
+GPA_TO_EV_PER_A3 = 1.0 / 160.21766208
+
+
+class PhaseError(RuntimeError):
+    """A stage left its phase (a solid melted, a liquid crystallised or never melted)."""
+
+
+@dataclass
+class FreeEnergyResult:
+    """Gibbs free energy per atom (eV) with its standard error over repetitions.
+
+    ``temperatures``/``free_energy`` are arrays when reversible scaling ran (G(T) on that grid),
+    else one temperature.  ``repetitions`` holds every repetition's numbers (seeds included);
+    ``flags`` the trust-check warnings.
+    """
+
+    phase: str
+    temperature: float
+    pressure: float
+    free_energy: float | np.ndarray
+    free_energy_error: float | np.ndarray
+    temperatures: np.ndarray | None = None
+    volume: float = float("nan")
+    volume_error: float = float("nan")
+    dissipation: float = float("nan")
+    solid_fraction: float = float("nan")
+    max_grade: float | None = None
+    spring_constants: list | None = None
+    flags: list = field(default_factory=list)
+    repetitions: list = field(default_factory=list)
+
+    def at(self, temperature):
+        """(G, error) interpolated at a temperature inside the reversible-scaling grid."""
+        if self.temperatures is None:
+            if abs(temperature - self.temperature) > 1e-9:
+                raise ValueError(f"only T = {self.temperature} K was computed")
+            return float(self.free_energy), float(self.free_energy_error)
+        t = self.temperatures
+        if not t.min() - 1e-9 <= temperature <= t.max() + 1e-9:
+            raise ValueError(f"T = {temperature} K outside the computed range {t.min()}..{t.max()} K")
+        return float(np.interp(temperature, t, self.free_energy)), float(np.interp(temperature, t,
+                                                                                   self.free_energy_error))
+
+    def summary(self) -> dict:
+        """JSON-ready numbers (arrays as lists)."""
+        def plain(v):
+            return v.tolist() if isinstance(v, np.ndarray) else v
+        out = {k: plain(getattr(self, k)) for k in (
+            "phase", "temperature", "pressure", "free_energy", "free_energy_error", "volume", "volume_error",
+            "dissipation", "solid_fraction", "max_grade", "spring_constants", "flags")}
+        if self.temperatures is not None:
+            out["temperatures"] = self.temperatures.tolist()
+        return out
+
+
+def make_structure(species, lattice, atoms=500, composition=None, a=None, seed=0):
+    """A near-cubic supercell of ``lattice`` with about ``atoms`` atoms.
+
+    ``species``: one element or several (random occupation with ``composition``, fractions
+    per species).  ``a``: lattice constant (A), default from ASE's reference data (Vegard
+    average for alloys).
+    """
+    species = [species] if isinstance(species, str) else list(species)
+    if a is None:
+        from ase.data import reference_states, atomic_numbers
+        vols = []
+        for s in species:
+            ref = reference_states[atomic_numbers[s]]
+            probe = bulk(s) if ref is not None and ref.get("symmetry") in ("fcc", "bcc", "hcp") else None
+            if probe is None:
+                raise ValueError(f"no reference lattice constant for {s}: give a=...")
+            vols.append(probe.get_volume() / len(probe))
+        w = np.full(len(species), 1.0 / len(species)) if composition is None else np.asarray(composition, float)
+        v = float(np.dot(w / w.sum(), vols))
+        a = {"fcc": (4 * v) ** (1 / 3), "bcc": (2 * v) ** (1 / 3), "hcp": (np.sqrt(2) * v) ** (1 / 3)}[lattice]
+    if lattice == "hcp":
+        unit = bulk(species[0], "hcp", a=a, c=a * np.sqrt(8 / 3), orthorhombic=True)
+    else:
+        unit = bulk(species[0], lattice, a=a, cubic=True)
+    n = max(1, round((atoms / len(unit)) ** (1 / 3)))
+    lengths = unit.cell.lengths()
+    reps = [max(1, round(n * lengths.max() / lengths[k])) for k in range(3)]
+    s = unit.repeat(reps)
+    if len(species) > 1:
+        rng = np.random.default_rng(seed)
+        w = np.full(len(species), 1.0 / len(species)) if composition is None else np.asarray(composition, float)
+        counts = np.floor(w / w.sum() * len(s)).astype(int)
+        counts[0] += len(s) - counts.sum()
+        symbols = np.repeat(species, counts)
+        rng.shuffle(symbols)
+        s.set_chemical_symbols(list(symbols))
+    return s
+
+
+def scaled_free_energy(g0, t0, temperatures, lam, work):
+    """G(T) from reversible scaling: G(T) = (T/T0) (G0 + W(lambda = T0/T)) + 3/2 kT ln(T0/T)."""
+    t = np.asarray(temperatures, dtype=float)
+    w = np.interp(t0 / t, lam[::-1], work[::-1]) if lam[0] > lam[-1] else np.interp(t0 / t, lam, work)
+    return t / t0 * (g0 + w) + 1.5 * KB * t * np.log(t0 / t)
+
+
+def _cumulative(lam, u):
+    out = np.zeros(len(lam))
+    out[1:] = np.cumsum(0.5 * (u[1:] + u[:-1]) * np.diff(lam))
+    return out
+
+
+def _write_data(atoms, path, species):
+    import ase.io
+    ase.io.write(path, atoms, format="lammps-data", specorder=list(species), masses=True, units="metal",
+                 atom_style="atomic")
+
+
+def _read_data(path, species):
+    import ase.io
+    from ase.data import atomic_numbers
+    return ase.io.read(path, format="lammps-data", atom_style="atomic", units="metal",
+                       Z_of_type={k + 1: atomic_numbers[s] for k, s in enumerate(species)})
+
+
+def _scaled_to(atoms, box):
+    """``atoms`` scaled to the mean LAMMPS box (lx ly lz xy xz yz)."""
+    lx, ly, lz, xy, xz, yz = box
+    new = atoms.copy()
+    new.set_cell([[lx, 0, 0], [xy, ly, 0], [xz, yz, lz]], scale_atoms=True)
+    return new
+
+
+class _Runner:
+    """Runs stages in their folders; a finished stage (result.json) is read, not rerun."""
+
+    def __init__(self, potential: LammpsPotential, workdir, cores, run=None):
+        self.pot, self.workdir, self.cores = potential, Path(workdir), int(cores)
+        self.run_fn = run or run_lammps
+
+    def __call__(self, stage: stages.Stage, name: str, start: Atoms):
+        folder = self.workdir / name
+        done = folder / "result.json"
+        if done.exists():
+            return json.loads(done.read_text())
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_data(start, folder / "start.data", self.pot.species)
+        self.pot.write_files(folder)
+        self.run_fn(stage.script, folder, cores=self.cores)
+        result = stage.read(folder)
+        tmp = folder / "result.json.tmp"
+        tmp.write_text(json.dumps(result))
+        tmp.replace(done)
+        return result
+
+
+def _check_phase(result, phase, stage, temperature, p: Protocol, flags):
+    if phase == "solid" and result["crystalline_min"] < p.solid_min_fraction:
+        raise PhaseError(f"the solid melted (or lost its lattice) during {stage} at {temperature:g} K: crystalline "
+                         f"fraction fell to {result['crystalline_min']:.2f} (needs >= {p.solid_min_fraction}); "
+                         f"lower the temperature or check the potential")
+    if phase == "liquid" and result["crystalline_max"] > p.liquid_max_fraction:
+        raise PhaseError(f"the liquid is not a liquid during {stage} at {temperature:g} K: crystalline fraction "
+                         f"{result['crystalline_max']:.2f} (allowed <= {p.liquid_max_fraction}); it was not melted "
+                         f"or it crystallised - raise melt_temperature / the temperature")
+    g = result.get("max_grade")
+    if g is not None and g > p.break_threshold:
+        flags.append(f"{stage}: the MTP extrapolates (max grade {g:.3g} > {p.break_threshold}); "
+                     f"the structures of this stage should go to active learning")
+    if "dissipation" in result and abs(result["dissipation"]) > p.dissipation_tolerance:
+        flags.append(f"{stage}: dissipation {result['dissipation'] * 1e3:.2f} meV/atom above "
+                     f"{p.dissipation_tolerance * 1e3:g} meV/atom: switch more slowly (switching_steps)")
+
+
+def _repetition(runner, pot, phase, lattice, start, temperature, pressure, tmax, p: Protocol, seed, tag, flags):
+    """One independent repetition: its G(T0) (and G(T) with tmax) and the stage numbers."""
+    species = pot.species
+    n = len(start)
+    counts = [sum(1 for s in start.get_chemical_symbols() if s == sp) for sp in species]
+    masses = [mass_of(s) for s in species]
+    v_guess = start.get_volume() / n
+    rc = stages.cna_cutoff(lattice, v_guess)
+    liquid = phase == "liquid"
+    eq = runner(stages.equilibration(pot, p, temperature, pressure, lattice, rc, seed, liquid=liquid),
+                f"{tag}/equilibration", start)
+    _check_phase(eq, phase, "equilibration", temperature, p, flags)
+    volume = eq["volume"]
+    rc = stages.cna_cutoff(lattice, volume)
+    out = {"seed": seed, "volume": volume, "volume_error": eq["volume_error"], "max_grade": eq["max_grade"],
+           "solid_fraction": eq["crystalline_end"]}
+    if not liquid:
+        lattice_start = _scaled_to(_as_lammps_frame(start), eq["box"])
+        sp = runner(stages.springs(pot, p, temperature, rc, seed + 1), f"{tag}/springs", lattice_start)
+        _check_phase(sp, phase, "springs", temperature, p, flags)
+        ks = sp["spring_constants"]
+        fl = runner(stages.frenkel_ladd(pot, p, temperature, ks, rc, seed + 2), f"{tag}/frenkel_ladd",
+                    lattice_start)
+        _check_phase(fl, phase, "frenkel_ladd", temperature, p, flags)
+        present = [k for k, c in enumerate(counts) if c > 0]
+        f_e, f_cm = einstein_free_energy(temperature, [ks[k] for k in present], [masses[k] for k in present],
+                                         [counts[k] for k in present], volume * n)
+        f_ref = f_e + f_cm
+        sw = fl
+        out.update(spring_constants=ks, f_einstein=f_e, f_cm=f_cm)
+    else:
+        liquid_start = _scaled_to(_read_data(runner.workdir / tag / "equilibration" / "equilibrated.data", species),
+                                  eq["box"])
+        sw = runner(stages.uf_switching(pot, p, temperature, rc, seed + 2), f"{tag}/uf_switching", liquid_start)
+        _check_phase(sw, phase, "uf_switching", temperature, p, flags)
+        rho = 1.0 / volume
+        f_id = ideal_gas_free_energy(temperature, rho, masses, counts)
+        f_uf = uf_excess_free_energy(temperature, rho, p.uf_p, p.uf_sigma)
+        f_ref = f_id + f_uf
+        out.update(f_ideal=f_id, f_uf=f_uf)
+    f = f_ref - sw["work"]
+    g0 = f + pressure * GPA_TO_EV_PER_A3 * volume
+    out.update(work=sw["work"], work_forward=sw["work_forward"], work_backward=sw["work_backward"],
+               dissipation=sw["dissipation"], free_energy=g0, f_reference=f_ref,
+               integrand_forward=sw["integrand_forward"], integrand_backward=sw["integrand_backward"],
+               max_grade=_max(out["max_grade"], sw["max_grade"]),
+               solid_fraction=sw["crystalline_end"])
+    if tmax is not None:
+        rs_start = _read_data(runner.workdir / tag / "equilibration" / "equilibrated.data", species)
+        rs = runner(stages.reversible_scaling(pot, p, temperature, tmax, lattice, rc, seed + 3, liquid=liquid),
+                    f"{tag}/reversible_scaling", rs_start)
+        _check_phase(rs, phase, "reversible_scaling", temperature, p, flags)
+        fw, bw = np.array(rs["forward"]), np.array(rs["backward"])[::-1]
+        wf = _cumulative(fw[:, 0], fw[:, 1])
+        wb = _cumulative(bw[:, 0], bw[:, 1])
+        temps = np.linspace(temperature, tmax, 101)
+        g_f = scaled_free_energy(g0, temperature, temps, fw[:, 0], wf)
+        g_b = scaled_free_energy(g0, temperature, temps, bw[:, 0], wb)
+        out.update(temperatures=temps.tolist(), free_energy_curve=(0.5 * (g_f + g_b)).tolist(),
+                   scaling_dissipation=float(0.5 * abs(g_f[-1] - g_b[-1])),
+                   max_grade=_max(out["max_grade"], rs["max_grade"]))
+        if out["scaling_dissipation"] > p.dissipation_tolerance:
+            flags.append(f"reversible_scaling: forward and backward G({tmax:g} K) differ by "
+                         f"{2e3 * out['scaling_dissipation']:.2f} meV/atom: scale more slowly")
+    return out
+
+
+def _max(a, b):
+    vals = [v for v in (a, b) if v is not None]
+    return max(vals) if vals else None
+
+
+def _as_lammps_frame(atoms):
+    """The structure in LAMMPS' frame (lower-triangular cell), as the data file holds it."""
+    from ..lammps.runtime import lammps_cell
+    cell, rot = lammps_cell(atoms.cell.array)
+    new = atoms.copy()
+    new.set_cell(cell, scale_atoms=False)
+    new.positions = atoms.positions @ rot
+    return new
+
+
+def free_energy(potential, phase, temperature, *, lattice="fcc", structure=None, species=None, atoms=500,
+                composition=None, pressure=0.0, tmax=None, repeats=3, protocol=None, workdir="free_energy",
+                cores=1, parallel=1, seed=12345, progress=True, run=None) -> FreeEnergyResult:
+    """Gibbs free energy per atom of ``phase`` ("solid" or "liquid") at ``temperature`` (K) and
+    ``pressure`` (GPa), with reversible scaling to ``tmax`` if given.
+
+    ``potential``: a :class:`LammpsPotential` (``LammpsPotential.from_mtp(pot, active_set)``,
+    ``.from_eam(file, species)``, ``.from_pyiron(row)``).  Start structure: ``structure``
+    (ASE Atoms) or a ``lattice`` supercell of about ``atoms`` atoms of ``species`` (default:
+    the potential's species, ``composition`` fractions).  ``repeats`` independent repetitions
+    (seeds ``seed``, ``seed + 100``, ...) give the standard error; ``parallel`` of them run at
+    once, each LAMMPS run on ``cores`` MPI ranks.  ``workdir`` keeps every stage: calling
+    again continues where a killed run stopped.
+    """
+    if phase not in ("solid", "liquid"):
+        raise ValueError(f"phase must be 'solid' or 'liquid', got {phase!r}")
+    if temperature <= 0:
+        raise ValueError("temperature must be positive (K)")
+    if tmax is not None and abs(pressure) > 1e-12:
+        raise ValueError("reversible scaling (tmax) is implemented at zero pressure only; "
+                         "compute single temperatures at other pressures")
+    if repeats < 1:
+        raise ValueError("repeats must be >= 1")
+    p = protocol or Protocol()
+    if not isinstance(potential, LammpsPotential):
+        raise TypeError("potential must be a LammpsPotential (from_mtp, from_eam or from_pyiron)")
+    if structure is None:
+        structure = make_structure(species or potential.species, lattice, atoms, composition)
+    potential.check_species(structure.get_chemical_symbols())
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    settings = {"phase": phase, "temperature": temperature, "pressure": pressure, "tmax": tmax,
+                "lattice": lattice, "atoms": len(structure), "protocol": p.to_dict(), "potential": potential.style}
+    _check_settings(workdir / "settings.json", settings)
+    runner = _Runner(potential, workdir, cores, run)
+    flags: list = []
+    seeds = [seed + 100 * r for r in range(repeats)]
+
+    def one(r):
+        return _repetition(runner, potential, phase, lattice, structure, temperature, pressure, tmax, p, seeds[r],
+                           f"rep{r}", flags)
+
+    reps = _map_with_progress(one, range(repeats), parallel, progress, f"{phase} {temperature:g} K")
+    return _combine(reps, phase, temperature, pressure, tmax, flags)
+
+
+def _check_settings(path, settings):
+    if path.exists():
+        old = json.loads(path.read_text())
+        changed = {k for k in settings if json.dumps(old.get(k), sort_keys=True) != json.dumps(settings[k],
+                                                                                                sort_keys=True)}
+        if changed:
+            raise ValueError(f"{path.parent} holds a calculation with other settings ({sorted(changed)}); "
+                             f"use a new workdir")
+    else:
+        path.write_text(json.dumps(settings, indent=1))
+
+
+def _map_with_progress(fn, items, parallel, progress, label):
+    items = list(items)
+    from tqdm.auto import tqdm
+    bar = tqdm(total=len(items), desc=label, unit="rep", disable=not progress)
+    try:
+        if parallel <= 1:
+            out = []
+            for i in items:
+                out.append(fn(i))
+                bar.update()
+            return out
+        with ThreadPoolExecutor(parallel) as pool:
+            futures = [pool.submit(fn, i) for i in items]
+            out = []
+            for f in futures:
+                out.append(f.result())
+                bar.update()
+            return out
+    finally:
+        bar.close()
+
+
+def _combine(reps, phase, temperature, pressure, tmax, flags):
+    def mean_err(values):
+        v = np.asarray(values, dtype=float)
+        err = v.std(axis=0, ddof=1) / np.sqrt(len(v)) if len(v) > 1 else np.full(v.shape[1:], np.nan)
+        return v.mean(axis=0), err
+    if len(reps) == 1:
+        flags.append("one repetition only: no statistical error (repeats >= 2)")
+    vol, _ = mean_err([r["volume"] for r in reps])
+    vol_err = (np.std([r["volume"] for r in reps], ddof=1) / np.sqrt(len(reps)) if len(reps) > 1
+               else reps[0]["volume_error"])
+    grades = [r["max_grade"] for r in reps if r["max_grade"] is not None]
+    ks = None
+    if "spring_constants" in reps[0]:
+        ks = [float(np.mean([r["spring_constants"][k] for r in reps if r["spring_constants"][k] is not None]))
+              if reps[0]["spring_constants"][k] is not None else None for k in range(len(reps[0]["spring_constants"]))]
+    common = dict(phase=phase, temperature=temperature, pressure=pressure, volume=float(vol), volume_error=float(vol_err),
+                  dissipation=float(np.mean([r["dissipation"] for r in reps])),
+                  solid_fraction=float(np.mean([r["solid_fraction"] for r in reps])),
+                  max_grade=max(grades) if grades else None, spring_constants=ks,
+                  flags=list(dict.fromkeys(flags)), repetitions=reps)
+    if tmax is None:
+        g, e = mean_err([r["free_energy"] for r in reps])
+        return FreeEnergyResult(free_energy=float(g), free_energy_error=float(e), **common)
+    g, e = mean_err([r["free_energy_curve"] for r in reps])
+    return FreeEnergyResult(free_energy=g, free_energy_error=e, temperatures=np.array(reps[0]["temperatures"]),
+                            **common)

@@ -1,0 +1,50 @@
+"""Settings of a free-energy calculation (steps, thermostats, trust-check tolerances)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+__all__ = ["Protocol"]
+
+
+@dataclass
+class Protocol:
+    """Steps and settings of every stage; times in fs, pressures in GPa, energies in eV/atom.
+
+    equilibration_steps: NPT equilibration (the volume is averaged over its second half);
+    spring_steps: NVT run measuring the mean-square displacements (spring constants);
+    switching_steps / switch_equilibration_steps: each switching direction and the
+    equilibration before it (Frenkel-Ladd, Uhlenbeck-Ford, lambda paths, reversible scaling);
+    melt_temperature / melt_steps: the liquid is prepared there (default: 2 T);
+    grade_every: extrapolation grades of an MTP every this many steps;
+    dissipation_tolerance: larger dissipation (eV/atom) is flagged;
+    solid_min_fraction / liquid_max_fraction: crystalline fraction (common neighbour analysis)
+    a solid must keep / a liquid must stay below, else the stage is an error.
+    """
+
+    timestep: float = 1.0
+    tdamp: float = 100.0
+    pdamp: float = 1000.0
+    equilibration_steps: int = 10000
+    spring_steps: int = 5000
+    switching_steps: int = 25000
+    switch_equilibration_steps: int = 5000
+    melt_temperature: float | None = None
+    melt_steps: int = 10000
+    grade_every: int = 10
+    break_threshold: float = 10.0
+    dissipation_tolerance: float = 1e-3
+    solid_min_fraction: float = 0.5
+    liquid_max_fraction: float = 0.1
+    uf_p: int = 50
+    uf_sigma: float = 1.5
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def fast(cls, **changes):
+        """A short protocol for tests and examples (numbers are rough)."""
+        base = dict(equilibration_steps=1000, spring_steps=500, switching_steps=2000,
+                    switch_equilibration_steps=500, melt_steps=1500)
+        base.update(changes)
+        return cls(**base)

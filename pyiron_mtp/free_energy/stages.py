@@ -1,0 +1,361 @@
+"""LAMMPS inputs of the free-energy stages and the readers of their output.
+
+Every stage is a :class:`Stage`: the input script (reading ``start.data`` and the
+potential's files from its folder) and a reader turning the files LAMMPS wrote into
+numbers.  Common to all stages: the crystalline fraction (common neighbour analysis,
+``compute cna/atom``) at the start and the end, and the MTP's extrapolation grade every
+``grade_every`` steps when the potential carries an active set.
+
+Units inside: LAMMPS metal (eV, A, ps, bar); arguments: K, fs, GPa.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..lammps.runtime import GPA_TO_BAR, NKTV2P, num
+from .potential import LammpsPotential
+from .protocol import Protocol
+from .reference import KB
+
+__all__ = ["Stage", "cna_cutoff", "equilibration", "springs", "frenkel_ladd", "uf_switching",
+           "reversible_scaling", "lambda_switching", "smooth_lambda", "snapshots"]
+
+EV_PER_A3_TO_GPA = 160.21766208
+
+
+@dataclass
+class Stage:
+    name: str
+    script: str
+    reader: object        # callable(folder) -> dict
+
+    def read(self, folder):
+        return self.reader(Path(folder))
+
+
+def cna_cutoff(lattice, volume_per_atom):
+    """Cutoff (A) of conventional common neighbour analysis for a lattice at a volume."""
+    if lattice == "fcc":
+        return 0.8536 * (4.0 * volume_per_atom) ** (1 / 3)
+    if lattice == "bcc":
+        return 1.207 * (2.0 * volume_per_atom) ** (1 / 3)
+    if lattice == "hcp":
+        return 1.207 * (np.sqrt(2.0) * volume_per_atom) ** (1 / 3)
+    raise ValueError(f"lattice must be fcc, bcc or hcp, got {lattice!r}")
+
+
+def smooth_lambda(s):
+    """The switching function of fix ti/spring (function 2): 0 -> 1 with vanishing
+    derivatives up to fourth order at both ends, s in [0, 1]."""
+    return s ** 5 * (70 * s ** 4 - 315 * s ** 3 + 540 * s ** 2 - 420 * s + 126)
+
+
+def _lambda_variable(name, t_eq, t_s, start=0.0, end=1.0):
+    """An equal-style LAMMPS variable running start -> end -> start along the schedule
+    eq (t_eq) | forward (t_s) | eq (t_eq) | backward (t_s), smooth switching function."""
+    f = lambda s: f"(({s})^5*(70*({s})^4-315*({s})^3+540*({s})^2-420*({s})+126))"  # noqa: E731
+    fwd = f"(elapsed-{t_eq})/{t_s}"
+    bwd = f"1-(elapsed-{2 * t_eq + t_s})/{t_s}"
+    lam = (f"(elapsed<{t_eq})*0+(elapsed>={t_eq}&&elapsed<{t_eq + t_s})*{f(fwd)}"
+           f"+(elapsed>={t_eq + t_s}&&elapsed<{2 * t_eq + t_s})*1"
+           f"+(elapsed>={2 * t_eq + t_s})*{f(bwd)}")
+    return f'variable {name} equal "{num(start)}+({num(end)}-{num(start)})*({lam})"'
+
+
+class _Script:
+    """Assembles an input: header, potential, monitoring (crystalline fraction, grades)."""
+
+    def __init__(self, potential: LammpsPotential, protocol: Protocol, cna_rc, data="start.data"):
+        self.pot, self.p, self.rc = potential, protocol, cna_rc
+        self.lines = ["units metal", "atom_style atomic", "atom_modify map array", f"read_data {data}"]
+
+    def pair(self, lines=None):
+        self.lines += lines if lines is not None else self.pot.pair_lines()
+        self.lines += ["neighbor 1.0 bin", f"timestep {num(self.p.timestep / 1000.0)}",
+                       "variable stepv equal step", "variable natoms equal atoms"]
+        return self
+
+    def monitor(self):
+        self.lines += [f"compute cna all cna/atom {num(self.rc)}",
+                       'variable cryst atom "c_cna>=1 && c_cna<=3"',
+                       "compute cfrac all reduce ave v_cryst",
+                       "thermo_style custom step temp pe press vol c_cfrac", "thermo 1000"]
+        if self.pot.grades:
+            n = self.p.grade_every
+            self.lines += [f"fix grades all pair {n} mtp grade 1", "compute gmax all reduce max f_grades",
+                           "variable gmax equal c_gmax",
+                           f'fix gradelog all print {n} "${{stepv}} ${{gmax}}" file grades.txt screen no title ""']
+        self.lines += ["variable cf equal c_cfrac",
+                       'fix cnalog all print 500 "${stepv} ${cf}" file crystalline.txt screen no title ""',
+                       "run 0", 'print "CRYSTALLINE_START $(c_cfrac:%.6f)"']
+        return self
+
+    def add(self, *lines):
+        self.lines += list(lines)
+        return self
+
+    def finish(self):
+        self.lines += ["run 0", 'print "CRYSTALLINE_END $(c_cfrac:%.6f)"', 'print "STAGE_DONE"']
+        return "\n".join(self.lines) + "\n"
+
+
+def _log_value(folder, key):
+    for line in (folder / "log.lammps").read_text().splitlines():
+        if line.startswith(key + " "):
+            return float(line.split()[1])
+    return float("nan")
+
+
+def _table(path, ncol):
+    if not path.exists():
+        return np.zeros((0, ncol))
+    rows = [ln.split() for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    return np.array(rows, dtype=float).reshape(-1, ncol)
+
+
+def _common(folder, physical_until=None):
+    """Grades and crystalline fractions of a stage.  ``physical_until``: the step up to which
+    the system is the physical one (Frenkel-Ladd: an Einstein crystal has no lattice
+    correlations for common neighbour analysis to see); the fraction along the stage is
+    judged only there."""
+    g = _table(folder / "grades.txt", 2)
+    c = _table(folder / "crystalline.txt", 2)
+    start, end = _log_value(folder, "CRYSTALLINE_START"), _log_value(folder, "CRYSTALLINE_END")
+    if physical_until is not None:
+        along = np.concatenate([[start], c[c[:, 0] <= physical_until, 1]])
+    else:
+        along = np.concatenate([[start, end], c[:, 1]])
+    return {"crystalline_start": start, "crystalline_end": end,
+            "crystalline_min": float(np.nanmin(along)), "crystalline_max": float(np.nanmax(along)),
+            "max_grade": float(g[:, 1].max()) if len(g) else None}
+
+
+def _barostat(lattice, pressure_bar, pdamp_ps):
+    couple = "iso" if lattice in ("fcc", "bcc") else "aniso"
+    return f"{couple} {num(pressure_bar)} {num(pressure_bar)} {num(pdamp_ps)}"
+
+
+# --------------------------------------------------------------------------- stages
+def equilibration(potential, protocol, temperature, pressure, lattice, cna_rc, seed, liquid=False):
+    """NPT at (T, P) - for a liquid after melting at ``melt_temperature`` - with the box
+    averaged over the second half; writes ``equilibrated.data``."""
+    p = protocol
+    bar = pressure * GPA_TO_BAR
+    td, pd = p.tdamp / 1000, p.pdamp / 1000
+    s = _Script(potential, p, cna_rc).pair().monitor()
+    if liquid:
+        tm = p.melt_temperature or 2.0 * temperature
+        s.add(f"velocity all create {num(tm)} {seed} dist gaussian mom yes rot yes",
+              f"fix npt all npt temp {num(tm)} {num(tm)} {num(td)} iso {num(bar)} {num(bar)} {num(pd)}",
+              f"run {p.melt_steps}", "unfix npt",
+              f"fix npt all npt temp {num(temperature)} {num(temperature)} {num(td)} "
+              f"iso {num(bar)} {num(bar)} {num(pd)}")
+    else:
+        s.add(f"velocity all create {num(temperature)} {seed} dist gaussian mom yes rot yes",
+              f"fix npt all npt temp {num(temperature)} {num(temperature)} {num(td)} "
+              f"{_barostat(lattice, bar, pd)}")
+    half = p.equilibration_steps // 2
+    s.add(f"run {p.equilibration_steps - half}",
+          "variable lx equal lx", "variable ly equal ly", "variable lz equal lz",
+          "variable xy equal xy", "variable xz equal xz", "variable yz equal yz",
+          "variable pea equal pe/atoms", "variable va equal vol/atoms",
+          f'fix boxlog all print 10 "${{lx}} ${{ly}} ${{lz}} ${{xy}} ${{xz}} ${{yz}} ${{va}} ${{pea}}" '
+          f'file box.txt screen no title ""',
+          f"run {half}", "write_data equilibrated.data nocoeff")
+
+    def read(folder):
+        box = _table(folder / "box.txt", 8)
+        blocks = np.array_split(box[:, 6], 10)
+        means = np.array([b.mean() for b in blocks if len(b)])
+        return {**_common(folder), "box": box[:, :6].mean(axis=0).tolist(),
+                "volume": float(box[:, 6].mean()), "volume_error": float(means.std(ddof=1) / np.sqrt(len(means))),
+                "potential_energy": float(box[:, 7].mean())}
+    return Stage("equilibration", s.finish(), read)
+
+
+def springs(potential, protocol, temperature, cna_rc, seed):
+    """NVT at the equilibrium box: mean-square displacement per species (centre of mass
+    removed) -> spring constants k = 3 kT / <dr^2> (eV/A^2)."""
+    p = protocol
+    s = _Script(potential, p, cna_rc).pair().monitor()
+    species = potential.species
+    s.add(f"velocity all create {num(temperature)} {seed} dist gaussian mom yes rot yes",
+          "fix nve all nve",
+          f"fix lang all langevin {num(temperature)} {num(temperature)} {num(p.tdamp / 1000)} {seed + 11} zero yes",
+          f"run {max(p.spring_steps // 5, 100)}")
+    cols = []
+    for k, sp in enumerate(species):
+        s.add(f"group g{k + 1} type {k + 1}", f"compute msd{k + 1} g{k + 1} msd com yes",
+              f"variable m{k + 1} equal c_msd{k + 1}[4]")
+        cols.append(f"${{m{k + 1}}}")
+    s.add(f'fix msdlog all print 10 "{" ".join(cols)}" file msd.txt screen no title ""', f"run {p.spring_steps}")
+
+    def read(folder):
+        msd = _table(folder / "msd.txt", len(species))
+        msd = msd[len(msd) // 5:]          # the plateau
+        kt = KB * temperature
+        present = [np.isfinite(m) and m > 0 for m in msd.mean(axis=0)]
+        ks = [float(3 * kt / m) if ok else None for m, ok in zip(msd.mean(axis=0), present)]
+        return {**_common(folder), "spring_constants": ks,
+                "msd": [float(m) for m in msd.mean(axis=0)]}
+    return Stage("springs", s.finish(), read)
+
+
+def frenkel_ladd(potential, protocol, temperature, spring_constants, cna_rc, seed):
+    """Frenkel-Ladd switching U -> Einstein crystal and back (fix ti/spring per species,
+    smooth switching function, Langevin thermostat with zero net force, centre of mass at
+    rest).  Starts from the perfect lattice (the springs' centres)."""
+    p = protocol
+    t_s, t_eq = p.switching_steps, p.switch_equilibration_steps
+    s = _Script(potential, p, cna_rc).pair().monitor()
+    s.add(f"velocity all create {num(temperature)} {seed} dist gaussian mom yes rot yes")
+    springs_used = []
+    for k, ks in enumerate(spring_constants):
+        if ks is None:
+            continue
+        s.add(f"group g{k + 1} type {k + 1}", f"fix ti{k + 1} g{k + 1} ti/spring {num(ks)} {t_s} {t_eq} function 2")
+        springs_used.append(k + 1)
+    first = springs_used[0]
+    espr = "+".join(f"f_ti{k}" for k in springs_used)
+    # the thermostat after the springs: fix ti/spring scales all forces present before it
+    s.add("fix nve all nve",
+          f"fix lang all langevin {num(temperature)} {num(temperature)} {num(p.tdamp / 1000)} {seed + 13} zero yes",
+          f"variable lam equal f_ti{first}[1]", "variable epot equal pe/atoms",
+          f"variable espr equal ({espr})/atoms",
+          'fix swlog all print 1 "${lam} ${epot} ${espr}" file switch.txt screen no title ""',
+          f"run {2 * (t_eq + t_s)}")
+
+    def read(folder):
+        data = _table(folder / "switch.txt", 3)
+        return {**_common(folder, physical_until=t_eq),
+                **_works(data, t_eq, t_s, lambda lam, e_pot, e_ref: e_ref - e_pot)}
+    return Stage("frenkel_ladd", s.finish(), read)
+
+
+def uf_switching(potential, protocol, temperature, cna_rc, seed):
+    """Switching U -> Uhlenbeck-Ford fluid (p, sigma of the protocol) and back, with
+    ``pair_style hybrid/scaled``; NVT (Langevin) at the equilibrium volume."""
+    p = protocol
+    t_s, t_eq = p.switching_steps, p.switch_equilibration_steps
+    eps = p.uf_p * KB * temperature
+    sub = potential.substyle
+    lines = [_lambda_variable("lam", t_eq, t_s), 'variable lpot equal "1-v_lam"',
+             f"pair_style hybrid/scaled v_lpot {potential.style} v_lam ufm {num(5 * p.uf_sigma)}",
+             f"pair_coeff * * {sub} {potential.coeff}", f"pair_coeff * * ufm {num(eps)} {num(p.uf_sigma)}"]
+    s = _Script(potential, p, cna_rc).pair(lines).monitor()
+    s.add(f"velocity all create {num(temperature)} {seed} dist gaussian mom yes rot yes", "fix nve all nve",
+          f"fix lang all langevin {num(temperature)} {num(temperature)} {num(p.tdamp / 1000)} {seed + 17} zero yes",
+          f"compute upot all pair {sub}", "compute uuf all pair ufm",
+          "variable epot equal c_upot/atoms", "variable euf equal c_uuf/atoms", "variable lamv equal v_lam",
+          'fix swlog all print 1 "${lamv} ${epot} ${euf}" file switch.txt screen no title ""',
+          f"run {2 * (t_eq + t_s)}")
+
+    def read(folder):
+        data = _table(folder / "switch.txt", 3)
+        return {**_common(folder), **_works(data, t_eq, t_s, lambda lam, e_pot, e_ref: e_ref - e_pot)}
+    return Stage("uf_switching", s.finish(), read)
+
+
+def lambda_switching(pot_a, pot_b, protocol, temperature, cna_rc, seed):
+    """Switching potential A -> B and back (``hybrid/scaled``, NVT): the work gives
+    F_B - F_A at the volume of the start structure."""
+    p = protocol
+    t_s, t_eq = p.switching_steps, p.switch_equilibration_steps
+    if pot_a.substyle == pot_b.substyle:
+        raise ValueError("the two potentials use the same pair style; hybrid/scaled needs two different ones "
+                         "(e.g. eam/alloy and mtp)")
+    lines = [_lambda_variable("lam", t_eq, t_s), 'variable la equal "1-v_lam"',
+             f"pair_style hybrid/scaled v_la {pot_a.style} v_lam {pot_b.style}",
+             f"pair_coeff * * {pot_a.substyle} {pot_a.coeff}", f"pair_coeff * * {pot_b.substyle} {pot_b.coeff}"]
+    grader = pot_b if pot_b.grades else pot_a
+    s = _Script(grader, p, cna_rc).pair(lines).monitor()
+    s.add(f"velocity all create {num(temperature)} {seed} dist gaussian mom yes rot yes", "fix nve all nve",
+          f"fix lang all langevin {num(temperature)} {num(temperature)} {num(p.tdamp / 1000)} {seed + 19} zero yes",
+          f"compute ua all pair {pot_a.substyle}", f"compute ub all pair {pot_b.substyle}",
+          "variable ea equal c_ua/atoms", "variable eb equal c_ub/atoms", "variable lamv equal v_lam",
+          'fix swlog all print 1 "${lamv} ${ea} ${eb}" file switch.txt screen no title ""',
+          f"run {2 * (t_eq + t_s)}")
+
+    def read(folder):
+        data = _table(folder / "switch.txt", 3)
+        return {**_common(folder), **_works(data, t_eq, t_s, lambda lam, e_a, e_b: e_b - e_a)}
+    return Stage("lambda_switching", s.finish(), read)
+
+
+def reversible_scaling(potential, protocol, t0, t1, lattice, cna_rc, seed, liquid=False):
+    """Reversible scaling (de Koning 1999): at T0 in NPT (P = 0), the potential scaled by
+    lambda = T0 / T from 1 to T0/T1 (T linear in time) and back; the work along lambda
+    gives F(T) on the way (see :func:`pyiron_mtp.free_energy.engine.scaled_free_energy`)."""
+    p = protocol
+    t_s, t_eq = p.switching_steps, p.switch_equilibration_steps
+    td, pd = p.tdamp / 1000, p.pdamp / 1000
+    # T(t) = T0 + (T1 - T0) t / t_s on the forward leg, lambda = T0 / T
+    fwd = f"{num(t0)}/({num(t0)}+({num(t1 - t0)})*(elapsed-{t_eq})/{t_s})"
+    bwd = f"{num(t0)}/({num(t1)}-({num(t1 - t0)})*(elapsed-{2 * t_eq + t_s})/{t_s})"
+    lam = (f"(elapsed<{t_eq})*1+(elapsed>={t_eq}&&elapsed<{t_eq + t_s})*{fwd}"
+           f"+(elapsed>={t_eq + t_s}&&elapsed<{2 * t_eq + t_s})*{num(t0 / t1)}"
+           f"+(elapsed>={2 * t_eq + t_s})*{bwd}")
+    lines = [f'variable lam equal "{lam}"', f"pair_style hybrid/scaled v_lam {potential.style}",
+             f"pair_coeff * * {potential.substyle} {potential.coeff}"]
+    s = _Script(potential, p, cna_rc).pair(lines).monitor()
+    couple = "iso" if (liquid or lattice in ("fcc", "bcc")) else "aniso"
+    s.add(f"velocity all create {num(t0)} {seed} dist gaussian mom yes rot yes",
+          f"fix npt all npt temp {num(t0)} {num(t0)} {num(td)} {couple} 0.0 0.0 {num(pd)}",
+          f"compute upot all pair {potential.substyle}", "variable epot equal c_upot/atoms",
+          "variable lamv equal v_lam", "variable va equal vol/atoms",
+          'fix swlog all print 1 "${lamv} ${epot} ${va}" file switch.txt screen no title ""',
+          f"run {2 * (t_eq + t_s)}")
+
+    def read(folder):
+        data = _table(folder / "switch.txt", 3)
+        if len(data) < 2 * (t_eq + t_s):
+            raise RuntimeError(f"reversible-scaling output has {len(data)} rows, expected {2 * (t_eq + t_s)}")
+        f = data[t_eq - 1:t_eq + t_s]
+        b = data[2 * t_eq + t_s - 1:2 * t_eq + 2 * t_s]
+        return {**_common(folder), "forward": f.tolist(), "backward": b.tolist()}
+    return Stage("reversible_scaling", s.finish(), read)
+
+
+def snapshots(potential, protocol, temperature, cna_rc, seed, count, interval):
+    """NVT (Langevin) at the start structure's box: ``count`` frames ``interval`` steps apart
+    (after an equilibration) for free-energy perturbation."""
+    p = protocol
+    s = _Script(potential, p, cna_rc).pair().monitor()
+    s.add(f"velocity all create {num(temperature)} {seed} dist gaussian mom yes rot yes", "fix nve all nve",
+          f"fix lang all langevin {num(temperature)} {num(temperature)} {num(p.tdamp / 1000)} {seed + 23} zero yes",
+          f"run {p.switch_equilibration_steps}",
+          f"dump frames all custom {interval} frames.dump id type x y z",
+          "dump_modify frames sort id format float %.16g", f"run {count * interval}", "undump frames")
+
+    def read(folder):
+        return {**_common(folder), "frames": "frames.dump"}
+    return Stage("snapshots", s.finish(), read)
+
+
+def _works(data, t_eq, t_s, integrand):
+    """Forward and backward work of a switching run, per atom (eV).
+
+    Rows are printed every step from step 1: (lambda, E_a, E_b); the forward leg is steps
+    t_eq..t_eq+t_s (lambda 0 -> 1), the backward leg 2 t_eq + t_s .. 2 t_eq + 2 t_s.
+    W = integral of dH/dlambda along the leg's direction; reversible work (W_f - W_b)/2,
+    dissipation (W_f + W_b)/2.
+    """
+    if len(data) < 2 * (t_eq + t_s):
+        raise RuntimeError(f"switching output has {len(data)} rows, expected {2 * (t_eq + t_s)} "
+                           f"(the run was cut short)")
+    lam, ea, eb = data[:, 0], data[:, 1], data[:, 2]
+    y = integrand(lam, ea, eb)
+    f = slice(t_eq - 1, t_eq + t_s)
+    b = slice(2 * t_eq + t_s - 1, 2 * t_eq + 2 * t_s)
+    w_f = float(np.trapezoid(y[f], lam[f]))
+    w_b = float(np.trapezoid(y[b], lam[b]))
+    return {"work_forward": w_f, "work_backward": w_b, "work": 0.5 * (w_f - w_b),
+            "dissipation": 0.5 * (w_f + w_b),
+            "integrand_forward": np.column_stack([lam[f], y[f]])[::max(1, t_s // 500)].tolist(),
+            "integrand_backward": np.column_stack([lam[b], y[b]])[::max(1, t_s // 500)].tolist()}
+
+
+__all__ += ["EV_PER_A3_TO_GPA", "NKTV2P"]

