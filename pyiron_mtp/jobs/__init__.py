@@ -6,11 +6,12 @@ database; in a pyiron session ``import pyiron_mtp.jobs`` (or any job class) does
 from pyiron_base import JobType
 
 from .active_learning import ActiveLearningMD
+from .free_energy import MeltingPoint, ThermodynamicIntegration
 from .resources import register as _register_resources
 from .training import MTPTraining
 
-JobType.register(MTPTraining)
-JobType.register(ActiveLearningMD)
+for _cls in (MTPTraining, ActiveLearningMD, ThermodynamicIntegration, MeltingPoint):
+    JobType.register(_cls)
 _register_resources()
 
-__all__ = ["MTPTraining", "ActiveLearningMD"]
+__all__ = ["MTPTraining", "ActiveLearningMD", "ThermodynamicIntegration", "MeltingPoint"]

@@ -1,0 +1,255 @@
+"""ThermodynamicIntegration and MeltingPoint: free energies and melting temperatures in pyiron.
+
+Thin job classes over :mod:`pyiron_mtp.free_energy`.  The potential is an MTP (a finished
+``MTPTraining`` / ``ActiveLearningMD`` job - then extrapolation grades are monitored with
+the active set of its training data - or an ``MTP``) or any pyiron LAMMPS potential by
+name (``"Cu_mishin1"``).  Every LAMMPS stage runs in the job's working directory on
+``server.cores`` MPI ranks (submit the job to a queue as usual); a job killed midway
+continues with ``run(repair=True)`` without redoing finished stages.  Results (G(T) with
+errors, works along lambda, spring constants, volumes, crystalline fractions, grades,
+trust-check flags) are stored in the job's HDF5 file.
+"""
+from __future__ import annotations
+
+import numpy as np
+from pyiron_base import DataContainer, PythonTemplateJob
+
+from ..free_energy.engine import free_energy
+from ..free_energy.melting import estimate_melting_temperature, melting_point
+from ..free_energy.potential import LammpsPotential
+from ..free_energy.protocol import Protocol
+from ..potential import MTP
+
+__all__ = ["ThermodynamicIntegration", "MeltingPoint"]
+
+
+class _FreeEnergyInput:
+    """Potential and protocol handling shared by the two jobs."""
+
+    def _defaults(self):
+        self.input.potential = None          # a pyiron LAMMPS potential name, or None
+        self.input.potential_job = None      # name of a finished MTPTraining / ActiveLearningMD job
+        self.input.mtp = None                # an MTP as dict (set_potential(MTP))
+        self.input.grades = True             # MTP jobs: monitor grades with their training data's active set
+        self.input.species = None
+        self.input.lattice = "fcc"
+        self.input.atoms = 500
+        self.input.repeats = 3
+        self.input.parallel = 1              # repetitions at once (each on server.cores ranks)
+        self.input.seed = 12345
+        for key, value in Protocol().to_dict().items():   # steps, thermostats, trust-check tolerances
+            self.input[key] = value
+
+    def set_potential(self, potential):
+        """An MTP job (MTPTraining, ActiveLearningMD), an :class:`MTP`, or a pyiron LAMMPS potential name."""
+        self.input.potential = self.input.potential_job = self.input.mtp = None
+        if isinstance(potential, str):
+            self.input.potential = potential
+        elif isinstance(potential, MTP):
+            if potential.species is None:
+                raise ValueError("the MTP needs species names")
+            d = potential.to_dict()
+            d.pop("level", None)
+            self.input.mtp = DataContainer(d)
+        elif hasattr(potential, "potential") and hasattr(potential, "job_name"):
+            if not potential.status.finished:
+                raise ValueError(f"job {potential.job_name} is not finished")
+            self.input.potential_job = potential.job_name
+        else:
+            raise TypeError("potential must be an MTP job, an MTP or a pyiron LAMMPS potential name")
+
+    def _lammps_potential(self):
+        i = self.input
+        if i.potential_job:
+            job = self.project.load(i.potential_job)
+            aset = None
+            if i.grades:
+                from ..active import ActiveSet
+                aset = ActiveSet.build(job.potential, job.training_images(), mode="neighborhood")
+            return LammpsPotential.from_mtp(job.potential, aset)
+        if i.mtp is not None:
+            d = {k: (v.to_builtin() if hasattr(v, "to_builtin") else v) for k, v in i.mtp.items()}
+            return LammpsPotential.from_mtp(MTP.from_dict(d))
+        if i.potential:
+            from pyiron_atomistics.lammps.potential import LammpsPotentialFile
+            table = LammpsPotentialFile().find_by_name(i.potential)
+            if len(table) == 0:
+                raise ValueError(f"no LAMMPS potential named {i.potential!r}")
+            from pyiron_base import state
+            return LammpsPotential.from_pyiron(table, search_paths=_potential_paths(state.settings.resource_paths))
+        raise ValueError("no potential: set_potential(mtp_job | MTP | 'pyiron potential name')")
+
+    def _protocol(self):
+        return Protocol(**{k: self.input[k] for k in Protocol().to_dict() if k in self.input})
+
+    def _common_kwargs(self):
+        i = self.input
+        return dict(atoms=int(i.atoms), repeats=int(i.repeats), protocol=self._protocol(),
+                    cores=int(self.server.cores), parallel=int(i.parallel), seed=int(i.seed), progress=False)
+
+
+def _potential_paths(resource_paths):
+    from pathlib import Path
+    out = []
+    for r in resource_paths:
+        out += [Path(r) / "lammps" / "potentials", Path(r) / "lammps" / "potentials" / "potentials"]
+    return out
+
+
+def _store_result(container, res):
+    """A FreeEnergyResult into an output DataContainer (arrays, per-repetition numbers)."""
+    for k, v in res.summary().items():
+        if v is None:
+            continue
+        container[k] = np.asarray(v) if isinstance(v, list) and k not in ("flags", "spring_constants") else v
+    container["flags"] = list(res.flags)
+    reps = DataContainer()
+    for n, r in enumerate(res.repetitions):
+        reps[f"rep{n}"] = DataContainer({k: (np.asarray(v) if isinstance(v, list) else v) for k, v in r.items()
+                                         if v is not None})
+    container["repetitions"] = reps
+
+
+class ThermodynamicIntegration(_FreeEnergyInput, PythonTemplateJob):
+    """Gibbs free energy G(T) of a solid or a liquid, with errors and trust checks.
+
+    >>> ti = pr.create.job.ThermodynamicIntegration("cu_solid")
+    >>> ti.set_potential(fit)                  # MTP job, MTP, or "Cu_mishin1"
+    >>> ti.input.phase = "solid"               # or "liquid"
+    >>> ti.input.temperature = 800             # K;  ti.input.tmax = 1400 for G(T) by reversible scaling
+    >>> ti.run()
+    >>> ti.output.free_energy, ti.output.free_energy_error, ti.plot()
+    """
+
+    def __init__(self, project, job_name):
+        super().__init__(project, job_name)
+        self._defaults()
+        self.input.phase = "solid"
+        self.input.temperature = 500.0       # K
+        self.input.tmax = None               # K: reversible scaling to here
+        self.input.pressure = 0.0            # GPa
+        self._structure = None
+
+    @property
+    def structure(self):
+        return self._structure
+
+    @structure.setter
+    def structure(self, atoms):
+        """Start structure (ASE or pyiron Atoms); default: a lattice supercell of input.atoms atoms."""
+        from .common import to_pyiron
+        self._structure = to_pyiron(atoms)
+
+    def validate_ready_to_run(self):
+        if self.input.phase not in ("solid", "liquid"):
+            raise ValueError(f"input.phase must be 'solid' or 'liquid', got {self.input.phase!r}")
+        if not (self.input.potential or self.input.potential_job or self.input.mtp is not None):
+            raise ValueError("no potential: set_potential(...)")
+
+    def run_static(self):
+        from pyiron_atomistics.atomistics.structure.atoms import pyiron_to_ase
+        pot = self._lammps_potential()
+        i = self.input
+        structure = None if self._structure is None else pyiron_to_ase(self._structure)
+        res = free_energy(pot, i.phase, float(i.temperature), lattice=i.lattice, structure=structure,
+                          species=list(i.species) if i.species else None, pressure=float(i.pressure),
+                          tmax=None if i.tmax is None else float(i.tmax), workdir=self.working_directory,
+                          **self._common_kwargs())
+        _store_result(self.output, res)
+        self.status.finished = True
+        self.to_hdf()
+
+    def plot(self, axes=None):
+        """G(T) with its error band (reversible scaling) and the switching integrands
+        dH/dlambda forward and backward of every repetition; returns the axes."""
+        import matplotlib.pyplot as plt
+        if axes is None:
+            _, axes = plt.subplots(1, 2, figsize=(10, 4))
+        o = self.output
+        g, e = np.atleast_1d(o["free_energy"]), np.atleast_1d(o["free_energy_error"])
+        t = np.atleast_1d(o["temperatures"]) if "temperatures" in o else np.array([self.input.temperature])
+        axes[0].plot(t, g, marker="o" if len(t) == 1 else None)
+        if np.all(np.isfinite(e)):
+            axes[0].fill_between(t, g - e, g + e, alpha=0.3)
+        axes[0].set(xlabel="temperature (K)", ylabel="G (eV/atom)", title=f"{self.input.phase}, {self.job_name}")
+        for name, rep in o["repetitions"].items():
+            for key, ls in (("integrand_forward", "-"), ("integrand_backward", "--")):
+                data = np.asarray(rep[key])
+                axes[1].plot(data[:, 0], data[:, 1], ls, lw=1, label=f"{name} {key.split('_')[1]}")
+        axes[1].set(xlabel="λ", ylabel="dH/dλ (eV/atom)", title="switching")
+        axes[1].legend(fontsize="small")
+        return axes
+
+    def to_hdf(self, hdf=None, group_name=None):
+        super().to_hdf(hdf=hdf, group_name=group_name)
+        if self._structure is not None:
+            self._structure.to_hdf(self.project_hdf5, "structure")
+
+    def from_hdf(self, hdf=None, group_name=None):
+        super().from_hdf(hdf=hdf, group_name=group_name)
+        if "structure" in self.project_hdf5.list_groups():
+            from pyiron_atomistics.atomistics.structure.atoms import Atoms
+            self._structure = Atoms().from_hdf(self.project_hdf5, "structure")
+
+
+class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
+    """Melting temperature from G_solid(T) = G_liquid(T), with its error, latent heat and
+    entropy of melting.
+
+    >>> mp = pr.create.job.MeltingPoint("cu_tm")
+    >>> mp.set_potential("Cu_mishin1")         # or an MTP job
+    >>> mp.input.guess = 1300                  # K (default: from heating the crystal until it melts)
+    >>> mp.run()
+    >>> mp.output.melting_temperature, mp.output.melting_temperature_error, mp.plot()
+    """
+
+    def __init__(self, project, job_name):
+        super().__init__(project, job_name)
+        self._defaults()
+        self.input.guess = None        # K
+        self.input.window = 0.15       # first window: guess +- window x guess
+
+    def validate_ready_to_run(self):
+        if not (self.input.potential or self.input.potential_job or self.input.mtp is not None):
+            raise ValueError("no potential: set_potential(...)")
+
+    def run_static(self):
+        import os
+        pot = self._lammps_potential()
+        i = self.input
+        guess = i.guess
+        if guess is None:
+            guess = estimate_melting_temperature(pot, i.lattice, workdir=os.path.join(self.working_directory,
+                                                                                     "estimate"),
+                                                 cores=int(self.server.cores))
+        res = melting_point(pot, i.lattice, float(guess), species=list(i.species) if i.species else None,
+                            window=float(i.window), workdir=self.working_directory, **self._common_kwargs())
+        o = self.output
+        for k, v in res.summary().items():
+            o[k] = np.asarray(v) if isinstance(v, list) and k != "flags" else v
+        o["guess"] = float(guess)
+        o["temperatures"] = res.temperatures
+        for phase, r in (("solid", res.solid), ("liquid", res.liquid)):
+            c = DataContainer()
+            _store_result(c, r)
+            o[phase] = c
+        self.status.finished = True
+        self.to_hdf()
+
+    def plot(self, ax=None):
+        """G_solid(T), G_liquid(T) with error bands and the crossing; returns the axes."""
+        import matplotlib.pyplot as plt
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 4))
+        o = self.output
+        for phase in ("solid", "liquid"):
+            t = np.asarray(o[phase]["temperatures"])
+            g, e = np.asarray(o[phase]["free_energy"]), np.asarray(o[phase]["free_energy_error"])
+            ax.plot(t, g, label=phase)
+            ax.fill_between(t, g - e, g + e, alpha=0.3)
+        tm, dtm = o["melting_temperature"], o["melting_temperature_error"]
+        ax.axvline(tm, color="k", lw=0.8)
+        ax.axvspan(tm - dtm, tm + dtm, color="k", alpha=0.1)
+        ax.set(xlabel="temperature (K)", ylabel="G (eV/atom)", title=f"{self.job_name}: T_m = {tm:.0f} ± {dtm:.0f} K")
+        ax.legend()
+        return ax

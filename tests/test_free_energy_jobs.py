@@ -1,0 +1,126 @@
+"""ThermodynamicIntegration and MeltingPoint jobs in a temporary pyiron project."""
+import os
+
+import numpy as np
+import pytest
+
+from conftest import PYIRON_ROOT
+
+FAST = dict(equilibration_steps=600, spring_steps=300, switching_steps=800, switch_equilibration_steps=200,
+            melt_steps=800)
+
+
+@pytest.fixture(scope="module")
+def project():
+    from pyiron_atomistics import Project
+    import pyiron_mtp.jobs  # noqa: F401
+    pr = Project(str(PYIRON_ROOT / "free_energy_jobs"))
+    yield pr
+    pr.remove(enable=True)
+
+
+def fast(job, **changes):
+    for k, v in {**FAST, **changes}.items():
+        job.input[k] = v
+    return job
+
+
+def test_ti_job_eam_roundtrip(project):
+    ti = fast(project.create.job.ThermodynamicIntegration("ti_eam_solid"))
+    ti.set_potential("Cu_mishin1")
+    ti.input.atoms = 108
+    ti.input.repeats = 2
+    ti.input.temperature = 500
+    ti.input.tmax = 700
+    ti.run()
+    assert ti.status.finished
+    from pyiron_atomistics import Project
+    again = Project(project.path).load("ti_eam_solid")
+    g = np.asarray(again.output.free_energy)
+    t = np.asarray(again.output.temperatures)
+    assert t[0] == 500 and t[-1] == 700 and g[0] == pytest.approx(-3.6449, abs=0.01)
+    assert np.all(np.isfinite(again.output.free_energy_error))
+    assert again.output.volume == pytest.approx(12.1, abs=0.1)
+    assert sorted(again.output.repetitions.keys()) == ["rep0", "rep1"]
+    assert again.output.repetitions["rep1"]["seed"] == 12445
+    assert len(np.asarray(again.output.repetitions["rep0"]["integrand_forward"])) > 10
+    axes = again.plot()
+    assert len(axes) == 2
+
+
+def test_ti_job_with_an_mtp_job_monitors_grades(project):
+    from pyiron_mtp.demo import emt_copper
+    fit = project.create.job.MTPTraining("fit_for_ti")
+    fit.add_structures(emt_copper(16, seed=2, repeat=(2, 2, 2)))
+    fit.input.level = 8
+    fit.input.max_dist = 4.5
+    fit.input.max_iter = 20
+    fit.run()
+    ti = fast(project.create.job.ThermodynamicIntegration("ti_mtp"))
+    ti.set_potential(fit)
+    ti.input.atoms = 32
+    ti.input.repeats = 1
+    ti.input.temperature = 400
+    ti.run()
+    assert ti.status.finished
+    assert ti.output.max_grade is not None and ti.output.max_grade > 0
+    assert np.isfinite(ti.output.free_energy)
+
+
+def test_ti_job_restarts_after_a_kill(project, tmp_path):
+    """SIGKILL while a stage runs; run(repair=True) continues without redoing finished stages."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    script = tmp_path / "ti_kill.py"
+    script.write_text(f"""
+import sys
+from pyiron_atomistics import Project
+import pyiron_mtp.jobs
+pr = Project(sys.argv[1])
+ti = pr.create.job.ThermodynamicIntegration("ti_kill")
+ti.set_potential("Cu_mishin1")
+for k, v in {dict(FAST, switching_steps=6000)!r}.items():
+    ti.input[k] = v
+ti.input.atoms = 108
+ti.input.repeats = 1
+ti.run()
+""")
+    proc = subprocess.Popen([sys.executable, str(script), project.path], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    done = os.path.join(project.path, "ti_kill_hdf5", "ti_kill", "rep0", "springs", "result.json")
+    fl_log = os.path.join(project.path, "ti_kill_hdf5", "ti_kill", "rep0", "frenkel_ladd", "log.lammps")
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if os.path.exists(done) and os.path.exists(fl_log):
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, f"the job ended before it could be killed: {proc.stderr.read()[-2000:]}"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)      # the job and its LAMMPS run, as a queue would
+        proc.wait()
+    stamp = os.path.getmtime(done)
+    ti = project.load("ti_kill")
+    assert not ti.status.finished
+    ti.run(repair=True)
+    assert ti.status.finished and np.isfinite(ti.output.free_energy)
+    assert os.path.getmtime(done) == stamp       # the finished spring-constant stage was not rerun
+
+
+def test_melting_point_job_eam(project):
+    mp = fast(project.create.job.MeltingPoint("tm_eam"), switching_steps=1500)
+    mp.set_potential("Cu_mishin1")
+    mp.input.atoms = 108
+    mp.input.repeats = 2
+    mp.input.parallel = 2
+    mp.input.guess = 1300
+    mp.run()
+    assert mp.status.finished
+    tm, err = mp.output.melting_temperature, mp.output.melting_temperature_error
+    # the EAM's T_m is 1285-1344 K (calphy, larger and longer runs); tiny and fast here
+    assert 1150 < tm < 1500 and 0 < err < 150
+    assert mp.output.latent_heat > 0.05     # eV/atom (Cu ~ 0.13)
+    assert mp.output.solid.volume < mp.output.liquid.volume
+    assert mp.plot() is not None
