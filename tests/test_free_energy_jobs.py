@@ -124,3 +124,31 @@ def test_melting_point_job_eam(project):
     assert mp.output.latent_heat > 0.05     # eV/atom (Cu ~ 0.13)
     assert mp.output.solid.volume < mp.output.liquid.volume
     assert mp.plot() is not None
+
+
+def test_ti_job_upsampling_to_a_reference_job(project):
+    """Free-energy perturbation from an MTP to its reference, each snapshot a pyiron Lammps child job."""
+    fit = project.load("fit_for_ti") if "fit_for_ti" in project.list_nodes() else None
+    if fit is None:
+        pytest.skip("needs the MTP of test_ti_job_with_an_mtp_job_monitors_grades")
+    template = project.create.job.Lammps("eam_for_upsampling")
+    template.structure = project.create.structure.bulk("Cu", cubic=True)
+    template.potential = "Cu_mishin1"
+    ti = fast(project.create.job.ThermodynamicIntegration("ti_upsampled"))
+    ti.set_potential(fit)
+    ti.input.grades = False
+    ti.input.atoms = 32
+    ti.input.repeats = 2
+    ti.input.temperature = 400
+    ti.set_reference(template)
+    ti.input.upsample_snapshots = 5
+    ti.input.upsample_interval = 50
+    ti.run()
+    assert ti.status.finished
+    up = ti.output.upsampling
+    assert up["samples"] == 5 and up["failures"] == 0
+    children = [j for j in project.job_table(recursive=True).job if str(j).startswith("ref_")]
+    assert len(children) >= 5
+    # EMT-trained MTP vs the Mishin EAM: a real difference, consistent estimators
+    assert abs(up["delta_f"]) > 1e-3
+    assert ti.output.free_energy_reference == pytest.approx(ti.output.free_energy + up["delta_f"])

@@ -37,7 +37,7 @@ from .protocol import Protocol
 from .reference import KB, einstein_free_energy, ideal_gas_free_energy, mass_of, uf_excess_free_energy
 
 __all__ = ["free_energy", "FreeEnergyResult", "PhaseError", "make_structure", "scaled_free_energy",
-           "GPA_TO_EV_PER_A3"]
+           "GPA_TO_EV_PER_A3", "upsample_to_reference"]
 
 log = logging.getLogger(__name__)
 GPA_TO_EV_PER_A3 = 1.0 / 160.21766208
@@ -224,7 +224,7 @@ def _repetition(runner, pot, phase, lattice, start, temperature, pressure, tmax,
     volume = eq["volume"]
     rc = stages.cna_cutoff(lattice, volume)
     out = {"seed": seed, "volume": volume, "volume_error": eq["volume_error"], "max_grade": eq["max_grade"],
-           "solid_fraction": eq["crystalline_end"]}
+           "solid_fraction": eq["crystalline_end"], "box": eq["box"]}
     if not liquid:
         lattice_start = _scaled_to(_as_lammps_frame(start), eq["box"])
         sp = runner(stages.springs(pot, p, temperature, rc, seed + 1), f"{tag}/springs", lattice_start)
@@ -397,3 +397,36 @@ def _combine(reps, phase, temperature, pressure, tmax, flags):
     g, e = mean_err([r["free_energy_curve"] for r in reps])
     return FreeEnergyResult(free_energy=g, free_energy_error=e, temperatures=np.array(reps[0]["temperatures"]),
                             **common)
+
+
+def upsample_to_reference(potential, result: FreeEnergyResult, reference, *, workdir, count=20, interval=200,
+                          lattice="fcc", executor=None, cores=1, seed=777, protocol=None, progress=True, run=None):
+    """G of the reference (e.g. DFT) from an MTP free energy by free-energy perturbation.
+
+    ``count`` snapshots, ``interval`` steps apart, of NVT MD with the MTP at the result's
+    temperature and volume (the equilibrated structure of its first repetition); each one
+    computed with ``reference`` (a zero-argument callable returning an ASE calculator, or
+    an ASE calculator) through ``executor``.  ``workdir``: the folder of the free-energy
+    calculation (the snapshots go to its ``upsampling`` subfolder).  Returns (G_reference, its error,
+    :class:`~.perturbation.PerturbationResult`); G_reference = G_MTP + dF.
+    """
+    from ..calculator import MTPCalculator
+    from ..lammps.dump import read_dump
+    from .perturbation import upsample
+    if not potential.is_mtp:
+        raise ValueError("upsampling needs the MTP as the potential (its energies of the snapshots)")
+    p = protocol or Protocol()
+    workdir = Path(workdir)
+    source = workdir / "rep0" / "equilibration" / "equilibrated.data"
+    if not source.exists():
+        raise ValueError(f"{workdir} holds no equilibrated structure (run free_energy there first)")
+    start = _scaled_to(_read_data(source, potential.species), result.repetitions[0]["box"])
+    rc = stages.cna_cutoff(lattice, result.volume)
+    runner = _Runner(potential, workdir, cores, run)
+    runner(stages.snapshots(potential, p, result.temperature, rc, seed, count, interval), "upsampling", start)
+    frames = read_dump(workdir / "upsampling" / "frames.dump", potential.species)[-count:]
+    pert = upsample(frames, MTPCalculator(potential.mtp), reference, result.temperature, executor=executor,
+                    progress=progress)
+    g = float(np.atleast_1d(result.free_energy)[0]) + pert.delta_f
+    e = float(np.hypot(np.atleast_1d(result.free_energy_error)[0], pert.delta_f_error))
+    return g, e, pert

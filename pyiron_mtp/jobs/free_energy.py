@@ -128,7 +128,20 @@ class ThermodynamicIntegration(_FreeEnergyInput, PythonTemplateJob):
         self.input.temperature = 500.0       # K
         self.input.tmax = None               # K: reversible scaling to here
         self.input.pressure = 0.0            # GPa
+        self.input.reference_job = None      # template of the reference (DFT) for upsampling
+        self.input.upsample_snapshots = 0    # > 0: free-energy perturbation MTP -> reference on this many
+        self.input.upsample_interval = 200   # MD steps between snapshots
         self._structure = None
+
+    def set_reference(self, job):
+        """Upsampling to a reference code: the template of its calculations (any pyiron atomistic
+        job, not run; each snapshot becomes a child job of it in ``<job>_references``)."""
+        if job.status.finished:
+            raise ValueError("the reference template must not have been run")
+        job.save()
+        self.input.reference_job = job.job_name
+        if not self.input.upsample_snapshots:
+            self.input.upsample_snapshots = 20
 
     @property
     def structure(self):
@@ -156,8 +169,24 @@ class ThermodynamicIntegration(_FreeEnergyInput, PythonTemplateJob):
                           tmax=None if i.tmax is None else float(i.tmax), workdir=self.working_directory,
                           **self._common_kwargs())
         _store_result(self.output, res)
+        if i.reference_job and int(i.upsample_snapshots) > 0:
+            self._upsample(pot, res)
         self.status.finished = True
         self.to_hdf()
+
+    def _upsample(self, pot, res):
+        """Free-energy perturbation MTP -> reference; every snapshot a child job of the template."""
+        from ..free_energy.engine import upsample_to_reference
+        from .active_learning import PyironReferences
+        i = self.input
+        g, err, pert = upsample_to_reference(pot, res, None, workdir=self.working_directory,
+                                             count=int(i.upsample_snapshots), interval=int(i.upsample_interval),
+                                             lattice=i.lattice, executor=PyironReferences(self),
+                                             cores=int(self.server.cores), protocol=self._protocol(), progress=False)
+        self.output.upsampling = DataContainer({k: v for k, v in pert.summary().items()})
+        self.output.upsampling["delta_e"] = np.asarray(pert.delta_e)
+        self.output.free_energy_reference = g
+        self.output.free_energy_reference_error = err
 
     def plot(self, axes=None):
         """G(T) with its error band (reversible scaling) and the switching integrands
