@@ -316,6 +316,57 @@ def cmd_melting_point(args):
         print(f"warning: {f}")
 
 
+def _max_atoms(text):
+    """``8`` or ``fcc=8,bcc=6,hcp=8``."""
+    if "=" not in text:
+        return int(text)
+    return {k.strip(): int(v) for k, v in (part.split("=") for part in text.split(","))}
+
+
+def cmd_hull(args):
+    from .hull import enumerate_candidates, relax_all, screen_hull
+    from .hull.references import eam_reference, named_reference
+    if bool(args.eam) == bool(args.reference):
+        raise SystemExit("error: give the reference: --eam FILE or --reference emt|module:factory")
+    reference = eam_reference(args.eam, args.elements) if args.eam else named_reference(args.reference)
+    cands = enumerate_candidates(args.elements, tuple(args.lattices), _max_atoms(args.max_atoms))
+    if not args.json:
+        print(f"{len(cands)} candidates ({', '.join(args.lattices)})")
+    res = screen_hull(cands, reference, args.elements, level=args.level, workdir=args.workdir, workers=args.workers,
+                      k=args.k, fmax=args.fmax, progress=not args.json, seed=args.seed)
+    out = {"vertices": [{k: v for k, v in vert.items() if k != "atoms"} for vert in res.vertices],
+           "reference_calls": res.reference_calls, "sigma": res.sigma, "k": res.k, "k_needed": res.k_needed,
+           "rounds": res.rounds, "converged": res.converged, "flags": res.flags,
+           "survivors": int(res.table["survivor"].sum()), "candidates": len(cands),
+           "lattice_changed": list(res.table.loc[res.table.status == "lattice_changed", "id"])}
+    if args.brute_force:
+        table, hull, calls = relax_all(cands, reference, args.elements, workdir=f"{args.workdir}_brute_force",
+                                       fmax=args.fmax, workers=args.workers, progress=not args.json)
+        found = {v["id"] for v in res.vertices}
+        want = [table.id[v] for v in hull.vertices]
+        out["brute_force"] = {"reference_calls": calls["total"], "vertices": want,
+                              "missed": [v for v in want if v not in found],
+                              "spurious": sorted(found - set(want))}
+    if args.plot:
+        import matplotlib
+        matplotlib.use("Agg")
+        res.plot().figure.savefig(args.plot, dpi=120, bbox_inches="tight")
+    if args.json:
+        _print_json(out)
+        return
+    print(f"hull vertices ({len(res.vertices)}):")
+    for v in res.vertices:
+        print(f"  {v['id']:>14} {v['formula']:>10}  E_f = {v['formation_energy'] * 1e3:8.2f} meV/atom")
+    calls = res.reference_calls
+    print(f"reference calls: {calls['total']} ({', '.join(f'{k} {n}' for k, n in calls.items() if k != 'total')}); "
+          f"{out['survivors']} survivors within k = {res.k:g} x sigma = {res.sigma * 1e3:.2f} meV/atom "
+          f"(k needed {res.k_needed:.2f})")
+    if "brute_force" in out:
+        b = out["brute_force"]
+        print(f"brute force: {b['reference_calls']} reference calls; vertices missed {b['missed']}, "
+              f"spurious {b['spurious']}")
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="pyiron-mtp", description="Moment Tensor Potentials (MLIP-compatible)")
     sub = p.add_subparsers(dest="command", required=True)
@@ -443,6 +494,23 @@ def build_parser():
     c.add_argument("--plot", help="save G_s(T), G_l(T) to this PNG")
     c.add_argument("--workdir", default="melting_point", help="stages are kept here; rerun continues")
     c.set_defaults(func=cmd_melting_point)
+
+    c = sub.add_parser("hull", help="convex hull of an alloy: learn while relaxing, screen, final reference relaxations")
+    c.add_argument("elements", nargs="+")
+    c.add_argument("--lattices", nargs="+", default=["fcc", "bcc", "hcp"], choices=["fcc", "bcc", "hcp"])
+    c.add_argument("--max-atoms", default="4", help="N or per lattice, e.g. fcc=8,bcc=6,hcp=8")
+    c.add_argument("--eam", help="reference: a LAMMPS EAM file (eam/alloy)")
+    c.add_argument("--reference", help="reference: emt or package.module:factory")
+    c.add_argument("--level", type=int, default=12)
+    c.add_argument("--k", type=float, default=3.0, help="survivors within k sigma of the MTP hull")
+    c.add_argument("--fmax", type=float, default=0.01, help="eV/A")
+    c.add_argument("--workers", type=int, help="processes (default: all cores)")
+    c.add_argument("--workdir", default="hull_screen", help="kept: a rerun continues, no reference repeated")
+    c.add_argument("--brute-force", action="store_true", help="also relax every candidate with the reference")
+    c.add_argument("--plot", help="save the hull plot to this PNG")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_hull)
 
     c = sub.add_parser("convert", help="convert configurations between .cfg and ASE formats")
     c.add_argument("input")

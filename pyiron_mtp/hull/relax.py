@@ -1,0 +1,174 @@
+"""Relaxations of candidates (positions and cell, ASE ``FrechetCellFilter``).
+
+:func:`relax_with_mtp` grades every step of an MTP relaxation: structures above the select
+threshold are collected for active learning, a relaxation above the break threshold stops
+(it goes back into the next round).  :func:`relax_with_reference` relaxes with the
+reference through the ledger.  Both are module-level and take plain data, so process
+pools (the machine's cores) and cluster executors can run them; :func:`run_parallel`
+spreads a list of tasks over a process pool.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+
+import numpy as np
+from ase import Atoms
+
+__all__ = ["relax_with_mtp", "relax_chunk_with_mtp", "relax_with_reference", "run_parallel", "RELAXED", "EXTRAPOLATING",
+           "NOT_CONVERGED", "FAILED"]
+
+log = logging.getLogger(__name__)
+RELAXED, EXTRAPOLATING, NOT_CONVERGED, FAILED = "relaxed", "extrapolating", "not_converged", "failed"
+
+
+class _Stop(Exception):
+    pass
+
+
+def _optimizer(atoms, name):
+    from ase.filters import FrechetCellFilter
+    from ase.optimize import BFGS, FIRE
+    target = FrechetCellFilter(atoms) if atoms.pbc.all() else atoms
+    return {"BFGS": BFGS, "FIRE": FIRE}[name.upper()](target, logfile=None), target
+
+
+def _plain(atoms):
+    return {"numbers": atoms.numbers.tolist(), "positions": atoms.positions.tolist(),
+            "cell": atoms.cell.array.tolist(), "pbc": atoms.pbc.tolist()}
+
+
+def _atoms(d):
+    return Atoms(numbers=d["numbers"], positions=d["positions"], cell=d["cell"], pbc=d["pbc"])
+
+
+def relax_chunk_with_mtp(task):
+    """Relax several candidates with one MTP: ``task`` holds the shared settings (see
+    :func:`relax_with_mtp`) and ``candidates``, a list of (id, plain atoms)."""
+    from ..active import ActiveSet
+    from ..core.maxvol import MaxVol
+    from ..potential import MTP
+    pot = MTP.from_dict(task["potential"])
+    aset = None
+    if task.get("active_set") is not None:
+        d = task["active_set"]
+        aset = ActiveSet(pot, d["mode"], d["linear_only"])
+        aset.maxvol = MaxVol.from_dict(d)
+        aset.column_scale = np.asarray(d["column_scale"])
+    return [relax_with_mtp(dict(task, id=cid, atoms=atoms), pot, aset) for cid, atoms in task["candidates"]]
+
+
+def relax_with_mtp(task, pot, aset=None):
+    """Relax one candidate with the MTP ``pot``, grading every step with ``aset``.
+
+    ``task``: dict with ``id``, ``atoms`` (plain dict), ``fmax`` (eV/A), ``steps``,
+    ``select``, ``break_``, ``optimizer``, ``max_collect``.  Returns a dict: ``id``,
+    ``status``, relaxed ``atoms``, ``energy`` (eV/atom), ``steps``, ``max_grade``,
+    ``collected`` (plain dicts with their grades).
+    """
+    from ..calculator import MTPCalculator
+    atoms = _atoms(task["atoms"])
+    calc = MTPCalculator(pot, active_set=aset)
+    atoms.calc = calc
+    out = {"id": task["id"], "collected": [], "max_grade": 0.0, "steps": 0}
+    opt, _ = _optimizer(atoms, task.get("optimizer", "BFGS"))
+
+    def monitor():
+        out["steps"] += 1
+        if aset is None:
+            return
+        g = calc.results.get("mtp_grade")
+        if g is None:
+            atoms.get_potential_energy()
+            g = calc.results["mtp_grade"]
+        out["max_grade"] = max(out["max_grade"], g)
+        if g > task["select"] and len(out["collected"]) < task.get("max_collect", 20):
+            snap = _plain(atoms)
+            snap["grade"] = float(g)
+            out["collected"].append(snap)
+        if g > task["break_"]:
+            raise _Stop
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")      # short distances are what the grades are for
+            atoms.get_potential_energy()
+            monitor()
+            opt.attach(monitor, interval=1)
+            converged = opt.run(fmax=task["fmax"], steps=task["steps"])
+        out["status"] = RELAXED if converged else NOT_CONVERGED
+    except _Stop:
+        out["status"] = EXTRAPOLATING
+    except Exception as exc:   # a candidate the MTP cannot relax (e.g. atoms collapsing) is reported
+        out["status"], out["reason"] = FAILED, f"{type(exc).__name__}: {exc}"
+        out["atoms"], out["energy"] = _plain(atoms), float("nan")
+        return out
+    out["atoms"] = _plain(atoms)
+    out["energy"] = float(atoms.get_potential_energy() / len(atoms))
+    return out
+
+
+def relax_with_reference(task):
+    """Relax one candidate with the reference, every evaluation through the ledger.
+
+    ``task``: ``id``, ``atoms``, ``reference`` (a picklable zero-argument factory),
+    ``ledger`` (folder), ``stage``, ``fmax``, ``steps``, ``optimizer``.  Returns ``id``,
+    ``status``, ``atoms``, ``energy`` (eV/atom), ``steps``, ``computed`` (new reference calls).
+    """
+    from .ledger import LedgerCalculator, ReferenceLedger
+    ledger = ReferenceLedger(task["ledger"])
+    atoms = _atoms(task["atoms"])
+    calc = LedgerCalculator(task["reference"], ledger, task["stage"])
+    atoms.calc = calc
+    opt, _ = _optimizer(atoms, task.get("optimizer", "BFGS"))
+    out = {"id": task["id"], "steps": 0}
+    try:
+        converged = opt.run(fmax=task["fmax"], steps=task["steps"])
+        out["status"] = RELAXED if converged else NOT_CONVERGED
+        out["energy"] = float(atoms.get_potential_energy() / len(atoms))
+    except Exception as exc:
+        out["status"], out["reason"], out["energy"] = FAILED, f"{type(exc).__name__}: {exc}", float("nan")
+        log.warning("reference relaxation of %s failed: %s", task["id"], exc)
+    out["steps"] = int(opt.nsteps)
+    out["computed"] = calc.computed
+    out["atoms"] = _plain(atoms)
+    return out
+
+
+def run_parallel(fn, tasks, workers=None, executor=None, progress=True, desc=""):
+    """``fn`` over ``tasks``: on ``executor`` if given (a cluster), else a process pool of
+    ``workers`` (default: the machine's cores), in order of the tasks."""
+    from tqdm.auto import tqdm
+    tasks = list(tasks)
+    if not tasks:
+        return []
+    bar = tqdm(total=len(tasks), desc=desc, disable=not progress, unit="cand")
+    try:
+        if executor is None:
+            workers = workers or os.cpu_count() or 1
+            if workers <= 1 or len(tasks) == 1:
+                out = []
+                for t in tasks:
+                    out.append(fn(t))
+                    bar.update()
+                return out
+            from concurrent.futures import ProcessPoolExecutor
+            import multiprocessing
+            # fork where there is one: spawn would re-run the user's main script (or fail on stdin)
+            methods = multiprocessing.get_all_start_methods()
+            ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+            with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+                futures = [pool.submit(fn, t) for t in tasks]
+                out = []
+                for f in futures:
+                    out.append(f.result())
+                    bar.update()
+                return out
+        futures = [executor.submit(fn, t) for t in tasks]
+        out = []
+        for f in futures:
+            out.append(f.result())
+            bar.update()
+        return out
+    finally:
+        bar.close()

@@ -1,0 +1,272 @@
+"""ConvexHullScreen: the convex hull of an alloy from many prototypes, reference (DFT)
+calculations only where they matter.
+
+A thin job over :func:`pyiron_mtp.hull.screen_hull`.  Every reference calculation is a
+child job of the template (``<job>_references`` sub-project, the template's server settings:
+cores, queue), submitted together per batch; the final relaxations are ``calc_minimize``
+jobs with the cell relaxed (zero pressure).  A finished child job is reused, never rerun,
+when the screen continues after a kill (``run(repair=True)``).  Stored in HDF5: the
+candidates and relaxed structures (structure storage), the MTP, every reference result,
+the table, the hull vertices and the reference calls per stage.
+"""
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future
+
+import numpy as np
+from pyiron_atomistics.atomistics.structure.atoms import ase_to_pyiron, pyiron_to_ase
+from pyiron_atomistics.atomistics.structure.structurestorage import StructureStorage
+from pyiron_base import DataContainer, PythonTemplateJob
+
+from ..hull.candidates import Candidate, candidates_from, enumerate_candidates
+from ..hull.ledger import ReferenceLedger
+from ..hull.relax import FAILED, NOT_CONVERGED, RELAXED, _atoms, _plain, relax_chunk_with_mtp, relax_with_reference
+from ..hull.screen import compute_reference, screen_hull
+from ..on_the_fly import structure_key
+from .common import PotentialOutput, add_labelled, load_when_readable, stress_from_pressure
+
+__all__ = ["ConvexHullScreen"]
+
+log = logging.getLogger(__name__)
+
+
+class _Done(Future):
+    def __init__(self, value=None, error=None):
+        super().__init__()
+        if error is not None:
+            self.set_exception(error)
+        else:
+            self.set_result(value)
+
+
+class _Pending:
+    """A child job started now, collected when its result is asked for."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def result(self):
+        return self.fn()
+
+
+class PyironHullExecutor:
+    """Runs the screen's work: MTP relaxations here, reference calculations and reference
+    relaxations as child jobs of the template (all of a batch started before any is
+    collected, so on a queue they run side by side)."""
+
+    def __init__(self, master):
+        from .active_learning import PyironReferences
+        self.master = master
+        self.refs = PyironReferences(master)
+
+    def submit(self, fn, task):
+        if fn is relax_chunk_with_mtp:
+            try:
+                return _Done(fn(task))
+            except Exception as exc:   # noqa: BLE001 - delivered through the future
+                return _Done(error=exc)
+        if fn is compute_reference:
+            return self._single_point(task)
+        if fn is relax_with_reference:
+            return self._relaxation(task)
+        raise TypeError(f"unexpected work {fn!r}")
+
+    def _single_point(self, task):
+        atoms = _atoms(task["atoms"])
+        ledger = ReferenceLedger(task["ledger"])
+        known = ledger.lookup(atoms)
+        if known is not None:
+            return _Done((True, float(known[0])))
+        pending = self.refs.submit(None, atoms)
+
+        def collect():
+            try:
+                e, f, s = pending.result()
+            except Exception as exc:   # noqa: BLE001 - a failed reference: recorded, skipped
+                ledger.record_failure(atoms, task["stage"], exc)
+                return False, f"{type(exc).__name__}: {exc}"
+            ledger.record(atoms, e, f, s, task["stage"])
+            return True, float(e)
+        return _Pending(collect)
+
+    def _relaxation(self, task):
+        name = f"relax_{task['id']}".replace("-", "_")
+        project = self.refs.project
+        atoms = _atoms(task["atoms"])
+        try:
+            job = load_when_readable(project, name) if name in project.list_nodes() else None
+            if job is None or not job.status.finished:
+                if job is not None:
+                    job.remove()
+                job = self.refs.template.copy_template(project=project, new_job_name=name)
+                job.structure = ase_to_pyiron(atoms)
+                try:
+                    job.calc_minimize(pressure=0.0, ionic_force_tolerance=task["fmax"], max_iter=task["steps"])
+                except TypeError:
+                    job.calc_minimize(pressure=0.0)
+                job.master_id = self.master.job_id
+                job.run()
+        except Exception as exc:   # noqa: BLE001 - the reference code's own error, reported per candidate
+            return _Done({"id": task["id"], "status": FAILED, "reason": f"{type(exc).__name__}: {exc}",
+                          "energy": float("nan"), "steps": 0, "computed": 0, "atoms": task["atoms"]})
+
+        def collect():
+            ledger = ReferenceLedger(task["ledger"])
+            j = load_when_readable(project, name)
+            if j.status.string not in ("finished", "aborted", "warning", "not_converged"):
+                self.refs._wait(j)
+                j = load_when_readable(project, name)
+            if not j.status.finished:
+                ledger.record_failure(atoms, task["stage"], f"job {name}: {j.status}")
+                return {"id": task["id"], "status": FAILED, "reason": f"reference relaxation job {name} {j.status}",
+                        "energy": float("nan"), "steps": 0, "computed": 1, "atoms": task["atoms"]}
+            energies = np.atleast_1d(j.output.energy_pot)
+            new = 0
+            for k in range(len(energies)):     # every ionic step is one reference call
+                s = pyiron_to_ase(j.get_structure(k))
+                if ledger.lookup(s) is None:
+                    stress = None
+                    p = getattr(j.output, "pressures", None)
+                    if p is not None and len(p) > k:
+                        pk = stress_from_pressure(j, p[k])
+                        stress = np.array([pk[0, 0], pk[1, 1], pk[2, 2], pk[1, 2], pk[0, 2], pk[0, 1]])
+                    ledger.record(s, energies[k], j.output.forces[k], stress, task["stage"])
+                    new += 1
+            final = pyiron_to_ase(j.get_structure(-1))
+            return {"id": task["id"], "status": RELAXED, "energy": float(energies[-1] / len(final)),
+                    "steps": len(energies) - 1, "computed": new, "atoms": _plain(final)}
+        return _Pending(collect)
+
+
+class ConvexHullScreen(PotentialOutput, PythonTemplateJob):
+    """Screen the convex hull of an alloy with an MTP that learns while it relaxes.
+
+    >>> hull = pr.create.job.ConvexHullScreen("alcu")
+    >>> hull.input.elements = ["Al", "Cu"]
+    >>> hull.input.max_atoms = {"fcc": 8, "bcc": 6, "hcp": 8}
+    >>> hull.set_reference(vasp_template)      # any atomistic job; each calculation a child job
+    >>> hull.run()
+    >>> hull.output.vertices, hull.table(), hull.plot()
+    """
+
+    def __init__(self, project, job_name):
+        super().__init__(project, job_name)
+        self.input.elements = None
+        self.input.lattices = ["fcc", "bcc", "hcp"]
+        self.input.max_atoms = 4              # int or {lattice: n}
+        self.input.level = 12
+        self.input.max_dist = 5.0
+        self.input.initial_potential = None   # name of a finished MTPTraining / ActiveLearningMD job
+        self.input.reference_job = None
+        self.input.select_threshold = 2.0
+        self.input.break_threshold = 10.0
+        self.input.fmax = 0.01                # eV/A
+        self.input.max_steps = 300
+        self.input.k = 3.0                    # survivors: within k sigma of the MTP hull
+        self.input.batch = 20
+        self.input.max_rounds = 30
+        self.input.train_iter = 100
+        self.input.seed = 0
+        self._prototypes = StructureStorage()
+
+    def add_prototype(self, structure):
+        """A user prototype (ASE or pyiron Atoms), screened next to the enumerated candidates."""
+        a = structure if hasattr(structure, "get_parent_basis") else ase_to_pyiron(structure)
+        self._prototypes.add_structure(a, identifier=f"user-{len(self._prototypes)}")
+
+    def set_reference(self, job):
+        """The template of the reference calculations (saved, never run itself)."""
+        if job.status.finished:
+            raise ValueError("the reference template must not have been run")
+        job.save()
+        self.input.reference_job = job.job_name
+
+    def validate_ready_to_run(self):
+        if not self.input.elements or len(self.input.elements) < 2:
+            raise ValueError("input.elements: at least two elements")
+        if not self.input.reference_job:
+            raise ValueError("no reference: set_reference(job)")
+
+    def candidates(self):
+        """The enumerated candidates and the user prototypes."""
+        i = self.input
+        max_atoms = i.max_atoms.to_builtin() if hasattr(i.max_atoms, "to_builtin") else i.max_atoms
+        out = enumerate_candidates(list(i.elements), tuple(i.lattices), max_atoms) if i.lattices else []
+        protos = [pyiron_to_ase(self._prototypes.get_structure(k)) for k in range(len(self._prototypes))]
+        return out + candidates_from(protos)
+
+    def run_static(self):
+        i = self.input
+        pot = self.project.load(i.initial_potential).potential if i.initial_potential else None
+        cands = self.candidates()
+        res = screen_hull(cands, None, list(i.elements), pot, level=int(i.level), workdir=self.working_directory,
+                          executor=PyironHullExecutor(self), select_threshold=float(i.select_threshold),
+                          break_threshold=float(i.break_threshold), fmax=float(i.fmax), max_steps=int(i.max_steps),
+                          k=float(i.k), max_rounds=int(i.max_rounds), batch=int(i.batch), train_iter=int(i.train_iter),
+                          max_dist=float(i.max_dist), seed=int(i.seed), progress=False)
+        self._store(res, cands)
+        self.status.finished = True
+        self.to_hdf()
+
+    def _store(self, res, cands):
+        o = self.output
+        self._store_potential(res.potential)
+        t = res.table
+        o.table = DataContainer({c: (np.asarray(t[c]) if c != "composition" else
+                                     [str(sorted(d.items())) for d in t[c]]) for c in t.columns})
+        o.vertices = DataContainer({"id": [v["id"] for v in res.vertices],
+                                    "formula": [v["formula"] for v in res.vertices],
+                                    "formation_energy": np.array([v["formation_energy"] for v in res.vertices])})
+        o.reference_calls = DataContainer(dict(res.reference_calls))
+        o.sigma, o.k, o.k_needed = res.sigma, res.k, res.k_needed
+        o.rounds, o.converged, o.flags = res.rounds, res.converged, list(res.flags)
+        store = StructureStorage()
+        for c in cands:
+            store.add_structure(ase_to_pyiron(c.atoms), identifier=c.id)
+        self._candidates = store
+        relaxed = StructureStorage()
+        for v in res.vertices:
+            relaxed.add_structure(ase_to_pyiron(v["atoms"]), identifier=v["id"])
+        self._vertices = relaxed
+        refs = StructureStorage()
+        for a in ReferenceLedger(f"{self.working_directory}/ledger").images():
+            add_labelled(refs, a, a.get_potential_energy(), a.get_forces(),
+                         a.calc.results.get("stress"), identifier=f"{a.info['stage']}/{structure_key(a)}")
+        self._references = refs
+        self._result = res
+
+    def table(self):
+        """Every candidate as a pandas DataFrame (energies eV/atom, status, grades)."""
+        import pandas as pd
+        return pd.DataFrame({k: list(v) for k, v in self.output.table.items()})
+
+    def plot(self, ax=None):
+        """Formation energies vs composition with MTP and reference hulls, the k sigma window
+        and the survivors (the result of this session's run, or rebuilt from the output)."""
+        res = getattr(self, "_result", None)
+        if res is None:
+            from ..hull.screen import HullScreenResult
+            t = self.table()
+            t["composition"] = [dict(eval(c)) for c in t["composition"]]   # noqa: S307 - our own repr
+            res = HullScreenResult(list(self.input.elements), [], t, dict(self.output.reference_calls),
+                                   self.output.sigma, self.output.k, self.output.k_needed, self.potential,
+                                   self.output.rounds, self.output.converged)
+        return res.plot(ax)
+
+    def to_hdf(self, hdf=None, group_name=None):
+        super().to_hdf(hdf=hdf, group_name=group_name)
+        self._prototypes.to_hdf(self.project_hdf5, "prototypes")
+        for name in ("candidates", "vertices", "references"):
+            store = getattr(self, f"_{name}", None)
+            if store is not None:
+                store.to_hdf(self.project_hdf5, name)
+
+    def from_hdf(self, hdf=None, group_name=None):
+        super().from_hdf(hdf=hdf, group_name=group_name)
+        groups = self.project_hdf5.list_groups()
+        for name in ("prototypes", "candidates", "vertices", "references"):
+            if name in groups:
+                store = StructureStorage()
+                store.from_hdf(self.project_hdf5, name)
+                setattr(self, f"_{name}", store)
