@@ -171,3 +171,78 @@ def test_ledger_answers_repeated_structures(tmp_path):
     with pytest.raises(RuntimeError, match="SCF"):
         c.get_potential_energy()
     assert ReferenceLedger(tmp_path).counts()["failed"] == 1
+
+
+# ---------------------------------------------------------------- end to end with EMT
+def test_screen_equals_brute_force_emt(tmp_path):
+    """Cu-Au, fcc up to 4 atoms: the screened hull equals brute-force EMT relaxation of every
+    candidate (same vertices, energies within 1 meV/atom) with fewer reference calls."""
+    from ase.calculators.emt import EMT
+    from pyiron_mtp.hull import enumerate_candidates, relax_all, screen_hull
+    cands = enumerate_candidates(["Cu", "Au"], lattices=("fcc",), max_atoms=4)
+    assert len(cands) == 29
+    res = screen_hull(cands, EMT, ["Cu", "Au"], level=8, workdir=tmp_path / "screen", workers=2, train_iter=60,
+                      progress=False)
+    table, hull, calls = relax_all(cands, EMT, ["Cu", "Au"], workdir=tmp_path / "brute", workers=2, progress=False)
+    want = {table.id[v]: table.formation_energy[v] for v in hull.vertices}
+    got = {v["id"]: v["formation_energy"] for v in res.vertices}
+    assert set(got) == set(want)
+    for i in want:
+        assert got[i] == pytest.approx(want[i], abs=1e-3)
+    assert res.converged and res.reference_calls["total"] < calls["total"]
+    assert res.reference_calls["total"] == res.reference_calls["training"] + res.reference_calls["final"]
+    t = res.table
+    assert len(t) == 29 and set(t.status) <= {"relaxed", "lattice_changed", "failed"}
+    assert t.survivor.sum() >= len(want) and res.k_needed <= res.k
+    assert np.all(t.loc[t.survivor, "reference_energy"].notna())
+    assert res.plot() is not None
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL: nothing catches it."""
+
+
+class KilledAfter:
+    """EMT that dies at its 25th calculation (a kill mid-screen)."""
+    count = 0
+
+    def __new__(cls):
+        from ase.calculators.emt import EMT
+
+        class Dying(EMT):
+            def calculate(self, *args, **kwargs):
+                KilledAfter.count += 1
+                if KilledAfter.count > 24:
+                    raise _Killed
+                super().calculate(*args, **kwargs)
+        return Dying()
+
+
+def test_screen_restart_repeats_no_reference_call(tmp_path):
+    from ase.calculators.emt import EMT
+    from pyiron_mtp.hull import enumerate_candidates, screen_hull
+    from pyiron_mtp.hull.ledger import ReferenceLedger
+    cands = enumerate_candidates(["Cu", "Pd"], lattices=("fcc",), max_atoms=3)
+    kwargs = dict(level=6, workers=1, train_iter=40, progress=False)
+    with pytest.raises(_Killed):
+        screen_hull(cands, KilledAfter, ["Cu", "Pd"], workdir=tmp_path / "killed", **kwargs)
+    before = ReferenceLedger(tmp_path / "killed" / "ledger").counts()["total"]
+    assert before == 24
+    calls = []
+
+    def counting_emt():
+        calc = EMT()
+        calc.calculate = _counted(calc.calculate, calls)
+        return calc
+    res = screen_hull(cands, counting_emt, ["Cu", "Pd"], workdir=tmp_path / "killed", **kwargs)
+    fresh = screen_hull(cands, EMT, ["Cu", "Pd"], workdir=tmp_path / "fresh", **kwargs)
+    # the restarted screen computed only what the killed one had not: together exactly one run's calls
+    assert res.reference_calls["total"] == fresh.reference_calls["total"] == before + len(calls)
+    assert [v["id"] for v in res.vertices] == [v["id"] for v in fresh.vertices]
+
+
+def _counted(fn, calls):
+    def wrapper(*args, **kwargs):
+        calls.append(1)
+        return fn(*args, **kwargs)
+    return wrapper

@@ -150,8 +150,8 @@ def _chunks(items, n):
 
 def screen_hull(candidates, reference, species, potential=None, *, level=12, workdir="hull_screen",
                 executor=None, workers=None, select_threshold=2.0, break_threshold=10.0, fmax=0.01, max_steps=300,
-                k=3.0, max_rounds=30, batch=20, train_iter=100, n_initial=None, max_dist=5.0, optimizer="BFGS",
-                mode="configuration", seed=0, progress=True) -> HullScreenResult:
+                k=3.0, sigma_min=1e-3, max_rounds=30, batch=20, train_iter=100, n_initial=None, max_dist=5.0,
+                optimizer="BFGS", mode="configuration", seed=0, progress=True) -> HullScreenResult:
     """Screen ``candidates`` (:class:`Candidate` list) for the hull of ``species``.
 
     ``reference``: a zero-argument callable returning a fresh ASE calculator (picklable for
@@ -159,6 +159,9 @@ def screen_hull(candidates, reference, species, potential=None, *, level=12, wor
     initial MTP (trained or a template); default an untrained level-``level`` one.
     ``executor``: a ``concurrent.futures`` executor for reference calculations and
     relaxations (a cluster); default a process pool of ``workers`` (the machine's cores).
+    Survivors lie within ``k`` sigma of the MTP hull, sigma = max(the MTP's formation-energy
+    error on its training data, ``sigma_min``) in eV/atom (the training error alone
+    underestimates the error on new structures).
     """
     from ..active import ActiveSet
     from ..training import train
@@ -262,7 +265,8 @@ def screen_hull(candidates, reference, species, potential=None, *, level=12, wor
                       for i in order])
     ef_mtp, _ = formation_energies(e_mtp, fr, elements)
     hull_mtp = lower_hull(ef_mtp, fr)
-    sigma = _formation_energy_error(pot, training, elements)
+    sigma_fit = _formation_energy_error(pot, training, elements)
+    sigma = max(sigma_fit, sigma_min)
     survivors = [i for i, ea in zip(order, hull_mtp.e_above) if np.isfinite(ea) and ea <= k * sigma + 1e-9]
     log.info("%d of %d candidates within %.3g eV/atom (k = %g, sigma = %.3g) of the MTP hull",
              len(survivors), len(order), k * sigma, k, sigma)
