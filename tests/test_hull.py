@@ -246,3 +246,36 @@ def _counted(fn, calls):
         calls.append(1)
         return fn(*args, **kwargs)
     return wrapper
+
+
+def test_convex_hull_screen_job(tmp_path):
+    """The pyiron job: every reference calculation a Lammps child job (AlCu EAM), HDF5 round trip."""
+    from conftest import PYIRON_ROOT
+    from pyiron_atomistics import Project
+    import pyiron_mtp.jobs  # noqa: F401
+    pr = Project(str(PYIRON_ROOT / "hull_job"))
+    template = pr.create.job.Lammps("alcu_eam")
+    template.structure = pr.create.structure.bulk("Al", cubic=True)
+    template.potential = "AlCu"
+    job = pr.create.job.ConvexHullScreen("alcu_small")
+    job.input.elements = ["Al", "Cu"]
+    job.input.lattices = ["fcc"]
+    job.input.max_atoms = 2
+    job.input.level = 6
+    job.input.train_iter = 30
+    job.set_reference(template)
+    job.run()
+    assert job.status.finished
+    again = pr.load("alcu_small")
+    calls = again.output.reference_calls
+    children = pr.job_table(recursive=True)
+    refs = children[children.job.str.startswith(("ref_", "relax_"))]
+    assert calls["total"] >= len(refs) > 0 and calls["final"] > 0
+    table = again.table()
+    assert len(table) == 4 and set(table.id) == {"fcc-1-0", "fcc-1-1", "fcc-2-0", "fcc-2-1"}
+    vertices = again.vertices()
+    assert {v["id"] for v in vertices} >= {"fcc-1-0", "fcc-1-1"}
+    assert all(v["atoms"] is not None and v["formation_energy"] <= 1e-9 for v in vertices)
+    assert again.potential.species == ["Al", "Cu"]
+    assert again.plot() is not None
+    pr.remove(enable=True)

@@ -7,11 +7,12 @@ from pyiron_base import JobType
 
 from .active_learning import ActiveLearningMD
 from .free_energy import MeltingPoint, ThermodynamicIntegration
+from .hull import ConvexHullScreen
 from .resources import register as _register_resources
 from .training import MTPTraining
 
-for _cls in (MTPTraining, ActiveLearningMD, ThermodynamicIntegration, MeltingPoint):
+for _cls in (MTPTraining, ActiveLearningMD, ThermodynamicIntegration, MeltingPoint, ConvexHullScreen):
     JobType.register(_cls)
 _register_resources()
 
-__all__ = ["MTPTraining", "ActiveLearningMD", "ThermodynamicIntegration", "MeltingPoint"]
+__all__ = ["MTPTraining", "ActiveLearningMD", "ThermodynamicIntegration", "MeltingPoint", "ConvexHullScreen"]

@@ -139,6 +139,15 @@ class PyironHullExecutor:
         return _Pending(collect)
 
 
+def _plain_list(v):
+    """A stored column back as a list (DataContainers hold lists of strings as nested containers)."""
+    if hasattr(v, "to_builtin"):
+        v = v.to_builtin()
+        if isinstance(v, dict):
+            v = [v[k] for k in sorted(v, key=lambda k: int(k))]
+    return list(v)
+
+
 class ConvexHullScreen(PotentialOutput, PythonTemplateJob):
     """Screen the convex hull of an alloy with an MTP that learns while it relaxes.
 
@@ -213,8 +222,14 @@ class ConvexHullScreen(PotentialOutput, PythonTemplateJob):
         o = self.output
         self._store_potential(res.potential)
         t = res.table
-        o.table = DataContainer({c: (np.asarray(t[c]) if c != "composition" else
-                                     [str(sorted(d.items())) for d in t[c]]) for c in t.columns})
+        def column(name):
+            values = t[name]
+            if name == "composition":
+                return [str(sorted(d.items())) for d in values]
+            if values.dtype.kind in "fiub":
+                return np.asarray(values)
+            return [str(v) for v in values]
+        o.table = DataContainer({c: column(c) for c in t.columns})
         o.vertices = DataContainer({"id": [v["id"] for v in res.vertices],
                                     "formula": [v["formula"] for v in res.vertices],
                                     "formation_energy": np.array([v["formation_energy"] for v in res.vertices])})
@@ -239,7 +254,17 @@ class ConvexHullScreen(PotentialOutput, PythonTemplateJob):
     def table(self):
         """Every candidate as a pandas DataFrame (energies eV/atom, status, grades)."""
         import pandas as pd
-        return pd.DataFrame({k: list(v) for k, v in self.output.table.items()})
+        return pd.DataFrame({k: _plain_list(v) for k, v in self.output.table.items()})
+
+    def vertices(self):
+        """The reference hull's vertices: dicts with id, formula, formation_energy (eV/atom), atoms."""
+        v = self.output.vertices
+        ids, formulas = _plain_list(v["id"]), _plain_list(v["formula"])
+        store = getattr(self, "_vertices", None)
+        atoms = {store.get_array("identifier", k): pyiron_to_ase(store.get_structure(k))
+                 for k in range(len(store))} if store is not None else {}
+        return [{"id": i, "formula": f, "formation_energy": float(e), "atoms": atoms.get(i)}
+                for i, f, e in zip(ids, formulas, _plain_list(v["formation_energy"]))]
 
     def plot(self, ax=None):
         """Formation energies vs composition with MTP and reference hulls, the k sigma window
