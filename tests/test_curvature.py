@@ -2,7 +2,7 @@ import numpy as np
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from pyiron_mtp import MTP
-from pyiron_mtp.curvature import gauss_newton_matrix, whitening
+from pyiron_mtp.training.curvature import gauss_newton_matrix, whitening
 from pyiron_mtp.training import LossWeights, Trainer, TrainingSet, initialise_radial
 from conftest import random_potential
 from test_training import emt_images
@@ -82,7 +82,7 @@ def test_preconditioned_training_converges_faster():
 
 
 def test_r_factor_folded_in_batches_is_that_of_the_stacked_matrix():
-    from pyiron_mtp.curvature import _r_factor
+    from pyiron_mtp.training.curvature import _r_factor
     rng = np.random.default_rng(3)
     blocks = [rng.standard_normal((m, 7)) for m in (1, 5, 3, 9, 2, 4)]
     R = _r_factor(blocks, batch_rows=6)

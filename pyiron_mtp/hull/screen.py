@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,6 +144,10 @@ def _active_set_dict(aset):
     return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in aset.to_dict().items()}
 
 
+def ids_of(cands):
+    return list(cands)
+
+
 def _chunks(items, n):
     n = max(1, min(n, len(items)))
     return [items[k::n] for k in range(n)]
@@ -222,28 +227,45 @@ def screen_hull(candidates, reference, species, potential=None, *, level=12, wor
         state.save()
 
     # ------------------------------------------------------------------ stage 1: learn while relaxing
+    # A round relaxes the pending candidates (at first all): those that extrapolate stay pending
+    # for the next potential; a finished relaxation's geometry is where the candidate starts next
+    # time.  When no pending candidate extrapolates, a full round over all candidates with the
+    # same potential decides: none extrapolates -> converged.
     results = {}
-    ids = list(cands)
+    starts = state.data.get("starts") or {i: _plain(cands[i].atoms) for i in ids_of(cands)}
+    pending = state.data.get("pending") or list(cands)
+    if state.data.get("converged"):     # a finished stage 1: one full round gives the relaxations again
+        pending = list(cands)
+    full = len(pending) == len(cands)
     while True:
         aset = ActiveSet.build(pot, training, mode=mode)
         shared = {"potential": _pot_to_json(pot), "active_set": _active_set_dict(aset), "fmax": fmax,
                   "steps": max_steps, "select": select_threshold, "break_": break_threshold, "optimizer": optimizer,
                   "max_collect": 10}
-        n_chunks = 4 * (workers or __import__("os").cpu_count() or 1)
-        tasks = [dict(shared, candidates=[(i, _plain(cands[i].atoms)) for i in chunk]) for chunk in _chunks(ids, n_chunks)]
-        out = [r for part in run_parallel(relax_chunk_with_mtp, tasks, workers, executor, progress,
-                                          f"round {state.data['round']}: MTP relaxations") for r in part]
-        results = {r["id"]: r for r in out}
+        n_chunks = 4 * (workers or os.cpu_count() or 1)
+        tasks = [dict(shared, candidates=[(i, starts[i]) for i in chunk]) for chunk in _chunks(pending, n_chunks)]
+        label = f"round {state.data['round']}: {'all' if full else len(pending)} MTP relaxations"
+        out = [r for part in run_parallel(relax_chunk_with_mtp, tasks, workers, executor, progress, label)
+               for r in part]
+        for r in out:
+            results[r["id"]] = r
+            if r["status"] in (RELAXED, NOT_CONVERGED):
+                starts[r["id"]] = r["atoms"]
+        extrapolating = [r["id"] for r in out if r["collected"] or r["status"] == EXTRAPOLATING]
         collected = [_atoms(c) for r in out for c in r["collected"]]
-        n_extrap = sum(r["status"] == EXTRAPOLATING for r in out)
-        log.info("round %d: %d relaxations stopped extrapolating, %d extrapolative structures",
-                 state.data["round"], n_extrap, len(collected))
-        if not collected and n_extrap == 0:
-            state.data["converged"] = True
-            state.save()
-            break
+        log.info("round %d: %d of %d relaxations extrapolated (%d stopped), %d extrapolative structures",
+                 state.data["round"], len(extrapolating), len(out),
+                 sum(r["status"] == EXTRAPOLATING for r in out), len(collected))
+        if not extrapolating:
+            if full:
+                state.data.update(converged=True, starts=starts)
+                state.save()
+                break
+            pending, full = list(cands), True        # verify: every candidate with this potential
+            continue
         if state.data["round"] >= max_rounds:
-            flags.append(f"stage 1 stopped after {max_rounds} rounds without converging")
+            flags.append(f"stage 1 stopped after {max_rounds} rounds without converging: "
+                         f"{len(extrapolating)} candidates still extrapolate")
             break
         chosen = aset.select(collected, threshold=select_threshold, max_count=batch) if collected else []
         if not chosen:   # every collected structure is a near-duplicate of the set: grade is from noise
@@ -253,9 +275,17 @@ def screen_hull(candidates, reference, species, potential=None, *, level=12, wor
         references([collected[i] for i in chosen], "training", f"round {state.data['round']}: references")
         training = ledger.images(("training",))
         pot, _ = train(training, species, init=pot, max_iter=train_iter, seed=seed, progress=False)
-        state.data["round"] += 1
-        state.data["potential"] = _pot_to_json(pot)
+        pending, full = extrapolating, len(extrapolating) == len(cands)
+        state.data.update(round=state.data["round"] + 1, potential=_pot_to_json(pot), starts=starts,
+                          pending=pending)
         state.save()
+    ids = list(cands)
+    if len(results) < len(ids):   # stopped at max_rounds before a full round: relax the rest once
+        rest = [i for i in ids if i not in results]
+        tasks = [dict(shared, candidates=[(i, starts[i]) for i in chunk]) for chunk in _chunks(rest, n_chunks)]
+        for part in run_parallel(relax_chunk_with_mtp, tasks, workers, executor, progress, "remaining relaxations"):
+            for r in part:
+                results[r["id"]] = r
 
     # ------------------------------------------------------------------ stage 2: screen with the MTP
     elements = species

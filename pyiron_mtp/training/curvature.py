@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .potential import MTP
+from ..potential import MTP
+from .linear import LinearProblem
+from .parallel import map_structures
 
 PSEUDO_INVERSE_TOL = 1e-10  # singular values of the scaled design matrix kept, relative to the largest
 
@@ -52,7 +54,6 @@ def gauss_newton_matrix(pot: MTP, data, weights, linear_problem=None, rel_step=1
     the loss per (unit radial coefficient)^2.  Returns a symmetric (n, n) array,
     n = radial coefficients.
     """
-    from .training import LinearProblem, _map_structures
 
     lp = linear_problem or LinearProblem(pot, data, weights)
     theta = np.ascontiguousarray(pot.radial_coeffs, dtype=float)
@@ -76,7 +77,7 @@ def gauss_newton_matrix(pot: MTP, data, weights, linear_problem=None, rel_step=1
         A = lp.weighted_design(k)
         return J.T @ J, A.T @ J, A
 
-    parts = [p for p in _map_structures(one, data.structures) if p is not None]
+    parts = [p for p in map_structures(one, data.structures) if p is not None]
     JtJ = sum(p[0] for p in parts)
     B = sum(p[1] for p in parts)
     # the projection term B^T (A^T A)^+ B through the R factor of the column-scaled A (the

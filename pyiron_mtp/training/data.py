@@ -1,0 +1,163 @@
+"""Training data: structures with reference energies, forces and virials, their neighbour
+lists and weights; splitting for validation."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..core.neighbors import NeighborList
+from ..structures import reference_arrays
+
+
+class TrainingDataError(ValueError):
+    """Unusable training data; the message names the structure."""
+
+
+@dataclass
+class Structure:
+    """One reference structure in arrays (positions A, energy eV, forces eV/A, virial eV)."""
+
+    positions: np.ndarray
+    cell: np.ndarray
+    pbc: np.ndarray
+    types: np.ndarray
+    energy: float | None
+    forces: np.ndarray | None
+    virial: np.ndarray | None  # MLIP PlusStress as 3x3
+    weight: float = 1.0
+    name: str = ""
+    group: str = ""  # atoms.info["config_type"], if any: kept together by stratified splits
+    nl: NeighborList | None = field(default=None, repr=False)
+
+    @property
+    def n_atoms(self):
+        return len(self.positions)
+
+    @property
+    def volume(self):
+        return abs(np.linalg.det(self.cell)) if self.pbc.all() else None
+
+
+def _weight(atoms, weights, n, name):
+    w = float(weights[n]) if weights is not None else float(atoms.info.get("weight", 1.0))
+    if not np.isfinite(w) or w < 0:
+        raise TrainingDataError(f"{name}: weight must be a finite number >= 0, got {w}")
+    return w
+
+
+class TrainingSet:
+    """Structures with reference data, checked and with neighbour lists for a cutoff."""
+
+    def __init__(self, structures: list[Structure], species: list[str]):
+        if not structures:
+            raise TrainingDataError("the training set is empty")
+        self.structures = structures
+        self.species = list(species)
+
+    @classmethod
+    def from_atoms(cls, images, species, weights=None, names=None, source=""):
+        """From ASE Atoms with reference results (a SinglePointCalculator or any calculator's results).
+
+        ``species`` fixes the type order.  Energies, forces or stresses that are absent
+        are masked; NaN/inf values are an error naming the structure.  Weights come from
+        ``weights`` or else from ``atoms.info["weight"]`` (default 1).
+        """
+        species = list(species)
+        lookup = {s: k for k, s in enumerate(species)}
+        out = []
+        for n, atoms in enumerate(images):
+            name = names[n] if names is not None else f"{source}#{n}" if source else f"structure {n}"
+            syms = atoms.get_chemical_symbols()
+            unknown = sorted(set(syms) - set(lookup))
+            if unknown:
+                raise TrainingDataError(f"{name}: element(s) {unknown} not among the species {species}")
+            if len(atoms) == 0:
+                raise TrainingDataError(f"{name}: no atoms")
+            e, f, s = reference_arrays(atoms)
+            if e is None and f is None and s is None:
+                raise TrainingDataError(f"{name}: no reference energy, forces or stress")
+            for label, value in (("energy", e), ("forces", f), ("stress", s)):
+                if value is not None and not np.all(np.isfinite(value)):
+                    raise TrainingDataError(f"{name}: reference {label} contains NaN or inf")
+            if f is not None and np.shape(f) != (len(atoms), 3):
+                raise TrainingDataError(f"{name}: forces have shape {np.shape(f)}, expected ({len(atoms)}, 3)")
+            virial = None
+            if s is not None and atoms.pbc.all():
+                v = atoms.get_volume()
+                sv = np.asarray(s)
+                sig = np.array([[sv[0], sv[5], sv[4]], [sv[5], sv[1], sv[3]], [sv[4], sv[3], sv[2]]])
+                virial = -v * sig
+            out.append(Structure(
+                positions=np.ascontiguousarray(atoms.positions, dtype=float),
+                cell=np.ascontiguousarray(atoms.cell.array, dtype=float),
+                pbc=np.array(atoms.pbc, dtype=bool),
+                types=np.array([lookup[x] for x in syms], dtype=np.int64),
+                energy=None if e is None else float(e), forces=None if f is None else np.asarray(f, float),
+                virial=virial, weight=_weight(atoms, weights, n, name), name=name,
+                group=str(atoms.info.get("config_type", ""))))
+        return cls(out, species)
+
+    def __len__(self):
+        return len(self.structures)
+
+    @property
+    def n_atoms(self):
+        return sum(s.n_atoms for s in self.structures)
+
+    def min_distance(self):
+        """Smallest interatomic distance in the data (Angstrom)."""
+        best = np.inf
+        for s in self.structures:
+            nl = NeighborList(4.0, skin=0.0)
+            nl.update(s.positions, s.cell, s.pbc)
+            if len(nl.index):
+                i = np.repeat(np.arange(s.n_atoms), np.diff(nl.start))
+                d = s.positions[nl.index] + nl.shift @ s.cell - s.positions[i]
+                best = min(best, np.sqrt((d * d).sum(1)).min())
+        return float(best)
+
+    def prepare(self, cutoff):
+        """Build (or reuse) every structure's neighbour list for ``cutoff``."""
+        for s in self.structures:
+            if s.nl is None or s.nl.cutoff != cutoff:
+                s.nl = NeighborList(cutoff, skin=0.0)
+            s.nl.update(s.positions, s.cell, s.pbc)
+
+    def split(self, fraction, seed=0):
+        """A random (training, validation) split with ``fraction`` for validation.
+
+        If the structures carry several groups (``config_type`` in the source files), the
+        split is stratified: each group gives its share to the validation set (largest
+        remainders; a group keeps at least one structure for training), so that no
+        structure type is missing from either side by chance.
+        """
+        rng = np.random.default_rng(seed)
+        n_val = int(round(fraction * len(self)))
+        if n_val < 1 or n_val >= len(self):
+            raise ValueError(f"validation fraction {fraction} leaves no training or no validation data")
+        groups = {}
+        for k, s in enumerate(self.structures):
+            groups.setdefault(s.group, []).append(k)
+        if len(groups) == 1:
+            idx = rng.permutation(len(self))
+            val = sorted(idx[:n_val])
+        else:
+            names = list(groups)
+            share = np.array([fraction * len(groups[g]) for g in names])
+            cap = np.array([len(groups[g]) - 1 for g in names])
+            take = np.minimum(np.floor(share).astype(int), cap)
+            order = np.argsort(-(share - np.floor(share)), kind="stable")
+            while take.sum() < n_val:
+                room = [i for i in order if take[i] < cap[i]]
+                if not room:
+                    break
+                for i in room[:n_val - take.sum()]:
+                    take[i] += 1
+            val = sorted(int(k) for g, t in zip(names, take) for k in rng.permutation(groups[g])[:t])
+            if not val:
+                raise ValueError(f"validation fraction {fraction} leaves no validation data")
+        chosen = set(val)
+        tr = [k for k in range(len(self)) if k not in chosen]
+        return (TrainingSet([self.structures[k] for k in tr], self.species),
+                TrainingSet([self.structures[k] for k in val], self.species))

@@ -1,0 +1,150 @@
+"""The linear part of the model: design rows of every structure for the current radial
+coefficients and the exact weighted least-squares solve of the species and moment
+coefficients (variable projection)."""
+from __future__ import annotations
+
+
+import numpy as np
+import scipy.linalg
+import scipy.optimize
+
+from ..core.design import design_rows
+from ..potential import MTP
+from .data import TrainingSet
+from .parallel import map_structures
+from .weights import LossWeights
+
+
+class LinearProblem:
+    """Design rows of every structure for the current radial coefficients."""
+
+    def __init__(self, pot: MTP, data: TrainingSet, weights: LossWeights):
+        self.pot = pot
+        self.data = data
+        self.weights = weights
+        t = pot.kernel_tables()
+        C = pot.species_count
+
+        def rows(k, s):
+            A = pot.n_basis
+            e = np.zeros(A)
+            f = np.zeros((s.n_atoms, 3, A))
+            w = np.zeros((3, 3, A))
+            design_rows(0, s.n_atoms, s.positions, s.cell, s.types, s.nl.start, s.nl.index, s.nl.shift,
+                        pot.min_dist, pot.max_dist, pot.scaling, pot.radial_coeffs,
+                        t["mu_offset"], t["mu_nang"], t["ang_axis"], t["ang_lower"], t["ang_pow"],
+                        t["times"], t["times_runs"], t["mapping"], t["n_moments"], e, f, w)
+            counts = np.bincount(s.types, minlength=C).astype(float)
+            return counts, e, f, w
+
+        self.rows = map_structures(rows, data.structures)
+
+    def normal_equations(self):
+        """G x = h for x = [species coefficients, moment coefficients]; also y^T W y."""
+        C = self.pot.species_count
+        n = C + self.pot.n_basis
+        G = np.zeros((n, n))
+        h = np.zeros(n)
+        yy = 0.0
+        K = len(self.data)
+        for s, (counts, e, f, w) in zip(self.data.structures, self.rows):
+            ce, cf, cs = self.weights.terms(s, K)
+            if ce:
+                row = np.concatenate([counts, e])
+                G += ce * np.outer(row, row)
+                h += ce * row * s.energy
+                yy += ce * s.energy ** 2
+            if cf:
+                Fr = f.reshape(-1, f.shape[-1])
+                G[C:, C:] += cf * (Fr.T @ Fr)
+                h[C:] += cf * (Fr.T @ s.forces.reshape(-1))
+                yy += cf * float((s.forces ** 2).sum())
+            if cs:
+                Wr = w.reshape(9, -1)
+                G[C:, C:] += cs * (Wr.T @ Wr)
+                h[C:] += cs * (Wr.T @ s.virial.reshape(-1))
+                yy += cs * float((s.virial ** 2).sum())
+        return G, h, yy
+
+    def solve(self, ridge=1e-13, max_refine=10):
+        """Exact weighted least-squares species and moment coefficients.
+
+        The normal equations of a large basis are singular to working precision
+        (condition numbers of 1e16 and more at level 24), so they are solved with a
+        small ridge (relative to the unit diagonal after scaling; raised tenfold until
+        the Cholesky factorisation succeeds) followed by iterative refinement with
+        residuals computed from the design rows themselves, until the projected
+        residual stops shrinking.  The result's loss equals that of an orthogonal
+        (QR/SVD) least-squares solution to ~1e-10.
+        """
+        G, h, yy = self.normal_equations()
+        d = np.sqrt(np.maximum(np.diag(G), 0.0))
+        d[d == 0] = 1.0
+        Gs = G / np.outer(d, d)
+        hs = h / d
+        inverse = None
+        while ridge <= 1e-6 and inverse is None:
+            try:
+                factor = scipy.linalg.cho_factor(Gs + ridge * np.eye(len(Gs)), lower=True)
+                inverse = lambda b: scipy.linalg.cho_solve(factor, b)  # noqa: E731
+            except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
+                ridge *= 10.0
+        if inverse is None:  # not positive semi-definite even with a ridge: pseudo-inverse
+            w, V = np.linalg.eigh(Gs)
+            keep = w > 1e-13 * w.max()
+            inverse = lambda b: V[:, keep] @ ((V[:, keep].T @ b) / w[keep])  # noqa: E731
+        x = inverse(hs) / d
+        r = self.residual_projection(x)
+        size = np.abs(r).max()
+        for _ in range(int(max_refine)):
+            x_new = x + inverse(r / d) / d
+            r_new = self.residual_projection(x_new)
+            size_new = np.abs(r_new).max()
+            if not size_new < size:  # no gain: keep x
+                break
+            halved = size_new < 0.5 * size
+            x, r, size = x_new, r_new, size_new
+            if not halved:  # converged to rounding level
+                break
+        return x
+
+    def residual_projection(self, x):
+        """A^T W (y - A x): the weighted design rows times the residuals of ``x``.
+
+        Zero at the least-squares solution; computed residual first, so it does not
+        suffer the cancellation of h - G x.
+        """
+        C = self.pot.species_count
+        K = len(self.data)
+        g = np.zeros_like(x)
+        for s, (counts, e, f, w), (E, F, W) in zip(self.data.structures, self.rows, self.predictions(x)):
+            ce, cf, cs = self.weights.terms(s, K)
+            if ce:
+                g[:C] += ce * (s.energy - E) * counts
+                g[C:] += ce * (s.energy - E) * e
+            if cf:
+                g[C:] += cf * (f.reshape(-1, f.shape[-1]).T @ (s.forces - F).reshape(-1))
+            if cs:
+                g[C:] += cs * (w.reshape(9, -1).T @ (s.virial - W).reshape(-1))
+        return g
+
+    def weighted_design(self, k):
+        """sqrt(W) A of structure k: its design rows (energy; forces and virial where the loss
+        has them) times the square roots of their loss coefficients, columns [species, moments]."""
+        counts, e, f, w = self.rows[k]
+        C = self.pot.species_count
+        ce, cf, cs = np.sqrt(self.weights.terms(self.data.structures[k], len(self.data)))
+        blocks = [ce * np.concatenate([counts, e])[None, :]]
+        if cf:
+            blocks.append(cf * np.hstack([np.zeros((3 * len(f), C)), f.reshape(-1, e.shape[0])]))
+        if cs:
+            blocks.append(cs * np.hstack([np.zeros((9, C)), w.reshape(9, -1)]))
+        return np.vstack(blocks)
+
+    def predictions(self, x):
+        """Per structure: energy, forces, virial for linear coefficients x."""
+        C = self.pot.species_count
+        out = []
+        for counts, e, f, w in self.rows:
+            out.append((float(counts @ x[:C] + e @ x[C:]), f @ x[C:], w @ x[C:]))
+        return out

@@ -1,0 +1,241 @@
+"""Training: variable projection and L-BFGS (preconditioned by the Gauss-Newton matrix)
+in the radial coefficients; :func:`train` is the entry point."""
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import scipy.linalg
+import scipy.optimize
+
+from ..potential import MTP
+from .data import TrainingSet
+from .errors import _train_rmse, error_report
+from .linear import LinearProblem
+from .loss import loss_terms, radial_gradient
+from .weights import LossWeights
+
+
+log = logging.getLogger(__name__)
+
+
+
+def initialise_radial(pot: MTP, seed=0, noise=0.05):
+    """Deterministic start for the radial coefficients: f_mu ~ Q_mu plus seeded noise;
+    ``scaling`` chosen so that the radial functions are of order one."""
+    rng = np.random.default_rng(seed)
+    C, K, R = pot.species_count, pot.radial_funcs_count, pot.radial_basis_size
+    c = np.zeros((C, C, K, R))
+    for mu in range(K):
+        c[:, :, mu, mu % R] = 1.0
+    c += noise * rng.standard_normal(c.shape)
+    pot.radial_coeffs = c
+    pot.scaling = 1.0 / (pot.max_dist - pot.min_dist) ** 2
+
+
+class Trainer:
+    """Variable-projection training of an :class:`MTP`.
+
+    ``weights``: :class:`LossWeights`; ``l2_radial``: L2 penalty on the radial
+    coefficients.  ``history`` holds one row per iteration (loss, training and,
+    every ``valid_every`` iterations, validation RMSEs); the parameters with the
+    lowest validation error (or training loss, without validation data) are kept.
+    """
+
+    def __init__(self, pot: MTP, train_set: TrainingSet, valid_set: TrainingSet | None = None,
+                 weights: LossWeights | None = None, l2_radial=0.0):
+        self.pot = pot
+        self.data = train_set
+        self.valid = valid_set
+        self.weights = weights or LossWeights()
+        self.l2_radial = float(l2_radial)
+        self.history = []
+        self._keep_design = False
+        self._cache = None  # (theta, loss, gradient, linear problem or None) of the last evaluation
+        self.best = None
+        self.stopped_by = None
+        for ds in (train_set, valid_set):
+            if ds is not None:
+                ds.prepare(pot.max_dist)
+
+    # objective of the radial coefficients, linear coefficients solved exactly
+    def _objective(self, theta):
+        if self._cache is not None and np.array_equal(self._cache[0], theta):
+            return self._cache[1], self._cache[2].copy()
+        pot = self.pot
+        pot.radial_coeffs = theta.reshape(pot.radial_coeffs.shape).copy()
+        lp = LinearProblem(pot, self.data, self.weights)
+        x = lp.solve()
+        C = pot.species_count
+        pot.species_coeffs = x[:C].copy()
+        pot.moment_coeffs = x[C:].copy()
+        preds = lp.predictions(x)
+        loss = loss_terms(self.data, preds, self.weights) + self.l2_radial * float(theta @ theta)
+        if not np.isfinite(loss):
+            bad = [s.name for s, p in zip(self.data.structures, preds) if not np.isfinite(p[0])]
+            raise FloatingPointError(f"the loss is not finite (non-finite predictions for {bad[:5]})")
+        grad = radial_gradient(pot, self.data, preds, self.weights)[0].ravel() + 2 * self.l2_radial * theta
+        self._last = (loss, _train_rmse(self.data, preds))
+        # the linear problem is kept only for the curvature of preconditioned training (memory)
+        self._cache = (np.array(theta, copy=True), loss, grad.copy(), lp if self._keep_design else None)
+        return loss, grad
+
+    def _record(self, iteration, start):
+        loss, rmse = self._last
+        row = {"iteration": iteration, "time": time.perf_counter() - start, "loss": loss,
+               **{f"train_{k}": v for k, v in rmse.items()}}
+        score = loss
+        if self.valid is not None and (iteration % self.valid_every == 0 or iteration == 1):
+            rep = error_report(self.pot, self.valid)
+            row.update({f"valid_{k}": rep[k] for k in ("energy_rmse", "force_rmse", "stress_rmse")})
+            # validation score in the loss' own units
+            score = sum(w * (rep[k] or 0.0) ** 2 for w, k in (
+                (self.weights.energy * 1e-6, "energy_rmse"), (self.weights.force, "force_rmse"),
+                (self.weights.stress, "stress_rmse")))
+        elif self.valid is not None:
+            score = None
+        self.history.append(row)
+        if score is not None and (self.best is None or score < self.best[0]):
+            self.best = (score, self.pot.parameters.copy(), iteration)
+            self._since_best = 0
+        elif score is not None:
+            self._since_best += 1
+        return row
+
+    def fit(self, max_iter=200, progress=True, valid_every=5, patience=None, gtol=1e-9, monitor=None,
+            precondition=None, refresh=10):
+        """Optimise; returns the potential (with the best parameters seen).
+
+        ``patience``: stop after this many validation checks without improvement.
+        ``monitor(iteration, pot)`` is called after every iteration (read-only use).
+        ``precondition``: run L-BFGS in coordinates whitened by the Gauss-Newton matrix of
+        the loss (:mod:`.curvature`), recomputed every ``refresh`` iterations;
+        default: on when there are at most 256 radial coefficients (its cost grows with
+        their number).  Ctrl-C stops cleanly and keeps the best parameters.
+        """
+        from tqdm.auto import tqdm
+        self.valid_every = max(1, int(valid_every))
+        self._since_best = 0
+        pot = self.pot
+        theta = pot.radial_coeffs.ravel().copy()
+        if precondition is None:
+            precondition = theta.size <= 256
+        self._keep_design = bool(precondition)
+        refresh = max(1, int(refresh))
+        start = time.perf_counter()
+        bar = tqdm(total=max_iter, desc="training", unit="it", disable=not progress)
+        it = [0]
+        self._objective(theta)
+        self._record(0, start)
+
+        def callback(*args, **kwargs):
+            it[0] += 1
+            row = self._record(it[0], start)
+            post = {"loss": f"{row['loss']:.4g}"}
+            if row["train_energy_rmse"] is not None:
+                post["E meV/at"] = f"{row['train_energy_rmse']:.3g}"
+            if row["train_force_rmse"] is not None:
+                post["F eV/A"] = f"{row['train_force_rmse']:.3g}"
+            if "valid_force_rmse" in row and row["valid_force_rmse"] is not None:
+                post["valid F"] = f"{row['valid_force_rmse']:.3g}"
+            bar.set_postfix(post, refresh=False)
+            bar.update(1)
+            if monitor is not None:
+                monitor(it[0], pot)
+            if patience is not None and self._since_best >= patience:
+                self.stopped_by = "early stopping"
+                raise StopIteration
+
+        try:
+            while True:  # one L-BFGS run per refresh of the coordinates (a single one without)
+                origin, done = theta, it[0]
+                if precondition:
+                    from .curvature import gauss_newton_matrix, whitening
+                    self._objective(origin)  # the model at the segment's start (cached)
+                    bar.set_description("training (Gauss-Newton matrix)")
+                    H = gauss_newton_matrix(pot, self.data, self.weights, linear_problem=self._cache[3])
+                    S = whitening(H + 2.0 * self.l2_radial * np.eye(len(H)))
+                    bar.set_description("training")
+                    steps = min(refresh, max_iter - done)
+                else:
+                    S = np.eye(theta.size)
+                    steps = max_iter - done
+
+                def objective(z, origin=origin, S=S):
+                    loss, grad = self._objective(origin + S @ z)
+                    return loss, S.T @ grad
+
+                res = scipy.optimize.minimize(objective, np.zeros(S.shape[1]), jac=True, method="L-BFGS-B",
+                                              callback=callback,
+                                              options={"maxiter": steps, "maxfun": 2 * steps + 20,
+                                                       "gtol": gtol, "ftol": 1e-14, "maxcor": 30})
+                theta = origin + S @ res.x
+                # done: converged, failed, stopped early, out of iterations, or no progress
+                if not precondition or res.status != 1 or it[0] >= max_iter or it[0] == done:
+                    self.stopped_by = self.stopped_by or res.message
+                    break
+        except KeyboardInterrupt:
+            self.stopped_by = "interrupted"
+            log.warning("training interrupted; keeping the best parameters so far")
+        finally:
+            bar.close()
+        if self.best is not None:
+            pot.parameters = self.best[1]
+        pot.trained = True
+        pot._tables = pot._tables  # tables do not depend on parameters
+        return pot
+
+
+def train(data, species=None, *, level=None, init=None, min_dist=None, max_dist=5.0, radial_basis_size=8,
+          valid=None, valid_fraction=0.0, energy_weight=1.0, force_weight=0.01, stress_weight=0.001,
+          weighting="vibrations", l2_radial=0.0, max_iter=200, seed=0, progress=True, patience=None,
+          precondition=None):
+    """Fit an MTP. ``data``/``valid``: ASE Atoms lists or :class:`TrainingSet`.
+
+    Start from ``init`` (an :class:`MTP`, trained or not) or from ``level`` with
+    ``species``; ``min_dist`` defaults to the smallest distance in the data.
+    ``valid_fraction`` holds out that share of ``data`` for validation (stratified by
+    ``atoms.info["config_type"]`` when present, see :meth:`TrainingSet.split`); the
+    parameters with the lowest validation score are kept.  ``precondition``: see
+    :meth:`Trainer.fit` (default: Gauss-Newton preconditioning up to 256 radial coefficients).
+    Returns (potential, trainer).
+    """
+    if isinstance(data, TrainingSet):
+        train_set = data
+        species = species or data.species
+    else:
+        if species is None:
+            species = init.species if init is not None and init.species else None
+        if species is None:
+            from .structures import species_of
+            species = species_of(data)
+        train_set = TrainingSet.from_atoms(data, species)
+    valid_set = None
+    if valid is not None:
+        valid_set = valid if isinstance(valid, TrainingSet) else TrainingSet.from_atoms(valid, species)
+    elif valid_fraction:
+        train_set, valid_set = train_set.split(valid_fraction, seed=seed)
+    if init is not None:
+        pot = init.copy()
+        if pot.species is None:
+            pot.species = list(species)
+        if list(pot.species) != list(species):
+            raise ValueError(f"the initial potential's species {pot.species} differ from {species}")
+        if not pot.trained:
+            if min_dist is not None:
+                pot.min_dist = float(min_dist)
+            initialise_radial(pot, seed)
+    else:
+        if level is None:
+            raise ValueError("give either an initial potential (init) or a level")
+        if min_dist is None:
+            min_dist = train_set.min_distance()
+            log.info("min_dist taken from the data: %.4f A", min_dist)
+        pot = MTP.from_level(level, species, min_dist, max_dist, radial_basis_size=radial_basis_size)
+        initialise_radial(pot, seed)
+    weights = LossWeights(energy_weight, force_weight, stress_weight, weighting)
+    weights.factors(1)  # validates the weighting name
+    trainer = Trainer(pot, train_set, valid_set, weights, l2_radial)
+    trainer.fit(max_iter=max_iter, progress=progress, patience=patience, precondition=precondition)
+    return trainer.pot, trainer
