@@ -194,9 +194,10 @@ def test_extrapolating_mtp_is_flagged(tmp_path):
 
 
 def test_stage_scripts():
-    assert stages.cna_cutoff("fcc", 12.0) == pytest.approx(0.8536 * 48 ** (1 / 3))
+    nnn, rc = stages.order_parameters("fcc", 12.0)
+    assert nnn == 12 and 48 ** (1 / 3) < rc < 3 ** 0.5 * 48 ** (1 / 3) / 2 ** 0.5   # 2nd shell in, 3rd out
     with pytest.raises(ValueError):
-        stages.cna_cutoff("diamond", 12.0)
+        stages.order_parameters("diamond", 12.0)
     s = np.linspace(0, 1, 101)
     lam = stages.smooth_lambda(s)
     assert lam[0] == 0 and lam[-1] == pytest.approx(1) and np.all(np.diff(lam) >= 0)
@@ -225,3 +226,24 @@ def test_upsampling_to_the_reference(tmp_path):
     assert pert.delta_f == pytest.approx(pert.delta_f_cumulant, abs=3e-3)
     assert g == pytest.approx(res.free_energy + pert.delta_f)
     assert err >= pert.delta_f_error
+
+
+def test_lambda_path_between_two_potentials(eam, tmp_path):
+    """EAM -> MTP by switching: reversible work consistent in both directions, flagged fields present."""
+    from pyiron_mtp.demo import emt_copper
+    from pyiron_mtp.free_energy.engine import switching_free_energy
+    from pyiron_mtp.training import train
+    data = emt_copper(16, seed=6, repeat=(2, 2, 2))
+    pot, _ = train(data, ["Cu"], level=8, max_dist=4.5, max_iter=25, progress=False)
+    mtp = LammpsPotential.from_mtp(pot)
+    start = make_structure("Cu", "fcc", 108, a=3.62)
+    d_ab, e_ab, q_ab, reps = switching_free_energy(eam, mtp, start, 600, repeats=2, protocol=TINY,
+                                                   workdir=tmp_path / "ab", progress=False)
+    d_ba, e_ba, _, _ = switching_free_energy(mtp, eam, start, 600, repeats=2, protocol=TINY,
+                                             workdir=tmp_path / "ba", progress=False)
+    assert d_ab == pytest.approx(-d_ba, abs=3 * np.hypot(e_ab, e_ba) + 2e-3)
+    assert abs(d_ab) > 0.01                       # EMT-fitted MTP and Mishin EAM differ
+    assert len(reps) == 2 and all(len(r["integrand_forward"]) > 10 for r in reps)
+    # the first-order estimate <U_B - U_A>_A bounds dF from above (Gibbs-Bogoliubov)
+    first = np.mean([np.asarray(r["integrand_forward"])[0, 1] for r in reps])
+    assert d_ab <= first + 0.01

@@ -10,7 +10,7 @@
   switching to the Uhlenbeck-Ford fluid: G = F_ideal + F_UF - W + P V;
 - with ``tmax``: reversible scaling from T to tmax (NPT, P = 0) and back -> G(T) on a grid.
 
-Trust checks on by default: the crystalline fraction (common neighbour analysis) along
+Trust checks on by default: the crystalline fraction (q6 bond order, ten Wolde-Frenkel) along
 every stage (a solid that melts or a liquid that crystallises - or was never melted - is an
 error, not a number), dissipation above the tolerance flagged, the MTP's extrapolation
 grade monitored (above the break threshold flagged; those structures can go to active
@@ -37,7 +37,7 @@ from .protocol import Protocol
 from .reference import KB, einstein_free_energy, ideal_gas_free_energy, mass_of, uf_excess_free_energy
 
 __all__ = ["free_energy", "FreeEnergyResult", "PhaseError", "make_structure", "scaled_free_energy",
-           "GPA_TO_EV_PER_A3", "upsample_to_reference"]
+           "GPA_TO_EV_PER_A3", "upsample_to_reference", "switching_free_energy"]
 
 log = logging.getLogger(__name__)
 GPA_TO_EV_PER_A3 = 1.0 / 160.21766208
@@ -196,9 +196,11 @@ def _check_phase(result, phase, stage, temperature, p: Protocol, flags):
         raise PhaseError(f"the solid melted (or lost its lattice) during {stage} at {temperature:g} K: crystalline "
                          f"fraction fell to {result['crystalline_min']:.2f} (needs >= {p.solid_min_fraction}); "
                          f"lower the temperature or check the potential")
-    if phase == "liquid" and result["crystalline_max"] > p.liquid_max_fraction:
+    # a liquid is prepared from a crystal: its equilibration is judged at its end
+    liquid_fraction = result["crystalline_end"] if stage == "equilibration" else result["crystalline_max"]
+    if phase == "liquid" and liquid_fraction > p.liquid_max_fraction:
         raise PhaseError(f"the liquid is not a liquid during {stage} at {temperature:g} K: crystalline fraction "
-                         f"{result['crystalline_max']:.2f} (allowed <= {p.liquid_max_fraction}); it was not melted "
+                         f"{liquid_fraction:.2f} (allowed <= {p.liquid_max_fraction}); it was not melted "
                          f"or it crystallised - raise melt_temperature / the temperature")
     g = result.get("max_grade")
     if g is not None and g > p.break_threshold:
@@ -216,13 +218,13 @@ def _repetition(runner, pot, phase, lattice, start, temperature, pressure, tmax,
     counts = [sum(1 for s in start.get_chemical_symbols() if s == sp) for sp in species]
     masses = [mass_of(s) for s in species]
     v_guess = start.get_volume() / n
-    rc = stages.cna_cutoff(lattice, v_guess)
+    rc = stages.order_parameters(lattice, v_guess)
     liquid = phase == "liquid"
     eq = runner(stages.equilibration(pot, p, temperature, pressure, lattice, rc, seed, liquid=liquid),
                 f"{tag}/equilibration", start)
     _check_phase(eq, phase, "equilibration", temperature, p, flags)
     volume = eq["volume"]
-    rc = stages.cna_cutoff(lattice, volume)
+    rc = stages.order_parameters(lattice, volume)
     out = {"seed": seed, "volume": volume, "volume_error": eq["volume_error"], "max_grade": eq["max_grade"],
            "solid_fraction": eq["crystalline_end"], "box": eq["box"]}
     if not liquid:
@@ -421,7 +423,7 @@ def upsample_to_reference(potential, result: FreeEnergyResult, reference, *, wor
     if not source.exists():
         raise ValueError(f"{workdir} holds no equilibrated structure (run free_energy there first)")
     start = _scaled_to(_read_data(source, potential.species), result.repetitions[0]["box"])
-    rc = stages.cna_cutoff(lattice, result.volume)
+    rc = stages.order_parameters(lattice, result.volume)
     runner = _Runner(potential, workdir, cores, run)
     runner(stages.snapshots(potential, p, result.temperature, rc, seed, count, interval), "upsampling", start)
     frames = read_dump(workdir / "upsampling" / "frames.dump", potential.species)[-count:]
@@ -430,3 +432,37 @@ def upsample_to_reference(potential, result: FreeEnergyResult, reference, *, wor
     g = float(np.atleast_1d(result.free_energy)[0]) + pert.delta_f
     e = float(np.hypot(np.atleast_1d(result.free_energy_error)[0], pert.delta_f_error))
     return g, e, pert
+
+
+def switching_free_energy(pot_a, pot_b, structure, temperature, *, lattice="fcc", repeats=3, protocol=None,
+                          workdir="lambda_path", cores=1, parallel=1, seed=2468, progress=True, run=None):
+    """F_B - F_A (eV/atom) at the volume of ``structure`` and ``temperature`` (K): switching
+    from potential A to B and back with ``pair_style hybrid/scaled`` (NVT, smooth lambda),
+    ``repeats`` independent repetitions.  Returns (dF, its standard error, dissipation,
+    per-repetition numbers).  E.g. EAM -> MTP, or MTP level 16 -> 24 (two pair styles:
+    an MTP and another style)."""
+    for pot in (pot_a, pot_b):
+        pot.check_species(structure.get_chemical_symbols())
+    if list(pot_a.species) != list(pot_b.species):
+        raise ValueError(f"the potentials must name the same species in the same order: {pot_a.species} vs "
+                         f"{pot_b.species}")
+    p = protocol or Protocol()
+    work = Path(workdir)
+    rc = stages.order_parameters(lattice or "fcc", structure.get_volume() / len(structure))
+    both = LammpsPotential(list(pot_a.species), pot_b.style, pot_b.coeff, {**pot_a.files, **pot_b.files}, "both",
+                           pot_b.mtp or pot_a.mtp, pot_b.active_set or pot_a.active_set)
+
+    def write_files(folder, a=pot_a, b=pot_b):
+        a.write_files(folder)
+        b.write_files(folder)
+    both.write_files = write_files
+    runner = _Runner(both, work, cores, run)
+    start = _as_lammps_frame(structure)
+
+    def one(r):
+        return runner(stages.lambda_switching(pot_a, pot_b, p, temperature, rc, seed + 100 * r),
+                      f"rep{r}/lambda_switching", start)
+    reps = _map_with_progress(one, range(repeats), parallel, progress, "lambda path")
+    w = np.array([r["work"] for r in reps])
+    err = float(w.std(ddof=1) / np.sqrt(len(w))) if len(w) > 1 else float("nan")
+    return float(w.mean()), err, float(np.mean([r["dissipation"] for r in reps])), reps

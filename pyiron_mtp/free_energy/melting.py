@@ -151,7 +151,7 @@ def estimate_melting_temperature(potential, lattice="fcc", atoms=256, t_start=10
     from .protocol import Protocol
     p = Protocol()
     start = make_structure(potential.species, lattice, atoms)
-    rc = stages.cna_cutoff(lattice, start.get_volume() / len(start))
+    rc = stages.order_parameters(lattice, start.get_volume() / len(start))
     s = stages._Script(potential, p, rc).pair().monitor()
     td, pd = p.tdamp / 1000, p.pdamp / 1000
     s.add(f"velocity all create {t_start!r} {seed} dist gaussian mom yes rot yes",

@@ -17,7 +17,7 @@ class Protocol:
     melt_temperature / melt_steps: the liquid is prepared there (default: 2 T);
     grade_every: extrapolation grades of an MTP every this many steps;
     dissipation_tolerance: larger dissipation (eV/atom) is flagged;
-    solid_min_fraction / liquid_max_fraction: crystalline fraction (common neighbour analysis)
+    solid_min_fraction / liquid_max_fraction: solid-like fraction (q6 bond order, see stages)
     a solid must keep / a liquid must stay below, else the stage is an error.
     """
 

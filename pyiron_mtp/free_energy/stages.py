@@ -2,9 +2,15 @@
 
 Every stage is a :class:`Stage`: the input script (reading ``start.data`` and the
 potential's files from its folder) and a reader turning the files LAMMPS wrote into
-numbers.  Common to all stages: the crystalline fraction (common neighbour analysis,
-``compute cna/atom``) at the start and the end, and the MTP's extrapolation grade every
-``grade_every`` steps when the potential carries an active set.
+numbers.  Common to all stages: the crystalline (solid-like) fraction at the start, every
+500 steps and at the end, and the MTP's extrapolation grade every ``grade_every`` steps
+when the potential carries an active set.
+
+Solid-like atoms follow ten Wolde and Frenkel: the Steinhardt q6 vectors of an atom and of
+a neighbour (``compute orientorder/atom ... components 6``) are "connected" when their
+normalised dot product exceeds 0.5 (``compute coord/atom orientorder``); an atom with at
+least 7 connections is solid-like.  Unlike common neighbour analysis it stays near 1 in a
+crystal close to melting and near 0 in the liquid.
 
 Units inside: LAMMPS metal (eV, A, ps, bar); arguments: K, fs, GPa.
 """
@@ -20,8 +26,8 @@ from .potential import LammpsPotential
 from .protocol import Protocol
 from .reference import KB
 
-__all__ = ["Stage", "cna_cutoff", "equilibration", "springs", "frenkel_ladd", "uf_switching",
-           "reversible_scaling", "lambda_switching", "smooth_lambda", "snapshots"]
+__all__ = ["Stage", "equilibration", "springs", "frenkel_ladd", "uf_switching",
+           "reversible_scaling", "lambda_switching", "smooth_lambda", "snapshots", "order_parameters"]
 
 EV_PER_A3_TO_GPA = 160.21766208
 
@@ -36,14 +42,16 @@ class Stage:
         return self.reader(Path(folder))
 
 
-def cna_cutoff(lattice, volume_per_atom):
-    """Cutoff (A) of conventional common neighbour analysis for a lattice at a volume."""
+def order_parameters(lattice, volume_per_atom):
+    """(nearest neighbours for q6, cutoff in A) of the solid-like criterion for a lattice at a
+    volume: 12 neighbours within 1.49 nearest-neighbour distances for fcc and hcp (first and
+    second shell), 14 within 1.4 for bcc."""
     if lattice == "fcc":
-        return 0.8536 * (4.0 * volume_per_atom) ** (1 / 3)
-    if lattice == "bcc":
-        return 1.207 * (2.0 * volume_per_atom) ** (1 / 3)
+        return 12, 1.49 * (4.0 * volume_per_atom) ** (1 / 3) / np.sqrt(2.0)
     if lattice == "hcp":
-        return 1.207 * (np.sqrt(2.0) * volume_per_atom) ** (1 / 3)
+        return 12, 1.49 * (np.sqrt(2.0) * volume_per_atom) ** (1 / 3)
+    if lattice == "bcc":
+        return 14, 1.4 * np.sqrt(3.0) / 2.0 * (2.0 * volume_per_atom) ** (1 / 3)
     raise ValueError(f"lattice must be fcc, bcc or hcp, got {lattice!r}")
 
 
@@ -68,8 +76,8 @@ def _lambda_variable(name, t_eq, t_s, start=0.0, end=1.0):
 class _Script:
     """Assembles an input: header, potential, monitoring (crystalline fraction, grades)."""
 
-    def __init__(self, potential: LammpsPotential, protocol: Protocol, cna_rc, data="start.data"):
-        self.pot, self.p, self.rc = potential, protocol, cna_rc
+    def __init__(self, potential: LammpsPotential, protocol: Protocol, order, data="start.data"):
+        self.pot, self.p, self.order = potential, protocol, order
         self.lines = ["units metal", "atom_style atomic", "atom_modify map array", f"read_data {data}"]
 
     def pair(self, lines=None):
@@ -79,8 +87,10 @@ class _Script:
         return self
 
     def monitor(self):
-        self.lines += [f"compute cna all cna/atom {num(self.rc)}",
-                       'variable cryst atom "c_cna>=1 && c_cna<=3"',
+        nnn, rc = self.order
+        self.lines += [f"compute q6 all orientorder/atom degrees 1 6 nnn {nnn} cutoff {num(rc)} components 6",
+                       "compute links all coord/atom orientorder q6 0.5",
+                       'variable cryst atom "c_links>=7"',
                        "compute cfrac all reduce ave v_cryst",
                        "thermo_style custom step temp pe press vol c_cfrac", "thermo 1000"]
         if self.pot.grades:
@@ -89,7 +99,7 @@ class _Script:
                            "variable gmax equal c_gmax",
                            f'fix gradelog all print {n} "${{stepv}} ${{gmax}}" file grades.txt screen no title ""']
         self.lines += ["variable cf equal c_cfrac",
-                       'fix cnalog all print 500 "${stepv} ${cf}" file crystalline.txt screen no title ""',
+                       'fix solidlog all print 500 "${stepv} ${cf}" file crystalline.txt screen no title ""',
                        "run 0", 'print "CRYSTALLINE_START $(c_cfrac:%.6f)"']
         return self
 
@@ -119,7 +129,7 @@ def _table(path, ncol):
 def _common(folder, physical_until=None):
     """Grades and crystalline fractions of a stage.  ``physical_until``: the step up to which
     the system is the physical one (Frenkel-Ladd: an Einstein crystal has no lattice
-    correlations for common neighbour analysis to see); the fraction along the stage is
+    correlations for the bond-order criterion to see); the fraction along the stage is
     judged only there."""
     g = _table(folder / "grades.txt", 2)
     c = _table(folder / "crystalline.txt", 2)
@@ -139,13 +149,13 @@ def _barostat(lattice, pressure_bar, pdamp_ps):
 
 
 # --------------------------------------------------------------------------- stages
-def equilibration(potential, protocol, temperature, pressure, lattice, cna_rc, seed, liquid=False):
+def equilibration(potential, protocol, temperature, pressure, lattice, order, seed, liquid=False):
     """NPT at (T, P) - for a liquid after melting at ``melt_temperature`` - with the box
     averaged over the second half; writes ``equilibrated.data``."""
     p = protocol
     bar = pressure * GPA_TO_BAR
     td, pd = p.tdamp / 1000, p.pdamp / 1000
-    s = _Script(potential, p, cna_rc).pair().monitor()
+    s = _Script(potential, p, order).pair().monitor()
     if liquid:
         tm = p.melt_temperature or 2.0 * temperature
         s.add(f"velocity all create {num(tm)} {seed} dist gaussian mom yes rot yes",
@@ -176,11 +186,11 @@ def equilibration(potential, protocol, temperature, pressure, lattice, cna_rc, s
     return Stage("equilibration", s.finish(), read)
 
 
-def springs(potential, protocol, temperature, cna_rc, seed):
+def springs(potential, protocol, temperature, order, seed):
     """NVT at the equilibrium box: mean-square displacement per species (centre of mass
     removed) -> spring constants k = 3 kT / <dr^2> (eV/A^2)."""
     p = protocol
-    s = _Script(potential, p, cna_rc).pair().monitor()
+    s = _Script(potential, p, order).pair().monitor()
     species = potential.species
     s.add(f"velocity all create {num(temperature)} {seed} dist gaussian mom yes rot yes",
           "fix nve all nve",
@@ -204,13 +214,13 @@ def springs(potential, protocol, temperature, cna_rc, seed):
     return Stage("springs", s.finish(), read)
 
 
-def frenkel_ladd(potential, protocol, temperature, spring_constants, cna_rc, seed):
+def frenkel_ladd(potential, protocol, temperature, spring_constants, order, seed):
     """Frenkel-Ladd switching U -> Einstein crystal and back (fix ti/spring per species,
     smooth switching function, Langevin thermostat with zero net force, centre of mass at
     rest).  Starts from the perfect lattice (the springs' centres)."""
     p = protocol
     t_s, t_eq = p.switching_steps, p.switch_equilibration_steps
-    s = _Script(potential, p, cna_rc).pair().monitor()
+    s = _Script(potential, p, order).pair().monitor()
     s.add(f"velocity all create {num(temperature)} {seed} dist gaussian mom yes rot yes")
     springs_used = []
     for k, ks in enumerate(spring_constants):
@@ -235,7 +245,7 @@ def frenkel_ladd(potential, protocol, temperature, spring_constants, cna_rc, see
     return Stage("frenkel_ladd", s.finish(), read)
 
 
-def uf_switching(potential, protocol, temperature, cna_rc, seed):
+def uf_switching(potential, protocol, temperature, order, seed):
     """Switching U -> Uhlenbeck-Ford fluid (p, sigma of the protocol) and back, with
     ``pair_style hybrid/scaled``; NVT (Langevin) at the equilibrium volume."""
     p = protocol
@@ -245,7 +255,7 @@ def uf_switching(potential, protocol, temperature, cna_rc, seed):
     lines = [_lambda_variable("lam", t_eq, t_s), 'variable lpot equal "1-v_lam"',
              f"pair_style hybrid/scaled v_lpot {potential.style} v_lam ufm {num(5 * p.uf_sigma)}",
              f"pair_coeff * * {sub} {potential.coeff}", f"pair_coeff * * ufm {num(eps)} {num(p.uf_sigma)}"]
-    s = _Script(potential, p, cna_rc).pair(lines).monitor()
+    s = _Script(potential, p, order).pair(lines).monitor()
     s.add(f"velocity all create {num(temperature)} {seed} dist gaussian mom yes rot yes", "fix nve all nve",
           f"fix lang all langevin {num(temperature)} {num(temperature)} {num(p.tdamp / 1000)} {seed + 17} zero yes",
           f"compute upot all pair {sub}", "compute uuf all pair ufm",
@@ -259,7 +269,7 @@ def uf_switching(potential, protocol, temperature, cna_rc, seed):
     return Stage("uf_switching", s.finish(), read)
 
 
-def lambda_switching(pot_a, pot_b, protocol, temperature, cna_rc, seed):
+def lambda_switching(pot_a, pot_b, protocol, temperature, order, seed):
     """Switching potential A -> B and back (``hybrid/scaled``, NVT): the work gives
     F_B - F_A at the volume of the start structure."""
     p = protocol
@@ -271,7 +281,7 @@ def lambda_switching(pot_a, pot_b, protocol, temperature, cna_rc, seed):
              f"pair_style hybrid/scaled v_la {pot_a.style} v_lam {pot_b.style}",
              f"pair_coeff * * {pot_a.substyle} {pot_a.coeff}", f"pair_coeff * * {pot_b.substyle} {pot_b.coeff}"]
     grader = pot_b if pot_b.grades else pot_a
-    s = _Script(grader, p, cna_rc).pair(lines).monitor()
+    s = _Script(grader, p, order).pair(lines).monitor()
     s.add(f"velocity all create {num(temperature)} {seed} dist gaussian mom yes rot yes", "fix nve all nve",
           f"fix lang all langevin {num(temperature)} {num(temperature)} {num(p.tdamp / 1000)} {seed + 19} zero yes",
           f"compute ua all pair {pot_a.substyle}", f"compute ub all pair {pot_b.substyle}",
@@ -285,7 +295,7 @@ def lambda_switching(pot_a, pot_b, protocol, temperature, cna_rc, seed):
     return Stage("lambda_switching", s.finish(), read)
 
 
-def reversible_scaling(potential, protocol, t0, t1, lattice, cna_rc, seed, liquid=False):
+def reversible_scaling(potential, protocol, t0, t1, lattice, order, seed, liquid=False):
     """Reversible scaling (de Koning 1999): at T0 in NPT (P = 0), the potential scaled by
     lambda = T0 / T from 1 to T0/T1 (T linear in time) and back; the work along lambda
     gives F(T) on the way (see :func:`pyiron_mtp.free_energy.engine.scaled_free_energy`)."""
@@ -300,7 +310,7 @@ def reversible_scaling(potential, protocol, t0, t1, lattice, cna_rc, seed, liqui
            f"+(elapsed>={2 * t_eq + t_s})*{bwd}")
     lines = [f'variable lam equal "{lam}"', f"pair_style hybrid/scaled v_lam {potential.style}",
              f"pair_coeff * * {potential.substyle} {potential.coeff}"]
-    s = _Script(potential, p, cna_rc).pair(lines).monitor()
+    s = _Script(potential, p, order).pair(lines).monitor()
     couple = "iso" if (liquid or lattice in ("fcc", "bcc")) else "aniso"
     s.add(f"velocity all create {num(t0)} {seed} dist gaussian mom yes rot yes",
           f"fix npt all npt temp {num(t0)} {num(t0)} {num(td)} {couple} 0.0 0.0 {num(pd)}",
@@ -319,11 +329,11 @@ def reversible_scaling(potential, protocol, t0, t1, lattice, cna_rc, seed, liqui
     return Stage("reversible_scaling", s.finish(), read)
 
 
-def snapshots(potential, protocol, temperature, cna_rc, seed, count, interval):
+def snapshots(potential, protocol, temperature, order, seed, count, interval):
     """NVT (Langevin) at the start structure's box: ``count`` frames ``interval`` steps apart
     (after an equilibration) for free-energy perturbation."""
     p = protocol
-    s = _Script(potential, p, cna_rc).pair().monitor()
+    s = _Script(potential, p, order).pair().monitor()
     s.add(f"velocity all create {num(temperature)} {seed} dist gaussian mom yes rot yes", "fix nve all nve",
           f"fix lang all langevin {num(temperature)} {num(temperature)} {num(p.tdamp / 1000)} {seed + 23} zero yes",
           f"run {p.switch_equilibration_steps}",
