@@ -6,7 +6,7 @@ upper end and reversible scaling down.  Their difference dG = G_l - G_s crosses 
 T_m; its error is sigma_dG(T_m) / |d dG/dT| with d dG/dT = -(S_l - S_s) = -dS; the latent
 heat is T_m dS.  When the crossing falls outside the window, the window moves (bracket
 search); a solid that melts while heated or a liquid that crystallises while cooled
-narrows it.  Energies in eV/atom, temperatures in K.
+narrows it from that side.  Energies in eV/atom, temperatures in K.
 """
 from __future__ import annotations
 
@@ -80,11 +80,13 @@ def crossing(temperatures, g_solid, e_solid, g_liquid, e_liquid):
 
 
 def melting_point(potential, lattice="fcc", guess=1000.0, *, species=None, atoms=500, repeats=3, protocol=None,
-                  window=0.15, workdir="melting_point", cores=1, parallel=1, seed=12345, max_windows=5,
+                  window=0.1, workdir="melting_point", cores=1, parallel=1, seed=12345, max_windows=5,
                   progress=True, run=None) -> MeltingResult:
     """Melting temperature (K) of ``potential`` (a :class:`LammpsPotential`) for ``lattice``.
 
-    The first window is ``guess`` +- ``window`` x guess.  Each phase runs ``repeats``
+    The first window is ``guess`` +- ``window`` x guess.  A crystal that melts when heated to
+    the upper end lowers it, a liquid that crystallises when cooled to the lower end raises
+    that; a window without a crossing moves towards it.  Each phase runs ``repeats``
     independent repetitions (stages kept in ``workdir``, so a killed search continues).
     """
     workdir = Path(workdir)
@@ -94,23 +96,32 @@ def melting_point(potential, lattice="fcc", guess=1000.0, *, species=None, atoms
                   parallel=parallel, seed=seed, progress=progress, run=run)
     for _ in range(max_windows):
         t_lo, t_hi = round(t_lo), round(t_hi)
+        if [t_lo, t_hi] in windows:
+            raise RuntimeError(
+                f"the crossing moved between the windows {windows[-2:]} (no crossing in either, each pointing "
+                f"at the other): the free energies are not precise enough - switch more slowly (switching_steps), "
+                f"run more repetitions or more atoms")
         windows.append([t_lo, t_hi])
         tag = f"{t_lo}_{t_hi}"
         try:
             solid = free_energy(potential, "solid", t_lo, tmax=t_hi, workdir=workdir / f"solid_{tag}", **kwargs)
         except PhaseError as exc:
-            log.warning("window %s-%s K: %s; the solid is unstable there, moving down", t_lo, t_hi, exc)
-            flags.append(f"solid unstable in {t_lo}-{t_hi} K: window moved down")
-            width = t_hi - t_lo
-            t_lo, t_hi = t_lo - 0.5 * width, t_hi - 0.5 * width
+            # the crystal melted while heated to t_hi: T_m lies below t_hi; shrink from above
+            log.warning("window %s-%s K: %s; lowering the upper end", t_lo, t_hi, exc)
+            flags.append(f"the solid melted when heated to {t_hi} K: upper end lowered")
+            t_hi = t_hi - 0.35 * (t_hi - t_lo)
+            if t_hi - t_lo < 0.04 * guess:
+                t_lo -= 0.1 * guess
             continue
         try:
             liquid = free_energy(potential, "liquid", t_hi, tmax=t_lo, workdir=workdir / f"liquid_{tag}", **kwargs)
         except PhaseError as exc:
-            log.warning("window %s-%s K: %s; moving up", t_lo, t_hi, exc)
-            flags.append(f"liquid unstable in {t_lo}-{t_hi} K: window moved up")
-            width = t_hi - t_lo
-            t_lo, t_hi = t_lo + 0.5 * width, t_hi + 0.5 * width
+            # the liquid crystallised while cooled to t_lo (or did not melt at t_hi): raise the lower end
+            log.warning("window %s-%s K: %s; raising the lower end", t_lo, t_hi, exc)
+            flags.append(f"the liquid crystallised when cooled to {t_lo} K: lower end raised")
+            t_lo = t_lo + 0.35 * (t_hi - t_lo)
+            if t_hi - t_lo < 0.04 * guess:
+                t_hi += 0.1 * guess
             continue
         temps = np.linspace(t_lo, t_hi, 201)
         gs = np.interp(temps, solid.temperatures, solid.free_energy)

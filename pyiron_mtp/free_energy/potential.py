@@ -30,13 +30,22 @@ class LammpsPotential:
     name: str = "potential"
     mtp: object = None           # the MTP, if this is one
     active_set: object = None    # its active set (grades inside LAMMPS)
+    core: tuple | None = None    # (radius A, energy eV) of a repulsive core on switching paths
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_mtp(cls, pot, active_set=None, name="mtp"):
+    def from_mtp(cls, pot, active_set=None, name="mtp", core="auto"):
         """pair style mtp for ``pot`` (needs species names); with ``active_set`` (an
         :class:`~pyiron_mtp.active.ActiveSet` or the path of a file written by
-        ``write_active_set``) it grades."""
+        ``write_active_set``) it grades.
+
+        ``core``: below its ``min_dist`` an MTP's radial polynomials are extrapolated and need
+        not repel; switching paths that leave the physical system (Einstein crystal,
+        Uhlenbeck-Ford fluid, reversible scaling) bring atoms there.  A purely repulsive WCA
+        core (zero beyond its radius) is added to the MTP in every stage: ``"auto"`` gives
+        radius min_dist and 1 eV, ``None`` none, or (radius A, energy eV).  The free energy is
+        that of MTP + core, equal to the MTP's while the core stays inactive in the physical
+        system (its energy there is monitored and flagged)."""
         if pot.species is None:
             raise ValueError("the MTP needs species names (MTP.from_file(..., species=[...]))")
         if not pot.trained:
@@ -44,7 +53,10 @@ class LammpsPotential:
         style = f"mtp {name}.mtp species {' '.join(pot.species)}"
         if active_set is not None:
             style += f" grade {name}_active_set.bin"
-        return cls(list(pot.species), style, " ".join(pot.species), {}, name, pot, active_set)
+        if core == "auto":
+            core = (pot.min_dist, 1.0)
+        return cls(list(pot.species), style, " ".join(pot.species), {}, name, pot, active_set,
+                   None if core is None else (float(core[0]), float(core[1])))
 
     @classmethod
     def from_eam(cls, path, species, style=None):
@@ -114,7 +126,26 @@ class LammpsPotential:
                     write_active_set(self.active_set, target)
 
     def pair_lines(self):
-        return [f"pair_style {self.style}", f"pair_coeff * * {self.coeff}"]
+        """The plain potential (with its core as ``hybrid/overlay``)."""
+        if self.core is None:
+            return [f"pair_style {self.style}", f"pair_coeff * * {self.coeff}"]
+        style, coeffs, _ = self.scaled_terms(None)
+        return [f"pair_style hybrid/overlay {style}", *coeffs]
+
+    def scaled_terms(self, scale):
+        """(hybrid/scaled style part, coefficient lines, compute names) of this potential scaled
+        by the LAMMPS variable ``scale`` (with its repulsive core, if any)."""
+        prefix = f"{scale} " if scale else ""
+        style = f"{prefix}{self.style}"
+        coeffs = [f"pair_coeff * * {self.substyle} {self.coeff}"]
+        names = [self.substyle]
+        if self.core is not None:
+            radius, energy = self.core
+            sigma = radius / 2 ** (1 / 6)
+            style += f" {prefix}lj/cut {radius!r}"
+            coeffs += [f"pair_coeff * * lj/cut {energy!r} {sigma!r} {radius!r}", "pair_modify pair lj/cut shift yes"]
+            names.append("lj/cut")
+        return style, coeffs, names
 
     def mass_lines(self):
         return [f"mass {k + 1} {mass_of(s)!r}" for k, s in enumerate(self.species)]

@@ -18,7 +18,8 @@ class Protocol:
     grade_every: extrapolation grades of an MTP every this many steps;
     dissipation_tolerance: larger dissipation (eV/atom) is flagged;
     solid_min_fraction / liquid_max_fraction: solid-like fraction (q6 bond order, see stages)
-    a solid must keep / a liquid must stay below, else the stage is an error.
+    a solid must keep / a liquid must stay below, else the stage is an error (a small liquid's
+    fraction fluctuates up to ~0.3; a crystallised or never melted one is near 1).
     """
 
     timestep: float = 1.0
@@ -34,7 +35,7 @@ class Protocol:
     break_threshold: float = 10.0
     dissipation_tolerance: float = 1e-3
     solid_min_fraction: float = 0.5
-    liquid_max_fraction: float = 0.1
+    liquid_max_fraction: float = 0.5
     uf_p: int = 50
     uf_sigma: float = 1.5
 

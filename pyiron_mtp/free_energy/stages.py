@@ -93,6 +93,9 @@ class _Script:
                        'variable cryst atom "c_links>=7"',
                        "compute cfrac all reduce ave v_cryst",
                        "thermo_style custom step temp pe press vol c_cfrac", "thermo 1000"]
+        if self.pot.core is not None:     # the MTP's repulsive core: its energy along the stage
+            self.lines += ["compute ucore all pair lj/cut", "variable ecore equal c_ucore/atoms",
+                           f'fix corelog all print 100 "${{stepv}} ${{ecore}}" file core.txt screen no title ""']
         if self.pot.grades:
             n = self.p.grade_every
             self.lines += [f"fix grades all pair {n} mtp grade 1", "compute gmax all reduce max f_grades",
@@ -127,6 +130,15 @@ def _table(path, ncol):
 
 
 def _common(folder, physical_until=None):
+    out = _common_phase(folder, physical_until)
+    core = _table(folder / "core.txt", 2)
+    if len(core):
+        sel = core[:, 0] <= physical_until if physical_until is not None else slice(None)
+        out["core_energy_physical"] = float(core[sel, 1].max()) if len(core[sel]) else 0.0
+    return out
+
+
+def _common_phase(folder, physical_until=None):
     """Grades and crystalline fractions of a stage.  ``physical_until``: the step up to which
     the system is the physical one (Frenkel-Ladd: an Einstein crystal has no lattice
     correlations for the bond-order criterion to see); the fraction along the stage is
@@ -251,22 +263,40 @@ def uf_switching(potential, protocol, temperature, order, seed):
     p = protocol
     t_s, t_eq = p.switching_steps, p.switch_equilibration_steps
     eps = p.uf_p * KB * temperature
-    sub = potential.substyle
+    style, coeffs, names = potential.scaled_terms("v_lpot")
     lines = [_lambda_variable("lam", t_eq, t_s), 'variable lpot equal "1-v_lam"',
-             f"pair_style hybrid/scaled v_lpot {potential.style} v_lam ufm {num(5 * p.uf_sigma)}",
-             f"pair_coeff * * {sub} {potential.coeff}", f"pair_coeff * * ufm {num(eps)} {num(p.uf_sigma)}"]
+             f"pair_style hybrid/scaled {style} v_lam ufm {num(5 * p.uf_sigma)}",
+             *coeffs, f"pair_coeff * * ufm {num(eps)} {num(p.uf_sigma)}"]
     s = _Script(potential, p, order).pair(lines).monitor()
     s.add(f"velocity all create {num(temperature)} {seed} dist gaussian mom yes rot yes", "fix nve all nve",
           f"fix lang all langevin {num(temperature)} {num(temperature)} {num(p.tdamp / 1000)} {seed + 17} zero yes",
-          f"compute upot all pair {sub}", "compute uuf all pair ufm",
-          "variable epot equal c_upot/atoms", "variable euf equal c_uuf/atoms", "variable lamv equal v_lam",
-          'fix swlog all print 1 "${lamv} ${epot} ${euf}" file switch.txt screen no title ""',
+          *_energy_of(names, "epot", "ecore"), "compute uuf all pair ufm",
+          "variable euf equal c_uuf/atoms", "variable lamv equal v_lam",
+          'fix swlog all print 1 "${lamv} ${epot} ${euf} ${ecore}" file switch.txt screen no title ""',
           f"run {2 * (t_eq + t_s)}")
 
     def read(folder):
-        data = _table(folder / "switch.txt", 3)
-        return {**_common(folder), **_works(data, t_eq, t_s, lambda lam, e_pot, e_ref: e_ref - e_pot)}
+        data = _table(folder / "switch.txt", 4)
+        return {**_common(folder), **_works(data[:, :3], t_eq, t_s, lambda lam, e_pot, e_ref: e_ref - e_pot),
+                **_core(data[:, 3], data[:, 0])}
     return Stage("uf_switching", s.finish(), read)
+
+
+def _energy_of(names, total, core):
+    """Computes and variables: ``total`` = sum of the potential's sub-styles per atom (its core
+    included), ``core`` = the core's part (0 without one)."""
+    lines = [f"compute u{k} all pair {n}" for k, n in enumerate(names)]   # (u0, u1: not 'ucore')
+    lines.append(f"variable {total} equal ({'+'.join(f'c_u{k}' for k in range(len(names)))})/atoms")
+    lines.append(f"variable {core} equal " + (f"c_u{names.index('lj/cut')}/atoms" if "lj/cut" in names else "0.0"))
+    return lines
+
+
+def _core(core_energy, lam, physical=0.0):
+    """The repulsive core's largest energy (eV/atom) where the system is the physical one
+    (lambda at ``physical``; None: everywhere, as along reversible scaling) and anywhere."""
+    at = np.ones(len(lam), bool) if physical is None else np.isclose(lam, physical)
+    return {"core_energy_physical": float(core_energy[at].max()) if at.any() else 0.0,
+            "core_energy_max": float(core_energy.max()) if len(core_energy) else 0.0}
 
 
 def lambda_switching(pot_a, pot_b, protocol, temperature, order, seed):
@@ -277,15 +307,21 @@ def lambda_switching(pot_a, pot_b, protocol, temperature, order, seed):
     if pot_a.substyle == pot_b.substyle:
         raise ValueError("the two potentials use the same pair style; hybrid/scaled needs two different ones "
                          "(e.g. eam/alloy and mtp)")
+    if pot_a.core is not None and pot_b.core is not None:
+        raise ValueError("both potentials carry a repulsive core (two MTPs): build one of them with core=None")
+    style_a, coeffs_a, names_a = pot_a.scaled_terms("v_la")
+    style_b, coeffs_b, names_b = pot_b.scaled_terms("v_lam")
     lines = [_lambda_variable("lam", t_eq, t_s), 'variable la equal "1-v_lam"',
-             f"pair_style hybrid/scaled v_la {pot_a.style} v_lam {pot_b.style}",
-             f"pair_coeff * * {pot_a.substyle} {pot_a.coeff}", f"pair_coeff * * {pot_b.substyle} {pot_b.coeff}"]
-    grader = pot_b if pot_b.grades else pot_a
+             f"pair_style hybrid/scaled {style_a} {style_b}", *coeffs_a, *coeffs_b]
+    grader = pot_b if (pot_b.grades or pot_b.core is not None) else pot_a
     s = _Script(grader, p, order).pair(lines).monitor()
     s.add(f"velocity all create {num(temperature)} {seed} dist gaussian mom yes rot yes", "fix nve all nve",
           f"fix lang all langevin {num(temperature)} {num(temperature)} {num(p.tdamp / 1000)} {seed + 19} zero yes",
-          f"compute ua all pair {pot_a.substyle}", f"compute ub all pair {pot_b.substyle}",
-          "variable ea equal c_ua/atoms", "variable eb equal c_ub/atoms", "variable lamv equal v_lam",
+          *[f"compute ua{k} all pair {n}" for k, n in enumerate(names_a)],
+          *[f"compute ub{k} all pair {n}" for k, n in enumerate(names_b)],
+          f"variable ea equal ({'+'.join(f'c_ua{k}' for k in range(len(names_a)))})/atoms",
+          f"variable eb equal ({'+'.join(f'c_ub{k}' for k in range(len(names_b)))})/atoms",
+          "variable lamv equal v_lam",
           'fix swlog all print 1 "${lamv} ${ea} ${eb}" file switch.txt screen no title ""',
           f"run {2 * (t_eq + t_s)}")
 
@@ -308,24 +344,26 @@ def reversible_scaling(potential, protocol, t0, t1, lattice, order, seed, liquid
     lam = (f"(elapsed<{t_eq})*1+(elapsed>={t_eq}&&elapsed<{t_eq + t_s})*{fwd}"
            f"+(elapsed>={t_eq + t_s}&&elapsed<{2 * t_eq + t_s})*{num(t0 / t1)}"
            f"+(elapsed>={2 * t_eq + t_s})*{bwd}")
-    lines = [f'variable lam equal "{lam}"', f"pair_style hybrid/scaled v_lam {potential.style}",
-             f"pair_coeff * * {potential.substyle} {potential.coeff}"]
+    style, coeffs, names = potential.scaled_terms("v_lam")
+    lines = [f'variable lam equal "{lam}"', f"pair_style hybrid/scaled {style}", *coeffs]
     s = _Script(potential, p, order).pair(lines).monitor()
     couple = "iso" if (liquid or lattice in ("fcc", "bcc")) else "aniso"
     s.add(f"velocity all create {num(t0)} {seed} dist gaussian mom yes rot yes",
           f"fix npt all npt temp {num(t0)} {num(t0)} {num(td)} {couple} 0.0 0.0 {num(pd)}",
-          f"compute upot all pair {potential.substyle}", "variable epot equal c_upot/atoms",
+          *_energy_of(names, "epot", "ecore"),
           "variable lamv equal v_lam", "variable va equal vol/atoms",
-          'fix swlog all print 1 "${lamv} ${epot} ${va}" file switch.txt screen no title ""',
+          'fix swlog all print 1 "${lamv} ${epot} ${va} ${ecore}" file switch.txt screen no title ""',
           f"run {2 * (t_eq + t_s)}")
 
     def read(folder):
-        data = _table(folder / "switch.txt", 3)
+        data4 = _table(folder / "switch.txt", 4)
+        data = data4[:, :3]
         if len(data) < 2 * (t_eq + t_s):
             raise RuntimeError(f"reversible-scaling output has {len(data)} rows, expected {2 * (t_eq + t_s)}")
         f = data[t_eq - 1:t_eq + t_s]
         b = data[2 * t_eq + t_s - 1:2 * t_eq + 2 * t_s]
-        return {**_common(folder), "forward": f.tolist(), "backward": b.tolist()}
+        return {**_common(folder), "forward": f.tolist(), "backward": b.tolist(),
+                **_core(data4[:, 3], data4[:, 0], physical=None)}
     return Stage("reversible_scaling", s.finish(), read)
 
 

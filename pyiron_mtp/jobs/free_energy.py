@@ -236,7 +236,7 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
         super().__init__(project, job_name)
         self._defaults()
         self.input.guess = None        # K
-        self.input.window = 0.15       # first window: guess +- window x guess
+        self.input.window = 0.1        # first window: guess +- window x guess
 
     def validate_ready_to_run(self):
         if not (self.input.potential or self.input.potential_job or self.input.mtp is not None):
