@@ -235,7 +235,7 @@ def _repetition(runner, pot, phase, lattice, start, temperature, pressure, tmax,
         lattice_start = _scaled_to(_as_lammps_frame(start), eq["box"])
         sp = runner(stages.springs(pot, p, temperature, rc, seed + 1), f"{tag}/springs", lattice_start)
         _check_phase(sp, phase, "springs", temperature, p, flags)
-        ks = sp["spring_constants"]
+        ks = _stiff_enough(sp["spring_constants"], pot, lattice, volume, temperature, flags)
         fl = runner(stages.frenkel_ladd(pot, p, temperature, ks, rc, seed + 2), f"{tag}/frenkel_ladd",
                     lattice_start)
         _check_phase(fl, phase, "frenkel_ladd", temperature, p, flags)
@@ -279,6 +279,29 @@ def _repetition(runner, pot, phase, lattice, start, temperature, pressure, tmax,
         if out["scaling_dissipation"] > p.dissipation_tolerance:
             flags.append(f"reversible_scaling: forward and backward G({tmax:g} K) differ by "
                          f"{2e3 * out['scaling_dissipation']:.2f} meV/atom: scale more slowly")
+    return out
+
+
+def _stiff_enough(ks, pot, lattice, volume, temperature, flags):
+    """Spring constants (eV/A^2) that keep an Einstein crystal out of an MTP's extrapolation
+    region: neighbouring atoms, each displaced independently, stay four standard deviations of
+    their distance above min_dist.  The free energy does not depend on k (only how reversible
+    the switching is), so raising it is exact; it is flagged."""
+    if pot.mtp is None:
+        return ks
+    nn = {"fcc": (4 * volume) ** (1 / 3) / np.sqrt(2), "bcc": np.sqrt(3) / 2 * (2 * volume) ** (1 / 3),
+          "hcp": (np.sqrt(2) * volume) ** (1 / 3)}[lattice]
+    gap = nn - pot.mtp.min_dist
+    if gap <= 0:
+        flags.append(f"frenkel_ladd: the nearest-neighbour distance {nn:.2f} A is below the MTP's min_dist "
+                     f"{pot.mtp.min_dist:.2f} A")
+        return ks
+    k_min = KB * temperature * (4 * np.sqrt(2) / gap) ** 2
+    out = [None if k is None else max(k, k_min) for k in ks]
+    if any(k is not None and k < k_min for k in ks):
+        flags.append(f"frenkel_ladd: spring constants raised to {k_min:.2f} eV/A^2 (from the mean-square "
+                     f"displacement: {', '.join(f'{k:.2f}' for k in ks if k is not None)}) to keep the Einstein "
+                     f"crystal above the MTP's min_dist")
     return out
 
 
