@@ -20,7 +20,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 from ase.build import bulk
 
 from pyiron_mtp.free_energy.melting import melting_point

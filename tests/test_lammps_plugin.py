@@ -1,12 +1,8 @@
 """The LAMMPS pair style mtp against the Numba core: same model, two engines."""
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
-from ase import Atoms
 from ase.build import bulk
 
 from conftest import data_file, random_potential

@@ -244,7 +244,7 @@ def _repetition(runner, pot, phase, lattice, start, temperature, pressure, tmax,
                                          [counts[k] for k in present], volume * n)
         f_ref = f_e + f_cm
         sw = fl
-        out.update(spring_constants=ks, f_einstein=f_e, f_cm=f_cm)
+        out.update(spring_constants=ks, f_einstein=f_e, f_cm=f_cm, max_grade=_max(out["max_grade"], sp["max_grade"]))
     else:
         liquid_start = _scaled_to(_read_data(runner.workdir / tag / "equilibration" / "equilibrated.data", species),
                                   eq["box"])

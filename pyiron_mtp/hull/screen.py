@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..potential import MTP
-from .candidates import Candidate, left_parent_lattice
+from .candidates import left_parent_lattice
 from .geometry import composition_matrix, formation_energies, lower_hull
 from .ledger import LedgerCalculator, ReferenceLedger
 from .relax import (EXTRAPOLATING, FAILED, NOT_CONVERGED, RELAXED, _atoms, _plain, relax_chunk_with_mtp,

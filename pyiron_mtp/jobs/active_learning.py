@@ -22,7 +22,7 @@ from pyiron_base import DataContainer, PythonTemplateJob
 from ..on_the_fly import LammpsProtocol, LearningOnTheFly, MDProtocol, ReferenceError, check_reference, structure_key
 from ..potential import MTP
 from .hdf5_repair import clear_write_flag
-from .common import (PotentialOutput, add_labelled, labelled_images, load_when_readable,
+from .common import (PotentialOutput, add_labelled, finish, labelled_images, load_when_readable,
                      stress_from_pressure, to_pyiron)
 
 __all__ = ["ActiveLearningMD"]
@@ -248,8 +248,7 @@ class ActiveLearningMD(PotentialOutput, PythonTemplateJob):
             seed=self.input.seed)
         otf.run(progress=False)
         self._store_output(otf)
-        self.status.finished = True
-        self.to_hdf()
+        finish(self)
 
     def _store_output(self, otf):
         self._store_potential(otf.pot)

@@ -47,6 +47,14 @@ class PotentialOutput:
         return lammps_potential(self.potential, self.working_directory, name=name or self.job_name)
 
 
+def finish(job):
+    """Store the job's output, then mark it finished: a process that sees the status (the queue,
+    a waiting master) finds the HDF5 file complete."""
+    job.to_hdf()
+    job.status.finished = True
+    job.project_hdf5["status"] = job.status.string
+
+
 GPA = 160.21766208  # GPa per eV/A^3
 
 

@@ -19,6 +19,7 @@ from ..free_energy.melting import estimate_melting_temperature, melting_point
 from ..free_energy.potential import LammpsPotential
 from ..free_energy.protocol import Protocol
 from ..potential import MTP
+from .common import finish
 
 __all__ = ["ThermodynamicIntegration", "MeltingPoint"]
 
@@ -171,8 +172,7 @@ class ThermodynamicIntegration(_FreeEnergyInput, PythonTemplateJob):
         _store_result(self.output, res)
         if i.reference_job and int(i.upsample_snapshots) > 0:
             self._upsample(pot, res)
-        self.status.finished = True
-        self.to_hdf()
+        finish(self)
 
     def _upsample(self, pot, res):
         """Free-energy perturbation MTP -> reference; every snapshot a child job of the template."""
@@ -262,8 +262,7 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
             c = DataContainer()
             _store_result(c, r)
             o[phase] = c
-        self.status.finished = True
-        self.to_hdf()
+        finish(self)
 
     def plot(self, ax=None):
         """G_solid(T), G_liquid(T) with error bands and the crossing; returns the axes."""

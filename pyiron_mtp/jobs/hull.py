@@ -19,12 +19,12 @@ from pyiron_atomistics.atomistics.structure.atoms import ase_to_pyiron, pyiron_t
 from pyiron_atomistics.atomistics.structure.structurestorage import StructureStorage
 from pyiron_base import DataContainer, PythonTemplateJob
 
-from ..hull.candidates import Candidate, candidates_from, enumerate_candidates
+from ..hull.candidates import candidates_from, enumerate_candidates
 from ..hull.ledger import ReferenceLedger
-from ..hull.relax import FAILED, NOT_CONVERGED, RELAXED, _atoms, _plain, relax_chunk_with_mtp, relax_with_reference
+from ..hull.relax import FAILED, RELAXED, _atoms, _plain, relax_chunk_with_mtp, relax_with_reference
 from ..hull.screen import compute_reference, screen_hull
 from ..on_the_fly import structure_key
-from .common import PotentialOutput, add_labelled, load_when_readable, stress_from_pressure
+from .common import PotentialOutput, add_labelled, finish, load_when_readable, stress_from_pressure
 
 __all__ = ["ConvexHullScreen"]
 
@@ -215,8 +215,7 @@ class ConvexHullScreen(PotentialOutput, PythonTemplateJob):
                           k=float(i.k), max_rounds=int(i.max_rounds), batch=int(i.batch), train_iter=int(i.train_iter),
                           max_dist=float(i.max_dist), seed=int(i.seed), progress=False)
         self._store(res, cands)
-        self.status.finished = True
-        self.to_hdf()
+        finish(self)
 
     def _store(self, res, cands):
         o = self.output

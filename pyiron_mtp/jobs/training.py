@@ -14,7 +14,7 @@ from pyiron_atomistics.atomistics.structure.structurestorage import StructureSto
 from pyiron_base import DataContainer, PythonTemplateJob
 
 from ..potential import MTP
-from .common import PotentialOutput, add_labelled, labelled_images, stress_from_pressure
+from .common import PotentialOutput, add_labelled, finish, labelled_images, stress_from_pressure
 from ..structures import reference_arrays, species_of
 from ..training import error_report, train
 
@@ -169,8 +169,7 @@ class MTPTraining(PotentialOutput, PythonTemplateJob):
             l2_radial=self.input.l2_radial, max_iter=self.input.max_iter, seed=self.input.seed, progress=False,
             precondition=self.input.get("precondition", None))
         self._store_output(pot, trainer)
-        self.status.finished = True
-        self.to_hdf()
+        finish(self)
 
     def _store_output(self, pot, trainer):
         self._store_potential(pot)
