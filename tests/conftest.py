@@ -41,3 +41,16 @@ def random_potential(level, species, min_dist=1.8, max_dist=4.5, seed=0, scale=0
     pot.scaling = 0.7
     pot.trained = True
     return pot
+
+
+def alloy(seed=0, repeat=(2, 2, 2), a=3.6, strain=0.05, rattle=0.15):
+    """A strained, rattled fcc Cu-Ag random alloy (about 40 % Ag), reproducible by seed."""
+    from ase.build import bulk
+    atoms = bulk("Cu", "fcc", a=a, cubic=True).repeat(repeat)
+    r = np.random.default_rng(seed)
+    atoms.set_cell(atoms.cell.array @ (np.eye(3) + r.uniform(-strain, strain, (3, 3))), scale_atoms=True)
+    atoms.rattle(rattle, seed=seed)
+    sym = np.array(atoms.get_chemical_symbols())
+    sym[r.random(len(atoms)) < 0.4] = "Ag"
+    atoms.set_chemical_symbols(sym)
+    return atoms

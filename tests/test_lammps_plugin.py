@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from conftest import data_file, random_potential
+from conftest import alloy as make_alloy, data_file, random_potential
 from pyiron_mtp import MTP
 from pyiron_mtp.active import ActiveSet
 from pyiron_mtp.lammps import write_active_set
@@ -89,14 +89,7 @@ def check_agreement(out, ref):
 
 
 def alloy(seed, repeat=(2, 2, 2), a=3.7, strain=0.06, rattle=0.12):
-    atoms = bulk("Cu", "fcc", a=a, cubic=True).repeat(repeat)
-    r = np.random.default_rng(seed)
-    atoms.set_cell(atoms.cell.array @ (np.eye(3) + r.uniform(-strain, strain, (3, 3))), scale_atoms=True)
-    atoms.rattle(rattle, seed=seed)
-    sym = np.array(atoms.get_chemical_symbols())
-    sym[r.random(len(atoms)) < 0.4] = "Ag"
-    atoms.set_chemical_symbols(sym)
-    return atoms
+    return make_alloy(seed, repeat, a, strain, rattle)
 
 
 @pytest.fixture(scope="module")

@@ -6,18 +6,7 @@ from ase import Atoms
 from ase.build import bulk
 
 from pyiron_mtp import MTP, MTPCalculator, ShortDistanceWarning
-from conftest import random_potential
-
-
-def alloy(seed=0, repeat=(2, 2, 2), rattle=0.15, strain=0.05):
-    atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(repeat)
-    r = np.random.default_rng(seed)
-    atoms.set_cell(atoms.cell.array @ (np.eye(3) + r.uniform(-strain, strain, (3, 3))), scale_atoms=True)
-    atoms.rattle(rattle, seed=seed)
-    sym = np.array(atoms.get_chemical_symbols())
-    sym[r.random(len(atoms)) < 0.4] = "Ag"
-    atoms.set_chemical_symbols(sym)
-    return atoms
+from conftest import alloy, random_potential
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from ase import Atoms
 from ase.build import bulk
 
 from ..lammps.runtime import run_lammps
+from ..parallel import run_parallel
 from . import stages
 from .potential import LammpsPotential
 from .protocol import Protocol
@@ -362,7 +362,8 @@ def free_energy(potential, phase, temperature, *, lattice="fcc", structure=None,
         return _repetition(runner, potential, phase, lattice, structure, temperature, pressure, tmax, p, seeds[r],
                            f"rep{r}", flags)
 
-    reps = _map_with_progress(one, range(repeats), parallel, progress, f"{phase} {temperature:g} K")
+    reps = run_parallel(one, range(repeats), parallel, None, progress, f"{phase} {temperature:g} K", processes=False,
+                        unit="rep")
     return _combine(reps, phase, temperature, pressure, tmax, flags)
 
 
@@ -376,28 +377,6 @@ def _check_settings(path, settings):
                              f"use a new workdir")
     else:
         path.write_text(json.dumps(settings, indent=1))
-
-
-def _map_with_progress(fn, items, parallel, progress, label):
-    items = list(items)
-    from tqdm.auto import tqdm
-    bar = tqdm(total=len(items), desc=label, unit="rep", disable=not progress)
-    try:
-        if parallel <= 1:
-            out = []
-            for i in items:
-                out.append(fn(i))
-                bar.update()
-            return out
-        with ThreadPoolExecutor(parallel) as pool:
-            futures = [pool.submit(fn, i) for i in items]
-            out = []
-            for f in futures:
-                out.append(f.result())
-                bar.update()
-            return out
-    finally:
-        bar.close()
 
 
 def _combine(reps, phase, temperature, pressure, tmax, flags):
@@ -489,7 +468,7 @@ def switching_free_energy(pot_a, pot_b, structure, temperature, *, lattice="fcc"
     def one(r):
         return runner(stages.lambda_switching(pot_a, pot_b, p, temperature, rc, seed + 100 * r),
                       f"rep{r}/lambda_switching", start)
-    reps = _map_with_progress(one, range(repeats), parallel, progress, "lambda path")
+    reps = run_parallel(one, range(repeats), parallel, None, progress, "lambda path", processes=False, unit="rep")
     w = np.array([r["work"] for r in reps])
     err = float(w.std(ddof=1) / np.sqrt(len(w))) if len(w) > 1 else float("nan")
     return float(w.mean()), err, float(np.mean([r["dissipation"] for r in reps])), reps

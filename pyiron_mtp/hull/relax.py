@@ -10,13 +10,12 @@ spreads a list of tasks over a process pool.
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 
 import numpy as np
 from ase import Atoms
 
-__all__ = ["relax_with_mtp", "relax_chunk_with_mtp", "relax_with_reference", "run_parallel", "RELAXED", "EXTRAPOLATING",
+__all__ = ["relax_with_mtp", "relax_chunk_with_mtp", "relax_with_reference", "RELAXED", "EXTRAPOLATING",
            "NOT_CONVERGED", "FAILED"]
 
 log = logging.getLogger(__name__)
@@ -146,42 +145,3 @@ def relax_with_reference(task):
     out["computed"] = calc.computed
     out["atoms"] = _plain(atoms)
     return out
-
-
-def run_parallel(fn, tasks, workers=None, executor=None, progress=True, desc=""):
-    """``fn`` over ``tasks``: on ``executor`` if given (a cluster), else a process pool of
-    ``workers`` (default: the machine's cores), in order of the tasks."""
-    from tqdm.auto import tqdm
-    tasks = list(tasks)
-    if not tasks:
-        return []
-    bar = tqdm(total=len(tasks), desc=desc, disable=not progress, unit="cand")
-    try:
-        if executor is None:
-            workers = workers or os.cpu_count() or 1
-            if workers <= 1 or len(tasks) == 1:
-                out = []
-                for t in tasks:
-                    out.append(fn(t))
-                    bar.update()
-                return out
-            from concurrent.futures import ProcessPoolExecutor
-            import multiprocessing
-            # fork where there is one: spawn would re-run the user's main script (or fail on stdin)
-            methods = multiprocessing.get_all_start_methods()
-            ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-            with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-                futures = [pool.submit(fn, t) for t in tasks]
-                out = []
-                for f in futures:
-                    out.append(f.result())
-                    bar.update()
-                return out
-        futures = [executor.submit(fn, t) for t in tasks]
-        out = []
-        for f in futures:
-            out.append(f.result())
-            bar.update()
-        return out
-    finally:
-        bar.close()

@@ -23,7 +23,7 @@ from ..on_the_fly import LammpsProtocol, LearningOnTheFly, MDProtocol, Reference
 from ..potential import MTP
 from .hdf5_repair import clear_write_flag
 from .common import (PotentialOutput, add_labelled, finish, labelled_images, load_when_readable,
-                     stress_from_pressure, to_pyiron)
+                     save_reference_template, stress_from_pressure, to_pyiron)
 
 __all__ = ["ActiveLearningMD"]
 
@@ -208,10 +208,7 @@ class ActiveLearningMD(PotentialOutput, PythonTemplateJob):
 
     def set_reference(self, job):
         """The template of the reference calculations (saved, never run itself)."""
-        if job.status.finished:
-            raise ValueError("the reference template must not have been run")
-        job.save()
-        self.input.reference_job = job.job_name
+        save_reference_template(self, job)
 
     def validate_ready_to_run(self):
         if len(self._starts) == 0:

@@ -47,6 +47,14 @@ class PotentialOutput:
         return lammps_potential(self.potential, self.working_directory, name=name or self.job_name)
 
 
+def save_reference_template(master, job):
+    """Keep ``job`` (not run) as the template of ``master``'s reference calculations."""
+    if job.status.finished:
+        raise ValueError("the reference template must not have been run")
+    job.save()
+    master.input.reference_job = job.job_name
+
+
 def finish(job):
     """Store the job's output, then mark it finished: a process that sees the status (the queue,
     a waiting master) finds the HDF5 file complete."""

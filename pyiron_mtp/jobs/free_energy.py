@@ -19,7 +19,7 @@ from ..free_energy.melting import estimate_melting_temperature, melting_point
 from ..free_energy.potential import LammpsPotential
 from ..free_energy.protocol import Protocol
 from ..potential import MTP
-from .common import finish
+from .common import finish, save_reference_template
 
 __all__ = ["ThermodynamicIntegration", "MeltingPoint"]
 
@@ -137,10 +137,7 @@ class ThermodynamicIntegration(_FreeEnergyInput, PythonTemplateJob):
     def set_reference(self, job):
         """Upsampling to a reference code: the template of its calculations (any pyiron atomistic
         job, not run; each snapshot becomes a child job of it in ``<job>_references``)."""
-        if job.status.finished:
-            raise ValueError("the reference template must not have been run")
-        job.save()
-        self.input.reference_job = job.job_name
+        save_reference_template(self, job)
         if not self.input.upsample_snapshots:
             self.input.upsample_snapshots = 20
 

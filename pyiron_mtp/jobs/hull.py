@@ -24,7 +24,8 @@ from ..hull.ledger import ReferenceLedger
 from ..hull.relax import FAILED, RELAXED, _atoms, _plain, relax_chunk_with_mtp, relax_with_reference
 from ..hull.screen import compute_reference, screen_hull
 from ..on_the_fly import structure_key
-from .common import PotentialOutput, add_labelled, finish, load_when_readable, stress_from_pressure
+from .common import (PotentialOutput, add_labelled, finish, load_when_readable, save_reference_template,
+                     stress_from_pressure)
 
 __all__ = ["ConvexHullScreen"]
 
@@ -186,10 +187,7 @@ class ConvexHullScreen(PotentialOutput, PythonTemplateJob):
 
     def set_reference(self, job):
         """The template of the reference calculations (saved, never run itself)."""
-        if job.status.finished:
-            raise ValueError("the reference template must not have been run")
-        job.save()
-        self.input.reference_job = job.job_name
+        save_reference_template(self, job)
 
     def validate_ready_to_run(self):
         if not self.input.elements or len(self.input.elements) < 2:

