@@ -11,7 +11,7 @@ and of an MTP learned on the fly from it, by the same free-energy protocol.
 Targets: EAM T_m with an error bar <= 5 K in <= 15 minutes on 2 cores; the MTP's T_m within
 10 K of the EAM's.  calphy's published values for this EAM: 1285-1344 K.
 
-    python benchmarks/bench_melting.py [--repeats 4] [--level 12] [--workdir bench_melting]
+    python benchmarks/bench_melting.py [--repeats 3] [--level 12] [--workdir bench_melting]
 
 The last line reads ``tm_eam=... tm_eam_err=... tm_mtp=... tm_mtp_err=... minutes_eam=... minutes_mtp=...``.
 """
@@ -52,7 +52,7 @@ def learn(eam_file, level, workdir):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--repeats", type=int, default=4)
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--atoms", type=int, default=500)
     ap.add_argument("--level", type=int, default=12)
     ap.add_argument("--guess", type=float, default=1300.0)

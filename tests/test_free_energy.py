@@ -250,3 +250,45 @@ def test_lambda_path_between_two_potentials(eam, tmp_path):
     # the first-order estimate <U_B - U_A>_A bounds dF from above (Gibbs-Bogoliubov)
     first = np.mean([np.asarray(r["integrand_forward"])[0, 1] for r in reps])
     assert d_ab <= first + 0.01
+
+
+def test_melting_bracket_with_a_model_free_energy(monkeypatch, tmp_path):
+    """The window search on G_s = -3 - 1e-3 (T - 1000) and G_l = G_s + 0.12 (1 - T / 1300):
+    T_m = 1300 K.  A solid heated above 1495 K (1.15 T_m) melts, a liquid cooled below 1066 K
+    (0.82 T_m) crystallises; serial and concurrent phases (parallel=2) take the same path to the
+    same answer."""
+    from pyiron_mtp.free_energy import melting
+    from pyiron_mtp.free_energy.engine import FreeEnergyResult, PhaseError
+
+    def model(potential, phase, temperature, tmax=None, workdir=None, parallel=1, **kw):
+        calls.append((phase, temperature, tmax, parallel))
+        t = np.linspace(temperature, tmax, 21)
+        if phase == "solid" and max(t) > 1495:
+            raise PhaseError("the solid melted")
+        if phase == "liquid" and min(t) < 1066:
+            raise PhaseError("the liquid crystallised")
+        g = -3 - 1e-3 * (t - 1000) + (0.12 * (1 - t / 1300) if phase == "liquid" else 0)
+        return FreeEnergyResult(phase, temperature, 0.0, g, np.full_like(t, 1e-4), temperatures=t,
+                                volume=12.6 if phase == "solid" else 13.5)
+
+    monkeypatch.setattr(melting, "free_energy", model)
+    results = {}
+    for parallel in (1, 2):
+        calls = []
+        res = melting.melting_point(None, "fcc", 1300.0, window=0.2, workdir=tmp_path / str(parallel),
+                                    parallel=parallel, progress=False)
+        results[parallel] = res
+        assert res.melting_temperature == pytest.approx(1300.0, abs=0.5)
+        # sigma_dG / dS: 1.41e-4 eV / (0.12 / 1300 eV/K) = 1.5 K
+        assert res.melting_temperature_error == pytest.approx(np.sqrt(2) * 1e-4 / (0.12 / 1300), rel=1e-3)
+        assert res.latent_heat == pytest.approx(0.12, rel=1e-3)
+        # the solid melts at 1560 K: upper end lowered; the liquid crystallises at 1040 K: lower end raised
+        assert res.windows == [[1040, 1560], [1040, 1378], [1158, 1378]]
+        assert any("upper end lowered" in f for f in res.flags)
+        assert any("lower end raised" in f for f in res.flags)
+        if parallel == 2:
+            assert {c[3] for c in calls} == {1}         # each phase on one of the two slots
+            assert ("liquid", 1560, 1040, 1) in calls   # ran next to the failing solid
+        else:
+            assert ("liquid", 1560, 1040, 1) not in calls  # skipped once the solid failed
+    assert results[1].windows == results[2].windows

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..parallel import run_parallel
 from .engine import FreeEnergyResult, PhaseError, free_energy
 
 __all__ = ["melting_point", "MeltingResult", "crossing", "estimate_melting_temperature"]
@@ -87,7 +88,8 @@ def melting_point(potential, lattice="fcc", guess=1000.0, *, species=None, atoms
     The first window is ``guess`` +- ``window`` x guess.  A crystal that melts when heated to
     the upper end lowers it, a liquid that crystallises when cooled to the lower end raises
     that; a window without a crossing moves towards it.  Each phase runs ``repeats``
-    independent repetitions (stages kept in ``workdir``, so a killed search continues).
+    independent repetitions (stages kept in ``workdir``, so a killed search continues);
+    ``parallel`` >= 2 runs solid and liquid at once, on half of the slots each.
     """
     workdir = Path(workdir)
     t_lo, t_hi = guess * (1 - window), guess * (1 + window)
@@ -103,21 +105,19 @@ def melting_point(potential, lattice="fcc", guess=1000.0, *, species=None, atoms
                 f"run more repetitions or more atoms")
         windows.append([t_lo, t_hi])
         tag = f"{t_lo}_{t_hi}"
-        try:
-            solid = free_energy(potential, "solid", t_lo, tmax=t_hi, workdir=workdir / f"solid_{tag}", **kwargs)
-        except PhaseError as exc:
+        solid, liquid = _both_phases(potential, t_lo, t_hi, workdir / f"solid_{tag}", workdir / f"liquid_{tag}",
+                                     parallel, kwargs)
+        if isinstance(solid, PhaseError):
             # the crystal melted while heated to t_hi: T_m lies below t_hi; shrink from above
-            log.warning("window %s-%s K: %s; lowering the upper end", t_lo, t_hi, exc)
+            log.warning("window %s-%s K: %s; lowering the upper end", t_lo, t_hi, solid)
             flags.append(f"the solid melted when heated to {t_hi} K: upper end lowered")
             t_hi = t_hi - 0.35 * (t_hi - t_lo)
             if t_hi - t_lo < 0.04 * guess:
                 t_lo -= 0.1 * guess
             continue
-        try:
-            liquid = free_energy(potential, "liquid", t_hi, tmax=t_lo, workdir=workdir / f"liquid_{tag}", **kwargs)
-        except PhaseError as exc:
+        if isinstance(liquid, PhaseError):
             # the liquid crystallised while cooled to t_lo (or did not melt at t_hi): raise the lower end
-            log.warning("window %s-%s K: %s; raising the lower end", t_lo, t_hi, exc)
+            log.warning("window %s-%s K: %s; raising the lower end", t_lo, t_hi, liquid)
             flags.append(f"the liquid crystallised when cooled to {t_lo} K: lower end raised")
             t_lo = t_lo + 0.35 * (t_hi - t_lo)
             if t_hi - t_lo < 0.04 * guess:
@@ -144,6 +144,29 @@ def melting_point(potential, lattice="fcc", guess=1000.0, *, species=None, atoms
         return MeltingResult(tm, err, tm * ds, ds, temps, solid_r, liquid_r, windows,
                              flags + solid.flags + liquid.flags)
     raise RuntimeError(f"no melting temperature found in {len(windows)} windows ({windows}); give a better guess")
+
+
+def _both_phases(potential, t_lo, t_hi, solid_dir, liquid_dir, parallel, kwargs):
+    """(solid, liquid) free energies across the window, each a result or the PhaseError it raised.
+
+    With ``parallel`` >= 2 the two phases run at once, each on half of the parallel slots, so
+    an odd number of repetitions leaves no slot idle; serially the liquid is skipped when the
+    solid already failed (the window changes anyway)."""
+    def one(phase, slots=parallel):
+        kw = dict(kwargs, parallel=slots)
+        try:
+            if phase == "solid":
+                return free_energy(potential, "solid", t_lo, tmax=t_hi, workdir=solid_dir, **kw)
+            return free_energy(potential, "liquid", t_hi, tmax=t_lo, workdir=liquid_dir, **kw)
+        except PhaseError as exc:
+            return exc
+
+    if parallel >= 2:
+        slots = {"solid": (parallel + 1) // 2, "liquid": parallel // 2}
+        return tuple(run_parallel(lambda phase: one(phase, slots[phase]), ["solid", "liquid"], workers=2,
+                                  progress=False, processes=False))
+    solid = one("solid")
+    return solid, (None if isinstance(solid, PhaseError) else one("liquid"))
 
 
 def _on_grid(res, temps, g, e):
