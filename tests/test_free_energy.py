@@ -132,7 +132,7 @@ def test_liquid_uhlenbeck_ford(eam, tmp_path):
     # calphy: -4.2267 eV/atom at 13.484 A^3/atom; tiny and fast here: within 15 meV
     assert res.free_energy == pytest.approx(-4.2267, abs=0.015)
     assert res.volume == pytest.approx(13.48, abs=0.25)
-    assert res.solid_fraction < 0.1
+    assert res.solid_fraction < 0.25     # a 108-atom liquid fluctuates to ~0.1-0.3; a solid is ~1
     rep = res.repetitions[0]
     assert rep["f_ideal"] < 0 < rep["f_uf"]
     assert any("one repetition" in f for f in res.flags)
@@ -260,8 +260,8 @@ def test_melting_bracket_with_a_model_free_energy(monkeypatch, tmp_path):
     from pyiron_mtp.free_energy import melting
     from pyiron_mtp.free_energy.engine import FreeEnergyResult, PhaseError
 
-    def model(potential, phase, temperature, tmax=None, workdir=None, parallel=1, **kw):
-        calls.append((phase, temperature, tmax, parallel))
+    def model(potential, phase, temperature, tmax=None, workdir=None, parallel=1, executor=None, **kw):
+        calls.append((phase, temperature, tmax, executor is not None))
         t = np.linspace(temperature, tmax, 21)
         if phase == "solid" and max(t) > 1495:
             raise PhaseError("the solid melted")
@@ -287,8 +287,8 @@ def test_melting_bracket_with_a_model_free_energy(monkeypatch, tmp_path):
         assert any("upper end lowered" in f for f in res.flags)
         assert any("lower end raised" in f for f in res.flags)
         if parallel == 2:
-            assert {c[3] for c in calls} == {1}         # each phase on one of the two slots
-            assert ("liquid", 1560, 1040, 1) in calls   # ran next to the failing solid
+            assert all(c[3] for c in calls)                 # both phases on one shared pool
+            assert ("liquid", 1560, 1040, True) in calls    # ran next to the failing solid
         else:
-            assert ("liquid", 1560, 1040, 1) not in calls  # skipped once the solid failed
+            assert ("liquid", 1560, 1040, False) not in calls  # skipped once the solid failed
     assert results[1].windows == results[2].windows

@@ -322,7 +322,7 @@ def _as_lammps_frame(atoms):
 
 def free_energy(potential, phase, temperature, *, lattice="fcc", structure=None, species=None, atoms=500,
                 composition=None, pressure=0.0, tmax=None, repeats=3, protocol=None, workdir="free_energy",
-                cores=1, parallel=1, seed=12345, progress=True, run=None) -> FreeEnergyResult:
+                cores=1, parallel=1, seed=12345, progress=True, run=None, executor=None) -> FreeEnergyResult:
     """Gibbs free energy per atom of ``phase`` ("solid" or "liquid") at ``temperature`` (K) and
     ``pressure`` (GPa), with reversible scaling to ``tmax`` if given.
 
@@ -331,8 +331,9 @@ def free_energy(potential, phase, temperature, *, lattice="fcc", structure=None,
     (ASE Atoms) or a ``lattice`` supercell of about ``atoms`` atoms of ``species`` (default:
     the potential's species, ``composition`` fractions).  ``repeats`` independent repetitions
     (seeds ``seed``, ``seed + 100``, ...) give the standard error; ``parallel`` of them run at
-    once, each LAMMPS run on ``cores`` MPI ranks.  ``workdir`` keeps every stage: calling
-    again continues where a killed run stopped.
+    once, each LAMMPS run on ``cores`` MPI ranks (or all on ``executor``, e.g. a pool shared
+    with another phase).  ``workdir`` keeps every stage: calling again continues where a
+    killed run stopped.
     """
     if phase not in ("solid", "liquid"):
         raise ValueError(f"phase must be 'solid' or 'liquid', got {phase!r}")
@@ -362,7 +363,7 @@ def free_energy(potential, phase, temperature, *, lattice="fcc", structure=None,
         return _repetition(runner, potential, phase, lattice, structure, temperature, pressure, tmax, p, seeds[r],
                            f"rep{r}", flags)
 
-    reps = run_parallel(one, range(repeats), parallel, None, progress, f"{phase} {temperature:g} K", processes=False,
+    reps = run_parallel(one, range(repeats), parallel, executor, progress, f"{phase} {temperature:g} K", processes=False,
                         unit="rep")
     return _combine(reps, phase, temperature, pressure, tmax, flags)
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..lammps.runtime import NKTV2P, run_lammps
-from .reference import KB, UF_TABLE
+from .reference import KB, UF_CUTOFF, UF_TABLE
 
 SIGMA = 1.5          # A (beta F_ex does not depend on it)
 TEMPERATURE = 1000.0  # K (nor on this)
@@ -52,7 +52,7 @@ region box block 0 {length!r} 0 {length!r} 0 {length!r}
 create_box 1 box
 create_atoms 1 random {atoms} {seed} NULL overlap 0.5 maxtry 1000
 mass 1 {MASS}
-pair_style ufm {4.0 * SIGMA!r}
+pair_style ufm {UF_CUTOFF * SIGMA!r}
 pair_coeff * * {eps!r} {SIGMA}
 neighbor 1.0 bin
 minimize 0 0 200 2000

@@ -149,22 +149,26 @@ def melting_point(potential, lattice="fcc", guess=1000.0, *, species=None, atoms
 def _both_phases(potential, t_lo, t_hi, solid_dir, liquid_dir, parallel, kwargs):
     """(solid, liquid) free energies across the window, each a result or the PhaseError it raised.
 
-    With ``parallel`` >= 2 the two phases run at once, each on half of the parallel slots, so
-    an odd number of repetitions leaves no slot idle; serially the liquid is skipped when the
-    solid already failed (the window changes anyway)."""
-    def one(phase, slots=parallel):
-        kw = dict(kwargs, parallel=slots)
+    With ``parallel`` >= 2 the repetitions of both phases share one pool of ``parallel`` slots
+    (the longer liquid ones queued first), so no slot idles while the other phase still has
+    work; serially the liquid is skipped when the solid already failed (the window changes)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(phase, executor=None):
         try:
             if phase == "solid":
-                return free_energy(potential, "solid", t_lo, tmax=t_hi, workdir=solid_dir, **kw)
-            return free_energy(potential, "liquid", t_hi, tmax=t_lo, workdir=liquid_dir, **kw)
+                return free_energy(potential, "solid", t_lo, tmax=t_hi, workdir=solid_dir, executor=executor,
+                                   **kwargs)
+            return free_energy(potential, "liquid", t_hi, tmax=t_lo, workdir=liquid_dir, executor=executor,
+                               **kwargs)
         except PhaseError as exc:
             return exc
 
     if parallel >= 2:
-        slots = {"solid": (parallel + 1) // 2, "liquid": parallel // 2}
-        return tuple(run_parallel(lambda phase: one(phase, slots[phase]), ["solid", "liquid"], workers=2,
-                                  progress=False, processes=False))
+        with ThreadPoolExecutor(parallel) as pool:
+            liquid, solid = run_parallel(lambda phase: one(phase, pool), ["liquid", "solid"], workers=2,
+                                         progress=False, processes=False)
+        return solid, liquid
     solid = one("solid")
     return solid, (None if isinstance(solid, PhaseError) else one("liquid"))
 

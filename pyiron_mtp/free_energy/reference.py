@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from ase.data import atomic_masses, atomic_numbers
 
-__all__ = ["KB", "einstein_free_energy", "ideal_gas_free_energy", "uf_excess_free_energy", "uf_x",
+__all__ = ["UF_CUTOFF", "KB", "einstein_free_energy", "ideal_gas_free_energy", "uf_excess_free_energy", "uf_x",
            "mass_of", "UF_TABLE"]
 
 KB = 8.617333262e-5          # eV/K
@@ -31,6 +31,7 @@ EV = 1.602176634e-19         # J
 # m in amu, lengths in A: (eV / A^2) / amu = EV / 1e-20 / AMU s^-2
 _K_OVER_M = EV / 1e-20 / AMU
 UF_TABLE = Path(__file__).resolve().parent / "uf_table.csv"
+UF_CUTOFF = 4.0      # cutoff of the UF pair in units of sigma, as in the table (u(4 sigma) ~ 1e-7 p kT)
 
 
 def mass_of(symbol) -> float:

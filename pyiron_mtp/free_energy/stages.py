@@ -24,7 +24,7 @@ import numpy as np
 from ..lammps.runtime import GPA_TO_BAR, NKTV2P, num
 from .potential import LammpsPotential
 from .protocol import Protocol
-from .reference import KB
+from .reference import KB, UF_CUTOFF
 
 __all__ = ["Stage", "equilibration", "springs", "frenkel_ladd", "uf_switching",
            "reversible_scaling", "lambda_switching", "smooth_lambda", "snapshots", "order_parameters"]
@@ -265,7 +265,7 @@ def uf_switching(potential, protocol, temperature, order, seed):
     eps = p.uf_p * KB * temperature
     style, coeffs, names = potential.scaled_terms("v_lpot")
     lines = [_lambda_variable("lam", t_eq, t_s), 'variable lpot equal "1-v_lam"',
-             f"pair_style hybrid/scaled {style} v_lam ufm {num(5 * p.uf_sigma)}",
+             f"pair_style hybrid/scaled {style} v_lam ufm {num(UF_CUTOFF * p.uf_sigma)}",
              *coeffs, f"pair_coeff * * ufm {num(eps)} {num(p.uf_sigma)}"]
     s = _Script(potential, p, order).pair(lines).monitor()
     s.add(f"velocity all create {num(temperature)} {seed} dist gaussian mom yes rot yes", "fix nve all nve",
