@@ -206,6 +206,19 @@ def test_stage_scripts():
     assert lam[0] == 0 and lam[-1] == pytest.approx(1) and np.all(np.diff(lam) >= 0)
 
 
+def test_uf_path_keeps_the_mtp_core_at_full_strength():
+    """Along the UF path the MTP is scaled by 1 - lambda but its repulsive core is not (the soft
+    UF fluid would otherwise bring atoms below min_dist, where the MTP extrapolates), and the
+    core is not part of dH/dlambda; an EAM path has no core."""
+    from conftest import data_file
+    from pyiron_mtp import MTP
+    pot = MTP.from_file(data_file("mlearn", "published_mtp", "Li.mtp"), species=["Li"])
+    script = stages.uf_switching(LammpsPotential.from_mtp(pot), Protocol(), 1400, (12, 3.9), 1).script
+    style = next(line for line in script.splitlines() if line.startswith("pair_style"))
+    assert "v_lpot mtp" in style and "1.0 lj/cut" in style and "v_lam ufm 6.0" in style
+    assert "variable epot equal (c_u0)/atoms" in script and "variable ecore equal c_u1/atoms" in script
+
+
 def test_upsampling_to_the_reference(tmp_path):
     """MTP fitted to EMT -> EMT by free-energy perturbation: the correction is small, its
     cumulant estimate agrees, and every snapshot was computed by the reference."""

@@ -132,17 +132,19 @@ class LammpsPotential:
         style, coeffs, _ = self.scaled_terms(None)
         return [f"pair_style hybrid/overlay {style}", *coeffs]
 
-    def scaled_terms(self, scale):
+    def scaled_terms(self, scale, core_scale=None):
         """(hybrid/scaled style part, coefficient lines, compute names) of this potential scaled
-        by the LAMMPS variable ``scale`` (with its repulsive core, if any)."""
+        by the LAMMPS variable ``scale``, with its repulsive core, if any, scaled by
+        ``core_scale`` (default: ``scale``; "1.0" keeps the core at full strength)."""
         prefix = f"{scale} " if scale else ""
+        core_prefix = prefix if core_scale is None else f"{core_scale} "
         style = f"{prefix}{self.style}"
         coeffs = [f"pair_coeff * * {self.substyle} {self.coeff}"]
         names = [self.substyle]
         if self.core is not None:
             radius, energy = self.core
             sigma = radius / 2 ** (1 / 6)
-            style += f" {prefix}lj/cut {radius!r}"
+            style += f" {core_prefix}lj/cut {radius!r}"
             coeffs += [f"pair_coeff * * lj/cut {energy!r} {sigma!r} {radius!r}", "pair_modify pair lj/cut shift yes"]
             names.append("lj/cut")
         return style, coeffs, names

@@ -259,18 +259,23 @@ def frenkel_ladd(potential, protocol, temperature, spring_constants, order, seed
 
 def uf_switching(potential, protocol, temperature, order, seed):
     """Switching U -> Uhlenbeck-Ford fluid (p, sigma of the protocol) and back, with
-    ``pair_style hybrid/scaled``; NVT (Langevin) at the equilibrium volume."""
+    ``pair_style hybrid/scaled``; NVT (Langevin) at the equilibrium volume.
+
+    An MTP's repulsive core stays at full strength along the path: with the MTP scaled down,
+    the soft UF fluid brings atoms below its min_dist, where the MTP extrapolates and can pull
+    them together.  The core acts at neither end (checked: ``core_energy_physical`` at lambda = 0,
+    ``core_energy_reference`` at lambda = 1), so the path joins U and the UF fluid."""
     p = protocol
     t_s, t_eq = p.switching_steps, p.switch_equilibration_steps
     eps = p.uf_p * KB * temperature
-    style, coeffs, names = potential.scaled_terms("v_lpot")
+    style, coeffs, names = potential.scaled_terms("v_lpot", core_scale="1.0")
     lines = [_lambda_variable("lam", t_eq, t_s), 'variable lpot equal "1-v_lam"',
              f"pair_style hybrid/scaled {style} v_lam ufm {num(UF_CUTOFF * p.uf_sigma)}",
              *coeffs, f"pair_coeff * * ufm {num(eps)} {num(p.uf_sigma)}"]
     s = _Script(potential, p, order).pair(lines).monitor()
     s.add(f"velocity all create {num(temperature)} {seed} dist gaussian mom yes rot yes", "fix nve all nve",
           f"fix lang all langevin {num(temperature)} {num(temperature)} {num(p.tdamp / 1000)} {seed + 17} zero yes",
-          *_energy_of(names, "epot", "ecore"), "compute uuf all pair ufm",
+          *_energy_of(names, "epot", "ecore", with_core=False), "compute uuf all pair ufm",
           "variable euf equal c_uuf/atoms", "variable lamv equal v_lam",
           'fix swlog all print 1 "${lamv} ${epot} ${euf} ${ecore}" file switch.txt screen no title ""',
           f"run {2 * (t_eq + t_s)}")
@@ -278,17 +283,24 @@ def uf_switching(potential, protocol, temperature, order, seed):
     def read(folder):
         data = _table(folder / "switch.txt", 4)
         return {**_common(folder), **_works(data[:, :3], t_eq, t_s, lambda lam, e_pot, e_ref: e_ref - e_pot),
-                **_core(data[:, 3], data[:, 0])}
+                **_core(data[:, 3], data[:, 0]), "core_energy_reference": _core_at(data[:, 3], data[:, 0], 1.0)}
     return Stage("uf_switching", s.finish(), read)
 
 
-def _energy_of(names, total, core):
+def _energy_of(names, total, core, with_core=True):
     """Computes and variables: ``total`` = sum of the potential's sub-styles per atom (its core
-    included), ``core`` = the core's part (0 without one)."""
+    included unless ``with_core`` is False), ``core`` = the core's part (0 without one)."""
     lines = [f"compute u{k} all pair {n}" for k, n in enumerate(names)]   # (u0, u1: not 'ucore')
-    lines.append(f"variable {total} equal ({'+'.join(f'c_u{k}' for k in range(len(names)))})/atoms")
+    parts = [f"c_u{k}" for k, n in enumerate(names) if with_core or n != "lj/cut"]
+    lines.append(f"variable {total} equal ({'+'.join(parts)})/atoms")
     lines.append(f"variable {core} equal " + (f"c_u{names.index('lj/cut')}/atoms" if "lj/cut" in names else "0.0"))
     return lines
+
+
+def _core_at(core_energy, lam, at):
+    """Mean core energy (eV/atom) over the rows where lambda equals ``at`` (0 if none)."""
+    sel = np.isclose(lam, at)
+    return float(core_energy[sel].mean()) if sel.any() else 0.0
 
 
 def _core(core_energy, lam, physical=0.0):
