@@ -149,9 +149,8 @@ def melting_point(potential, lattice="fcc", guess=1000.0, *, species=None, atoms
 def _both_phases(potential, t_lo, t_hi, solid_dir, liquid_dir, parallel, kwargs):
     """(solid, liquid) free energies across the window, each a result or the PhaseError it raised.
 
-    With ``parallel`` >= 2 the repetitions of both phases share one pool of ``parallel`` slots
-    (the longer liquid ones queued first), so no slot idles while the other phase still has
-    work; serially the liquid is skipped when the solid already failed (the window changes)."""
+    With ``parallel`` >= 2 the repetitions of both phases share one pool of ``parallel`` slots,
+    so no slot idles while the other phase still has work; serially the liquid is skipped when the solid already failed (the window changes)."""
     from concurrent.futures import ThreadPoolExecutor
 
     def one(phase, executor=None):
@@ -166,7 +165,7 @@ def _both_phases(potential, t_lo, t_hi, solid_dir, liquid_dir, parallel, kwargs)
 
     if parallel >= 2:
         with ThreadPoolExecutor(parallel) as pool:
-            liquid, solid = run_parallel(lambda phase: one(phase, pool), ["liquid", "solid"], workers=2,
+            solid, liquid = run_parallel(lambda phase: one(phase, pool), ["solid", "liquid"], workers=2,
                                          progress=False, processes=False)
         return solid, liquid
     solid = one("solid")
