@@ -207,16 +207,41 @@ def test_stage_scripts():
 
 
 def test_uf_path_keeps_the_mtp_core_at_full_strength():
-    """Along the UF path the MTP is scaled by 1 - lambda but its repulsive core is not (the soft
-    UF fluid would otherwise bring atoms below min_dist, where the MTP extrapolates), and the
-    core is not part of dH/dlambda; an EAM path has no core."""
+    """Along the UF path the MTP is scaled by 1 - lambda, its repulsive core by 1 - lambda^20 (the
+    soft UF fluid would otherwise bring atoms below min_dist, where the MTP extrapolates), and
+    the core's switching work enters dH/dlambda."""
     from conftest import data_file
     from pyiron_mtp import MTP
     pot = MTP.from_file(data_file("mlearn", "published_mtp", "Li.mtp"), species=["Li"])
     script = stages.uf_switching(LammpsPotential.from_mtp(pot), Protocol(), 1400, (12, 3.9), 1).script
     style = next(line for line in script.splitlines() if line.startswith("pair_style"))
-    assert "v_lpot mtp" in style and "1.0 lj/cut" in style and "v_lam ufm 6.0" in style
+    assert "v_lpot mtp" in style and "v_lcore lj/cut" in style and "v_lam ufm 6.0" in style
+    assert 'variable lcore equal "1-v_lam^20"' in script
     assert "variable epot equal (c_u0)/atoms" in script and "variable ecore equal c_u1/atoms" in script
+
+
+def test_uf_path_counts_the_core_switching_work(tmp_path):
+    """A switching record with U_pot = U_UF = 0 and a constant core energy c: dH/dlambda =
+    -20 lambda^19 c, so the forward work is -c, the backward +c, the reversible work -c."""
+    from pyiron_mtp import MTP
+    from conftest import data_file
+    pot = LammpsPotential.from_mtp(MTP.from_file(data_file("mlearn", "published_mtp", "Li.mtp"), species=["Li"]))
+    p = Protocol.fast(switching_steps=4000, switch_equilibration_steps=100)
+    stage = stages.uf_switching(pot, p, 1000, (12, 3.9), 1)
+    t_eq, t_s, c = p.switch_equilibration_steps, p.switching_steps, 0.25
+    steps = np.arange(1, 2 * (t_eq + t_s) + 1)
+    fwd = np.clip((steps - t_eq) / t_s, 0, 1)
+    bwd = np.clip(1 - (steps - 2 * t_eq - t_s) / t_s, 0, 1)
+    lam = np.where(steps < t_eq + t_s, stages.smooth_lambda(fwd),
+                   np.where(steps < 2 * t_eq + t_s, 1.0, stages.smooth_lambda(bwd)))
+    np.savetxt(tmp_path / "switch.txt", np.column_stack([lam, 0 * lam, 0 * lam, np.full_like(lam, c)]))
+    for name in ("grades.txt", "crystalline.txt", "core.txt"):
+        (tmp_path / name).write_text("")
+    (tmp_path / "log.lammps").write_text("CRYSTALLINE_START 0.05\nCRYSTALLINE_END 0.05\n")
+    res = stage.read(tmp_path)
+    assert res["work_forward"] == pytest.approx(-c, abs=1e-3)
+    assert res["work_backward"] == pytest.approx(c, abs=1e-3)
+    assert res["work"] == pytest.approx(-c, abs=1e-3) and abs(res["dissipation"]) < 1e-3
 
 
 def test_upsampling_to_the_reference(tmp_path):

@@ -210,10 +210,6 @@ def _check_phase(result, phase, stage, temperature, p: Protocol, flags):
         flags.append(f"{stage}: the MTP's repulsive core acted in the physical system (up to "
                      f"{result['core_energy_physical'] * 1e3:.3f} meV/atom): atoms came closer than its min_dist, "
                      f"where it extrapolates; the free energy is that of MTP + core")
-    if result.get("core_energy_reference", 0.0) > 1e-4:
-        flags.append(f"{stage}: the MTP's repulsive core acted in the Uhlenbeck-Ford reference (mean "
-                     f"{result['core_energy_reference'] * 1e3:.3f} meV/atom): its free energy is that of UF + core, "
-                     f"an error of up to this size")
     if "dissipation" in result and abs(result["dissipation"]) > p.dissipation_tolerance:
         flags.append(f"{stage}: dissipation {result['dissipation'] * 1e3:.2f} meV/atom above "
                      f"{p.dissipation_tolerance * 1e3:g} meV/atom: switch more slowly (switching_steps)")

@@ -257,19 +257,25 @@ def frenkel_ladd(potential, protocol, temperature, spring_constants, order, seed
     return Stage("frenkel_ladd", s.finish(), read)
 
 
+CORE_POWER = 20     # an MTP's core along the UF path: 1 - lambda^CORE_POWER
+
+
 def uf_switching(potential, protocol, temperature, order, seed):
     """Switching U -> Uhlenbeck-Ford fluid (p, sigma of the protocol) and back, with
     ``pair_style hybrid/scaled``; NVT (Langevin) at the equilibrium volume.
 
-    An MTP's repulsive core stays at full strength along the path: with the MTP scaled down,
-    the soft UF fluid brings atoms below its min_dist, where the MTP extrapolates and can pull
-    them together.  The core acts at neither end (checked: ``core_energy_physical`` at lambda = 0,
-    ``core_energy_reference`` at lambda = 1), so the path joins U and the UF fluid."""
+    An MTP's repulsive core is switched off late, by 1 - lambda^CORE_POWER instead of the MTP's
+    1 - lambda: with the MTP scaled down, the soft UF fluid brings atoms below its min_dist, where
+    the MTP extrapolates and can pull them together; near lambda = 1 the core is still CORE_POWER
+    times stronger relative to the MTP than in the physical system.  Its switching work is part
+    of dH/dlambda, so the path joins MTP + core and the pure UF fluid exactly.
+    ``core_energy_reference``: the core's mean energy in the UF fluid (lambda = 1), for information."""
     p = protocol
     t_s, t_eq = p.switching_steps, p.switch_equilibration_steps
     eps = p.uf_p * KB * temperature
-    style, coeffs, names = potential.scaled_terms("v_lpot", core_scale="1.0")
+    style, coeffs, names = potential.scaled_terms("v_lpot", core_scale="v_lcore")
     lines = [_lambda_variable("lam", t_eq, t_s), 'variable lpot equal "1-v_lam"',
+             f'variable lcore equal "1-v_lam^{CORE_POWER}"',
              f"pair_style hybrid/scaled {style} v_lam ufm {num(UF_CUTOFF * p.uf_sigma)}",
              *coeffs, f"pair_coeff * * ufm {num(eps)} {num(p.uf_sigma)}"]
     s = _Script(potential, p, order).pair(lines).monitor()
@@ -282,7 +288,11 @@ def uf_switching(potential, protocol, temperature, order, seed):
 
     def read(folder):
         data = _table(folder / "switch.txt", 4)
-        return {**_common(folder), **_works(data[:, :3], t_eq, t_s, lambda lam, e_pot, e_ref: e_ref - e_pot),
+        lam, e_core = data[:, 0], data[:, 3]
+        # dH/dlambda = U_UF - U_pot + d(1 - lambda^n)/dlambda U_core
+        e_pot = data[:, 1] + CORE_POWER * lam ** (CORE_POWER - 1) * e_core
+        return {**_common(folder), **_works(np.column_stack([lam, e_pot, data[:, 2]]), t_eq, t_s,
+                                           lambda lam, e_pot, e_ref: e_ref - e_pot),
                 **_core(data[:, 3], data[:, 0]), "core_energy_reference": _core_at(data[:, 3], data[:, 0], 1.0)}
     return Stage("uf_switching", s.finish(), read)
 
