@@ -235,13 +235,17 @@ def test_uf_path_counts_the_core_switching_work(tmp_path):
     lam = np.where(steps < t_eq + t_s, stages.smooth_lambda(fwd),
                    np.where(steps < 2 * t_eq + t_s, 1.0, stages.smooth_lambda(bwd)))
     np.savetxt(tmp_path / "switch.txt", np.column_stack([lam, 0 * lam, 0 * lam, np.full_like(lam, c)]))
-    for name in ("grades.txt", "crystalline.txt", "core.txt"):
+    for name in ("crystalline.txt", "core.txt"):
         (tmp_path / name).write_text("")
+    # grades every 10 steps: 2 in the physical system (lambda = 0), 900 where the MTP is scaled down
+    grade_steps = np.arange(10, len(steps) + 1, 10)
+    np.savetxt(tmp_path / "grades.txt", np.column_stack([grade_steps, np.where(grade_steps <= t_eq, 2.0, 900.0)]))
     (tmp_path / "log.lammps").write_text("CRYSTALLINE_START 0.05\nCRYSTALLINE_END 0.05\n")
     res = stage.read(tmp_path)
     assert res["work_forward"] == pytest.approx(-c, abs=1e-3)
     assert res["work_backward"] == pytest.approx(c, abs=1e-3)
     assert res["work"] == pytest.approx(-c, abs=1e-3) and abs(res["dissipation"]) < 1e-3
+    assert res["max_grade"] == 2.0 and res["max_grade_path"] == 900.0
 
 
 def test_upsampling_to_the_reference(tmp_path):

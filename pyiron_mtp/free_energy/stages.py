@@ -129,8 +129,8 @@ def _table(path, ncol):
     return np.array(rows, dtype=float).reshape(-1, ncol)
 
 
-def _common(folder, physical_until=None):
-    out = _common_phase(folder, physical_until)
+def _common(folder, physical_until=None, graded_until=None):
+    out = _common_phase(folder, physical_until, graded_until)
     core = _table(folder / "core.txt", 2)
     if len(core):
         sel = core[:, 0] <= physical_until if physical_until is not None else slice(None)
@@ -138,12 +138,15 @@ def _common(folder, physical_until=None):
     return out
 
 
-def _common_phase(folder, physical_until=None):
+def _common_phase(folder, physical_until=None, graded_until=None):
     """Grades and crystalline fractions of a stage.  ``physical_until``: the step up to which
     the system is the physical one (Frenkel-Ladd: an Einstein crystal has no lattice
     correlations for the bond-order criterion to see); the fraction along the stage is
-    judged only there."""
-    g = _table(folder / "grades.txt", 2)
+    judged only there.  ``graded_until``: likewise for the MTP's grade (``max_grade``; along a
+    switching path the MTP is scaled down and visits configurations that need not be learned,
+    their largest grade is ``max_grade_path``)."""
+    g_all = _table(folder / "grades.txt", 2)
+    g = g_all[g_all[:, 0] <= graded_until] if graded_until is not None and len(g_all) else g_all
     c = _table(folder / "crystalline.txt", 2)
     start, end = _log_value(folder, "CRYSTALLINE_START"), _log_value(folder, "CRYSTALLINE_END")
     if physical_until is not None:
@@ -152,7 +155,8 @@ def _common_phase(folder, physical_until=None):
         along = np.concatenate([[start, end], c[:, 1]])
     return {"crystalline_start": start, "crystalline_end": end,
             "crystalline_min": float(np.nanmin(along)), "crystalline_max": float(np.nanmax(along)),
-            "max_grade": float(g[:, 1].max()) if len(g) else None}
+            "max_grade": float(g[:, 1].max()) if len(g) else None,
+            "max_grade_path": float(g_all[:, 1].max()) if len(g_all) else None}
 
 
 def _barostat(lattice, pressure_bar, pdamp_ps):
@@ -252,7 +256,7 @@ def frenkel_ladd(potential, protocol, temperature, spring_constants, order, seed
 
     def read(folder):
         data = _table(folder / "switch.txt", 3)
-        return {**_common(folder, physical_until=t_eq),
+        return {**_common(folder, physical_until=t_eq, graded_until=t_eq),
                 **_works(data, t_eq, t_s, lambda lam, e_pot, e_ref: e_ref - e_pot)}
     return Stage("frenkel_ladd", s.finish(), read)
 
@@ -291,7 +295,7 @@ def uf_switching(potential, protocol, temperature, order, seed):
         lam, e_core = data[:, 0], data[:, 3]
         # dH/dlambda = U_UF - U_pot + d(1 - lambda^n)/dlambda U_core
         e_pot = data[:, 1] + CORE_POWER * lam ** (CORE_POWER - 1) * e_core
-        return {**_common(folder), **_works(np.column_stack([lam, e_pot, data[:, 2]]), t_eq, t_s,
+        return {**_common(folder, graded_until=t_eq), **_works(np.column_stack([lam, e_pot, data[:, 2]]), t_eq, t_s,
                                            lambda lam, e_pot, e_ref: e_ref - e_pot),
                 **_core(data[:, 3], data[:, 0]), "core_energy_reference": _core_at(data[:, 3], data[:, 0], 1.0)}
     return Stage("uf_switching", s.finish(), read)
