@@ -14,7 +14,8 @@ in <= 20 minutes on 2 cores.
     python benchmarks/bench_hull.py [--level 12] [--k 3] [--workdir bench_hull]
 
 Both parts keep their results in ``--workdir`` (a rerun reads them back and reports the wall
-times measured when they were computed; delete the folder to measure again).  The last line reads ``calls_screen=... calls_brute=... ratio=...
+times measured when they were computed; delete the folder to measure again).  The last
+line reads ``calls_screen=... calls_brute=... ratio=...
 vertices=... missed=... spurious=... max_vertex_error_mev=... minutes_screen=...``.
 """
 import argparse
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from part_times import PartTimes
 from pyiron_mtp.hull import enumerate_candidates, relax_all, screen_hull
 from pyiron_mtp.hull.references import eam_reference
 
@@ -45,19 +47,11 @@ def main():
     reference = eam_reference("AlCu.eam.alloy", elements)
     print(f"{len(cands)} candidates", flush=True)
 
-    # A rerun reads finished parts back; their wall times are the ones measured when computed.
-    timing_file = work / "timing.json"
-    timing = json.loads(timing_file.read_text()) if timing_file.exists() else {}
-    fresh = {part: not (work / part).exists() for part in ("screen", "brute_force")}
-
+    times = PartTimes(work, {"screen": "screen", "brute_force": "brute_force"})
     t0 = time.time()
     res = screen_hull(cands, reference, elements, level=args.level, k=args.k, workdir=work / "screen",
                       workers=args.workers, train_iter=args.train_iter, batch=args.batch, progress=False)
-    minutes_screen = (time.time() - t0) / 60
-    if fresh["screen"] or "screen" not in timing:
-        timing["screen"] = minutes_screen
-        timing_file.write_text(json.dumps(timing))
-    minutes_screen = timing["screen"]
+    minutes_screen = times.minutes("screen", t0)
     print(f"screen: {res.rounds} rounds (converged {res.converged}), reference calls {res.reference_calls}, "
           f"sigma {res.sigma * 1e3:.2f} meV/atom, survivors {int(res.table.survivor.sum())}, "
           f"k needed {res.k_needed:.2f}, {minutes_screen:.1f} min", flush=True)
@@ -65,11 +59,7 @@ def main():
     t1 = time.time()
     table, hull, calls = relax_all(cands, reference, elements, workdir=work / "brute_force", workers=args.workers,
                                    progress=False)
-    minutes_brute = (time.time() - t1) / 60
-    if fresh["brute_force"] or "brute_force" not in timing:
-        timing["brute_force"] = minutes_brute
-        timing_file.write_text(json.dumps(timing))
-    minutes_brute = timing["brute_force"]
+    minutes_brute = times.minutes("brute_force", t1)
     # Vertices are matched by composition: a candidate started elsewhere may relax into the
     # same minimum (bcc -> fcc along the Bain path), so the hull, not the label, is compared.
     def frac(comp):

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ase.build import bulk
 
+from part_times import PartTimes
 from pyiron_mtp.free_energy.melting import melting_point
 from pyiron_mtp.free_energy.potential import LammpsPotential
 from pyiron_mtp.jobs.resources import lammps_share_folder
@@ -66,23 +67,11 @@ def main():
     eam_file = lammps_share_folder() / "lammps" / "potentials" / "Cu_mishin1.eam.alloy"
     common = dict(atoms=args.atoms, repeats=args.repeats, parallel=2, progress=False)
 
-    # A rerun reads finished parts back; their wall times are the ones measured when computed.
-    timing_file = work / "timing.json"
-    timing = json.loads(timing_file.read_text()) if timing_file.exists() else {}
-
-    def minutes(part, t_start):
-        if fresh[part] or part not in timing:
-            timing[part] = (time.time() - t_start) / 60
-            work.mkdir(parents=True, exist_ok=True)
-            timing_file.write_text(json.dumps(timing))
-        return timing[part]
-
-    fresh = {"eam": not (work / "eam").exists(), "learning": not (work / "learning").exists(),
-             "mtp": not (work / f"mtp{args.level}").exists()}
+    times = PartTimes(work, {"eam": "eam", "learning": "learning", "mtp": f"mtp{args.level}"})
     t0 = time.time()
     eam = melting_point(LammpsPotential.from_eam(eam_file, ["Cu"]), "fcc", args.guess, workdir=work / "eam",
                         **common)
-    minutes_eam = minutes("eam", t0)
+    minutes_eam = times.minutes("eam", t0)
     print(f"EAM: T_m = {eam.melting_temperature:.1f} +- {eam.melting_temperature_error:.1f} K, latent heat "
           f"{eam.latent_heat * 1e3:.1f} meV/atom, windows {eam.windows}, {minutes_eam:.1f} min", flush=True)
     print(f"     solid V = {eam.solid.volume:.3f}, liquid V = {eam.liquid.volume:.3f} A^3/atom; flags: {eam.flags}")
@@ -91,7 +80,7 @@ def main():
         from pyiron_mtp.active import ActiveSet
         t0 = time.time()
         pot, otf = learn(eam_file, args.level, work / "learning")
-        minutes_learn = minutes("learning", t0)
+        minutes_learn = times.minutes("learning", t0)
         images = otf.training
         print(f"MTP level {args.level}: {len(images)} reference calculations, converged {otf.converged}, "
               f"{minutes_learn:.1f} min", flush=True)
@@ -99,7 +88,7 @@ def main():
         t1 = time.time()
         mtp = melting_point(LammpsPotential.from_mtp(pot, aset), "fcc", eam.melting_temperature,
                             workdir=work / f"mtp{args.level}", **common)
-        minutes_mtp = minutes("mtp", t1)
+        minutes_mtp = times.minutes("mtp", t1)
         tm_mtp, err_mtp = mtp.melting_temperature, mtp.melting_temperature_error
         print(f"MTP: T_m = {tm_mtp:.1f} +- {err_mtp:.1f} K, latent heat {mtp.latent_heat * 1e3:.1f} meV/atom, "
               f"max grade solid {mtp.solid.max_grade}, liquid {mtp.liquid.max_grade}, {minutes_mtp:.1f} min; "

@@ -89,7 +89,7 @@ def melting_point(potential, lattice="fcc", guess=1000.0, *, species=None, atoms
     the upper end lowers it, a liquid that crystallises when cooled to the lower end raises
     that; a window without a crossing moves towards it.  Each phase runs ``repeats``
     independent repetitions (stages kept in ``workdir``, so a killed search continues);
-    ``parallel`` >= 2 runs solid and liquid at once, on half of the slots each.
+    with ``parallel`` >= 2 the repetitions of solid and liquid share the ``parallel`` slots.
     """
     workdir = Path(workdir)
     t_lo, t_hi = guess * (1 - window), guess * (1 + window)
@@ -150,7 +150,8 @@ def _both_phases(potential, t_lo, t_hi, solid_dir, liquid_dir, parallel, kwargs)
     """(solid, liquid) free energies across the window, each a result or the PhaseError it raised.
 
     With ``parallel`` >= 2 the repetitions of both phases share one pool of ``parallel`` slots,
-    so no slot idles while the other phase still has work; serially the liquid is skipped when the solid already failed (the window changes)."""
+    so no slot idles while the other phase still has work; serially the liquid is skipped when
+    the solid already failed (the window changes)."""
     from concurrent.futures import ThreadPoolExecutor
 
     def one(phase, executor=None):

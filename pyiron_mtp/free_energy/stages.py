@@ -297,7 +297,7 @@ def uf_switching(potential, protocol, temperature, order, seed):
         e_pot = data[:, 1] + CORE_POWER * lam ** (CORE_POWER - 1) * e_core
         return {**_common(folder, graded_until=t_eq), **_works(np.column_stack([lam, e_pot, data[:, 2]]), t_eq, t_s,
                                            lambda lam, e_pot, e_ref: e_ref - e_pot),
-                **_core(data[:, 3], data[:, 0]), "core_energy_reference": _core_at(data[:, 3], data[:, 0], 1.0)}
+                **_core(e_core, lam), "core_energy_reference": _core_at(e_core, lam, 1.0)}
     return Stage("uf_switching", s.finish(), read)
 
 
