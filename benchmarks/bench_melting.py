@@ -28,7 +28,7 @@ from ase.build import bulk
 from part_times import PartTimes
 from pyiron_mtp.free_energy.melting import melting_point
 from pyiron_mtp.free_energy.potential import LammpsPotential
-from pyiron_mtp.jobs.resources import lammps_share_folder
+from pyiron_mtp.lammps.share import lammps_share_folder
 
 
 def eam_reference(eam_file):

