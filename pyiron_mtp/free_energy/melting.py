@@ -1,12 +1,13 @@
-"""Melting temperature from the crossing of the solid's and the liquid's Gibbs free energies.
+"""Melting temperature from the crossing of the solid's and the liquid's Gibbs free energies,
+with a first guess from solid-liquid coexistence (:mod:`.coexistence`).
 
 G_solid(T) comes from Frenkel-Ladd switching at the lower end of a temperature window and
 reversible scaling up to its upper end; G_liquid(T) from Uhlenbeck-Ford switching at the
 upper end and reversible scaling down.  Their difference dG = G_l - G_s crosses zero at
 T_m; its error is sigma_dG(T_m) / |d dG/dT| with d dG/dT = -(S_l - S_s) = -dS; the latent
-heat is T_m dS.  When the crossing falls outside the window, the window moves (bracket
-search); a solid that melts while heated or a liquid that crystallises while cooled
-narrows it from that side.  Energies in eV/atom, temperatures in K.
+heat is T_m dS.  The window search follows the evidence (:func:`melting_point`): a solid
+that melted at T bounds T_m from above, a liquid that crystallised at T from below, a window
+without a crossing from its side.  Energies in eV/atom, temperatures in K.
 """
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from ..parallel import run_parallel
-from .engine import FreeEnergyResult, PhaseError, free_energy
+from .engine import FreeEnergyResult, LatticeChange, PhaseError, free_energy
+from .protocol import Protocol
 
-__all__ = ["melting_point", "MeltingResult", "crossing", "estimate_melting_temperature"]
+__all__ = ["melting_point", "MeltingResult", "crossing", "estimate_melting_temperature", "next_window"]
 
 SUPERHEATING = 1.25   # a crystal heated at ~100 K/ps melts at about this times T_m
 
@@ -28,30 +30,53 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class MeltingResult:
+    """T_m (K) and its error; latent heat (eV/atom) and entropy of melting (eV/K/atom) from the
+    free energies; G_s(T), G_l(T) on ``temperatures``.  ``windows``: every window tried,
+    ``steps``: what each showed and why the search moved; ``coexistence``: the two-phase
+    result (method "both" or "coexistence"); ``phase_changes``: solids that changed lattice
+    (from, to, temperature, stage); ``lattice``: the solid that melts."""
+
     melting_temperature: float
     melting_temperature_error: float
     latent_heat: float             # eV/atom
     entropy_of_melting: float      # eV/K/atom
     temperatures: np.ndarray
-    solid: FreeEnergyResult
-    liquid: FreeEnergyResult
+    solid: FreeEnergyResult | None
+    liquid: FreeEnergyResult | None
     windows: list = field(default_factory=list)
     flags: list = field(default_factory=list)
+    lattice: str = "fcc"
+    method: str = "free_energy"
+    coexistence: object = None
+    phase_changes: list = field(default_factory=list)
+    steps: list = field(default_factory=list)
 
     def summary(self):
-        return {"melting_temperature": self.melting_temperature,
-                "melting_temperature_error": self.melting_temperature_error,
-                "latent_heat": self.latent_heat, "entropy_of_melting": self.entropy_of_melting,
-                "windows": self.windows, "flags": self.flags,
-                "solid_free_energy_at_tm": float(np.interp(self.melting_temperature, self.solid.temperatures,
-                                                           self.solid.free_energy)),
-                "solid_volume": self.solid.volume, "liquid_volume": self.liquid.volume}
+        out = {"melting_temperature": self.melting_temperature,
+               "melting_temperature_error": self.melting_temperature_error,
+               "latent_heat": self.latent_heat, "entropy_of_melting": self.entropy_of_melting,
+               "windows": self.windows, "flags": self.flags,
+               "solid_free_energy_at_tm": float("nan"), "solid_volume": float("nan"),
+               "liquid_volume": float("nan"), "lattice": self.lattice, "method": self.method,
+               "phase_changes": self.phase_changes, "steps": self.steps,
+               "coexistence": None if self.coexistence is None else self.coexistence.summary()}
+        if self.solid is not None:
+            out["solid_free_energy_at_tm"] = float(np.interp(self.melting_temperature, self.solid.temperatures,
+                                                             self.solid.free_energy))
+            out["solid_volume"], out["liquid_volume"] = self.solid.volume, self.liquid.volume
+        return out
 
     def plot(self, ax=None):
-        """G_s(T) and G_l(T) with error bands and the crossing; returns the axes."""
+        """G_s(T) and G_l(T) with error bands and the crossing (and the coexistence T_m);
+        returns the axes."""
         import matplotlib.pyplot as plt
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 4))
+        if self.solid is None:
+            return self.coexistence.plot()[0]
+        if self.coexistence is not None:
+            tc = self.coexistence.melting_temperature
+            ax.axvline(tc, color="C3", ls="--", lw=0.8, label=f"coexistence {tc:.0f} K")
         for res, label in ((self.solid, "solid"), (self.liquid, "liquid")):
             t, g, e = res.temperatures, np.asarray(res.free_energy), np.asarray(res.free_energy_error)
             ax.plot(t, g, label=label)
@@ -80,48 +105,137 @@ def crossing(temperatures, g_solid, e_solid, g_liquid, e_liquid):
     return float(tm), float(sigma / abs(slope)), float(-slope)
 
 
-def melting_point(potential, lattice="fcc", guess=1000.0, *, species=None, atoms=500, repeats=3, protocol=None,
-                  window=0.1, workdir="melting_point", cores=1, parallel=1, seed=12345, max_windows=5,
-                  progress=True, run=None) -> MeltingResult:
+@dataclass
+class _Bracket:
+    """What the runs so far say about T_m: it lies above ``above`` and below ``below`` (K)."""
+
+    above: float = -np.inf
+    below: float = np.inf
+
+    def lower_than(self, t):
+        self.below = min(self.below, float(t))
+
+    def higher_than(self, t):
+        self.above = max(self.above, float(t))
+
+    def __str__(self):
+        lo = f"{self.above:.0f}" if np.isfinite(self.above) else "?"
+        hi = f"{self.below:.0f}" if np.isfinite(self.below) else "?"
+        return f"{lo} K < T_m < {hi} K"
+
+
+def next_window(bracket: _Bracket, centre, width, tried, margin):
+    """The next temperature window [t_lo, t_hi] (K, rounded): ``width`` wide around ``centre``,
+    moved inside the bracket by ``margin`` from its ends (a solid melted at ``bracket.below``,
+    a liquid crystallised at ``bracket.above``; neither would survive there again), never one
+    already ``tried``.  Raises RuntimeError when the bracket leaves no room."""
+    a = bracket.above + margin if np.isfinite(bracket.above) else -np.inf
+    b = bracket.below - margin if np.isfinite(bracket.below) else np.inf
+    if b - a < max(margin, 0.01 * centre):
+        raise RuntimeError(f"the runs so far leave no window ({bracket}): the phases fail on both sides - "
+                           f"check the potential, or switch more slowly")
+    if b - a <= width:
+        lo, hi = a, b
+    else:
+        c = min(max(centre, a + width / 2), b - width / 2)
+        lo, hi = c - width / 2, c + width / 2
+    window = [round(lo), round(hi)]
+    if window in tried:
+        raise RuntimeError(f"the next window {window} K was already tried ({bracket}); the free energies are not "
+                           f"precise enough to place the crossing - switch more slowly (switching_steps), run "
+                           f"more repetitions or more atoms")
+    return window
+
+
+def melting_point(potential, lattice="fcc", guess=None, *, method="both", species=None, atoms=500, repeats=3,
+                  protocol=None, window=None, workdir=None, cores=1, parallel=1, seed=12345,
+                  max_windows=6, coexistence_atoms=2000, coexistence_steps=(10000, 5000, 3000, 50000),
+                  follow_lattice=True, progress=True, run=None) -> MeltingResult:
     """Melting temperature (K) of ``potential`` (a :class:`LammpsPotential`) for ``lattice``.
 
-    The first window is ``guess`` +- ``window`` x guess.  A crystal that melts when heated to
-    the upper end lowers it, a liquid that crystallises when cooled to the lower end raises
-    that; a window without a crossing moves towards it.  Each phase runs ``repeats``
-    independent repetitions (stages kept in ``workdir``, so a killed search continues);
-    with ``parallel`` >= 2 the repetitions of solid and liquid share the ``parallel`` slots.
+    ``method``: "both" (default: solid-liquid coexistence gives the first guess, free energies
+    the number; both reported), "free_energy" (first guess ``guess`` or from heating the
+    crystal), or "coexistence" (the two-phase box alone).  ``guess`` (K, optional) starts
+    the coexistence runs or the free-energy search.
+
+    The free-energy search computes G_s (Frenkel-Ladd at the window's lower end, reversible
+    scaling up) and G_l (Uhlenbeck-Ford at the upper end, scaling down) across a window of
+    +-``window`` x T (default 0.05 after coexistence, 0.1 otherwise) and follows the evidence:
+    a solid that melted at T puts T_m below T, a liquid that crystallised at T puts it above,
+    a window without a crossing puts it beyond the side where G_l - G_s points; the next window
+    lies inside that bracket (never a window already tried), and every move is logged with its
+    reason (``MeltingResult.windows``, ``.steps``).  A solid that turns into another lattice
+    (e.g. hcp -> bcc) is reported as a phase change and, with ``follow_lattice``, the search
+    continues with the new lattice.  Each phase runs ``repeats`` independent repetitions
+    (stages kept in ``workdir``, so a killed search continues); with ``parallel`` >= 2 the
+    repetitions of solid and liquid share the ``parallel`` slots.  ``workdir``: default a folder
+    named after the settings (:func:`~.engine.default_workdir`).
     """
+    if method not in ("both", "free_energy", "coexistence"):
+        raise ValueError(f"method must be 'both', 'free_energy' or 'coexistence', got {method!r}")
+    if workdir is None:
+        from .engine import default_workdir
+        workdir = default_workdir("melting_point", potential, lattice=lattice, atoms=atoms, method=method,
+                                  guess=guess, repeats=repeats, seed=seed, window=window,
+                                  protocol=(protocol or Protocol()).to_dict(), coexistence_atoms=coexistence_atoms,
+                                  coexistence_steps=list(coexistence_steps))
+        log.info("work folder: %s", workdir)
     workdir = Path(workdir)
-    t_lo, t_hi = guess * (1 - window), guess * (1 + window)
-    windows, flags = [], []
-    kwargs = dict(lattice=lattice, species=species, atoms=atoms, repeats=repeats, protocol=protocol, cores=cores,
+    flags, phase_changes, coex = [], [], None
+    if method in ("both", "coexistence"):
+        from .coexistence import coexistence_melting_point
+        start = guess
+        if start is None:
+            start = estimate_melting_temperature(potential, lattice, workdir=workdir / "estimate", cores=cores, run=run)
+            log.info("first guess from heating the crystal until it melts: %.0f K", start)
+        while True:
+            try:
+                coex = coexistence_melting_point(potential, lattice, start, species=species, atoms=coexistence_atoms,
+                                                 protocol=protocol, steps=coexistence_steps,
+                                                 workdir=workdir / f"coexistence_{lattice}", cores=cores, run=run)
+                break
+            except LatticeChange as exc:
+                lattice = _follow(exc, follow_lattice, flags, phase_changes)
+        flags += coex.flags
+        if method == "coexistence":
+            return MeltingResult(coex.melting_temperature, coex.melting_temperature_error, float("nan"),
+                                 float("nan"), np.array([]), None, None, [], flags, lattice=lattice,
+                                 method=method, coexistence=coex, phase_changes=phase_changes)
+        guess = coex.melting_temperature
+        window = 0.05 if window is None else window
+    elif guess is None:
+        guess = estimate_melting_temperature(potential, lattice, workdir=workdir / "estimate", cores=cores, run=run)
+        log.info("first guess from heating the crystal until it melts: %.0f K", guess)
+    window = 0.1 if window is None else window
+    kwargs = dict(species=species, atoms=atoms, repeats=repeats, protocol=protocol, cores=cores,
                   parallel=parallel, seed=seed, progress=progress, run=run)
-    for _ in range(max_windows):
-        t_lo, t_hi = round(t_lo), round(t_hi)
-        if [t_lo, t_hi] in windows:
-            raise RuntimeError(
-                f"the crossing moved between the windows {windows[-2:]} (no crossing in either, each pointing "
-                f"at the other): the free energies are not precise enough - switch more slowly (switching_steps), "
-                f"run more repetitions or more atoms")
+    bracket, windows, steps = _Bracket(), [], []
+    width, margin = 2 * window * guess, 0.01 * guess
+    centre = guess
+    while len(windows) < max_windows:
+        t_lo, t_hi = next_window(bracket, centre, width, windows, margin)
         windows.append([t_lo, t_hi])
-        tag = f"{t_lo}_{t_hi}"
+        tag = f"{t_lo}_{t_hi}" if lattice == "fcc" else f"{lattice}_{t_lo}_{t_hi}"
         solid, liquid = _both_phases(potential, t_lo, t_hi, workdir / f"solid_{tag}", workdir / f"liquid_{tag}",
-                                     parallel, kwargs)
-        if isinstance(solid, PhaseError):
-            # the crystal melted while heated to t_hi: T_m lies below t_hi; shrink from above
-            log.warning("window %s-%s K: %s; lowering the upper end", t_lo, t_hi, solid)
-            flags.append(f"the solid melted when heated to {t_hi} K: upper end lowered")
-            t_hi = t_hi - 0.35 * (t_hi - t_lo)
-            if t_hi - t_lo < 0.04 * guess:
-                t_lo -= 0.1 * guess
+                                     parallel, dict(kwargs, lattice=lattice))
+        reasons = []
+        if isinstance(solid, LatticeChange):
+            lattice = _follow(solid, follow_lattice, flags, phase_changes)
+            steps.append({"window": [t_lo, t_hi], "outcome": "lattice change", "reason": str(solid)})
             continue
+        if isinstance(solid, PhaseError):
+            t_fail = solid.temperature if solid.temperature is not None else t_hi
+            bracket.lower_than(t_fail)
+            reasons.append(f"the solid melted at {t_fail:.0f} K ({solid.stage}): T_m < {t_fail:.0f} K")
         if isinstance(liquid, PhaseError):
-            # the liquid crystallised while cooled to t_lo (or did not melt at t_hi): raise the lower end
-            log.warning("window %s-%s K: %s; raising the lower end", t_lo, t_hi, liquid)
-            flags.append(f"the liquid crystallised when cooled to {t_lo} K: lower end raised")
-            t_lo = t_lo + 0.35 * (t_hi - t_lo)
-            if t_hi - t_lo < 0.04 * guess:
-                t_hi += 0.1 * guess
+            t_fail = liquid.temperature if liquid.temperature is not None else t_lo
+            bracket.higher_than(t_fail)
+            reasons.append(f"the liquid crystallised at {t_fail:.0f} K ({liquid.stage}): T_m > {t_fail:.0f} K")
+        if reasons:
+            why = "; ".join(reasons) + f"; now {bracket}"
+            log.warning("window %s-%s K: %s", t_lo, t_hi, why)
+            flags.append(f"window {t_lo}-{t_hi} K: {why}")
+            steps.append({"window": [t_lo, t_hi], "outcome": "phase failed", "reason": why})
             continue
         temps = np.linspace(t_lo, t_hi, 201)
         gs = np.interp(temps, solid.temperatures, solid.free_energy)
@@ -131,19 +245,50 @@ def melting_point(potential, lattice="fcc", guess=1000.0, *, species=None, atoms
         el = np.interp(temps, lt, np.asarray(liquid.free_energy_error)[::-1])
         found = crossing(temps, gs, es, gl, el)
         if found is None:
-            width = t_hi - t_lo
-            if np.all(gl > gs):   # the solid is stable everywhere: T_m above the window
-                t_lo, t_hi = t_hi - 0.1 * width, t_hi + 0.9 * width
+            dg = gl - gs
+            slope, icpt = np.polyfit(temps, dg, 1)
+            estimate = -icpt / slope if slope < 0 else (t_hi + width if np.all(dg > 0) else t_lo - width)
+            if np.all(dg > 0):      # the solid is stable everywhere: T_m above the window
+                bracket.higher_than(t_hi)
+                side = "above"
             else:
-                t_lo, t_hi = t_lo - 0.9 * width, t_lo + 0.1 * width
-            flags.append(f"no crossing in {windows[-1][0]}-{windows[-1][1]} K: window moved")
+                bracket.lower_than(t_lo)
+                side = "below"
+            centre = float(estimate)
+            why = (f"no crossing in {t_lo}-{t_hi} K (G_l - G_s from {dg[0] * 1e3:+.2f} to {dg[-1] * 1e3:+.2f} "
+                   f"meV/atom): T_m lies {side}, extrapolated {estimate:.0f} K; now {bracket}")
+            log.warning(why)
+            flags.append(why)
+            steps.append({"window": [t_lo, t_hi], "outcome": "no crossing", "reason": why})
             continue
         tm, err, ds = found
+        steps.append({"window": [t_lo, t_hi], "outcome": "crossing", "reason": f"T_m = {tm:.1f} K"})
         solid_r = _on_grid(solid, temps, gs, es)
         liquid_r = _on_grid(liquid, temps, gl, el)
+        if coex is not None:
+            diff = tm - coex.melting_temperature
+            flags_coex = abs(diff) > 3 * np.hypot(err, coex.melting_temperature_error) + 10
+            if flags_coex:
+                flags.append(f"coexistence ({coex.melting_temperature:.1f} K, {coex.atoms} atoms) and free energies "
+                             f"({tm:.1f} K, {atoms} atoms) differ by {diff:+.1f} K")
         return MeltingResult(tm, err, tm * ds, ds, temps, solid_r, liquid_r, windows,
-                             flags + solid.flags + liquid.flags)
-    raise RuntimeError(f"no melting temperature found in {len(windows)} windows ({windows}); give a better guess")
+                             flags + solid.flags + liquid.flags, lattice=lattice, method=method, coexistence=coex,
+                             phase_changes=phase_changes, steps=steps)
+    raise RuntimeError(f"no melting temperature found in {len(windows)} windows ({windows}); {bracket}; the steps: "
+                       + " | ".join(s["reason"] for s in steps))
+
+
+def _follow(exc, follow_lattice, flags, phase_changes):
+    """The new lattice after a :class:`LatticeChange` (recorded), or the error itself."""
+    phase_changes.append({"from": exc.lattice, "to": exc.new_lattice, "temperature": exc.temperature,
+                          "stage": exc.stage})
+    msg = (f"phase change: the {exc.lattice} solid became {exc.new_lattice} at {exc.temperature:.0f} K "
+           f"({exc.stage}); the melting point is that of {exc.new_lattice}")
+    if not follow_lattice or any(pc["from"] == exc.new_lattice for pc in phase_changes[:-1]):
+        raise exc
+    log.warning(msg)
+    flags.append(msg)
+    return exc.new_lattice
 
 
 def _both_phases(potential, t_lo, t_hi, solid_dir, liquid_dir, parallel, kwargs):

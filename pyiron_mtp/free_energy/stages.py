@@ -27,7 +27,7 @@ from .protocol import Protocol
 from .reference import KB, UF_CUTOFF
 
 __all__ = ["Stage", "equilibration", "springs", "frenkel_ladd", "uf_switching",
-           "reversible_scaling", "lambda_switching", "smooth_lambda", "snapshots", "order_parameters"]
+           "reversible_scaling", "scaling_temperature", "lattice_fractions", "LATTICE_TYPES", "lambda_switching", "smooth_lambda", "snapshots", "order_parameters"]
 
 EV_PER_A3_TO_GPA = 160.21766208
 
@@ -110,16 +110,44 @@ class _Script:
         self.lines += list(lines)
         return self
 
-    def finish(self):
-        self.lines += ["run 0", 'print "CRYSTALLINE_END $(c_cfrac:%.6f)"', 'print "STAGE_DONE"']
+    def finish(self, lattice_check=False):
+        """The closing lines; with ``lattice_check`` the final structure is quenched (energy
+        minimisation at fixed box, after every output of the stage is written) and classified
+        by Ackland-Jones bond angles: ``LATTICE_END`` prints the fractions of bcc, fcc and hcp
+        atoms.  Unlike the instantaneous classification of a hot crystal (which calls a third of
+        a hot bcc or hcp crystal fcc), the quenched one is clean."""
+        self.lines += ["run 0", 'print "CRYSTALLINE_END $(c_cfrac:%.6f)"']
+        if lattice_check:
+            self.lines += ["compute ackland all ackland/atom"]
+            for k, name in enumerate(LATTICE_TYPES):
+                self.lines += [f'variable is_{name} atom "c_ackland=={k + 1}"',
+                               f"compute n_{name} all reduce ave v_is_{name}"]
+            self.lines += ["min_style cg", "minimize 0.0 1.0e-3 1000 10000",
+                           'print "LATTICE_END ' + " ".join(f"$(c_n_{n}:%.6f)" for n in LATTICE_TYPES) + '"']
+        self.lines += ['print "STAGE_DONE"']
         return "\n".join(self.lines) + "\n"
 
 
+LATTICE_TYPES = ("bcc", "fcc", "hcp")     # Ackland-Jones types 1, 2, 3 of compute ackland/atom
+
+
 def _log_value(folder, key):
+    values = _log_values(folder, key)
+    return values[0] if values else float("nan")
+
+
+def _log_values(folder, key):
+    """The numbers of the first log line starting with ``key`` (empty if there is none)."""
     for line in (folder / "log.lammps").read_text().splitlines():
         if line.startswith(key + " "):
-            return float(line.split()[1])
-    return float("nan")
+            return [float(v) for v in line.split()[1:]]
+    return []
+
+
+def lattice_fractions(folder):
+    """{"bcc": f, "fcc": f, "hcp": f} of the quenched final structure (empty without a check)."""
+    values = _log_values(Path(folder), "LATTICE_END")
+    return dict(zip(LATTICE_TYPES, values)) if values else {}
 
 
 def _table(path, ncol):
@@ -155,6 +183,7 @@ def _common_phase(folder, physical_until=None, graded_until=None):
         along = np.concatenate([[start, end], c[:, 1]])
     return {"crystalline_start": start, "crystalline_end": end,
             "crystalline_min": float(np.nanmin(along)), "crystalline_max": float(np.nanmax(along)),
+            "lattice_end": lattice_fractions(folder),
             "max_grade": float(g[:, 1].max()) if len(g) else None,
             "max_grade_path": float(g_all[:, 1].max()) if len(g_all) else None}
 
@@ -199,7 +228,7 @@ def equilibration(potential, protocol, temperature, pressure, lattice, order, se
         return {**_common(folder), "box": box[:, :6].mean(axis=0).tolist(),
                 "volume": float(box[:, 6].mean()), "volume_error": float(means.std(ddof=1) / np.sqrt(len(means))),
                 "potential_energy": float(box[:, 7].mean())}
-    return Stage("equilibration", s.finish(), read)
+    return Stage("equilibration", s.finish(lattice_check=not liquid), read)
 
 
 def springs(potential, protocol, temperature, order, seed):
@@ -388,9 +417,20 @@ def reversible_scaling(potential, protocol, t0, t1, lattice, order, seed, liquid
             raise RuntimeError(f"reversible-scaling output has {len(data)} rows, expected {2 * (t_eq + t_s)}")
         f = data[t_eq - 1:t_eq + t_s]
         b = data[2 * t_eq + t_s - 1:2 * t_eq + 2 * t_s]
-        return {**_common(folder), "forward": f.tolist(), "backward": b.tolist(),
+        cryst = _table(folder / "crystalline.txt", 2)
+        path = np.column_stack([scaling_temperature(cryst[:, 0], t0, t1, t_eq, t_s), cryst[:, 1]])
+        return {**_common(folder), "forward": f.tolist(), "backward": b.tolist(), "crystalline_path": path.tolist(),
                 **_core(data4[:, 3], data4[:, 0], physical=None)}
-    return Stage("reversible_scaling", s.finish(), read)
+    return Stage("reversible_scaling", s.finish(lattice_check=not liquid), read)
+
+
+def scaling_temperature(step, t0, t1, t_eq, t_s):
+    """The temperature (K) a reversible-scaling run represents at ``step``: T0 while it
+    equilibrates, linear to T1 on the forward leg, T1, and linear back to T0."""
+    step = np.asarray(step, dtype=float)
+    fwd = np.clip((step - t_eq) / t_s, 0.0, 1.0)
+    bwd = np.clip((step - 2 * t_eq - t_s) / t_s, 0.0, 1.0)
+    return t0 + (t1 - t0) * (fwd - bwd)
 
 
 def snapshots(potential, protocol, temperature, order, seed, count, interval):

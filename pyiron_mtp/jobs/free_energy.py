@@ -15,7 +15,7 @@ import numpy as np
 from pyiron_base import DataContainer, PythonTemplateJob
 
 from ..free_energy.engine import free_energy
-from ..free_energy.melting import estimate_melting_temperature, melting_point
+from ..free_energy.melting import melting_point
 from ..free_energy.potential import LammpsPotential
 from ..free_energy.protocol import Protocol
 from ..potential import MTP
@@ -219,46 +219,59 @@ class ThermodynamicIntegration(_FreeEnergyInput, PythonTemplateJob):
 
 
 class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
-    """Melting temperature from G_solid(T) = G_liquid(T), with its error, latent heat and
-    entropy of melting.
+    """Melting temperature by solid-liquid coexistence and from G_solid(T) = G_liquid(T), with its
+    error, latent heat and entropy of melting.
 
     >>> mp = pr.create.job.MeltingPoint("cu_tm")
     >>> mp.set_potential("Cu_mishin1")         # or an MTP job
-    >>> mp.input.guess = 1300                  # K (default: from heating the crystal until it melts)
+    >>> mp.input.method = "both"               # coexistence first guess, free energies for the number
     >>> mp.run()
     >>> mp.output.melting_temperature, mp.output.melting_temperature_error, mp.plot()
+    >>> mp.output.coexistence["melting_temperature"], mp.output.steps   # the first guess, the search
     """
 
     def __init__(self, project, job_name):
         super().__init__(project, job_name)
         self._defaults()
-        self.input.guess = None        # K
-        self.input.window = 0.1        # first window: guess +- window x guess
+        self.input.method = "both"     # "both" | "free_energy" | "coexistence"
+        self.input.guess = None        # K (default: from heating the crystal until it melts)
+        self.input.window = None       # first window: T +- window x T (default 0.05 after coexistence, else 0.1)
+        self.input.coexistence_atoms = 2000
+        self.input.coexistence_steps = [10000, 5000, 3000, 50000]   # solid NPT, melting, cooling, NPH
 
     def validate_ready_to_run(self):
         if not (self.input.potential or self.input.potential_job or self.input.mtp is not None):
             raise ValueError("no potential: set_potential(...)")
+        if self.input.method not in ("both", "free_energy", "coexistence"):
+            raise ValueError(f"input.method must be 'both', 'free_energy' or 'coexistence', got {self.input.method!r}")
 
     def run_static(self):
-        import os
         pot = self._lammps_potential()
         i = self.input
-        guess = i.guess
-        if guess is None:
-            guess = estimate_melting_temperature(pot, i.lattice, workdir=os.path.join(self.working_directory,
-                                                                                     "estimate"),
-                                                 cores=int(self.server.cores))
-        res = melting_point(pot, i.lattice, float(guess), species=list(i.species) if i.species else None,
-                            window=float(i.window), workdir=self.working_directory, **self._common_kwargs())
+        res = melting_point(pot, i.lattice, None if i.guess is None else float(i.guess), method=i.method,
+                            species=list(i.species) if i.species else None,
+                            window=None if i.window is None else float(i.window),
+                            coexistence_atoms=int(i.coexistence_atoms),
+                            coexistence_steps=tuple(int(n) for n in i.coexistence_steps),
+                            workdir=self.working_directory, **self._common_kwargs())
         o = self.output
         for k, v in res.summary().items():
+            if k in ("steps", "phase_changes", "coexistence"):
+                continue
             o[k] = np.asarray(v) if isinstance(v, list) and k != "flags" else v
-        o["guess"] = float(guess)
+        o["steps"] = DataContainer({f"step{n}": DataContainer(s) for n, s in enumerate(res.steps)})
+        o["phase_changes"] = DataContainer({f"change{n}": DataContainer(c) for n, c in enumerate(res.phase_changes)})
+        if res.coexistence is not None:
+            c = res.coexistence.summary()
+            runs = c.pop("runs")
+            o["coexistence"] = DataContainer(c)
+            o["coexistence"]["runs"] = DataContainer({f"run{n}": DataContainer(r) for n, r in enumerate(runs)})
         o["temperatures"] = res.temperatures
         for phase, r in (("solid", res.solid), ("liquid", res.liquid)):
-            c = DataContainer()
-            _store_result(c, r)
-            o[phase] = c
+            if r is not None:
+                c = DataContainer()
+                _store_result(c, r)
+                o[phase] = c
         finish(self)
 
     def plot(self, ax=None):
@@ -267,6 +280,11 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 4))
         o = self.output
+        if "solid" not in o.list_groups():
+            raise ValueError("no free energies in this job (method 'coexistence'): see output.coexistence")
+        if "coexistence" in o.list_groups():
+            tc = o["coexistence"]["melting_temperature"]
+            ax.axvline(tc, color="C3", ls="--", lw=0.8, label=f"coexistence {tc:.0f} K")
         for phase in ("solid", "liquid"):
             t = np.asarray(o[phase]["temperatures"])
             g, e = np.asarray(o[phase]["free_energy"]), np.asarray(o[phase]["free_energy_error"])

@@ -1,0 +1,199 @@
+"""Melting temperature from a solid and its liquid in one box (the interface method).
+
+A crystal elongated along z is equilibrated in NPT at T0; its upper half is melted (and
+cooled back to T0) while the lower half stays frozen; then the two halves, joined by two
+solid-liquid interfaces, run in NPH at zero pressure (x, y and z independently).  No
+thermostat: when T0 lies above T_m the interfaces move into the solid and the latent heat
+cools the box, below T_m the liquid crystallises and heats it, until the temperature
+settles at T_m with both phases present.  T_m is the mean temperature of the second half
+of the NPH run (its error from block averages), accepted only if the solid-like fraction
+(the q6 bond-order criterion of :mod:`.stages`) stayed between ``min_fraction`` and
+``1 - min_fraction`` there.  A run in which one phase took over bounds T_m (all solid:
+T_m lies above T0; all liquid: below) and the next run starts on the other side.  The
+solid's lattice is checked at the end (quenched, Ackland-Jones): a solid that became
+another crystal structure is a :class:`~.engine.LatticeChange`.
+
+Energies in eV, temperatures in K, times in fs (steps of ``Protocol.timestep``).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..lammps.runtime import num
+from . import stages
+from .engine import LatticeChange, _occupy, _Runner, unit_cell
+from .protocol import Protocol
+
+__all__ = ["coexistence_melting_point", "CoexistenceResult", "coexistence_box"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CoexistenceResult:
+    """T_m (K) from the steady NPH temperature of a two-phase box, its standard error, the
+    box's atom count and every run (start temperature, outcome, mean T, solid-like fraction)."""
+
+    melting_temperature: float
+    melting_temperature_error: float
+    atoms: int
+    lattice: str
+    runs: list = field(default_factory=list)
+    flags: list = field(default_factory=list)
+
+    def summary(self):
+        return {"melting_temperature": self.melting_temperature,
+                "melting_temperature_error": self.melting_temperature_error, "atoms": self.atoms,
+                "lattice": self.lattice, "runs": [{k: v for k, v in r.items() if k != "trace"} for r in self.runs],
+                "flags": self.flags}
+
+    def plot(self, axes=None):
+        """Temperature and solid-like fraction along each NPH run; returns the axes."""
+        import matplotlib.pyplot as plt
+        if axes is None:
+            _, axes = plt.subplots(2, 1, figsize=(6, 5), sharex=True)
+        for r in self.runs:
+            tr = np.asarray(r["trace"])
+            axes[0].plot(tr[:, 0] / 1000, tr[:, 1], label=f"start {r['start_temperature']:.0f} K")
+            axes[1].plot(tr[:, 0] / 1000, tr[:, 2])
+        axes[0].axhline(self.melting_temperature, color="k", lw=0.8)
+        axes[0].set(ylabel="T (K)", title=f"coexistence: T_m = {self.melting_temperature:.0f} ± "
+                                          f"{self.melting_temperature_error:.0f} K")
+        axes[1].set(xlabel="time (ps)", ylabel="solid-like fraction", ylim=(0, 1))
+        axes[0].legend(fontsize=8)
+        return axes
+
+
+def coexistence_box(species, lattice, atoms=2000, a=None, composition=None, seed=0):
+    """A ``lattice`` crystal of about ``atoms`` atoms, twice as long along z as across."""
+    species = [species] if isinstance(species, str) else list(species)
+    unit = unit_cell(species, lattice, a, composition)
+    lengths = unit.cell.lengths()
+    # n_x n_y n_z unit cells with n_x l_x = n_y l_y = n_z l_z / 2 = L
+    side = (atoms / len(unit) * np.prod(lengths) / 2.0) ** (1 / 3)
+    reps = [max(2, round(side / lengths[0])), max(2, round(side / lengths[1])), max(4, round(2 * side / lengths[2]))]
+    reps[2] += reps[2] % 2                               # two equal halves
+    return _occupy(unit.repeat(reps), species, composition, seed)
+
+
+def _script(potential, p: Protocol, lattice, order, temperature, seed, steps):
+    td, pd = p.tdamp / 1000, p.pdamp / 1000
+    couple = "iso" if lattice in ("fcc", "bcc") else "aniso"
+    t_hot = 2.0 * temperature
+    s = stages._Script(potential, p, order).pair().monitor()
+    solid_steps, melt_steps, cool_steps, coexist_steps = steps
+    s.add(f"velocity all create {num(temperature)} {seed} dist gaussian mom yes rot yes",
+          f"fix npt all npt temp {num(temperature)} {num(temperature)} {num(td)} {couple} 0.0 0.0 {num(pd)}",
+          f"run {solid_steps // 2}",
+          "variable lxv equal lx", "variable lyv equal ly", "variable lzv equal lz",
+          f"fix boxave all ave/time 10 {solid_steps // 20} {solid_steps // 2} v_lxv v_lyv v_lzv",
+          f"run {solid_steps // 2}", "unfix npt",
+          # the mean box of the crystal at T0, atoms scaled into it
+          "change_box all x final 0.0 $(f_boxave[1]) y final 0.0 $(f_boxave[2]) z final 0.0 $(f_boxave[3]) "
+          "remap units box",
+          "unfix boxave",
+          "region upper block INF INF INF INF $(zlo+0.5*lz) INF units box",
+          "group liquid region upper", "group solid subtract all liquid",
+          # the upper half melted and cooled back with the lower half frozen; the box length along z
+          # follows the liquid's volume (only liquid atoms dilated)
+          f"velocity liquid create {num(t_hot)} {seed + 1} dist gaussian",
+          f"fix melt liquid npt temp {num(t_hot)} {num(t_hot)} {num(td)} z 0.0 0.0 {num(pd)} dilate partial",
+          f"run {melt_steps}", "unfix melt",
+          f"fix cool liquid npt temp {num(temperature)} {num(temperature)} {num(td)} z 0.0 0.0 {num(pd)} "
+          f"dilate partial",
+          f"run {cool_steps}", "unfix cool",
+          f"velocity solid create {num(temperature)} {seed + 2} dist gaussian mom yes rot yes",
+          f"fix nph all nph aniso 0.0 0.0 {num(pd)}",
+          "variable tv equal temp", "variable pev equal pe/atoms", "variable lzc equal lz",
+          'fix coexlog all print 100 "${stepv} ${tv} ${cf} ${pev} ${lzc}" file coexistence.txt screen no title ""',
+          f"run {coexist_steps}")
+
+    def read(folder):
+        data = stages._table(folder / "coexistence.txt", 5)
+        return {**stages._common_phase(folder), "trace": data[:, :3].tolist(),
+                "lattice_end": stages.lattice_fractions(folder)}
+    return stages.Stage("coexistence", s.finish(lattice_check=True), read)
+
+
+def _judge(trace, min_fraction):
+    """('coexisting' | 'solid' | 'liquid', mean T of the second half, its error, mean fraction)."""
+    tr = np.asarray(trace)
+    half = tr[len(tr) // 2:]
+    t, cf = half[:, 1], half[:, 2]
+    blocks = np.array_split(t, 10)
+    means = np.array([b.mean() for b in blocks if len(b)])
+    err = float(means.std(ddof=1) / np.sqrt(len(means))) if len(means) > 1 else float("nan")
+    if cf.min() < min_fraction:
+        outcome = "liquid"
+    elif cf.max() > 1.0 - min_fraction:
+        outcome = "solid"
+    else:
+        outcome = "coexisting"
+    return outcome, float(t.mean()), err, float(cf.mean())
+
+
+def _check_lattice(result, lattice, temperature):
+    """The crystal part of the quenched box must be mostly ``lattice``."""
+    fr = result.get("lattice_end") or {}
+    if not fr:
+        return
+    other = max((k for k in fr if k != lattice), key=lambda k: fr[k])
+    if fr[other] > fr.get(lattice, 0.0) and fr[other] > 0.2:
+        raise LatticeChange(
+            f"the {lattice} half of the coexistence box became {other} at about {temperature:.0f} K (quenched: "
+            f"{fr[other]:.0%} {other}, {fr.get(lattice, 0.0):.0%} {lattice}): {lattice} is not the solid that melts "
+            f"there - a phase change, not melting; use the {other} lattice", phase="solid", stage="coexistence",
+            temperature=float(temperature), lattice=lattice, new_lattice=other)
+
+
+def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species=None, atoms=2000, protocol=None,
+                              steps=(10000, 5000, 3000, 50000), min_fraction=0.1, max_runs=6,
+                              workdir="coexistence", cores=1, seed=2023, run=None) -> CoexistenceResult:
+    """T_m (K) of ``potential`` (a :class:`LammpsPotential`) by solid-liquid coexistence in NPH.
+
+    ``guess``: the start temperature T0 (K), e.g. from heating (``estimate_melting_temperature``);
+    it may be off by ~15 % (the latent heat of half the box moves the temperature by about that
+    much).  ``steps``: (solid NPT, melting, cooling the liquid half, NPH coexistence) steps.
+    When one phase takes over, the next run starts beyond its end temperature, inside the
+    bracket the earlier runs established; after ``max_runs`` an error says what happened.
+    Runs are kept in ``workdir`` (a rerun continues)."""
+    p = protocol or Protocol()
+    box = coexistence_box(species or potential.species, lattice, atoms)
+    potential.check_species(box.get_chemical_symbols())
+    order = stages.order_parameters(lattice, box.get_volume() / len(box))
+    runner = _Runner(potential, Path(workdir), cores, run)
+    above, below = -np.inf, np.inf          # T_m > above, T_m < below
+    t0, runs, flags = float(guess), [], []
+    for k in range(max_runs):
+        t0 = round(t0)
+        res = runner(_script(potential, p, lattice, order, t0, seed + 10 * k, steps), f"T{t0}", box)
+        outcome, t_mean, t_err, cf = _judge(res["trace"], min_fraction)
+        run_info = {"start_temperature": t0, "outcome": outcome, "mean_temperature": t_mean,
+                    "mean_temperature_error": t_err, "solid_fraction": cf, "trace": res["trace"]}
+        runs.append(run_info)
+        if outcome != "liquid":
+            _check_lattice(res, lattice, t_mean)
+        if outcome == "coexisting":
+            log.info("coexistence from %s K: steady at %.1f +- %.1f K (solid-like fraction %.2f)", t0, t_mean, t_err,
+                     cf)
+            return CoexistenceResult(t_mean, t_err, len(box), lattice, runs, flags)
+        # the interfaces moved towards the stable phase at T0 (the end temperature is no bound:
+        # a box that crystallised heats up past T_m, one that melted cools below it)
+        end_t = float(np.asarray(res["trace"])[-10:, 1].mean())
+        if outcome == "solid":
+            above = max(above, t0)
+            nxt = t0 * 1.1 if not np.isfinite(below) else 0.5 * (above + below)
+            why = f"the box crystallised from {t0} K (ended at {end_t:.0f} K): T_m is above; next start {nxt:.0f} K"
+        else:
+            below = min(below, t0)
+            nxt = t0 * 0.9 if not np.isfinite(above) else 0.5 * (above + below)
+            why = f"the box melted from {t0} K (ended at {end_t:.0f} K): T_m is below; next start {nxt:.0f} K"
+        log.warning("coexistence: %s", why)
+        flags.append(why)
+        t0 = nxt
+    raise RuntimeError(f"no coexistence in {len(runs)} runs ({'; '.join(flags)}); T_m lies between {above:.0f} and "
+                       f"{below:.0f} K - give a guess there, or more atoms / a longer run")
