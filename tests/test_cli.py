@@ -136,3 +136,23 @@ def test_errors_worst_structures(tmp_path, capsys):
     assert len(lines) == 5 and lines[1].startswith("largest energy errors")
     with pytest.raises(ValueError, match="at least 1"):
         largest_errors(pot, images, n=0)
+
+
+def test_free_energy_cli_default_folders_follow_the_settings(tmp_path, monkeypatch, capsys):
+    """Two calls with other settings in one folder both run (each in a folder named after its
+    settings); repeating the first reads it back."""
+    import json
+    monkeypatch.chdir(tmp_path)
+    base = ["free-energy", "--eam", "Cu_mishin1.eam.alloy", "--species", "Cu", "--phase", "solid", "--repeats", "1",
+            "--equilibration-steps", "400", "--switching-steps", "400", "--json"]
+    assert main(base + ["--temperature", "600", "--atoms", "32"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert main(base + ["--temperature", "900", "--atoms", "108"]) == 0
+    capsys.readouterr()
+    folders = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
+    assert len(folders) == 2 and all(f.startswith("free_energy_solid_fcc_") for f in folders)
+    assert any("600K_32atoms" in f for f in folders) and any("900K_108atoms" in f for f in folders)
+    stamps = {p: p.stat().st_mtime for p in tmp_path.rglob("result.json")}
+    assert main(base + ["--temperature", "600", "--atoms", "32"]) == 0
+    assert json.loads(capsys.readouterr().out)["free_energy"] == first["free_energy"]
+    assert {p: p.stat().st_mtime for p in tmp_path.rglob("result.json")} == stamps

