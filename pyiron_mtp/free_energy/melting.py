@@ -149,7 +149,7 @@ def next_window(bracket: _Bracket, centre, width, tried, margin):
 
 def melting_point(potential, lattice="fcc", guess=None, *, method="both", species=None, atoms=500, repeats=3,
                   protocol=None, window=None, workdir=None, cores=1, parallel=1, seed=12345,
-                  max_windows=6, coexistence_atoms=2000, coexistence_steps=(10000, 5000, 3000, 50000),
+                  max_windows=6, liquid_atoms=None, coexistence_atoms=2000, coexistence_steps=(10000, 5000, 3000, 50000),
                   follow_lattice=True, progress=True, run=None) -> MeltingResult:
     """Melting temperature (K) of ``potential`` (a :class:`LammpsPotential`) for ``lattice``.
 
@@ -167,7 +167,8 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
     reason (``MeltingResult.windows``, ``.steps``).  A solid that turns into another lattice
     (e.g. hcp -> bcc) is reported as a phase change and, with ``follow_lattice``, the search
     continues with the new lattice.  Each phase runs ``repeats`` independent repetitions
-    (stages kept in ``workdir``, so a killed search continues); with ``parallel`` >= 2 the
+    (stages kept in ``workdir``, so a killed search continues) with about ``atoms`` atoms (the
+    liquid: ``liquid_atoms``, default the same); with ``parallel`` >= 2 the
     repetitions of solid and liquid share the ``parallel`` slots.  ``workdir``: default a folder
     named after the settings (:func:`~.engine.default_workdir`).
     """
@@ -175,7 +176,8 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
         raise ValueError(f"method must be 'both', 'free_energy' or 'coexistence', got {method!r}")
     if workdir is None:
         from .engine import default_workdir
-        workdir = default_workdir("melting_point", potential, lattice=lattice, atoms=atoms, method=method,
+        workdir = default_workdir("melting_point", potential, lattice=lattice, atoms=atoms, liquid_atoms=liquid_atoms,
+                                  method=method,
                                   guess=guess, repeats=repeats, seed=seed, window=window,
                                   protocol=(protocol or Protocol()).to_dict(), coexistence_atoms=coexistence_atoms,
                                   coexistence_steps=list(coexistence_steps))
@@ -185,14 +187,15 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
     if method in ("both", "coexistence"):
         from .coexistence import coexistence_melting_point
         start = guess
+        ranks = cores * max(1, parallel)       # one run at a time: all the slots as MPI ranks
         if start is None:
-            start = estimate_melting_temperature(potential, lattice, workdir=workdir / "estimate", cores=cores, run=run)
+            start = estimate_melting_temperature(potential, lattice, workdir=workdir / "estimate", cores=ranks, run=run)
             log.info("first guess from heating the crystal until it melts: %.0f K", start)
         while True:
             try:
                 coex = coexistence_melting_point(potential, lattice, start, species=species, atoms=coexistence_atoms,
                                                  protocol=protocol, steps=coexistence_steps,
-                                                 workdir=workdir / f"coexistence_{lattice}", cores=cores, run=run)
+                                                 workdir=workdir / f"coexistence_{lattice}", cores=ranks, run=run)
                 break
             except LatticeChange as exc:
                 lattice = _follow(exc, follow_lattice, flags, phase_changes)
@@ -207,7 +210,7 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
         guess = estimate_melting_temperature(potential, lattice, workdir=workdir / "estimate", cores=cores, run=run)
         log.info("first guess from heating the crystal until it melts: %.0f K", guess)
     window = 0.1 if window is None else window
-    kwargs = dict(species=species, atoms=atoms, repeats=repeats, protocol=protocol, cores=cores,
+    kwargs = dict(species=species, atoms=atoms, liquid_atoms=liquid_atoms, repeats=repeats, protocol=protocol, cores=cores,
                   parallel=parallel, seed=seed, progress=progress, run=run)
     bracket, windows, steps = _Bracket(), [], []
     width, margin = 2 * window * guess, 0.01 * guess
@@ -303,9 +306,11 @@ def _both_phases(potential, t_lo, t_hi, solid_dir, liquid_dir, parallel, kwargs)
         try:
             if phase == "solid":
                 return free_energy(potential, "solid", t_lo, tmax=t_hi, workdir=solid_dir, executor=executor,
-                                   **kwargs)
+                                   **{k: v for k, v in kwargs.items() if k != "liquid_atoms"})
+            liquid_kwargs = {k: v for k, v in kwargs.items() if k != "liquid_atoms"}
+            liquid_kwargs["atoms"] = kwargs.get("liquid_atoms") or kwargs["atoms"]
             return free_energy(potential, "liquid", t_hi, tmax=t_lo, workdir=liquid_dir, executor=executor,
-                               **kwargs)
+                               **liquid_kwargs)
         except PhaseError as exc:
             return exc
 
