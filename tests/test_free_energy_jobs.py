@@ -127,6 +127,31 @@ def test_melting_point_job_eam(project):
     assert mp.plot() is not None
 
 
+def test_melting_point_job_coexistence(project):
+    """The interface method as a job: a small two-phase box from a start 8 % above T_m settles
+    between the phases; every run is stored and read back from HDF5."""
+    mp = fast(project.create.job.MeltingPoint("tm_coexistence"))
+    mp.set_potential("Cu_mishin1")
+    mp.input.method = "coexistence"
+    mp.input.guess = 1430
+    mp.input.coexistence_atoms = 1000
+    mp.input.coexistence_steps = [3000, 2000, 1000, 16000]
+    mp.input.parallel = 2
+    mp.run()
+    assert mp.status.finished
+    from pyiron_atomistics import Project
+    again = Project(project.path).load("tm_coexistence")
+    tm = again.output.melting_temperature
+    c = again.output.coexistence
+    # Mishin 2001: 1327 K; a 1000-atom box and 16 ps: broad
+    assert 1230 < tm < 1420 and tm == c["melting_temperature"] and 0 < c["melting_temperature_error"] < 40
+    assert c["atoms"] == 1000 and len(c["runs"].list_groups()) >= 1
+    assert c["runs"]["run0"]["start_temperature"] == 1430
+    assert np.isnan(again.output.latent_heat)
+    with pytest.raises(ValueError, match="no free energies"):
+        again.plot()
+
+
 def test_ti_job_upsampling_to_a_reference_job(project):
     """Free-energy perturbation from an MTP to its reference, each snapshot a pyiron Lammps child job."""
     fit = project.load("fit_for_ti") if "fit_for_ti" in project.list_nodes() else None
