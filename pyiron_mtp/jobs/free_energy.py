@@ -236,6 +236,7 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
         self.input.method = "both"     # "both" | "free_energy" | "coexistence"
         self.input.guess = None        # K (default: from heating the crystal until it melts)
         self.input.window = None       # first window: T +- window x T (default 0.05 after coexistence, else 0.1)
+        self.input.liquid_atoms = None  # default: input.atoms
         self.input.coexistence_atoms = 2000
         self.input.coexistence_steps = [10000, 5000, 3000, 50000]   # solid NPT, melting, cooling, NPH
 
@@ -251,6 +252,7 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
         res = melting_point(pot, i.lattice, None if i.guess is None else float(i.guess), method=i.method,
                             species=list(i.species) if i.species else None,
                             window=None if i.window is None else float(i.window),
+                            liquid_atoms=None if i.liquid_atoms is None else int(i.liquid_atoms),
                             coexistence_atoms=int(i.coexistence_atoms),
                             coexistence_steps=tuple(int(n) for n in i.coexistence_steps),
                             workdir=self.working_directory, **self._common_kwargs())
