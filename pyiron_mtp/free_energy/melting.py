@@ -184,10 +184,10 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
         log.info("work folder: %s", workdir)
     workdir = Path(workdir)
     flags, phase_changes, coex = [], [], None
+    ranks = cores * max(1, parallel)       # heating and coexistence: one run at a time on all the slots
     if method in ("both", "coexistence"):
         from .coexistence import coexistence_melting_point
         start = guess
-        ranks = cores * max(1, parallel)       # one run at a time: all the slots as MPI ranks
         if start is None:
             start = estimate_melting_temperature(potential, lattice, workdir=workdir / "estimate", cores=ranks, run=run)
             log.info("first guess from heating the crystal until it melts: %.0f K", start)
@@ -207,7 +207,7 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
         guess = coex.melting_temperature
         window = 0.05 if window is None else window
     elif guess is None:
-        guess = estimate_melting_temperature(potential, lattice, workdir=workdir / "estimate", cores=cores, run=run)
+        guess = estimate_melting_temperature(potential, lattice, workdir=workdir / "estimate", cores=ranks, run=run)
         log.info("first guess from heating the crystal until it melts: %.0f K", guess)
     window = 0.1 if window is None else window
     kwargs = dict(species=species, atoms=atoms, liquid_atoms=liquid_atoms, repeats=repeats, protocol=protocol, cores=cores,
@@ -270,8 +270,7 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
         liquid_r = _on_grid(liquid, temps, gl, el)
         if coex is not None:
             diff = tm - coex.melting_temperature
-            flags_coex = abs(diff) > 3 * np.hypot(err, coex.melting_temperature_error) + 10
-            if flags_coex:
+            if abs(diff) > 3 * np.hypot(err, coex.melting_temperature_error) + 10:
                 flags.append(f"coexistence ({coex.melting_temperature:.1f} K, {coex.atoms} atoms) and free energies "
                              f"({tm:.1f} K, {atoms} atoms) differ by {diff:+.1f} K")
         return MeltingResult(tm, err, tm * ds, ds, temps, solid_r, liquid_r, windows,
