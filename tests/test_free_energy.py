@@ -482,3 +482,27 @@ def test_coexistence_box_is_elongated_and_even():
         lx, ly, lz = box.cell.lengths()
         assert 1500 < len(box) < 2700, (lattice, len(box))
         assert 1.6 < lz / np.sqrt(lx * ly) < 2.5 and 0.8 < lx / ly < 1.25
+
+
+def test_melting_search_follows_a_lattice_change(monkeypatch, tmp_path):
+    """An hcp solid that turns bcc in the first window: reported as a phase change with its
+    temperature, and the same window is computed again for the bcc solid."""
+    from pyiron_mtp.free_energy import melting
+    from pyiron_mtp.free_energy.engine import LatticeChange
+    calls = []
+    model = _model_free_energy(calls)
+
+    def with_change(potential, phase, temperature, lattice="fcc", **kw):
+        if phase == "solid" and lattice == "hcp":
+            calls.append(("solid", temperature, kw.get("tmax"), lattice))
+            raise LatticeChange("the hcp solid became bcc", lattice="hcp", new_lattice="bcc", phase="solid",
+                                stage="equilibration", temperature=temperature)
+        return model(potential, phase, temperature, **kw)
+    monkeypatch.setattr(melting, "free_energy", with_change)
+    res = melting.melting_point(None, "hcp", 1300.0, method="free_energy", window=0.1, workdir=tmp_path,
+                                parallel=2, progress=False)
+    assert res.lattice == "bcc" and res.melting_temperature == pytest.approx(1300.0, abs=0.5)
+    assert res.phase_changes == [{"from": "hcp", "to": "bcc", "temperature": 1170, "stage": "equilibration"}]
+    assert res.windows == [[1170, 1430], [1170, 1430]]
+    assert any("phase change: the hcp solid became bcc at 1170 K" in f for f in res.flags)
+    assert calls[0] == ("solid", 1170, 1430, "hcp") and ("solid", 1170, 1430, True) in calls[1:]

@@ -93,8 +93,8 @@ def crossing(temperatures, g_solid, e_solid, g_liquid, e_liquid):
     """(T_m, error, dS) where G_l - G_s changes sign (None if it does not in the range)."""
     t = np.asarray(temperatures, dtype=float)
     dg = np.asarray(g_liquid) - np.asarray(g_solid)
-    sign = np.sign(dg)
-    idx = np.flatnonzero(sign[:-1] * sign[1:] < 0)
+    above = dg > 0
+    idx = np.flatnonzero(above[:-1] != above[1:])      # (a zero on the grid counts as a change)
     if len(idx) == 0:
         return None
     k = idx[0]
@@ -215,9 +215,12 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
     bracket, windows, steps = _Bracket(), [], []
     width, margin = 2 * window * guess, 0.01 * guess
     centre = guess
+    window_lattices = []
     while len(windows) < max_windows:
-        t_lo, t_hi = next_window(bracket, centre, width, windows, margin)
+        tried = [w for w, lat in zip(windows, window_lattices) if lat == lattice]    # a new lattice starts afresh
+        t_lo, t_hi = next_window(bracket, centre, width, tried, margin)
         windows.append([t_lo, t_hi])
+        window_lattices.append(lattice)
         tag = f"{t_lo}_{t_hi}" if lattice == "fcc" else f"{lattice}_{t_lo}_{t_hi}"
         solid, liquid = _both_phases(potential, t_lo, t_hi, workdir / f"solid_{tag}", workdir / f"liquid_{tag}",
                                      parallel, dict(kwargs, lattice=lattice))
