@@ -279,3 +279,30 @@ def test_convex_hull_screen_job(tmp_path):
     assert again.potential.species == ["Al", "Cu"]
     assert again.plot() is not None
     pr.remove(enable=True)
+
+
+def test_structures_in_hand_are_candidates(tmp_path):
+    """screen_hull and relax_all take ASE Atoms, pyiron-like structures and files as they come;
+    anything else is refused with a message saying what is wanted."""
+    import ase.io
+    from ase.build import bulk
+    from pyiron_mtp.hull import as_candidates
+    from pyiron_mtp.hull.candidates import Candidate
+    cu, au = bulk("Cu", "fcc", a=3.6), bulk("Au", "fcc", a=4.08)
+    cuau = bulk("Cu", "fcc", a=3.85, cubic=True)
+    cuau.set_chemical_symbols(["Cu", "Au", "Cu", "Au"])
+    ase.io.write(tmp_path / "cuau.xyz", cuau)
+    cands = as_candidates([cu, au, tmp_path / "cuau.xyz"])
+    assert [c.formula for c in cands] == ["Cu", "Au", "Au2Cu2"] and len({c.id for c in cands}) == 3
+    assert cands[2].composition == {"Au": 0.5, "Cu": 0.5} or cands[2].composition == {"Cu": 0.5, "Au": 0.5}
+    kept = as_candidates(cands)
+    assert all(a is b for a, b in zip(kept, cands)) and as_candidates(cu)[0].formula == "Cu"
+    assert isinstance(cands[0], Candidate)
+    with pytest.raises(TypeError, match="give Candidates"):
+        as_candidates([cu, {"Cu": 1}])
+    from ase.calculators.emt import EMT
+    from pyiron_mtp.hull import relax_all
+    table, hull, calls = relax_all([cu, au, cuau], EMT, ["Cu", "Au"], workdir=tmp_path / "brute", workers=1,
+                                   progress=False)
+    assert len(table) == 3 and calls["total"] > 0 and {0, 1} <= set(hull.vertices)
+    assert np.allclose(hull.e_above[:2], 0, atol=1e-9)

@@ -9,9 +9,9 @@
 
 No pyiron here; the job class ``ConvexHullScreen`` sits on top.
 """
-from .candidates import Candidate, candidates_from, enumerate_candidates, left_parent_lattice
+from .candidates import Candidate, as_candidates, candidates_from, enumerate_candidates, left_parent_lattice
 from .geometry import Hull, composition_matrix, formation_energies, lower_hull
 from .screen import HullScreenResult, relax_all, screen_hull
 
-__all__ = ["Candidate", "candidates_from", "enumerate_candidates", "left_parent_lattice", "Hull",
+__all__ = ["Candidate", "as_candidates", "candidates_from", "enumerate_candidates", "left_parent_lattice", "Hull",
            "composition_matrix", "formation_energies", "lower_hull", "HullScreenResult", "screen_hull", "relax_all"]

@@ -15,7 +15,8 @@ import numpy as np
 from ase import Atoms
 from ase.build import bulk
 
-__all__ = ["Candidate", "enumerate_candidates", "candidates_from", "left_parent_lattice", "element_volume"]
+__all__ = ["Candidate", "enumerate_candidates", "candidates_from", "as_candidates", "left_parent_lattice",
+           "element_volume"]
 
 LATTICES = ("fcc", "bcc", "hcp")
 STRAIN_LIMIT = 0.1           # largest principal deviatoric strain of a decoration of the parent
@@ -124,6 +125,23 @@ def candidates_from(structures, prefix="user"):
             from pyiron_atomistics.atomistics.structure.atoms import pyiron_to_ase
             s = pyiron_to_ase(s)
         out.append(Candidate.make(f"{prefix}-{k}", s, str(s.info.get("parent_lattice", "user"))))
+    return out
+
+
+def as_candidates(items):
+    """A list of :class:`Candidate` from what a user has in hand: candidates (kept as they are),
+    ASE Atoms, pyiron structures or file names (through :func:`candidates_from`), mixed."""
+    if isinstance(items, (Atoms, Candidate)) or hasattr(items, "get_parent_basis"):
+        items = [items]
+    out = []
+    for k, item in enumerate(items):
+        if isinstance(item, Candidate):
+            out.append(item)
+        elif isinstance(item, (Atoms, str, bytes)) or hasattr(item, "__fspath__") or hasattr(item, "get_parent_basis"):
+            out += candidates_from([item], prefix=f"user-{k}")
+        else:
+            raise TypeError(f"candidate {k} is a {type(item).__name__}: give Candidates (enumerate_candidates), "
+                            f"ASE Atoms, pyiron structures or structure files")
     return out
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..potential import MTP
-from .candidates import left_parent_lattice
+from .candidates import as_candidates, left_parent_lattice
 from .geometry import composition_matrix, formation_energies, lower_hull
 from .ledger import LedgerCalculator, ReferenceLedger
 from ..parallel import run_parallel
@@ -158,7 +158,8 @@ def screen_hull(candidates, reference, species, potential=None, *, level=12, wor
                 executor=None, workers=None, select_threshold=2.0, break_threshold=10.0, fmax=0.01, max_steps=300,
                 k=3.0, sigma_min=1e-3, max_rounds=30, batch=20, train_iter=100, n_initial=None, max_dist=5.0,
                 optimizer="BFGS", mode="configuration", seed=0, progress=True) -> HullScreenResult:
-    """Screen ``candidates`` (:class:`Candidate` list) for the hull of ``species``.
+    """Screen ``candidates`` (:class:`Candidate` list, or ASE Atoms / pyiron structures / files,
+    see :func:`~.candidates.as_candidates`) for the hull of ``species``.
 
     ``reference``: a zero-argument callable returning a fresh ASE calculator (picklable for
     process pools, e.g. a module-level function or ``functools.partial``).  ``potential``: an
@@ -172,6 +173,7 @@ def screen_hull(candidates, reference, species, potential=None, *, level=12, wor
     from ..active import ActiveSet
     from ..training import train
     species = list(species)
+    candidates = as_candidates(candidates)
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
     cands = {c.id: c for c in candidates}
@@ -393,6 +395,7 @@ def relax_all(candidates, reference, elements, *, workdir="hull_brute_force", fm
     tolerance as the screen).  Returns (table DataFrame with energies, formation energies,
     energies above hull and reference steps; the Hull; reference calls)."""
     import pandas as pd
+    candidates = as_candidates(candidates)
     work = Path(workdir)
     ledger = ReferenceLedger(work / "ledger")
     done_dir = work / "relaxed"
