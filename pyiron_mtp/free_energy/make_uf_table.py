@@ -12,11 +12,14 @@ thermostat, virial pressure), the integrand's x -> 0 limit from the second viria
 coefficient b2(p) = (4 / sqrt(pi)) integral_0^inf [1 - (1 - exp(-s^2))^p] s^2 ds.  A
 smoothing spline through (x, (Z - 1)/x) weighted by the statistical errors is integrated.
 
-    python -m pyiron_mtp.free_energy.make_uf_table [--p 25 50 75 100] [--atoms 1000] [--steps 20000]
+    python -m pyiron_mtp.free_energy.make_uf_table [--p 25 50 75 100] [--atoms 1000] [--steps 20000] [--workdir W]
+
+Every point's Z is kept in the work folder, so an interrupted run continues.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import datetime
 import os
 import tempfile
@@ -99,11 +102,23 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=20000)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--output", default=str(UF_TABLE))
+    ap.add_argument("--workdir", default="uf_table_work", help="every computed Z is kept here; a rerun continues")
     args = ap.parse_args(argv)
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+
+    def cached(p, x):
+        f = work / f"z_p{p}_x{x:.4f}_n{args.atoms}_s{args.steps}.json"
+        if f.exists():
+            return tuple(json.loads(f.read_text()))
+        out = compressibility(p, x, args.atoms, args.steps)
+        f.write_text(json.dumps(out))
+        return out
+
     columns, raw = {}, []
     for p in args.p:
         with ThreadPoolExecutor(args.workers) as pool:
-            res = list(pool.map(lambda x: compressibility(p, x, args.atoms, args.steps), X_GRID))
+            res = list(pool.map(lambda x: cached(p, x), X_GRID))
         z = np.array([r[0] for r in res])
         dz = np.array([r[1] for r in res])
         columns[p], _ = integrate(p, X_GRID, z, dz)
