@@ -462,6 +462,8 @@ def test_coexistence_search_brackets_and_settles(eam, tmp_path, start):
         assert all(t > r["start_temperature"] for t in later) if r["outcome"] == "solid" else \
             all(t < r["start_temperature"] for t in later)
     assert len(res.flags) == len(res.runs) - 1
+    axes = res.plot()
+    assert len(axes) == 2 and len(axes[0].lines) == len(res.runs) + 1      # a trace per run and T_m
     # a second call reads every run back
     again = coexistence_melting_point(eam, "fcc", start, atoms=500, workdir=tmp_path,
                                       run=lambda *a, **k: pytest.fail("a finished run was repeated"))

@@ -58,12 +58,13 @@ class CoexistenceResult:
             _, axes = plt.subplots(2, 1, figsize=(6, 5), sharex=True)
         for r in self.runs:
             tr = np.asarray(r["trace"])
-            axes[0].plot(tr[:, 0] / 1000, tr[:, 1], label=f"start {r['start_temperature']:.0f} K")
-            axes[1].plot(tr[:, 0] / 1000, tr[:, 2])
+            ps = (tr[:, 0] - tr[0, 0]) * r.get("timestep", 1.0) / 1000.0
+            axes[0].plot(ps, tr[:, 1], label=f"start {r['start_temperature']:.0f} K")
+            axes[1].plot(ps, tr[:, 2])
         axes[0].axhline(self.melting_temperature, color="k", lw=0.8)
         axes[0].set(ylabel="T (K)", title=f"coexistence: T_m = {self.melting_temperature:.0f} ± "
                                           f"{self.melting_temperature_error:.0f} K")
-        axes[1].set(xlabel="time (ps)", ylabel="solid-like fraction", ylim=(0, 1))
+        axes[1].set(xlabel="time in NPH (ps)", ylabel="solid-like fraction", ylim=(0, 1))
         axes[0].legend(fontsize=8)
         return axes
 
@@ -114,8 +115,7 @@ def _script(potential, p: Protocol, lattice, order, temperature, seed, steps):
 
     def read(folder):
         data = stages._table(folder / "coexistence.txt", 5)
-        return {**stages._common_phase(folder), "trace": data[:, :3].tolist(),
-                "lattice_end": stages.lattice_fractions(folder)}
+        return {**stages._common_phase(folder), "trace": data[:, :3].tolist(), "timestep": p.timestep}
     return stages.Stage("coexistence", s.finish(lattice_check=True), read)
 
 
@@ -171,7 +171,8 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
         res = runner(_script(potential, p, lattice, order, t0, seed + 10 * k, steps), f"T{t0}", box)
         outcome, t_mean, t_err, cf = _judge(res["trace"], min_fraction)
         run_info = {"start_temperature": t0, "outcome": outcome, "mean_temperature": t_mean,
-                    "mean_temperature_error": t_err, "solid_fraction": cf, "trace": res["trace"]}
+                    "mean_temperature_error": t_err, "solid_fraction": cf, "trace": res["trace"],
+                    "timestep": res.get("timestep", p.timestep)}
         runs.append(run_info)
         if outcome != "liquid":
             _check_lattice(res, lattice, t_mean)
