@@ -119,14 +119,25 @@ def _script(potential, p: Protocol, lattice, order, temperature, seed, steps):
     return stages.Stage("coexistence", s.finish(lattice_check=True), read)
 
 
+def _block_error(values, counts=(20, 10, 5, 4)):
+    """Standard error of the mean of a correlated series: the largest block-average estimate
+    over ``counts`` blocks (the temperature of a box whose interfaces wander is correlated
+    over picoseconds; short blocks alone underestimate the error)."""
+    errors = []
+    for n in counts:
+        blocks = [b for b in np.array_split(np.asarray(values, float), n) if len(b)]
+        if len(blocks) > 1:
+            means = np.array([b.mean() for b in blocks])
+            errors.append(means.std(ddof=1) / np.sqrt(len(means)))
+    return float(max(errors)) if errors else float("nan")
+
+
 def _judge(trace, min_fraction):
     """('coexisting' | 'solid' | 'liquid', mean T of the second half, its error, mean fraction)."""
     tr = np.asarray(trace)
     half = tr[len(tr) // 2:]
     t, cf = half[:, 1], half[:, 2]
-    blocks = np.array_split(t, 10)
-    means = np.array([b.mean() for b in blocks if len(b)])
-    err = float(means.std(ddof=1) / np.sqrt(len(means))) if len(means) > 1 else float("nan")
+    err = _block_error(t)
     if cf.min() < min_fraction:
         outcome = "liquid"
     elif cf.max() > 1.0 - min_fraction:
