@@ -289,6 +289,7 @@ def cmd_free_energy(args):
         print(f"G({res.temperatures[-1]:g} K) = {g[-1]:.5f} +- {e[-1]:.5f} eV/atom (reversible scaling)")
     for f in out["flags"]:
         print(f"warning: {f}")
+    print(f"stages kept in {res.workdir} (a rerun continues there)")
 
 
 def cmd_melting_point(args):
@@ -316,6 +317,7 @@ def cmd_melting_point(args):
         print(f"phase change: {pc['from']} -> {pc['to']} at {pc['temperature']:.0f} K ({pc['stage']})")
     for f in res.flags:
         print(f"warning: {f}")
+    print(f"stages kept in {res.workdir} (a rerun continues there)")
 
 
 def _max_atoms(text):

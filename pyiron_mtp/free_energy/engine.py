@@ -87,6 +87,7 @@ class FreeEnergyResult:
     spring_constants: list | None = None
     flags: list = field(default_factory=list)
     repetitions: list = field(default_factory=list)
+    workdir: str = ""
 
     def at(self, temperature):
         """(G, error) interpolated at a temperature inside the reversible-scaling grid."""
@@ -448,7 +449,9 @@ def free_energy(potential, phase, temperature, *, lattice="fcc", structure=None,
 
     reps = run_parallel(one, range(repeats), parallel, executor, progress, f"{phase} {temperature:g} K", processes=False,
                         unit="rep")
-    return _combine(reps, phase, temperature, pressure, tmax, flags)
+    res = _combine(reps, phase, temperature, pressure, tmax, flags)
+    res.workdir = str(workdir)
+    return res
 
 
 def _check_settings(path, settings):

@@ -50,6 +50,7 @@ class MeltingResult:
     coexistence: object = None
     phase_changes: list = field(default_factory=list)
     steps: list = field(default_factory=list)
+    workdir: str = ""
 
     def summary(self):
         out = {"melting_temperature": self.melting_temperature,
@@ -203,7 +204,7 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
         if method == "coexistence":
             return MeltingResult(coex.melting_temperature, coex.melting_temperature_error, float("nan"),
                                  float("nan"), np.array([]), None, None, [], flags, lattice=lattice,
-                                 method=method, coexistence=coex, phase_changes=phase_changes)
+                                 method=method, coexistence=coex, phase_changes=phase_changes, workdir=str(workdir))
         guess = coex.melting_temperature
         window = 0.05 if window is None else window
     elif guess is None:
@@ -278,7 +279,7 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
                              f"({tm:.1f} K, {atoms} atoms) differ by {diff:+.1f} K")
         return MeltingResult(tm, err, tm * ds, ds, temps, solid_r, liquid_r, windows,
                              flags + solid.flags + liquid.flags, lattice=lattice, method=method, coexistence=coex,
-                             phase_changes=phase_changes, steps=steps)
+                             phase_changes=phase_changes, steps=steps, workdir=str(workdir))
     raise RuntimeError(f"no melting temperature found in {len(windows)} windows ({windows}); {bracket}; the steps: "
                        + " | ".join(s["reason"] for s in steps))
 
