@@ -36,6 +36,12 @@ def main():
     times = PartTimes(work, {str(n): str(n) for n in args.sizes})
     rows = []
     for n in args.sizes:
+        # the liquid (same atoms, temperatures and seeds at every size) is computed once
+        (work / str(n)).mkdir(parents=True, exist_ok=True)
+        for liquid in sorted((work / str(args.sizes[0])).glob("liquid_*")):
+            target = work / str(n) / liquid.name
+            if n != args.sizes[0] and not target.exists():
+                target.symlink_to(liquid.resolve(), target_is_directory=True)
         t0 = time.time()
         res = melting_point(pot, "fcc", args.guess, method="free_energy", atoms=n, liquid_atoms=args.liquid_atoms,
                             repeats=3, parallel=2, window=0.05, workdir=work / str(n), progress=False)
