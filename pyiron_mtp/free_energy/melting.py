@@ -23,7 +23,9 @@ from .protocol import Protocol
 
 __all__ = ["melting_point", "MeltingResult", "crossing", "estimate_melting_temperature", "next_window"]
 
-SUPERHEATING = 1.4    # a 256-atom crystal heated at ~200 K/ps melts at 1.3-1.6 T_m (Cu_mishin1: 1.44)
+# a 256-atom crystal heated at ~200 K/ps melts at about this times T_m (Cu_mishin1 fcc 1.44,
+# Fe_mm bcc 1.10; other fcc EAMs 1.3-1.6); coexistence corrects the rest
+SUPERHEATING = {"fcc": 1.4, "hcp": 1.3, "bcc": 1.15}
 
 log = logging.getLogger(__name__)
 
@@ -336,7 +338,8 @@ def _on_grid(res, temps, g, e):
 def estimate_melting_temperature(potential, lattice="fcc", atoms=256, t_start=100.0, t_end=4000.0, steps=20000,
                                  workdir="melting_estimate", cores=1, seed=4242, run=None):
     """A first guess of T_m: the crystal heated in NPT from ``t_start`` to ``t_end`` melts
-    (crystalline fraction below one half) at about 1.4 T_m (1.3-1.6 for the EAMs tried); coexistence corrects it."""
+    (crystalline fraction below one half) at about ``SUPERHEATING[lattice]`` T_m (fcc 1.4, bcc 1.15);
+    coexistence corrects the rest."""
     from . import stages
     from .engine import _Runner, make_structure
     from .protocol import Protocol
@@ -358,4 +361,4 @@ def estimate_melting_temperature(potential, lattice="fcc", atoms=256, t_start=10
     molten = np.flatnonzero(c < 0.5)
     if len(molten) == 0:
         raise RuntimeError(f"the crystal did not melt up to {t_end:g} K; give a guess of the melting temperature")
-    return float(t[molten[0]] / SUPERHEATING)
+    return float(t[molten[0]] / SUPERHEATING.get(lattice, 1.3))
