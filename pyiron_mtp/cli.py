@@ -297,7 +297,8 @@ def cmd_melting_point(args):
     pot = _lammps_potential(args)
     res = melting_point(pot, args.lattice, args.guess, method=args.method, atoms=args.atoms, repeats=args.repeats,
                         protocol=_protocol(args), workdir=args.workdir, cores=args.cores, parallel=args.parallel,
-                        seed=args.seed, coexistence_atoms=args.coexistence_atoms, progress=not args.json)
+                        seed=args.seed, coexistence_atoms=args.coexistence_atoms,
+                        size_check_atoms=args.size_check_atoms, progress=not args.json)
     if args.plot:
         import matplotlib
         matplotlib.use("Agg")
@@ -313,6 +314,10 @@ def cmd_melting_point(args):
         print(f"free energies ({res.lattice}): T_m = {res.melting_temperature:.1f} +- "
               f"{res.melting_temperature_error:.1f} K, latent heat {res.latent_heat * 1e3:.1f} meV/atom, entropy of "
               f"melting {res.entropy_of_melting / 8.617333262e-5:.3f} k_B (windows {res.windows})")
+    if res.finite_size is not None:
+        fs = res.finite_size
+        print(f"finite size: {fs['atoms'][0]}-atom solid {fs['melting_temperature_uncorrected']:.1f} K, corrected "
+              f"{fs['correction']:+.1f} +- {fs['correction_error']:.1f} K with a {fs['atoms'][1]}-atom solid")
     for pc in res.phase_changes:
         print(f"phase change: {pc['from']} -> {pc['to']} at {pc['temperature']:.0f} K ({pc['stage']})")
     for f in res.flags:
@@ -499,6 +504,8 @@ def build_parser():
     c.add_argument("--method", choices=["both", "free_energy", "coexistence"], default="both",
                    help="both (default): coexistence for the first guess, free energies for the number")
     c.add_argument("--coexistence-atoms", type=int, default=2000, help="atoms of the two-phase box")
+    c.add_argument("--size-check-atoms", type=int,
+                   help="a larger solid (e.g. 2048) extrapolating T_m to N -> infinity (linear in 1/N)")
     c.add_argument("--plot", help="save G_s(T), G_l(T) to this PNG")
     c.add_argument("--workdir", help="stages are kept here; rerun continues (default: a folder named after the "
                                      "settings)")

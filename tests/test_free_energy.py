@@ -319,15 +319,15 @@ def test_lambda_path_between_two_potentials(eam, tmp_path):
     assert d_ab <= first + 0.01
 
 
-def _model_free_energy(calls, tm=1300.0, superheat=1495.0, undercool=1066.0):
+def _model_free_energy(calls, tm=1300.0, superheat=1495.0, undercool=1066.0, size_coefficient=0.0):
     """free_energy stand-in: G_s = -3 - 1e-3 (T - 1000), G_l = G_s + 0.12 (1 - T / tm).  A solid
     heated past ``superheat`` melts there (at its start temperature if that is already above),
     a liquid cooled below ``undercool`` crystallises there; each error carries that temperature."""
     from pyiron_mtp.free_energy.engine import FreeEnergyResult, PhaseError
 
-    def model(potential, phase, temperature, tmax=None, workdir=None, parallel=1, executor=None, **kw):
+    def model(potential, phase, temperature, tmax=None, workdir=None, parallel=1, executor=None, atoms=500, **kw):
         calls.append((phase, temperature, tmax, executor is not None))
-        t = np.linspace(temperature, tmax, 21)
+        t = np.linspace(temperature, tmax if tmax is not None else temperature, 21)
         if phase == "solid" and max(t) > superheat:
             where = max(temperature, superheat)
             raise PhaseError(f"the solid melted at {where} K", phase="solid", temperature=where,
@@ -336,9 +336,11 @@ def _model_free_energy(calls, tm=1300.0, superheat=1495.0, undercool=1066.0):
             where = min(temperature, undercool)
             raise PhaseError(f"the liquid crystallised at {where} K", phase="liquid", temperature=where,
                              stage="equilibration" if temperature < undercool else "reversible_scaling")
-        g = -3 - 1e-3 * (t - 1000) + (0.12 * (1 - t / tm) if phase == "liquid" else 0)
+        g = -3 - 1e-3 * (t - 1000) + (0.12 * (1 - t / tm) if phase == "liquid" else -size_coefficient / atoms)
+        if tmax is None:
+            return FreeEnergyResult(phase, temperature, 0.0, float(g[0]), 1e-4, atoms=atoms)
         return FreeEnergyResult(phase, temperature, 0.0, g, np.full_like(t, 1e-4), temperatures=t,
-                                volume=12.6 if phase == "solid" else 13.5)
+                                volume=12.6 if phase == "solid" else 13.5, atoms=atoms)
     return model
 
 
@@ -508,3 +510,28 @@ def test_melting_search_follows_a_lattice_change(monkeypatch, tmp_path):
     assert res.windows == [[1170, 1430], [1170, 1430]]
     assert any("phase change: the hcp solid became bcc at 1170 K" in f for f in res.flags)
     assert calls[0] == ("solid", 1170, 1430, "hcp") and ("solid", 1170, 1430, True) in calls[1:]
+
+
+def test_melting_point_corrected_for_the_solids_size(monkeypatch, tmp_path):
+    """A solid whose free energy per atom lies 0.5 eV / N below the bulk (T_m of a 500-atom solid
+    10.8 K high): one more solid at 2000 atoms and the window's lower end extrapolates G_s to
+    N -> infinity and brings T_m back to 1300 K, its error grown by the extrapolation's."""
+    from pyiron_mtp.free_energy import melting
+    calls = []
+    monkeypatch.setattr(melting, "free_energy", _model_free_energy(calls, size_coefficient=0.5))
+    plain = melting.melting_point(None, "fcc", 1300.0, method="free_energy", window=0.05, workdir=tmp_path / "a",
+                                  parallel=2, progress=False)
+    assert plain.melting_temperature == pytest.approx(1300 + 1e-3 / (0.12 / 1300), abs=0.3)
+    res = melting.melting_point(None, "fcc", 1300.0, method="free_energy", window=0.05, workdir=tmp_path / "b",
+                                parallel=2, progress=False, size_check_atoms=2000)
+    assert res.melting_temperature == pytest.approx(1300.0, abs=0.3)
+    fs = res.finite_size
+    assert fs["atoms"] == [500, 2000] and fs["melting_temperature_uncorrected"] == pytest.approx(
+        plain.melting_temperature)
+    assert fs["correction"] == pytest.approx(-1e-3 / (0.12 / 1300), rel=1e-3)
+    assert res.melting_temperature_error > plain.melting_temperature_error
+    assert ("solid", 1235, None, False) in calls and any("finite size" in f for f in res.flags)
+    g_inf, e_inf = melting.size_extrapolation(-1.0 - 0.5 / 500, 1e-4, 500, -1.0 - 0.5 / 2000, 1e-4, 2000)
+    assert g_inf == pytest.approx(-1.0, abs=1e-12) and e_inf > 1e-4
+    with pytest.raises(ValueError, match="larger"):
+        melting.size_extrapolation(-1, 0, 500, -1, 0, 256)

@@ -88,6 +88,7 @@ class FreeEnergyResult:
     flags: list = field(default_factory=list)
     repetitions: list = field(default_factory=list)
     workdir: str = ""
+    atoms: int = 0
 
     def at(self, temperature):
         """(G, error) interpolated at a temperature inside the reversible-scaling grid."""
@@ -450,7 +451,7 @@ def free_energy(potential, phase, temperature, *, lattice="fcc", structure=None,
     reps = run_parallel(one, range(repeats), parallel, executor, progress, f"{phase} {temperature:g} K", processes=False,
                         unit="rep")
     res = _combine(reps, phase, temperature, pressure, tmax, flags)
-    res.workdir = str(workdir)
+    res.workdir, res.atoms = str(workdir), len(structure)
     return res
 
 

@@ -21,7 +21,8 @@ from ..parallel import run_parallel
 from .engine import FreeEnergyResult, LatticeChange, PhaseError, free_energy
 from .protocol import Protocol
 
-__all__ = ["melting_point", "MeltingResult", "crossing", "estimate_melting_temperature", "next_window"]
+__all__ = ["melting_point", "MeltingResult", "crossing", "estimate_melting_temperature", "next_window",
+           "size_extrapolation"]
 
 # a 256-atom crystal heated at ~200 K/ps melts at about this times T_m (Cu_mishin1 fcc 1.44,
 # Fe_mm bcc 1.10; other fcc EAMs 1.3-1.6); coexistence corrects the rest
@@ -53,6 +54,7 @@ class MeltingResult:
     phase_changes: list = field(default_factory=list)
     steps: list = field(default_factory=list)
     workdir: str = ""
+    finite_size: dict | None = None
 
     def summary(self):
         out = {"melting_temperature": self.melting_temperature,
@@ -62,7 +64,8 @@ class MeltingResult:
                "solid_free_energy_at_tm": float("nan"), "solid_volume": float("nan"),
                "liquid_volume": float("nan"), "lattice": self.lattice, "method": self.method,
                "phase_changes": self.phase_changes, "steps": self.steps,
-               "coexistence": None if self.coexistence is None else self.coexistence.summary()}
+               "coexistence": None if self.coexistence is None else self.coexistence.summary(),
+               "finite_size": self.finite_size}
         if self.solid is not None:
             out["solid_free_energy_at_tm"] = float(np.interp(self.melting_temperature, self.solid.temperatures,
                                                              self.solid.free_energy))
@@ -152,7 +155,8 @@ def next_window(bracket: _Bracket, centre, width, tried, margin):
 
 def melting_point(potential, lattice="fcc", guess=None, *, method="both", species=None, atoms=500, repeats=3,
                   protocol=None, window=None, workdir=None, cores=1, parallel=1, seed=12345,
-                  max_windows=6, liquid_atoms=None, coexistence_atoms=2000, coexistence_steps=(10000, 5000, 3000, 50000),
+                  max_windows=6, liquid_atoms=None, size_check_atoms=None, coexistence_atoms=2000,
+                  coexistence_steps=(10000, 5000, 3000, 50000),
                   follow_lattice=True, progress=True, run=None) -> MeltingResult:
     """Melting temperature (K) of ``potential`` (a :class:`LammpsPotential`) for ``lattice``.
 
@@ -171,7 +175,9 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
     (e.g. hcp -> bcc) is reported as a phase change and, with ``follow_lattice``, the search
     continues with the new lattice.  Each phase runs ``repeats`` independent repetitions
     (stages kept in ``workdir``, so a killed search continues) with about ``atoms`` atoms (the
-    liquid: ``liquid_atoms``, default the same); with ``parallel`` >= 2 the
+    liquid: ``liquid_atoms``, default the same); ``size_check_atoms``: a larger solid whose free
+    energy at the window's lower end extrapolates G_s to N -> infinity (linear in 1/N) and
+    corrects T_m, the correction's error included (``result.finite_size``); with ``parallel`` >= 2 the
     repetitions of solid and liquid share the ``parallel`` slots.  ``workdir``: default a folder
     named after the settings (:func:`~.engine.default_workdir`).
     """
@@ -180,7 +186,7 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
     if workdir is None:
         from .engine import default_workdir
         workdir = default_workdir("melting_point", potential, lattice=lattice, atoms=atoms, liquid_atoms=liquid_atoms,
-                                  method=method,
+                                  size_check_atoms=size_check_atoms, method=method,
                                   guess=guess, repeats=repeats, seed=seed, window=window,
                                   protocol=(protocol or Protocol()).to_dict(), coexistence_atoms=coexistence_atoms,
                                   coexistence_steps=list(coexistence_steps))
@@ -272,6 +278,16 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
             continue
         tm, err, ds = found
         steps.append({"window": [t_lo, t_hi], "outcome": "crossing", "reason": f"T_m = {tm:.1f} K"})
+        finite_size = None
+        if size_check_atoms:
+            big = free_energy(potential, "solid", t_lo, workdir=workdir / f"solid_size_{tag}",
+                              **dict({k: v for k, v in kwargs.items() if k != "liquid_atoms"},
+                                     lattice=lattice, atoms=size_check_atoms))
+            finite_size = _size_correction(solid, big, ds, tm)
+            tm, err = finite_size["melting_temperature"], float(np.hypot(err, finite_size["correction_error"]))
+            flags.append(f"finite size: T_m of the {finite_size['atoms'][0]}-atom solid corrected by "
+                         f"{finite_size['correction']:+.1f} +- {finite_size['correction_error']:.1f} K to N -> infinity "
+                         f"(G_s at {t_lo} K with {finite_size['atoms'][1]} atoms, linear in 1/N)")
         solid_r = _on_grid(solid, temps, gs, es)
         liquid_r = _on_grid(liquid, temps, gl, el)
         if coex is not None:
@@ -281,9 +297,34 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
                              f"({tm:.1f} K, {atoms} atoms) differ by {diff:+.1f} K")
         return MeltingResult(tm, err, tm * ds, ds, temps, solid_r, liquid_r, windows,
                              flags + solid.flags + liquid.flags, lattice=lattice, method=method, coexistence=coex,
-                             phase_changes=phase_changes, steps=steps, workdir=str(workdir))
+                             phase_changes=phase_changes, steps=steps, workdir=str(workdir),
+                             finite_size=finite_size)
     raise RuntimeError(f"no melting temperature found in {len(windows)} windows ({windows}); {bracket}; the steps: "
                        + " | ".join(s["reason"] for s in steps))
+
+
+def size_extrapolation(g_small, e_small, n_small, g_large, e_large, n_large):
+    """(G for N -> infinity, its error) from per-atom free energies at two sizes, linear in
+    1/N (Polson et al. 2000: once the ln N / N terms are accounted for - here by the
+    centre-of-mass correction over V/N - a crystal's free energy per atom goes linearly in 1/N)."""
+    if n_large <= n_small:
+        raise ValueError(f"the second size ({n_large} atoms) must be larger than the first ({n_small})")
+    a = (1.0 / n_large) / (1.0 / n_small - 1.0 / n_large)
+    return g_large + a * (g_large - g_small), float(np.hypot((1 + a) * e_large, a * e_small))
+
+
+def _size_correction(solid, big, ds, tm):
+    """T_m corrected for the solid's size: G_s(T_lo) at two sizes -> N -> infinity; the shift of
+    G_s, taken as the same across the window, moves T_m by -shift / dS."""
+    g_small, e_small = float(np.atleast_1d(solid.free_energy)[0]), float(np.atleast_1d(solid.free_energy_error)[0])
+    g_big, e_big = float(np.atleast_1d(big.free_energy)[0]), float(np.atleast_1d(big.free_energy_error)[0])
+    g_inf, e_inf = size_extrapolation(g_small, e_small, solid.atoms, g_big, e_big, big.atoms)
+    shift = g_inf - g_small
+    e_shift = float(np.hypot(e_inf, e_small))
+    return {"atoms": [solid.atoms, big.atoms], "free_energy": [g_small, g_big, g_inf],
+            "free_energy_error": [e_small, e_big, e_inf], "temperature": float(big.temperature),
+            "shift": shift, "correction": -shift / ds, "correction_error": e_shift / ds,
+            "melting_temperature_uncorrected": tm, "melting_temperature": tm - shift / ds}
 
 
 def _follow(exc, follow_lattice, flags, phase_changes):

@@ -237,6 +237,7 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
         self.input.guess = None        # K (default: from heating the crystal until it melts)
         self.input.window = None       # first window: T +- window x T (default 0.05 after coexistence, else 0.1)
         self.input.liquid_atoms = None  # default: input.atoms
+        self.input.size_check_atoms = None   # a larger solid: T_m extrapolated to N -> infinity
         self.input.coexistence_atoms = 2000
         self.input.coexistence_steps = [10000, 5000, 3000, 50000]   # solid NPT, melting, cooling, NPH
 
@@ -253,16 +254,20 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
                             species=list(i.species) if i.species else None,
                             window=None if i.window is None else float(i.window),
                             liquid_atoms=None if i.liquid_atoms is None else int(i.liquid_atoms),
+                            size_check_atoms=None if i.size_check_atoms is None else int(i.size_check_atoms),
                             coexistence_atoms=int(i.coexistence_atoms),
                             coexistence_steps=tuple(int(n) for n in i.coexistence_steps),
                             workdir=self.working_directory, **self._common_kwargs())
         o = self.output
         for k, v in res.summary().items():
-            if k in ("steps", "phase_changes", "coexistence"):
+            if k in ("steps", "phase_changes", "coexistence", "finite_size"):
                 continue
             o[k] = np.asarray(v) if isinstance(v, list) and k != "flags" else v
         o["steps"] = DataContainer({f"step{n}": DataContainer(s) for n, s in enumerate(res.steps)})
         o["phase_changes"] = DataContainer({f"change{n}": DataContainer(c) for n, c in enumerate(res.phase_changes)})
+        if res.finite_size is not None:
+            o["finite_size"] = DataContainer({k: np.asarray(v) if isinstance(v, list) else v
+                                              for k, v in res.finite_size.items()})
         if res.coexistence is not None:
             c = res.coexistence.summary()
             runs = c.pop("runs")
