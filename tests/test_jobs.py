@@ -62,6 +62,8 @@ def test_mtp_training_job_roundtrip(project):
     assert err["force_rmse"] < 0.1 and err["n_structures"] == 8
     assert job.output.validation_errors["n_structures"] == 2
     assert job.output.mtp_file.startswith("MTP\n")
+    # the smallest Cu-Cu distance in the data, against which min_dist (taken from it) is no warning
+    assert 2.0 < job.output.pair_min_distances["Cu-Cu"] < 2.6 and list(job.output.min_dist_warnings) == []
     # reload through the database in a fresh Project object
     from pyiron_base import Project
     again = Project(project.path).load("fit")

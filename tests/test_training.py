@@ -275,3 +275,35 @@ def test_validation_split_is_stratified_by_config_type():
     assert len(plain.split(0.2, seed=0)[1]) == 2
     with pytest.raises(ValueError, match="leaves no"):
         plain.split(0.01)
+
+
+def test_smallest_distance_per_species_pair_and_the_min_dist_warning():
+    """Cu atoms in an Au crystal, never next to each other: the Cu-Cu pair's smallest distance is
+    a second-neighbour one, so a min_dist set for Au-Au leaves Cu-Cu unconstrained - warned."""
+    a = bulk("Au", "fcc", a=4.08, cubic=True).repeat(2)          # 32 sites
+    a.symbols[[0, 31]] = "Cu"                                      # far apart
+    images = []
+    rng = np.random.default_rng(0)
+    for k in range(3):
+        b = a.copy()
+        b.positions += rng.normal(0, 0.02, b.positions.shape)
+        b.calc = SinglePointCalculator(b, energy=-3.0 * len(b), forces=np.zeros((len(b), 3)),
+                                       stress=np.zeros(6))
+        images.append(b)
+    ts = TrainingSet.from_atoms(images, ["Cu", "Au"])
+    pairs = ts.pair_min_distances(cutoff=6.0)
+    nn = 4.08 / np.sqrt(2)
+    assert set(pairs) == {("Cu", "Au"), ("Au", "Au"), ("Cu", "Cu")}
+    assert pairs[("Au", "Au")] == pytest.approx(nn, abs=0.1) and pairs[("Cu", "Au")] == pytest.approx(nn, abs=0.1)
+    from ase.geometry import get_distances
+    d = min(get_distances(im.positions[0], im.positions[31], im.cell, pbc=True)[1].min() for im in images)
+    assert pairs[("Cu", "Cu")] == pytest.approx(d, abs=1e-9) and d > 1.3 * nn
+    assert ts.min_distance() == pytest.approx(min(pairs.values()))
+    warnings = ts.check_min_dist(2.0, cutoff=6.0)
+    assert len(warnings) == 3 and any("Cu-Cu" in w for w in warnings)
+    # min_dist just below the nearest-neighbour distance: only Cu-Cu is far above it
+    warnings = ts.check_min_dist(0.95 * nn, cutoff=6.0)
+    assert len(warnings) == 1 and "Cu-Cu" in warnings[0] and f"{d:.2f} A" in warnings[0]
+    # within a cutoff shorter than their distance the two Cu atoms never meet
+    short = ts.check_min_dist(0.95 * nn, cutoff=0.5 * (d + nn))
+    assert len(short) == 1 and "never within" in short[0]

@@ -177,6 +177,9 @@ class MTPTraining(PotentialOutput, PythonTemplateJob):
         self.output.history = DataContainer({k: np.array([np.nan if row.get(k) is None else row[k] for row in trainer.history],
                                             dtype=float) for k in keys})
         self.output.stopped_by = str(trainer.stopped_by)
+        self.output.pair_min_distances = DataContainer({f"{a}-{b}": r for (a, b), r in
+                                                        trainer.pair_min_distances.items()})
+        self.output.min_dist_warnings = list(trainer.min_dist_warnings)
         rep = error_report(pot, trainer.data, per_structure=True)
         self.output.training_errors = DataContainer({k: v for k, v in rep.items() if k != "structures" and v is not None})
         rows = rep["structures"]

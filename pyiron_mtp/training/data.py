@@ -2,12 +2,15 @@
 lists and weights; splitting for validation."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..core.neighbors import NeighborList
 from ..structures import reference_arrays
+
+log = logging.getLogger(__name__)
 
 
 class TrainingDataError(ValueError):
@@ -107,15 +110,51 @@ class TrainingSet:
 
     def min_distance(self):
         """Smallest interatomic distance in the data (Angstrom)."""
-        best = np.inf
+        pairs = self.pair_min_distances()
+        return float(min(pairs.values())) if pairs else float("inf")
+
+    def pair_min_distances(self, cutoff=4.0):
+        """{(species_a, species_b): smallest distance (A)} over the data, a <= b in species order,
+        for every pair that occurs within ``cutoff``."""
+        best = {}
         for s in self.structures:
-            nl = NeighborList(4.0, skin=0.0)
+            nl = NeighborList(cutoff, skin=0.0)
             nl.update(s.positions, s.cell, s.pbc)
-            if len(nl.index):
-                i = np.repeat(np.arange(s.n_atoms), np.diff(nl.start))
-                d = s.positions[nl.index] + nl.shift @ s.cell - s.positions[i]
-                best = min(best, np.sqrt((d * d).sum(1)).min())
-        return float(best)
+            if not len(nl.index):
+                continue
+            i = np.repeat(np.arange(s.n_atoms), np.diff(nl.start))
+            d = s.positions[nl.index] + nl.shift @ s.cell - s.positions[i]
+            r = np.sqrt((d * d).sum(1))
+            ti, tj = s.types[i], s.types[nl.index]
+            lo, hi = np.minimum(ti, tj), np.maximum(ti, tj)
+            for a, b in set(zip(lo.tolist(), hi.tolist())):
+                sel = (lo == a) & (hi == b)
+                key = (self.species[a], self.species[b])
+                best[key] = min(best.get(key, np.inf), float(r[sel].min()))
+        return best
+
+    def check_min_dist(self, min_dist, cutoff=5.0, tolerance=0.8):
+        """Warnings (a list of strings, also logged) for species pairs whose smallest distance in
+        the data lies far above ``min_dist`` (min_dist < ``tolerance`` x that distance) or that never
+        come within ``cutoff`` (A, the potential's max_dist): there the pair's radial functions are
+        fitted to nothing, and the MTP may attract."""
+        found = self.pair_min_distances(cutoff)
+        out = []
+        for ia, a in enumerate(self.species):
+            for b in self.species[ia:]:
+                r = found.get((a, b))
+                if r is None:
+                    msg = (f"species pair {a}-{b}: never within {cutoff:.2f} A in the data - its radial functions are "
+                           f"fitted to nothing")
+                elif min_dist < tolerance * r:
+                    msg = (f"species pair {a}-{b}: the data holds no pair closer than {r:.2f} A, min_dist is "
+                           f"{min_dist:.2f} A - the MTP is unconstrained in between (raise min_dist or add "
+                           f"close-contact structures)")
+                else:
+                    continue
+                log.warning(msg)
+                out.append(msg)
+        return out
 
     def prepare(self, cutoff):
         """Build (or reuse) every structure's neighbour list for ``cutoff``."""

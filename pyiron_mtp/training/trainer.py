@@ -199,6 +199,8 @@ def train(data, species=None, *, level=None, init=None, min_dist=None, max_dist=
     ``atoms.info["config_type"]`` when present, see :meth:`TrainingSet.split`); the
     parameters with the lowest validation score are kept.  ``precondition``: see
     :meth:`Trainer.fit` (default: Gauss-Newton preconditioning up to 256 radial coefficients).
+    ``trainer.pair_min_distances``: the smallest distance per species pair in the data;
+    ``trainer.min_dist_warnings``: pairs whose smallest distance lies far above min_dist.
     Returns (potential, trainer).
     """
     if isinstance(data, TrainingSet):
@@ -237,5 +239,7 @@ def train(data, species=None, *, level=None, init=None, min_dist=None, max_dist=
     weights = LossWeights(energy_weight, force_weight, stress_weight, weighting)
     weights.factors(1)  # validates the weighting name
     trainer = Trainer(pot, train_set, valid_set, weights, l2_radial)
+    trainer.pair_min_distances = train_set.pair_min_distances(pot.max_dist)
+    trainer.min_dist_warnings = train_set.check_min_dist(pot.min_dist, pot.max_dist)
     trainer.fit(max_iter=max_iter, progress=progress, patience=patience, precondition=precondition)
     return trainer.pot, trainer
