@@ -156,3 +156,39 @@ def test_free_energy_cli_default_folders_follow_the_settings(tmp_path, monkeypat
     assert main(base + ["--temperature", "600", "--atoms", "32"]) == 0
     assert json.loads(capsys.readouterr().out)["free_energy"] == first["free_energy"]
     assert {p: p.stat().st_mtime for p in tmp_path.rglob("result.json")} == stamps
+
+
+def test_melting_point_cli_prints_both_methods(monkeypatch, capsys, tmp_path):
+    """The CLI hands its options to melting_point and prints coexistence, free energies, the size
+    correction and the work folder; --json keeps the keys external checks read."""
+    import json
+    from pyiron_mtp.free_energy import melting
+    from pyiron_mtp.free_energy.coexistence import CoexistenceResult
+    from pyiron_mtp.free_energy.engine import FreeEnergyResult
+    seen = {}
+
+    def fake(pot, lattice, guess, **kw):
+        seen.update(kw, lattice=lattice, guess=guess, style=pot.style)
+        t = np.linspace(1250, 1400, 5)
+        g = FreeEnergyResult("solid", 1250, 0.0, -4.0 - 1e-4 * (t - 1250), np.full(5, 1e-4), temperatures=t,
+                             volume=12.6)
+        coex = CoexistenceResult(1327.0, 5.0, 2016, "fcc", [{"start_temperature": 1363, "trace": []}])
+        return melting.MeltingResult(1330.0, 3.0, 0.124, 9.3e-5, t, g, g, [[1250, 1400]], ["a flag"], lattice="fcc",
+                                     method=kw["method"], coexistence=coex, workdir=str(tmp_path),
+                                     finite_size={"atoms": [500, 2048], "melting_temperature_uncorrected": 1340.0,
+                                                  "correction": -10.0, "correction_error": 2.0})
+    monkeypatch.setattr(melting, "melting_point", fake)
+    assert main(["melting-point", "--eam", "Cu_mishin1.eam.alloy", "--species", "Cu", "--size-check-atoms", "2048",
+                 "--coexistence-atoms", "1500"]) == 0
+    out = capsys.readouterr().out
+    assert "coexistence (2016 atoms, fcc): T_m = 1327.0 +- 5.0 K" in out and "T_m = 1330.0 +- 3.0 K" in out
+    assert "corrected -10.0 +- 2.0 K" in out and f"stages kept in {tmp_path}" in out and "warning: a flag" in out
+    assert seen["method"] == "both" and seen["guess"] is None and seen["size_check_atoms"] == 2048
+    assert seen["coexistence_atoms"] == 1500 and seen["workdir"] is None and seen["style"] == "eam/alloy"
+    assert main(["melting-point", "--eam", "Cu_mishin1.eam.alloy", "--species", "Cu", "--json",
+                 "--method", "free_energy", "--guess", "1300"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    for key in ("melting_temperature", "melting_temperature_error", "latent_heat", "entropy_of_melting", "windows",
+                "flags", "solid_free_energy_at_tm", "solid_volume", "liquid_volume"):
+        assert key in data
+    assert data["coexistence"]["melting_temperature"] == 1327.0 and seen["method"] == "free_energy"
