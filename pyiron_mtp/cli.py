@@ -292,13 +292,21 @@ def cmd_free_energy(args):
     print(f"stages kept in {res.workdir} (a rerun continues there)")
 
 
+def _size_check(text):
+    if text in (None, "auto"):
+        return text
+    if str(text).lower() == "none":
+        return None
+    return int(text)
+
+
 def cmd_melting_point(args):
     from .free_energy.melting import melting_point
     pot = _lammps_potential(args)
     res = melting_point(pot, args.lattice, args.guess, method=args.method, atoms=args.atoms, repeats=args.repeats,
                         protocol=_protocol(args), workdir=args.workdir, cores=args.cores, parallel=args.parallel,
                         seed=args.seed, coexistence_atoms=args.coexistence_atoms,
-                        size_check_atoms=args.size_check_atoms, progress=not args.json)
+                        size_check_atoms=_size_check(args.size_check_atoms), progress=not args.json)
     if args.plot:
         import matplotlib
         matplotlib.use("Agg")
@@ -504,8 +512,9 @@ def build_parser():
     c.add_argument("--method", choices=["both", "free_energy", "coexistence"], default="both",
                    help="both (default): coexistence for the first guess, free energies for the number")
     c.add_argument("--coexistence-atoms", type=int, default=2000, help="atoms of the two-phase box")
-    c.add_argument("--size-check-atoms", type=int,
-                   help="a larger solid (e.g. 2048) extrapolating T_m to N -> infinity (linear in 1/N)")
+    c.add_argument("--size-check-atoms", default="auto",
+                   help="a larger solid extrapolating T_m to N -> infinity (linear in 1/N); 'auto' (default): "
+                        "4 x --atoms below 1500 atoms; 'none': no correction")
     c.add_argument("--plot", help="save G_s(T), G_l(T) to this PNG")
     c.add_argument("--workdir", help="stages are kept here; rerun continues (default: a folder named after the "
                                      "settings)")

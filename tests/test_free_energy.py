@@ -354,7 +354,7 @@ def test_melting_bracket_with_a_model_free_energy(monkeypatch, tmp_path):
     for parallel in (1, 2):
         calls = []
         monkeypatch.setattr(melting, "free_energy", _model_free_energy(calls))
-        res = melting.melting_point(None, "fcc", 1300.0, method="free_energy", window=0.2,
+        res = melting.melting_point(None, "fcc", 1300.0, method="free_energy", window=0.2, size_check_atoms=None,
                                     workdir=tmp_path / str(parallel), parallel=parallel, progress=False)
         results[parallel] = res
         assert res.melting_temperature == pytest.approx(1300.0, abs=0.5)
@@ -520,7 +520,7 @@ def test_melting_point_corrected_for_the_solids_size(monkeypatch, tmp_path):
     calls = []
     monkeypatch.setattr(melting, "free_energy", _model_free_energy(calls, size_coefficient=0.5))
     plain = melting.melting_point(None, "fcc", 1300.0, method="free_energy", window=0.05, workdir=tmp_path / "a",
-                                  parallel=2, progress=False)
+                                  parallel=2, progress=False, size_check_atoms=None)
     assert plain.melting_temperature == pytest.approx(1300 + 1e-3 / (0.12 / 1300), abs=0.3)
     res = melting.melting_point(None, "fcc", 1300.0, method="free_energy", window=0.05, workdir=tmp_path / "b",
                                 parallel=2, progress=False, size_check_atoms=2000)
@@ -535,3 +535,11 @@ def test_melting_point_corrected_for_the_solids_size(monkeypatch, tmp_path):
     assert g_inf == pytest.approx(-1.0, abs=1e-12) and e_inf > 1e-4
     with pytest.raises(ValueError, match="larger"):
         melting.size_extrapolation(-1, 0, 500, -1, 0, 256)
+    # by default ("auto") a 500-atom solid is checked against one of 2000 atoms
+    calls.clear()
+    auto = melting.melting_point(None, "fcc", 1300.0, method="free_energy", window=0.05, workdir=tmp_path / "c",
+                                 parallel=2, progress=False)
+    assert auto.finite_size["atoms"] == [500, 2000] and auto.melting_temperature == pytest.approx(1300.0, abs=0.3)
+    none = melting.melting_point(None, "fcc", 1300.0, method="free_energy", window=0.05, workdir=tmp_path / "d",
+                                 parallel=2, progress=False, atoms=2000)
+    assert none.finite_size is None

@@ -237,7 +237,7 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
         self.input.guess = None        # K (default: from heating the crystal until it melts)
         self.input.window = None       # first window: T +- window x T (default 0.05 after coexistence, else 0.1)
         self.input.liquid_atoms = None  # default: input.atoms
-        self.input.size_check_atoms = None   # a larger solid: T_m extrapolated to N -> infinity
+        self.input.size_check_atoms = "auto"  # a larger solid (4 x atoms): T_m extrapolated to N -> infinity
         self.input.coexistence_atoms = 2000
         self.input.coexistence_steps = [10000, 5000, 3000, 50000]   # solid NPT, melting, cooling, NPH
 
@@ -254,7 +254,8 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
                             species=list(i.species) if i.species else None,
                             window=None if i.window is None else float(i.window),
                             liquid_atoms=None if i.liquid_atoms is None else int(i.liquid_atoms),
-                            size_check_atoms=None if i.size_check_atoms is None else int(i.size_check_atoms),
+                            size_check_atoms=(i.size_check_atoms if i.size_check_atoms in (None, "auto")
+                                              else int(i.size_check_atoms)),
                             coexistence_atoms=int(i.coexistence_atoms),
                             coexistence_steps=tuple(int(n) for n in i.coexistence_steps),
                             workdir=self.working_directory, **self._common_kwargs())
