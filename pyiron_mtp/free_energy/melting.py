@@ -178,7 +178,7 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
     liquid: ``liquid_atoms``, default the same); ``size_check_atoms``: a larger solid whose free
     energy at the window's lower end extrapolates G_s to N -> infinity (linear in 1/N) and
     corrects T_m, the correction's error included (``result.finite_size``; "auto": four times
-    ``atoms`` below 1500 atoms - a 500-atom fcc solid puts T_m 15-20 K high -, None: no
+    ``atoms`` below 1500 atoms - a 500-atom fcc solid puts T_m ~20 K high -, None: no
     correction); with ``parallel`` >= 2 the
     repetitions of solid and liquid share the ``parallel`` slots.  ``workdir``: default a folder
     named after the settings (:func:`~.engine.default_workdir`).
