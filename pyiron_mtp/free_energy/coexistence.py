@@ -25,7 +25,7 @@ import numpy as np
 
 from ..lammps.runtime import num
 from . import stages
-from .engine import LatticeChange, _occupy, _Runner, unit_cell
+from .engine import _occupy, _Runner, check_lattice, unit_cell
 from .protocol import Protocol
 
 __all__ = ["coexistence_melting_point", "CoexistenceResult", "coexistence_box"]
@@ -147,18 +147,6 @@ def _judge(trace, min_fraction):
     return outcome, float(t.mean()), err, float(cf.mean())
 
 
-def _check_lattice(result, lattice, temperature):
-    """The crystal part of the quenched box must be mostly ``lattice``."""
-    fr = result.get("lattice_end") or {}
-    other = stages.changed_lattice(fr, lattice, share=0.25)     # about half the box is crystal
-    if other is not None:
-        raise LatticeChange(
-            f"the {lattice} half of the coexistence box became {other} at about {temperature:.0f} K (quenched: "
-            f"{', '.join(f'{v:.0%} {k}' for k, v in fr.items())}): {lattice} is not the solid that melts "
-            f"there - a phase change, not melting; use the {other} lattice", phase="solid", stage="coexistence",
-            temperature=float(temperature), lattice=lattice, new_lattice=other)
-
-
 def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species=None, atoms=2000, protocol=None,
                               steps=(10000, 5000, 3000, 50000), min_fraction=0.1, max_runs=6,
                               workdir="coexistence", cores=1, seed=2023, run=None) -> CoexistenceResult:
@@ -186,7 +174,7 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
                     "timestep": res.get("timestep", p.timestep)}
         runs.append(run_info)
         if outcome != "liquid":
-            _check_lattice(res, lattice, t_mean)
+            check_lattice(res.get("lattice_end") or {}, lattice, "coexistence", t_mean, share=0.25)
         if outcome == "coexisting":
             log.info("coexistence from %s K: steady at %.1f +- %.1f K (solid-like fraction %.2f)", t0, t_mean, t_err,
                      cf)

@@ -36,8 +36,9 @@ from .potential import LammpsPotential
 from .protocol import Protocol
 from .reference import KB, einstein_free_energy, ideal_gas_free_energy, mass_of, uf_excess_free_energy
 
-__all__ = ["free_energy", "FreeEnergyResult", "PhaseError", "LatticeChange", "make_structure", "unit_cell", "default_workdir", "scaled_free_energy",
-           "GPA_TO_EV_PER_A3", "upsample_to_reference", "switching_free_energy"]
+__all__ = ["free_energy", "FreeEnergyResult", "PhaseError", "LatticeChange", "check_lattice", "make_structure",
+           "unit_cell", "default_workdir", "scaled_free_energy", "GPA_TO_EV_PER_A3", "upsample_to_reference",
+           "switching_free_energy"]
 
 log = logging.getLogger(__name__)
 GPA_TO_EV_PER_A3 = 1.0 / 160.21766208
@@ -246,7 +247,7 @@ def _check_phase(result, phase, stage, temperature, p: Protocol, flags, lattice=
                          f"or it crystallised - raise melt_temperature / the temperature", phase=phase, stage=stage,
                          temperature=t_fail)
     if phase == "solid" and lattice is not None:
-        _check_lattice(result.get("lattice_end") or {}, lattice, stage, temperature, path)
+        check_lattice(result.get("lattice_end") or {}, lattice, stage, temperature, path)
     g = result.get("max_grade")
     if g is not None and g > p.break_threshold:
         flags.append(f"{stage}: the MTP extrapolates (max grade {g:.3g} > {p.break_threshold}); "
@@ -260,9 +261,13 @@ def _check_phase(result, phase, stage, temperature, p: Protocol, flags, lattice=
                      f"{p.dissipation_tolerance * 1e3:g} meV/atom: switch more slowly (switching_steps)")
 
 
-def _check_lattice(fractions, lattice, stage, temperature, path):
-    """A solid whose quenched structure is mostly another lattice changed structure."""
-    other = stages.changed_lattice(fractions, lattice)
+def check_lattice(fractions, lattice, stage, temperature, path=(), share=0.5):
+    """Raise :class:`LatticeChange` when a solid's quenched structure (Ackland-Jones
+    ``fractions``) is another lattice (:func:`stages.changed_lattice` with ``share``; a
+    two-phase box holds about half a crystal); ``path``: (T, fraction) rows of the stage, whose
+    hottest temperature bounds where it happened."""
+    path = np.asarray(path, dtype=float).reshape(-1, 2)
+    other = stages.changed_lattice(fractions, lattice, share)
     if other is not None:
         hottest = float(path[:, 0].max()) if len(path) else float(temperature)
         where = (f"at {temperature:g} K" if hottest <= temperature + 1e-9
