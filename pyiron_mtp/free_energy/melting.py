@@ -198,15 +198,14 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
     workdir = Path(workdir)
     flags, phase_changes, coex = [], [], None
     ranks = cores * max(1, parallel)       # heating and coexistence: one run at a time on all the slots
+    if guess is None:
+        guess = estimate_melting_temperature(potential, lattice, workdir=workdir / "estimate", cores=ranks, run=run)
+        log.info("first guess from heating the crystal until it melts: %.0f K", guess)
     if method in ("both", "coexistence"):
         from .coexistence import coexistence_melting_point
-        start = guess
-        if start is None:
-            start = estimate_melting_temperature(potential, lattice, workdir=workdir / "estimate", cores=ranks, run=run)
-            log.info("first guess from heating the crystal until it melts: %.0f K", start)
         while True:
             try:
-                coex = coexistence_melting_point(potential, lattice, start, species=species, atoms=coexistence_atoms,
+                coex = coexistence_melting_point(potential, lattice, guess, species=species, atoms=coexistence_atoms,
                                                  protocol=protocol, steps=coexistence_steps,
                                                  workdir=workdir / f"coexistence_{lattice}", cores=ranks, run=run)
                 break
@@ -219,11 +218,8 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
                                  method=method, coexistence=coex, phase_changes=phase_changes, workdir=str(workdir))
         guess = coex.melting_temperature
         window = 0.05 if window is None else window
-    elif guess is None:
-        guess = estimate_melting_temperature(potential, lattice, workdir=workdir / "estimate", cores=ranks, run=run)
-        log.info("first guess from heating the crystal until it melts: %.0f K", guess)
     window = 0.1 if window is None else window
-    kwargs = dict(species=species, atoms=atoms, liquid_atoms=liquid_atoms, repeats=repeats, protocol=protocol, cores=cores,
+    kwargs = dict(species=species, atoms=atoms, repeats=repeats, protocol=protocol, cores=cores,
                   parallel=parallel, seed=seed, progress=progress, run=run)
     bracket, windows, steps = _Bracket(), [], []
     width, margin = 2 * window * guess, 0.01 * guess
@@ -236,7 +232,7 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
         window_lattices.append(lattice)
         tag = f"{t_lo}_{t_hi}" if lattice == "fcc" else f"{lattice}_{t_lo}_{t_hi}"
         solid, liquid = _both_phases(potential, t_lo, t_hi, workdir / f"solid_{tag}", workdir / f"liquid_{tag}",
-                                     parallel, dict(kwargs, lattice=lattice))
+                                     parallel, dict(kwargs, lattice=lattice), liquid_atoms)
         reasons = []
         if isinstance(solid, LatticeChange):
             lattice = _follow(solid, follow_lattice, flags, phase_changes)
@@ -285,8 +281,7 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
         finite_size = None
         if size_check_atoms:
             big = free_energy(potential, "solid", t_lo, workdir=workdir / f"solid_size_{tag}",
-                              **dict({k: v for k, v in kwargs.items() if k != "liquid_atoms"},
-                                     lattice=lattice, atoms=size_check_atoms))
+                              **dict(kwargs, lattice=lattice, atoms=size_check_atoms))
             finite_size = _size_correction(solid, big, ds, tm)
             tm, err = finite_size["melting_temperature"], float(np.hypot(err, finite_size["correction_error"]))
             flags.append(f"finite size: T_m of the {finite_size['atoms'][0]}-atom solid corrected by "
@@ -344,7 +339,7 @@ def _follow(exc, follow_lattice, flags, phase_changes):
     return exc.new_lattice
 
 
-def _both_phases(potential, t_lo, t_hi, solid_dir, liquid_dir, parallel, kwargs):
+def _both_phases(potential, t_lo, t_hi, solid_dir, liquid_dir, parallel, kwargs, liquid_atoms=None):
     """(solid, liquid) free energies across the window, each a result or the PhaseError it raised.
 
     With ``parallel`` >= 2 the repetitions of both phases share one pool of ``parallel`` slots,
@@ -356,11 +351,9 @@ def _both_phases(potential, t_lo, t_hi, solid_dir, liquid_dir, parallel, kwargs)
         try:
             if phase == "solid":
                 return free_energy(potential, "solid", t_lo, tmax=t_hi, workdir=solid_dir, executor=executor,
-                                   **{k: v for k, v in kwargs.items() if k != "liquid_atoms"})
-            liquid_kwargs = {k: v for k, v in kwargs.items() if k != "liquid_atoms"}
-            liquid_kwargs["atoms"] = kwargs.get("liquid_atoms") or kwargs["atoms"]
+                                   **kwargs)
             return free_energy(potential, "liquid", t_hi, tmax=t_lo, workdir=liquid_dir, executor=executor,
-                               **liquid_kwargs)
+                               **dict(kwargs, atoms=liquid_atoms or kwargs["atoms"]))
         except PhaseError as exc:
             return exc
 
