@@ -10,157 +10,22 @@ never recomputes them; the loop's own state lives in the working directory.
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import time
 
 import numpy as np
-from pyiron_atomistics.atomistics.structure.atoms import ase_to_pyiron, pyiron_to_ase
+from pyiron_atomistics.atomistics.structure.atoms import pyiron_to_ase
 from pyiron_atomistics.atomistics.structure.structurestorage import StructureStorage
 from pyiron_base import DataContainer, PythonTemplateJob
 
-from ..on_the_fly import LammpsProtocol, LearningOnTheFly, MDProtocol, ReferenceError, check_reference, structure_key
+from ..on_the_fly import LammpsProtocol, LearningOnTheFly, MDProtocol
 from ..potential import MTP
-from .hdf5_repair import clear_write_flag
-from .common import (PotentialOutput, add_labelled, finish, labelled_images, load_when_readable,
-                     save_reference_template, stress_from_pressure, to_pyiron)
+from .common import PotentialOutput, add_labelled, finish, labelled_images, save_reference_template, to_pyiron
+from .references import PyironReferences
 
 __all__ = ["ActiveLearningMD"]
 
 
 
 log = logging.getLogger(__name__)
-
-
-def _clear_stale_flag(path):
-    try:
-        if os.path.exists(path) and clear_write_flag(path):
-            log.warning("%s was left flagged open-for-write by a killed process; flag cleared", path)
-    except ValueError as exc:
-        log.warning("could not check %s: %s", path, exc)
-
-
-_DONE = ("finished", "aborted", "warning", "not_converged")
-
-
-class _PendingReference:
-    """The result of a reference job that may still run (queue, non-modal): waited for on ``result()``."""
-
-    def __init__(self, refs, name, atoms, error=None):
-        self.refs, self.name, self.atoms, self.error = refs, name, atoms, error
-
-    def result(self):
-        if self.error is not None:
-            raise self.error
-        return self.refs._collect(self.name, self.atoms)
-
-
-class PyironReferences:
-    """Executor for the learning loop: runs each reference as a pyiron job from a template.
-
-    All references of an iteration are started first (on a queue they run side by side),
-    then collected.  A finished job of the same structure is reused, never rerun.
-    """
-
-    poll_interval = 1.0  # s, between status checks of queued references
-
-    def __init__(self, master):
-        self.master = master
-        self.project = master.project.open(f"{master.job_name}_references")
-        self.template = load_when_readable(master.project, master.input.reference_job)
-        # the template is never run: a write flag on its file can only be a killed copy's trace
-        _clear_stale_flag(os.path.join(master.project.path, f"{master.input.reference_job}.h5"))
-
-    def _remove_leftovers(self, name):
-        """Files of an interrupted attempt that the database no longer knows (a kill mid-copy)."""
-        h5 = os.path.join(self.project.path, f"{name}.h5")
-        if os.path.exists(h5):
-            log.warning("removing %s, left by an interrupted reference job", h5)
-            os.remove(h5)
-        shutil.rmtree(os.path.join(self.project.path, f"{name}_hdf5"), ignore_errors=True)
-
-    def submit(self, fn, atoms, reference=None):
-        name = f"ref_{structure_key(atoms)}"
-        try:
-            self._start(name, atoms)
-        except ReferenceError as exc:
-            return _PendingReference(self, name, atoms, error=exc)
-        return _PendingReference(self, name, atoms)
-
-    def _start(self, name, atoms):
-        job = load_when_readable(self.project, name) if name in self.project.list_nodes() else None
-        if job is not None and job.status.finished:
-            return
-        if job is not None and job.status.string in ("submitted", "running", "collect") and \
-                job.server.run_mode.queue:
-            if not self._lost_by_queue(job):
-                if job.status.finished or job.status.string not in _DONE:
-                    return  # finished meanwhile, or still on the queue from before an interruption
-            else:
-                log.warning("reference job %s is %s but no longer on the queue (id %s): started again",
-                            name, job.status, job.server.queue_id)
-        if job is not None:  # an aborted or unfinished earlier attempt: start over
-            job.remove()
-        self._remove_leftovers(name)
-        job = self.template.copy_template(project=self.project, new_job_name=name)
-        static = atoms.copy()
-        static.arrays.pop("momenta", None)  # LAMMPS would add their kinetic pressure
-        job.structure = ase_to_pyiron(static)
-        if hasattr(job, "calc_static"):
-            job.calc_static()
-        job.master_id = self.master.job_id
-        try:
-            job.run()
-        except Exception as exc:  # the reference code's own errors
-            raise ReferenceError(f"reference job {name} failed: {exc}") from exc
-
-    def _lost_by_queue(self, job):
-        """True if a queued job is gone from the queue without reaching a final status (its
-        process died): three consecutive polls, ``poll_interval`` apart, find it neither on
-        the queue nor done.  False when it cannot be told (no queue id or adapter)."""
-        from pyiron_base import state
-        qid = job.server.queue_id if job.server.run_mode.queue else None
-        if qid is None or state.queue_adapter is None:
-            return False
-        for _ in range(3):
-            if state.queue_adapter.get_status_of_job(process_id=qid) is not None:
-                return False
-            job.refresh_job_status()
-            if job.status.string in _DONE:
-                return False
-            time.sleep(self.poll_interval)
-        return True
-
-    def _wait(self, job):
-        """Poll the job's status; a queued job that left the queue unfinished is an error."""
-        while True:
-            job.refresh_job_status()
-            if job.status.string in _DONE:
-                return
-            if self._lost_by_queue(job):
-                raise ReferenceError(
-                    f"reference job {job.job_name} left the queue (id {job.server.queue_id}) with status "
-                    f"{job.status}; see the batch output in {job.working_directory}")
-            time.sleep(self.poll_interval)
-
-    def _collect(self, name, atoms):
-        job = load_when_readable(self.project, name)
-        if job is None:
-            raise ReferenceError(f"reference job {name} disappeared")
-        if job.status.string not in _DONE:
-            self._wait(job)
-            job = load_when_readable(self.project, name)
-        if not job.status.finished:
-            raise ReferenceError(f"reference job {name} ended with status {job.status}")
-        e = float(np.atleast_1d(job.output.energy_pot)[-1])
-        f = np.asarray(job.output.forces[-1], dtype=float)
-        s = None
-        pressures = getattr(job.output, "pressures", None)
-        if pressures is not None and len(pressures) and atoms.pbc.all():
-            p = stress_from_pressure(job, pressures[-1])
-            s = np.array([p[0, 0], p[1, 1], p[2, 2], p[1, 2], p[0, 2], p[0, 1]])
-        check_reference(len(atoms), e, f, s)
-        return e, f, s
 
 
 class ActiveLearningMD(PotentialOutput, PythonTemplateJob):
@@ -206,9 +71,12 @@ class ActiveLearningMD(PotentialOutput, PythonTemplateJob):
         """A starting structure of the sampling (ASE or pyiron Atoms)."""
         self._starts.add_structure(to_pyiron(structure), identifier=str(len(self._starts)))
 
-    def set_reference(self, job):
-        """The template of the reference calculations (saved, never run itself)."""
-        save_reference_template(self, job)
+    def set_reference(self, job, k_mesh_spacing=None, magnetic=False):
+        """The template of the reference calculations (saved, never run itself); each calculation is
+        a copy of it as a child job.  DFT templates: k-points scaled to each cell at the template's
+        density or ``k_mesh_spacing`` (A^-1 incl. 2 pi); ``magnetic=True`` accepts spin-polarised
+        results (see :func:`pyiron_mtp.jobs.common.save_reference_template`)."""
+        save_reference_template(self, job, k_mesh_spacing, magnetic)
 
     def validate_ready_to_run(self):
         if len(self._starts) == 0:

@@ -47,12 +47,24 @@ class PotentialOutput:
         return lammps_potential(self.potential, self.working_directory, name=name or self.job_name)
 
 
-def save_reference_template(master, job):
-    """Keep ``job`` (not run) as the template of ``master``'s reference calculations."""
+def save_reference_template(master, job, k_mesh_spacing=None, magnetic=False):
+    """Keep ``job`` (not run) as the template of ``master``'s reference calculations.
+
+    ``k_mesh_spacing`` (A^-1, with the 2 pi, pyiron's convention): k-point density of the copies,
+    each getting a Monkhorst-Pack mesh scaled to its cell; by default the density of a DFT
+    template's mesh on its own structure.  ``magnetic``: accept spin-polarised results (else a
+    run with magnetic moments is left out, as the MTP has no magnetism)."""
+    from .references import template_k_spacing
     if job.status.finished:
         raise ValueError("the reference template must not have been run")
+    if k_mesh_spacing is None and hasattr(job, "set_kpoints"):
+        k_mesh_spacing = template_k_spacing(job)
+    if k_mesh_spacing is not None and not float(k_mesh_spacing) > 0:
+        raise ValueError(f"k_mesh_spacing must be positive, got {k_mesh_spacing}")
     job.save()
     master.input.reference_job = job.job_name
+    master.input.k_mesh_spacing = None if k_mesh_spacing is None else float(k_mesh_spacing)
+    master.input.magnetic_reference = bool(magnetic)
 
 
 def finish(job):
@@ -61,20 +73,6 @@ def finish(job):
     job.to_hdf()
     job.status.finished = True
     job.project_hdf5["status"] = job.status.string
-
-
-GPA = 160.21766208  # GPa per eV/A^3
-
-
-def stress_from_pressure(job, pressure):
-    """Stress (eV/A^3, ASE sign: tensile positive) from a pyiron job's ``output.pressures`` entry.
-
-    pyiron's codes report pressures in GPa, except the ASE-based jobs (``Gpaw``), whose
-    generic output holds ``-atoms.get_stress()`` in eV/A^3 unconverted.
-    """
-    p = np.asarray(pressure, dtype=float)
-    ase_based = any(c.__name__ == "AseJob" for c in type(job).__mro__)
-    return -p if ase_based else -p / GPA
 
 
 def load_when_readable(project, name, attempts=50, pause=0.2):

@@ -134,10 +134,12 @@ class ThermodynamicIntegration(_FreeEnergyInput, PythonTemplateJob):
         self.input.upsample_interval = 200   # MD steps between snapshots
         self._structure = None
 
-    def set_reference(self, job):
+    def set_reference(self, job, k_mesh_spacing=None, magnetic=False):
         """Upsampling to a reference code: the template of its calculations (any pyiron atomistic
-        job, not run; each snapshot becomes a child job of it in ``<job>_references``)."""
-        save_reference_template(self, job)
+        job, not run; each snapshot becomes a child job of it in ``<job>_references``).  DFT
+        templates: k-points scaled to each cell (``k_mesh_spacing``, default the template's density);
+        ``magnetic=True`` accepts spin-polarised results."""
+        save_reference_template(self, job, k_mesh_spacing, magnetic)
         if not self.input.upsample_snapshots:
             self.input.upsample_snapshots = 20
 
@@ -174,7 +176,7 @@ class ThermodynamicIntegration(_FreeEnergyInput, PythonTemplateJob):
     def _upsample(self, pot, res):
         """Free-energy perturbation MTP -> reference; every snapshot a child job of the template."""
         from ..free_energy.engine import upsample_to_reference
-        from .active_learning import PyironReferences
+        from .references import PyironReferences
         i = self.input
         g, err, pert = upsample_to_reference(pot, res, None, workdir=self.working_directory,
                                              count=int(i.upsample_snapshots), interval=int(i.upsample_interval),

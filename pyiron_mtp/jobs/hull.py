@@ -24,8 +24,9 @@ from ..hull.ledger import ReferenceLedger
 from ..hull.relax import FAILED, RELAXED, _atoms, _plain, relax_chunk_with_mtp, relax_with_reference
 from ..hull.screen import compute_reference, screen_hull
 from ..on_the_fly import structure_key
-from .common import (PotentialOutput, add_labelled, finish, load_when_readable, save_reference_template,
-                     stress_from_pressure)
+from ..on_the_fly import ReferenceError
+from .common import PotentialOutput, add_labelled, finish, load_when_readable, save_reference_template
+from .references import failure_reason, read_step
 
 __all__ = ["ConvexHullScreen"]
 
@@ -57,7 +58,7 @@ class PyironHullExecutor:
     collected, so on a queue they run side by side)."""
 
     def __init__(self, master):
-        from .active_learning import PyironReferences
+        from .references import PyironReferences
         self.master = master
         self.refs = PyironReferences(master)
 
@@ -100,13 +101,11 @@ class PyironHullExecutor:
             if job is None or not job.status.finished:
                 if job is not None:
                     job.remove()
-                job = self.refs.template.copy_template(project=project, new_job_name=name)
-                job.structure = ase_to_pyiron(atoms)
+                job = self.refs.new_job(name, atoms)
                 try:
                     job.calc_minimize(pressure=0.0, ionic_force_tolerance=task["fmax"], max_iter=task["steps"])
                 except TypeError:
                     job.calc_minimize(pressure=0.0)
-                job.master_id = self.master.job_id
                 job.run()
         except Exception as exc:   # noqa: BLE001 - the reference code's own error, reported per candidate
             return _Done({"id": task["id"], "status": FAILED, "reason": f"{type(exc).__name__}: {exc}",
@@ -119,20 +118,23 @@ class PyironHullExecutor:
                 self.refs._wait(j)
                 j = load_when_readable(project, name)
             if not j.status.finished:
-                ledger.record_failure(atoms, task["stage"], f"job {name}: {j.status}")
-                return {"id": task["id"], "status": FAILED, "reason": f"reference relaxation job {name} {j.status}",
+                reason = failure_reason(j)
+                ledger.record_failure(atoms, task["stage"], reason)
+                return {"id": task["id"], "status": FAILED, "reason": reason,
                         "energy": float("nan"), "steps": 0, "computed": 1, "atoms": task["atoms"]}
             energies = np.atleast_1d(j.output.energy_pot)
             new = 0
             for k in range(len(energies)):     # every ionic step is one reference call
                 s = pyiron_to_ase(j.get_structure(k))
                 if ledger.lookup(s) is None:
-                    stress = None
-                    p = getattr(j.output, "pressures", None)
-                    if p is not None and len(p) > k:
-                        pk = stress_from_pressure(j, p[k])
-                        stress = np.array([pk[0, 0], pk[1, 1], pk[2, 2], pk[1, 2], pk[0, 2], pk[0, 1]])
-                    ledger.record(s, energies[k], j.output.forces[k], stress, task["stage"])
+                    try:
+                        e, f, st = read_step(j, k, magnetic=self.refs.magnetic)
+                    except ReferenceError as exc:
+                        ledger.record_failure(s, task["stage"], exc)
+                        log.warning("step %d of %s left out: %s", k, name, exc)
+                        continue
+                    stress = None if st is None else np.array([st[0, 0], st[1, 1], st[2, 2], st[1, 2], st[0, 2], st[0, 1]])
+                    ledger.record(s, e, f, stress, task["stage"])
                     new += 1
             final = pyiron_to_ase(j.get_structure(-1))
             return {"id": task["id"], "status": RELAXED, "energy": float(energies[-1] / len(final)),
@@ -185,9 +187,12 @@ class ConvexHullScreen(PotentialOutput, PythonTemplateJob):
         a = structure if hasattr(structure, "get_parent_basis") else ase_to_pyiron(structure)
         self._prototypes.add_structure(a, identifier=f"user-{len(self._prototypes)}")
 
-    def set_reference(self, job):
-        """The template of the reference calculations (saved, never run itself)."""
-        save_reference_template(self, job)
+    def set_reference(self, job, k_mesh_spacing=None, magnetic=False):
+        """The template of the reference calculations (saved, never run itself); each calculation is
+        a copy of it as a child job.  DFT templates: k-points scaled to each cell at the template's
+        density or ``k_mesh_spacing`` (A^-1 incl. 2 pi); ``magnetic=True`` accepts spin-polarised
+        results (see :func:`pyiron_mtp.jobs.common.save_reference_template`)."""
+        save_reference_template(self, job, k_mesh_spacing, magnetic)
 
     def validate_ready_to_run(self):
         if not self.input.elements or len(self.input.elements) < 2:

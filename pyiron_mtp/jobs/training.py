@@ -14,7 +14,8 @@ from pyiron_atomistics.atomistics.structure.structurestorage import StructureSto
 from pyiron_base import DataContainer, PythonTemplateJob
 
 from ..potential import MTP
-from .common import PotentialOutput, add_labelled, finish, labelled_images, stress_from_pressure
+from .common import PotentialOutput, add_labelled, finish, labelled_images
+from .references import job_stresses
 from ..structures import reference_arrays, species_of
 from ..training import error_report, train
 
@@ -115,7 +116,8 @@ class MTPTraining(PotentialOutput, PythonTemplateJob):
 
     def add_job(self, job, steps=None):
         """Steps of a finished pyiron atomistic job (Lammps, Vasp, Gpaw, ...): structure,
-        ``output.energy_pot``, ``output.forces`` and ``output.pressures`` (= -stress; GPa, eV/A^3 for ASE-based jobs).
+        ``output.energy_pot``, ``output.forces`` and the stress (:func:`~pyiron_mtp.jobs.references.job_stresses`:
+        VASP's ``stresses``, else ``output.pressures`` = -stress in GPa, eV/A^3 for ASE-based jobs).
         ``steps``: indices into the job's output (default: all).
 
         MD pressures include the kinetic term; where the job stored velocities it is
@@ -124,14 +126,14 @@ class MTPTraining(PotentialOutput, PythonTemplateJob):
             raise ValueError(f"job {job.job_name} is not finished (status {job.status})")
         energies = np.atleast_1d(job.output.energy_pot)
         forces = job.output.forces
-        pressures = getattr(job.output, "pressures", None)
+        stresses = job_stresses(job)
         velocities = _velocities(job)
         steps = range(len(energies)) if steps is None else np.atleast_1d(steps)
         for k in steps:
             structure = job.get_structure(int(k))
             stress = None
-            if pressures is not None and len(pressures) > k and structure.pbc.all():
-                stress = stress_from_pressure(job, pressures[k])
+            if stresses[k] is not None and structure.pbc.all():
+                stress = stresses[k]
                 if velocities is not None and len(velocities) > k:
                     v = np.asarray(velocities[k], dtype=float)
                     m = structure.get_masses()
