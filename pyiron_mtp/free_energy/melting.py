@@ -377,7 +377,7 @@ def estimate_melting_temperature(potential, lattice="fcc", atoms=256, t_start=10
                                  workdir="melting_estimate", cores=1, seed=4242, run=None):
     """A first guess of T_m: the crystal heated in NPT from ``t_start`` to ``t_end`` melts
     (crystalline fraction below one half) at about ``SUPERHEATING[lattice]`` T_m (fcc 1.4, bcc 1.15);
-    coexistence corrects the rest."""
+    coexistence corrects the rest.  The run stops once the crystal has molten."""
     from . import stages
     from .engine import _Runner, make_structure
     from .protocol import Protocol
@@ -389,7 +389,9 @@ def estimate_melting_temperature(potential, lattice="fcc", atoms=256, t_start=10
     s.add(f"velocity all create {t_start!r} {seed} dist gaussian mom yes rot yes",
           f"fix npt all npt temp {t_start!r} {t_end!r} {td!r} iso 0.0 0.0 {pd!r}",
           "variable tv equal temp",
-          'fix heatlog all print 100 "${tv} ${cf}" file heating.txt screen no title ""', f"run {steps}")
+          'fix heatlog all print 100 "${tv} ${cf}" file heating.txt screen no title ""',
+          # stop once molten: heated on to t_end a liquid boils, and the box of a gas costs minutes
+          "fix molten all halt 500 v_cf < 0.02 error continue", f"run {steps}")
 
     def read(folder):
         data = stages._table(folder / "heating.txt", 2)
