@@ -230,3 +230,64 @@ def test_active_learning_with_a_vasp_template(project, control):
         assert np.abs(img.get_stress(voigt=False) - s).max() * GPA < 1e-4
     children = [j for j in project.job_table(recursive=True).job if str(j).startswith("ref_")]
     assert len(children) >= len(images)
+
+
+def test_hull_screen_with_a_vasp_template(project, control):
+    """ConvexHullScreen with VASP child jobs: single points and relaxations (IBRION = 2, ISIF = 3)
+    through pyiron's Vasp; the hull's vertices carry the stand-in's (EMT) energies."""
+    hull = project.create.job.ConvexHullScreen("cuag_vasp")
+    hull.input.elements = ["Cu", "Ag"]
+    hull.input.lattices = ["fcc"]
+    hull.input.max_atoms = 2
+    hull.input.level = 6
+    hull.input.train_iter = 30
+    hull.set_reference(template(project, "hull_template", structure=bulk("Cu", a=3.7), mesh=(6, 6, 6)))
+    hull.run()
+    assert hull.status.finished
+    calls = hull.output.reference_calls
+    assert calls["total"] > 0 and calls["final"] > 0
+    assert sum(control.calls().values()) > 0
+    vertices = hull.vertices()
+    assert {"Cu", "Ag"} <= {v["formula"] for v in vertices}
+    relaxed = [j for j in project.job_table(recursive=True).job if str(j).startswith("relax_")]
+    assert relaxed
+    job = project.open("cuag_vasp_references").load(relaxed[0])
+    assert int(job.input.incar["IBRION"]) == 2 and len(job.output.energy_pot) >= 1
+    # every stored reference equals the stand-in's number for its structure
+    images = hull.reference_images()
+    assert len(images) == calls["total"]
+    for img in images[:6]:
+        assert abs(img.get_potential_energy() - emt(img)[0]) < 1e-6
+
+
+def test_upsampling_with_a_vasp_template(project, control):
+    """Free-energy perturbation MTP -> VASP: each snapshot a Vasp child job (stand-in: EMT)."""
+    from pyiron_mtp.demo import emt_copper
+    fit = project.create.job.MTPTraining("fit_for_upsampling")
+    fit.add_structures(emt_copper(12, seed=3, repeat=(2, 2, 2)))
+    fit.input.level = 6
+    fit.input.max_dist = 4.5
+    fit.input.max_iter = 20
+    fit.run()
+    ti = project.create.job.ThermodynamicIntegration("ti_vasp_upsampled")
+    for k, v in dict(equilibration_steps=400, spring_steps=200, switching_steps=500,
+                     switch_equilibration_steps=100, melt_steps=500).items():
+        ti.input[k] = v
+    ti.set_potential(fit)
+    ti.input.grades = False
+    ti.input.atoms = 32
+    ti.input.repeats = 1
+    ti.input.temperature = 300
+    ti.set_reference(template(project, "upsampling_template", structure=bulk("Cu", a=3.6, cubic=True),
+                              mesh=(4, 4, 4)))
+    ti.input.upsample_snapshots = 3
+    ti.input.upsample_interval = 50
+    ti.run()
+    assert ti.status.finished
+    up = ti.output.upsampling
+    assert up["samples"] == 3 and up["failures"] == 0
+    assert sum(control.calls().values()) == 3
+    refs = project.open("ti_vasp_upsampled_references")
+    job = refs.load(refs.job_table().job.iloc[0])
+    assert job.get_kpoints() == [2, 2, 2]           # 32 atoms: a 2x2x2 cubic cell, density kept
+    assert ti.output.free_energy_reference == pytest.approx(ti.output.free_energy + up["delta_f"])

@@ -253,6 +253,12 @@ class ConvexHullScreen(PotentialOutput, PythonTemplateJob):
         self._references = refs
         self._result = res
 
+    def reference_images(self):
+        """Every reference calculation (single points and relaxation steps) as ASE Atoms with a
+        SinglePointCalculator holding its energy (eV), forces (eV/A) and stress (eV/A^3)."""
+        from .common import labelled_images
+        return labelled_images(getattr(self, "_references", None))
+
     def table(self):
         """Every candidate as a pandas DataFrame (energies eV/atom, status, grades)."""
         import pandas as pd

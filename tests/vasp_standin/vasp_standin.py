@@ -3,6 +3,8 @@
 Run in a VASP working directory, it reads POSCAR, INCAR, KPOINTS and POTCAR as VASP does (species
 and valences from the POTCAR, counts from the POSCAR), computes energy, forces and stress with ASE's
 EMT and writes the files VASP writes and pyiron parses: OUTCAR, OSZICAR, vasprun.xml, CONTCAR.
+Single points, and relaxations (IBRION = 1, 2, 3 with NSW > 0; ISIF = 3 relaxes the cell) with
+every ionic step in the output.
 
 The electronic structure is made up, but the numbers that matter are consistent as in VASP:
 EMT's energy is the free energy F (``free  energy   TOTEN``, ``e_fr_energy``), whose negative
@@ -33,7 +35,10 @@ from pathlib import Path
 
 import numpy as np
 from ase.calculators.emt import EMT
-from ase.io import read
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.filters import FrechetCellFilter
+from ase.io import read, write
+from ase.optimize import BFGS
 
 EV_PER_A3_IN_KBAR = 1602.1766208
 VERSION = "vasp.5.4.4.18Apr17-6-g9f103f2a35"
@@ -125,33 +130,58 @@ def count_call(calls_file, key):
     return calls[key]
 
 
+# ---------------------------------------------------------------- ionic steps
+def ionic_steps(atoms, incar):
+    """The ionic steps: one for a single point; for IBRION = 1, 2, 3 and NSW > 0 a relaxation (ASE's
+    BFGS on EMT; the cell too for ISIF = 3) until the forces fall below -EDIFFG (EDIFFG < 0, else
+    0.02 eV/A) or NSW steps.  Each step an Atoms with its energy, forces and stress attached."""
+    atoms.calc = EMT()
+
+    def snapshot():
+        snap = atoms.copy()
+        snap.calc = SinglePointCalculator(snap, energy=atoms.get_potential_energy(), forces=atoms.get_forces(),
+                                          stress=atoms.get_stress())
+        return snap
+    nsw, ibrion = int(float(incar.get("NSW", 0))), int(float(incar.get("IBRION", -1)))
+    if nsw <= 0 or ibrion not in (1, 2, 3):
+        return [snapshot()]
+    ediffg = float(incar.get("EDIFFG", -0.02))
+    fmax = -ediffg if ediffg < 0 else 0.02
+    images = []
+    opt = BFGS(FrechetCellFilter(atoms) if int(float(incar.get("ISIF", 2))) == 3 else atoms, logfile=None)
+    opt.attach(lambda: images.append(snapshot()))
+    opt.run(fmax=fmax, steps=nsw - 1)
+    return images or [snapshot()]
+
+
 # ---------------------------------------------------------------- output
 def fmt_vec(v, f="%16.8f"):
     return " ".join(f % x for x in v)
 
 
 class Result:
-    def __init__(self, atoms, counts, potcar, incar, kpts, weights, mesh, gamma, unconverged, no_forces):
-        self.atoms, self.counts, self.potcar, self.incar = atoms, counts, potcar, incar
+    def __init__(self, images, counts, potcar, incar, kpts, weights, mesh, gamma, unconverged, no_forces):
+        """``images``: the ionic steps (ASE Atoms with EMT attached), one for a single point."""
+        self.counts, self.potcar, self.incar = counts, potcar, incar
         self.kpts, self.weights, self.mesh, self.gamma = kpts, weights, mesh, gamma
-        n = len(atoms)
-        atoms.calc = EMT()
-        self.free = float(atoms.get_potential_energy())
-        self.forces = atoms.get_forces()
+        n = len(images[0])
         self.isif = int(float(incar.get("ISIF", 2)))
-        self.stress = atoms.get_stress(voigt=False) if self.isif != 0 else None
         sigma = float(incar.get("SIGMA", 0.2))
         ts = n * sigma ** 2 / 5.0
-        self.wo_entropy = self.free + ts
-        self.sigma0 = 0.5 * (self.free + self.wo_entropy)
         self.nelm = int(float(incar.get("NELM", 60)))
         self.nscf = self.nelm if unconverged else min(9, self.nelm - 1)
-        # SCF free energies approach F geometrically; an unconverged run stays away from it
-        gap = 0.05 if unconverged else 1e-7
-        self.scf = [self.free + (40.0 + n) * 0.3 ** k + gap for k in range(self.nscf - 1)] + [self.free + gap]
-        if unconverged:
-            self.free = self.scf[-1]
-            self.wo_entropy, self.sigma0 = self.free + ts, self.free + ts / 2
+        self.steps = []
+        for atoms in images:
+            free = float(atoms.get_potential_energy())
+            # SCF free energies approach F geometrically; an unconverged run stays away from it
+            gap = 0.05 if unconverged else 1e-7
+            scf = [free + (40.0 + n) * 0.3 ** k + gap for k in range(self.nscf - 1)] + [free + gap]
+            if unconverged:
+                free = scf[-1]
+            self.steps.append({"atoms": atoms, "free": free, "forces": atoms.get_forces(),
+                               "stress": atoms.get_stress(voigt=False) if self.isif != 0 else None, "scf": scf,
+                               "wo_entropy": free + ts, "sigma0": free + ts / 2})
+        self._use(self.steps[0])
         self.ispin = int(float(incar.get("ISPIN", 1)))
         self.magmoms = None
         if self.ispin == 2:
@@ -169,6 +199,11 @@ class Result:
         self.no_forces = no_forces
         self.efermi = 5.0
         self.nbands = max(8, int(self.nelect / 2 + n / 2 + 4))
+
+    def _use(self, step):
+        """Point the writers at one ionic step."""
+        self.atoms, self.free, self.forces, self.stress = step["atoms"], step["free"], step["forces"], step["stress"]
+        self.scf, self.wo_entropy, self.sigma0 = step["scf"], step["wo_entropy"], step["sigma0"]
 
     def eigenvalues(self, spin, k):
         """Made-up bands: evenly spaced, shifted per k-point and spin."""
@@ -236,94 +271,98 @@ class Result:
         w(" ")
         w(" ")
         w(" Atomic Wigner-Seitz radii")
-        mag_total = 0.0 if self.magmoms is None else float(self.magmoms.sum())
-        for it, e in enumerate(self.scf):
-            w(f"----------------------------------------- Iteration    1({it + 1:4d})  ---------------------------------------")
+        for step in self.steps:
+            self._use(step)
+            a = self.atoms
+            rec = np.linalg.inv(a.cell.array).T
+            mag_total = 0.0 if self.magmoms is None else float(self.magmoms.sum())
+            for it, e in enumerate(self.scf):
+                w(f"----------------------------------------- Iteration    1({it + 1:4d})  ---------------------------------------")
+                w(" ")
+                w(f"       eigenvalue-minimisations  :   {16 * n:4d}")
+                w(f"       total energy-change (2. order) : {e - (self.scf[it - 1] if it else 0.0):.7E}  (-0.1000000E+00)")
+                w(f"       number of electron {self.nelect:15.7f} magnetization {mag_total:15.7f}" if self.ispin == 2
+                  else f"       number of electron {self.nelect:15.7f} magnetization ")
+                w(f"       augmentation part  {self.nelect / 10:15.7f} magnetization {mag_total / 10:15.7f}" if self.ispin == 2
+                  else f"       augmentation part  {self.nelect / 10:15.7f} magnetization ")
+                w(" ")
+                w("  Free energy of the ion-electron system (eV)")
+                w("  ---------------------------------------------------")
+                w(f"  entropy T*S    EENTRO = {-(self.wo_entropy - self.free):19.8f}")
+                w("  ---------------------------------------------------")
+                w(f"  free energy    TOTEN  = {e:19.8f} eV")
+                w(" ")
+                w(f"  energy without entropy = {e + self.wo_entropy - self.free:17.8f}  energy(sigma->0) = {e + self.sigma0 - self.free:17.8f}")
+                w(" ")
+                w(" ")
+                w("--------------------------------------------------------------------------------------------------------")
+                w(" ")
             w(" ")
-            w(f"       eigenvalue-minimisations  :   {16 * n:4d}")
-            w(f"       total energy-change (2. order) : {e - (self.scf[it - 1] if it else 0.0):.7E}  (-0.1000000E+00)")
-            w(f"       number of electron {self.nelect:15.7f} magnetization {mag_total:15.7f}" if self.ispin == 2
-              else f"       number of electron {self.nelect:15.7f} magnetization ")
-            w(f"       augmentation part  {self.nelect / 10:15.7f} magnetization {mag_total / 10:15.7f}" if self.ispin == 2
-              else f"       augmentation part  {self.nelect / 10:15.7f} magnetization ")
+            w(f" E-fermi : {self.efermi:10.4f}     XC(G=0):  -9.0000     alpha+bet : -7.0000")
             w(" ")
-            w("  Free energy of the ion-electron system (eV)")
-            w("  ---------------------------------------------------")
-            w(f"  entropy T*S    EENTRO = {-(self.wo_entropy - self.free):19.8f}")
-            w("  ---------------------------------------------------")
-            w(f"  free energy    TOTEN  = {e:19.8f} eV")
-            w(" ")
-            w(f"  energy without entropy = {e + self.wo_entropy - self.free:17.8f}  energy(sigma->0) = {e + self.sigma0 - self.free:17.8f}")
-            w(" ")
-            w(" ")
+            for s in range(self.ispin):
+                if self.ispin == 2:
+                    w(f" spin component {s + 1}")
+                    w(" ")
+                for k in range(len(self.kpts)):
+                    w(f" k-point {k + 1:5d} :   {self.kpts[k][0]:.4f} {self.kpts[k][1]:.4f} {self.kpts[k][2]:.4f}")
+                    w("  band No.  band energies     occupation ")
+                    e, occ = self.eigenvalues(s, k)
+                    for b in range(self.nbands):
+                        w(f"  {b + 1:6d}  {e[b]:12.4f}  {occ[b] * (2 if self.ispin == 1 else 1):11.5f}")
+                    w(" ")
             w("--------------------------------------------------------------------------------------------------------")
             w(" ")
-        w(" ")
-        w(f" E-fermi : {self.efermi:10.4f}     XC(G=0):  -9.0000     alpha+bet : -7.0000")
-        w(" ")
-        for s in range(self.ispin):
-            if self.ispin == 2:
-                w(f" spin component {s + 1}")
+            if self.stress is not None:
+                s = self.stress
+                kb = -np.array([s[0, 0], s[1, 1], s[2, 2], s[0, 1], s[1, 2], s[0, 2]]) * EV_PER_A3_IN_KBAR
+                tot = kb * a.get_volume() / EV_PER_A3_IN_KBAR
+                w("  FORCE on cell =-STRESS in cart. coord.  units (eV):")
+                w("  Direction    XX          YY          ZZ          XY          YZ          ZX")
+                w("  --------------------------------------------------------------------------------------")
+                w("  Alpha Z" + " ".join("%11.5f" % x for x in [0.1, 0.1, 0.1, 0, 0, 0]))
+                w("  Ewald  " + " ".join("%11.5f" % x for x in tot - 0.1 * np.array([1, 1, 1, 0, 0, 0])))
+                w("  -----------------------------------------------------------------------------------")
+                w("  Total  " + " ".join("%11.5f" % x for x in tot))
+                w("  in kB  " + " ".join("%11.5f" % x for x in kb))
+                w(f"  external pressure = {kb[:3].mean():11.2f} kB  Pullay stress =        0.00 kB")
                 w(" ")
-            for k in range(len(self.kpts)):
-                w(f" k-point {k + 1:5d} :   {self.kpts[k][0]:.4f} {self.kpts[k][1]:.4f} {self.kpts[k][2]:.4f}")
-                w("  band No.  band energies     occupation ")
-                e, occ = self.eigenvalues(s, k)
-                for b in range(self.nbands):
-                    w(f"  {b + 1:6d}  {e[b]:12.4f}  {occ[b] * (2 if self.ispin == 1 else 1):11.5f}")
+            w(" ")
+            w(" VOLUME and BASIS-vectors are now :")
+            w(" -----------------------------------------------------------------------------")
+            w(f"  energy-cutoff  :  {float(self.incar.get('ENCUT', 400)):10.2f}")
+            w(f"  volume of cell :  {a.get_volume():10.2f}")
+            w("      direct lattice vectors                 reciprocal lattice vectors")
+            for v, r in zip(a.cell.array, rec):
+                w(f"  {v[0]:13.9f}{v[1]:13.9f}{v[2]:13.9f}  {r[0]:13.9f}{r[1]:13.9f}{r[2]:13.9f}")
+            w(" ")
+            if self.magmoms is not None:
+                w(" magnetization (x)")
                 w(" ")
-        w("--------------------------------------------------------------------------------------------------------")
-        w(" ")
-        if self.stress is not None:
-            s = self.stress
-            kb = -np.array([s[0, 0], s[1, 1], s[2, 2], s[0, 1], s[1, 2], s[0, 2]]) * EV_PER_A3_IN_KBAR
-            tot = kb * a.get_volume() / EV_PER_A3_IN_KBAR
-            w("  FORCE on cell =-STRESS in cart. coord.  units (eV):")
-            w("  Direction    XX          YY          ZZ          XY          YZ          ZX")
-            w("  --------------------------------------------------------------------------------------")
-            w("  Alpha Z" + " ".join("%11.5f" % x for x in [0.1, 0.1, 0.1, 0, 0, 0]))
-            w("  Ewald  " + " ".join("%11.5f" % x for x in tot - 0.1 * np.array([1, 1, 1, 0, 0, 0])))
-            w("  -----------------------------------------------------------------------------------")
-            w("  Total  " + " ".join("%11.5f" % x for x in tot))
-            w("  in kB  " + " ".join("%11.5f" % x for x in kb))
-            w(f"  external pressure = {kb[:3].mean():11.2f} kB  Pullay stress =        0.00 kB")
+                w("# of ion       s       p       d       tot")
+                w("------------------------------------------")
+                for i, m in enumerate(self.magmoms):
+                    w(f"{i + 1:5d}        {0.01 * m:6.3f}  {0.01 * m:6.3f}  {0.98 * m:6.3f}  {m:6.3f}")
+                w("--------------------------------------------------")
+                w(f"tot          {self.magmoms.sum():8.3f}")
+                w(" ")
+            if not self.no_forces:
+                w(" POSITION                                       TOTAL-FORCE (eV/Angst)")
+                w(" -----------------------------------------------------------------------------------")
+                for p, f in zip(a.positions, self.forces):
+                    w(f" {p[0]:12.5f} {p[1]:12.5f} {p[2]:12.5f}   {f[0]:14.6f} {f[1]:14.6f} {f[2]:14.6f}")
+                w(" -----------------------------------------------------------------------------------")
+                drift = self.forces.sum(axis=0)
+                w(f"    total drift:                         {drift[0]:14.6f} {drift[1]:14.6f} {drift[2]:14.6f}")
+                w(" ")
             w(" ")
-        w(" ")
-        w(" VOLUME and BASIS-vectors are now :")
-        w(" -----------------------------------------------------------------------------")
-        w(f"  energy-cutoff  :  {float(self.incar.get('ENCUT', 400)):10.2f}")
-        w(f"  volume of cell :  {a.get_volume():10.2f}")
-        w("      direct lattice vectors                 reciprocal lattice vectors")
-        for v, r in zip(a.cell.array, rec):
-            w(f"  {v[0]:13.9f}{v[1]:13.9f}{v[2]:13.9f}  {r[0]:13.9f}{r[1]:13.9f}{r[2]:13.9f}")
-        w(" ")
-        if self.magmoms is not None:
-            w(" magnetization (x)")
+            w("  FREE ENERGIE OF THE ION-ELECTRON SYSTEM (eV)")
+            w("  ---------------------------------------------------")
+            w(f"  free  energy   TOTEN  = {self.free:19.8f} eV")
             w(" ")
-            w("# of ion       s       p       d       tot")
-            w("------------------------------------------")
-            for i, m in enumerate(self.magmoms):
-                w(f"{i + 1:5d}        {0.01 * m:6.3f}  {0.01 * m:6.3f}  {0.98 * m:6.3f}  {m:6.3f}")
-            w("--------------------------------------------------")
-            w(f"tot          {self.magmoms.sum():8.3f}")
+            w(f"  energy  without entropy= {self.wo_entropy:17.8f}  energy(sigma->0) = {self.sigma0:17.8f}")
             w(" ")
-        if not self.no_forces:
-            w(" POSITION                                       TOTAL-FORCE (eV/Angst)")
-            w(" -----------------------------------------------------------------------------------")
-            for p, f in zip(a.positions, self.forces):
-                w(f" {p[0]:12.5f} {p[1]:12.5f} {p[2]:12.5f}   {f[0]:14.6f} {f[1]:14.6f} {f[2]:14.6f}")
-            w(" -----------------------------------------------------------------------------------")
-            drift = self.forces.sum(axis=0)
-            w(f"    total drift:                         {drift[0]:14.6f} {drift[1]:14.6f} {drift[2]:14.6f}")
             w(" ")
-        w(" ")
-        w("  FREE ENERGIE OF THE ION-ELECTRON SYSTEM (eV)")
-        w("  ---------------------------------------------------")
-        w(f"  free  energy   TOTEN  = {self.free:19.8f} eV")
-        w(" ")
-        w(f"  energy  without entropy= {self.wo_entropy:17.8f}  energy(sigma->0) = {self.sigma0:17.8f}")
-        w(" ")
-        w(" ")
         w(" General timing and accounting informations for this job:")
         w(" ========================================================")
         w(" ")
@@ -338,13 +377,17 @@ class Result:
 
     # -------------------------------------------------------- OSZICAR
     def oszicar(self):
-        L = ["       N       E                     dE             d eps       ncg     rms          rms(c)"]
-        prev = 0.0
-        for it, e in enumerate(self.scf):
-            L.append(f"DAV: {it + 1:3d}    {e:.12E}   {e - prev:.5E}   -0.10000E-01   {16 * len(self.atoms):4d}   0.100E-01")
-            prev = e
-        mag = "" if self.magmoms is None else f"  mag= {self.magmoms.sum():10.4f}"
-        L.append(f"   1 F= {self.free:.8E} E0= {self.sigma0:.8E}  d E ={self.free:.6E}{mag}")
+        L = []
+        for n_step, step in enumerate(self.steps):
+            self._use(step)
+            L.append("       N       E                     dE             d eps       ncg     rms          rms(c)")
+            prev = 0.0
+            for it, e in enumerate(self.scf):
+                L.append(f"DAV: {it + 1:3d}    {e:.12E}   {e - prev:.5E}   -0.10000E-01   {16 * len(self.atoms):4d}   0.100E-01")
+                prev = e
+            mag = "" if self.magmoms is None else f"  mag= {self.magmoms.sum():10.4f}"
+            L.append(f"{n_step + 1:4d} F= {self.free:.8E} E0= {self.sigma0:.8E}  d E ={self.free:.6E}{mag}")
+        self._use(self.steps[0])
         return "\n".join(L) + "\n"
 
     # -------------------------------------------------------- vasprun.xml
@@ -355,6 +398,8 @@ class Result:
         w = L.append
 
         def structure(name=None):
+            a = self.atoms
+            rec = np.linalg.inv(a.cell.array).T
             w(f' <structure name="{name}" >' if name else " <structure>")
             w("  <crystal>")
             w('   <varray name="basis" >')
@@ -450,53 +495,60 @@ class Result:
         w("   </set>")
         w("  </array>")
         w(" </atominfo>")
+        self._use(self.steps[0])
         structure("initialpos")
-        w(" <calculation>")
-        for e in self.scf:
-            w("  <scstep>")
-            w('   <time name="dav">    0.01    0.01</time>')
-            energies(e)
-            w("  </scstep>")
-        structure()
-        if not self.no_forces:
-            w('  <varray name="forces" >')
-            for f in self.forces:
-                w(f"   <v> {fmt_vec(f)} </v>")
-            w("  </varray>")
-        if self.stress is not None:
-            w('  <varray name="stress" >')
-            for row in -self.stress * EV_PER_A3_IN_KBAR:
-                w(f"   <v> {fmt_vec(row)} </v>")
-            w("  </varray>")
-        energies(self.free, indent="  ")
-        w('  <time name="totalsc">    0.10    0.10</time>')
-        w("  <eigenvalues>")
-        w("   <array>")
-        w('    <dimension dim="1">band</dimension>')
-        w('    <dimension dim="2">kpoint</dimension>')
-        w('    <dimension dim="3">spin</dimension>')
-        w("    <field>eigene</field>")
-        w("    <field>occ</field>")
-        w("    <set>")
-        for s in range(self.ispin):
-            w(f'     <set comment="spin {s + 1}">')
-            for k in range(len(self.kpts)):
-                w(f'      <set comment="kpoint {k + 1}">')
-                e, occ = self.eigenvalues(s, k)
-                for b in range(self.nbands):
-                    w(f"       <r> {e[b]:10.4f} {occ[b]:8.4f} </r>")
-                w("      </set>")
-            w("     </set>")
-        w("    </set>")
-        w("   </array>")
-        w("  </eigenvalues>")
-        w("  <separator name=\"orbital magnetization\" >")
-        w("  </separator>")
-        w("  <dos>")
-        w(f'   <i name="efermi"> {self.efermi:16.8f} </i>')
-        w("  </dos>")
-        w(" </calculation>")
+        for step in self.steps:
+            self._use(step)
+            a = self.atoms
+            rec = np.linalg.inv(a.cell.array).T
+            w(" <calculation>")
+            for e in self.scf:
+                w("  <scstep>")
+                w('   <time name="dav">    0.01    0.01</time>')
+                energies(e)
+                w("  </scstep>")
+            structure()
+            if not self.no_forces:
+                w('  <varray name="forces" >')
+                for f in self.forces:
+                    w(f"   <v> {fmt_vec(f)} </v>")
+                w("  </varray>")
+            if self.stress is not None:
+                w('  <varray name="stress" >')
+                for row in -self.stress * EV_PER_A3_IN_KBAR:
+                    w(f"   <v> {fmt_vec(row)} </v>")
+                w("  </varray>")
+            energies(self.free, indent="  ")
+            w('  <time name="totalsc">    0.10    0.10</time>')
+            w("  <eigenvalues>")
+            w("   <array>")
+            w('    <dimension dim="1">band</dimension>')
+            w('    <dimension dim="2">kpoint</dimension>')
+            w('    <dimension dim="3">spin</dimension>')
+            w("    <field>eigene</field>")
+            w("    <field>occ</field>")
+            w("    <set>")
+            for s in range(self.ispin):
+                w(f'     <set comment="spin {s + 1}">')
+                for k in range(len(self.kpts)):
+                    w(f'      <set comment="kpoint {k + 1}">')
+                    e, occ = self.eigenvalues(s, k)
+                    for b in range(self.nbands):
+                        w(f"       <r> {e[b]:10.4f} {occ[b]:8.4f} </r>")
+                    w("      </set>")
+                w("     </set>")
+            w("    </set>")
+            w("   </array>")
+            w("  </eigenvalues>")
+            w("  <separator name=\"orbital magnetization\" >")
+            w("  </separator>")
+            w("  <dos>")
+            w(f'   <i name="efermi"> {self.efermi:16.8f} </i>')
+            w("  </dos>")
+            w(" </calculation>")
+        self._use(self.steps[-1])
         structure("finalpos")
+        self._use(self.steps[0])
         w("</modeling>")
         return "\n".join(L) + "\n"
 
@@ -522,15 +574,16 @@ def main():
         sys.stderr.write(" VERY BAD NEWS! internal error in subroutine IBZKPT: stand-in crash\n")
         return 1
     kpts, weights = mp_kpoints(mesh, gamma)
-    res = Result(atoms, counts, potcar, incar, kpts, weights, mesh, gamma,
+    images = ionic_steps(atoms, incar)
+    res = Result(images, counts, potcar, incar, kpts, weights, mesh, gamma,
                  unconverged=key in ctl.get("unconverged", []), no_forces=key in ctl.get("no_forces", []))
     Path("OSZICAR").write_text(res.oszicar())
     Path("vasprun.xml").write_text(res.vasprun())
     Path("OUTCAR").write_text(res.outcar())
-    Path("CONTCAR").write_text(Path("POSCAR").read_text())
+    write("CONTCAR", images[-1], format="vasp", direct=True)
     for name in ("WAVECAR", "CHGCAR", "CHG"):
         Path(name).write_text("")
-    print(f" running on    1 total cores\n stand-in: {key}, F = {res.free:.8f} eV")
+    print(f" running on    1 total cores\n stand-in: {key}, {len(images)} ionic steps, F = {res.steps[-1]['free']:.8f} eV")
     time.sleep(0.01)
     return 0
 
