@@ -1,0 +1,243 @@
+"""An ab initio melting point: an MTP learned on the fly from the reference (DFT), its melting
+point from free energies, then free-energy perturbation (upsampling) to the reference in small
+cells of both phases (in the spirit of Zhu et al., PRB 96, 224202 (2017) and PRB 101, 144108
+(2020), with the MTP in place of their fitted references).
+
+Stages, each kept in its folder of ``workdir`` and read back on a rerun (an interrupted run
+continues; no reference result is computed twice):
+
+1. ``learning/``: the MTP learns on the fly from the reference while it runs NPT MD in LAMMPS (pair
+   style ``mtp``, grades every step) in cells of ``cell_atoms`` atoms: a crystal heated through
+   its melting point and a liquid cooled towards it.
+2. ``melting/``: T_m of the MTP from free energies (:func:`~.melting.melting_point`), with the
+   entropy of melting dS = L / T_m.
+3. ``upsampling/<phase>/``: at T_m(MTP), uncorrelated MD snapshots of the MTP in cells of
+   ``cell_atoms`` atoms of the solid and the liquid, each computed with the reference;
+   dF = F_ref - F_MTP per atom by the exponential average (its bootstrap error, the effective
+   sample size and the second-order cumulant are reported).
+4. T_m(reference) = T_m(MTP) + (dF_liquid - dF_solid) / dS, to first order in the shift; its error
+   combines the MTP's T_m error and the two upsampling errors.
+
+Units: K, eV/atom, eV/K/atom.  The reference: an ASE calculator factory (a picklable callable
+returning a fresh calculator, as for :class:`~pyiron_mtp.on_the_fly.LearningOnTheFly`).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..on_the_fly import structure_key
+
+__all__ = ["ab_initio_melting_point", "AbInitioMeltingResult", "CachedReferences", "shifted_melting_point"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AbInitioMeltingResult:
+    """T_m of the reference (K) with its error, and every stage's figures."""
+
+    melting_temperature: float
+    melting_temperature_error: float
+    mtp_melting_temperature: float
+    mtp_melting_temperature_error: float
+    entropy_of_melting: float              # eV/K/atom (MTP)
+    upsampling: dict = field(default_factory=dict)      # phase -> PerturbationResult.summary()
+    reference_calls: dict = field(default_factory=dict)  # stage -> number of reference results
+    minutes: dict = field(default_factory=dict)          # stage -> wall minutes
+    flags: list = field(default_factory=list)
+    workdir: str = ""
+
+    def summary(self):
+        return asdict(self)
+
+
+def shifted_melting_point(tm, tm_err, entropy, df_solid, err_solid, df_liquid, err_liquid):
+    """T_m after adding dF (eV/atom) to each phase's free energy, to first order:
+    T_m + (dF_l - dF_s) / dS, and its error from the three independent errors."""
+    if not entropy > 0:
+        raise ValueError(f"entropy of melting must be positive, got {entropy}")
+    t = tm + (df_liquid - df_solid) / entropy
+    e = float(np.sqrt(tm_err ** 2 + (err_solid ** 2 + err_liquid ** 2) / entropy ** 2))
+    return float(t), e
+
+
+class CachedReferences:
+    """An executor that keeps every reference result in ``folder/results.json`` by structure:
+    a structure computed before is read back, never computed again (the upsampling of an
+    interrupted run continues).  ``executor``: where new calculations run (default: here)."""
+
+    def __init__(self, folder, executor=None):
+        self.path = Path(folder) / "results.json"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.executor = executor
+        self.results = json.loads(self.path.read_text()) if self.path.exists() else {}
+        self.computed = 0
+
+    def _store(self, key, result):
+        e, f, s = result
+        self.results[key] = {"energy": float(e), "forces": np.asarray(f).tolist(),
+                             "stress": None if s is None else np.asarray(s).tolist()}
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.results))
+        tmp.replace(self.path)
+        self.computed += 1
+
+    def submit(self, fn, atoms, reference):
+        key = structure_key(atoms)
+        fut = Future()
+        if key in self.results:
+            r = self.results[key]
+            fut.set_result((r["energy"], np.array(r["forces"]), None if r["stress"] is None else np.array(r["stress"])))
+            return fut
+        inner = None if self.executor is None else self.executor.submit(fn, atoms, reference)
+
+        class _Stored:
+            def result(_self):
+                res = inner.result() if inner is not None else fn(atoms, reference)
+                self._store(key, res)
+                return res
+        return _Stored()
+
+
+def _learning_starts(species, lattice, cell_atoms, seed):
+    from .engine import make_structure
+    solid = make_structure(species, lattice, cell_atoms)
+    liquid = solid.copy()
+    liquid.rattle(0.25, seed=seed)          # a disordered start; the MD at high temperature melts it
+    liquid.set_cell(liquid.cell.array * 1.03, scale_atoms=True)
+    return [solid, liquid]
+
+
+def phase_snapshots(potential, phase, temperature, lattice, atoms, folder, count, interval, seed=11, protocol=None,
+                    attempts=3):
+    """``count`` MD snapshots (ASE Atoms), ``interval`` steps apart, of ``phase`` in a cell of about
+    ``atoms`` atoms (the liquid two fewer) at ``temperature`` (K) and zero pressure: NPT
+    equilibration (a liquid is melted first), then NVT at the mean volume.  A phase that does not stay itself (a small liquid near
+    T_m may crystallise) is tried again with another seed, ``attempts`` times."""
+    from ..lammps.dump import read_dump
+    from . import stages
+    from .engine import PhaseError, _check_phase, _read_data, _Runner, _scaled_to, make_structure
+    from .protocol import Protocol
+    p = protocol or Protocol()
+    liquid = phase == "liquid"
+    start = make_structure(potential.species, lattice, atoms)
+    if liquid and len(start) > 8:
+        del start[[0, len(start) // 2]]     # two atoms short of the crystal: it cannot refreeze into its box
+    last = None
+    for k in range(attempts):
+        s = seed + 1000 * k
+        runner = _Runner(potential, Path(folder) / f"seed{s}", 1, None)
+        rc = stages.order_parameters(lattice, start.get_volume() / len(start))
+        try:
+            eq = runner(stages.equilibration(potential, p, temperature, 0.0, lattice, rc, s, liquid=liquid),
+                        "equilibration", start)
+            _check_phase(eq, phase, "equilibration", temperature, p, [], lattice)
+            eq_start = _scaled_to(_read_data(runner.workdir / "equilibration" / "equilibrated.data",
+                                             potential.species), eq["box"])
+            rc = stages.order_parameters(lattice, eq["volume"])
+            sn = runner(stages.snapshots(potential, p, temperature, rc, s + 7, count, interval), "snapshots",
+                        eq_start)
+            _check_phase(sn, phase, "snapshots", temperature, p, [], lattice)
+        except PhaseError as exc:
+            log.warning("%s in %d atoms at %.0f K (seed %d): %s; trying another seed", phase, len(start),
+                        temperature, s, exc)
+            last = exc
+            continue
+        return read_dump(runner.workdir / "snapshots" / "frames.dump", potential.species)[-count:]
+    raise PhaseError(f"no {phase} of {len(start)} atoms stayed {phase} at {temperature:.0f} K in {attempts} "
+                     f"attempts (last: {last}); use more atoms", phase=phase, stage="snapshots",
+                     temperature=temperature)
+
+
+def ab_initio_melting_point(reference, species, lattice="fcc", *, temperatures, workdir, cell_atoms=32,
+                            level=16, min_dist=2.0, max_dist=5.0, learn_steps=3000, max_iterations=20,
+                            max_selected=8, train_iter=100, melting_atoms=500, melting_kwargs=None,
+                            snapshots=40, interval=200, workers=1, seed=11, progress=True):
+    """T_m of ``reference`` (module docstring).
+
+    ``temperatures``: (low, high) K of the learning MD - the crystal is heated from low to high
+    (high well above T_m: it melts), the liquid cooled from high to low; ``cell_atoms``: atoms in
+    the cells computed with the reference (learning and upsampling); ``melting_atoms`` and
+    ``melting_kwargs``: the MTP melting point (:func:`~.melting.melting_point`, default method
+    "free_energy" with the coexistence-free heating estimate); ``snapshots`` per phase,
+    ``interval`` MD steps apart; ``workers``: reference calculations at once (processes)."""
+    from concurrent.futures import ProcessPoolExecutor
+    from ..active import ActiveSet
+    from ..on_the_fly import LammpsProtocol, LearningOnTheFly
+    from ..potential import MTP
+    from ..calculator import MTPCalculator
+    from .melting import melting_point
+    from .perturbation import upsample
+    from .potential import LammpsPotential
+    t_low, t_high = (float(t) for t in temperatures)
+    if not 0 < t_low < t_high:
+        raise ValueError(f"temperatures must be (low, high) with 0 < low < high, got {temperatures}")
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    species = list(species)
+    minutes, calls, flags = {}, {}, []
+    pool = ProcessPoolExecutor(workers) if workers > 1 else None
+    try:
+        # 1. learning on the fly
+        t0 = time.time()
+        starts = _learning_starts(species, lattice, cell_atoms, seed)
+        protocols = [LammpsProtocol(ensemble="npt", temperature=(t_low, t_high), steps=learn_steps, timestep=2.0),
+                     LammpsProtocol(ensemble="npt", temperature=(t_high, t_low), steps=learn_steps, timestep=2.0)]
+        otf = LearningOnTheFly(MTP.from_level(level, species, min_dist, max_dist), reference, starts, protocols,
+                               species=species, mode="neighborhood", max_iterations=max_iterations,
+                               max_selected=max_selected, train_iter=train_iter, workdir=workdir / "learning",
+                               executor=pool, seed=seed)
+        pot = otf.run(progress=progress)
+        calls["learning"] = otf.reference_calls
+        minutes["learning"] = (time.time() - t0) / 60
+        if not otf.converged:
+            flags.append(f"learning on the fly stopped after {otf.iteration} iterations without converging")
+        active = ActiveSet.build(pot, otf.training, mode="neighborhood")
+        lpot = LammpsPotential.from_mtp(pot, active)
+
+        # 2. melting point of the MTP
+        t0 = time.time()
+        kwargs = dict(method="free_energy", atoms=melting_atoms, parallel=2, progress=progress)
+        kwargs.update(melting_kwargs or {})
+        mres = melting_point(lpot, lattice, workdir=workdir / "melting", **kwargs)
+        minutes["melting"] = (time.time() - t0) / 60
+        tm, tm_err = mres.melting_temperature, mres.melting_temperature_error
+        ds = mres.entropy_of_melting
+        flags += [f"melting: {f}" for f in mres.flags]
+
+        # 3. upsampling in small cells of both phases at T_m(MTP)
+        t0 = time.time()
+        up = {}
+        for phase in ("solid", "liquid"):
+            folder = workdir / "upsampling" / phase
+            frames = phase_snapshots(lpot, phase, tm, lattice, cell_atoms, folder, snapshots, interval, seed,
+                                     protocol=(melting_kwargs or {}).get("protocol"))
+            cache = CachedReferences(folder / "references", pool)
+            pert = upsample(frames, MTPCalculator(pot), reference, tm, executor=cache, progress=progress)
+            up[phase] = pert.summary()
+            calls[f"upsampling_{phase}"] = len(cache.results)
+            if pert.effective_samples < 0.2 * pert.samples:
+                flags.append(f"upsampling {phase}: effective sample size {pert.effective_samples:.1f} of "
+                             f"{pert.samples}: the exponential average rests on few snapshots")
+            if abs(pert.delta_f - pert.delta_f_cumulant) > max(2 * pert.delta_f_error, 1e-3):
+                flags.append(f"upsampling {phase}: exponential average {pert.delta_f * 1e3:.2f} and cumulant "
+                             f"{pert.delta_f_cumulant * 1e3:.2f} meV/atom differ: the MTP is far from the reference")
+        minutes["upsampling"] = (time.time() - t0) / 60
+    finally:
+        if pool is not None:
+            pool.shutdown()
+
+    # 4. the reference's melting point
+    t, e = shifted_melting_point(tm, tm_err, ds, up["solid"]["delta_f"], up["solid"]["delta_f_error"],
+                                 up["liquid"]["delta_f"], up["liquid"]["delta_f_error"])
+    calls["total"] = sum(calls.values())
+    res = AbInitioMeltingResult(t, e, tm, tm_err, ds, up, calls, minutes, flags, str(workdir))
+    (workdir / "result.json").write_text(json.dumps(res.summary(), indent=1, default=float))
+    return res
