@@ -67,6 +67,8 @@ def test_ab_initio_melting_point_with_a_stand_in_reference(tmp_path):
     assert 500 < res.mtp_melting_temperature < 1300 and np.isfinite(res.melting_temperature_error)
     # an MTP learned from EMT is close to it: per-atom differences of a few meV at most
     assert abs(up["solid"]["delta_f"]) < 0.01 and abs(up["liquid"]["delta_f"]) < 0.01
+    assert set(res.minutes) == set(res.cpu_minutes) == {"learning", "melting", "upsampling_solid", "upsampling_liquid"}
+    assert all(v > 0 for v in res.cpu_minutes.values())
     stored = json.loads((tmp_path / "work" / "result.json").read_text())
     assert stored["melting_temperature"] == pytest.approx(res.melting_temperature)
     # a rerun in the same folder reads every stage back: no reference calculation again

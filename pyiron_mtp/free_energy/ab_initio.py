@@ -50,12 +50,40 @@ class AbInitioMeltingResult:
     entropy_of_melting: float              # eV/K/atom (MTP)
     upsampling: dict = field(default_factory=dict)      # phase -> PerturbationResult.summary()
     reference_calls: dict = field(default_factory=dict)  # stage -> number of reference results
-    minutes: dict = field(default_factory=dict)          # stage -> wall minutes
+    minutes: dict = field(default_factory=dict)          # stage -> wall minutes (summed over reruns)
+    cpu_minutes: dict = field(default_factory=dict)      # stage -> CPU minutes (this process + children)
     flags: list = field(default_factory=list)
     workdir: str = ""
 
     def summary(self):
         return asdict(self)
+
+
+class _StageClock:
+    """Wall and CPU minutes per stage (CPU of this process and its finished children: LAMMPS runs,
+    reference worker processes), added up over reruns in ``workdir/timing.json``."""
+
+    def __init__(self, workdir):
+        self.path = Path(workdir) / "timing.json"
+        self.wall = {}
+        self.cpu = {}
+        if self.path.exists():
+            d = json.loads(self.path.read_text())
+            self.wall, self.cpu = d.get("wall_minutes", {}), d.get("cpu_minutes", {})
+
+    @staticmethod
+    def _cpu():
+        import os
+        t = os.times()
+        return t.user + t.system + t.children_user + t.children_system
+
+    def start(self):
+        self._t, self._c = time.time(), self._cpu()
+
+    def stop(self, stage):
+        self.wall[stage] = self.wall.get(stage, 0.0) + (time.time() - self._t) / 60
+        self.cpu[stage] = self.cpu.get(stage, 0.0) + (self._cpu() - self._c) / 60
+        self.path.write_text(json.dumps({"wall_minutes": self.wall, "cpu_minutes": self.cpu}, indent=1))
 
 
 def shifted_melting_point(tm, tm_err, entropy, df_solid, err_solid, df_liquid, err_liquid):
@@ -182,62 +210,73 @@ def ab_initio_melting_point(reference, species, lattice="fcc", *, temperatures, 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     species = list(species)
-    minutes, calls, flags = {}, {}, []
-    pool = ProcessPoolExecutor(workers) if workers > 1 else None
+    calls, flags = {}, []
+    clock = _StageClock(workdir)
+
+    def pool():
+        return ProcessPoolExecutor(workers) if workers > 1 else None
+
+    # 1. learning on the fly
+    clock.start()
+    starts = _learning_starts(species, lattice, cell_atoms, seed)
+    protocols = [LammpsProtocol(ensemble="npt", temperature=(t_low, t_high), steps=learn_steps, timestep=2.0),
+                 LammpsProtocol(ensemble="npt", temperature=(t_high, t_low), steps=learn_steps, timestep=2.0)]
+    executor = pool()
     try:
-        # 1. learning on the fly
-        t0 = time.time()
-        starts = _learning_starts(species, lattice, cell_atoms, seed)
-        protocols = [LammpsProtocol(ensemble="npt", temperature=(t_low, t_high), steps=learn_steps, timestep=2.0),
-                     LammpsProtocol(ensemble="npt", temperature=(t_high, t_low), steps=learn_steps, timestep=2.0)]
         otf = LearningOnTheFly(MTP.from_level(level, species, min_dist, max_dist), reference, starts, protocols,
                                species=species, mode="neighborhood", max_iterations=max_iterations,
                                max_selected=max_selected, train_iter=train_iter, workdir=workdir / "learning",
-                               executor=pool, seed=seed)
+                               executor=executor, seed=seed)
         pot = otf.run(progress=progress)
-        calls["learning"] = otf.reference_calls
-        minutes["learning"] = (time.time() - t0) / 60
-        if not otf.converged:
-            flags.append(f"learning on the fly stopped after {otf.iteration} iterations without converging")
-        active = ActiveSet.build(pot, otf.training, mode="neighborhood")
-        lpot = LammpsPotential.from_mtp(pot, active)
-
-        # 2. melting point of the MTP
-        t0 = time.time()
-        kwargs = dict(method="free_energy", atoms=melting_atoms, parallel=2, progress=progress)
-        kwargs.update(melting_kwargs or {})
-        mres = melting_point(lpot, lattice, workdir=workdir / "melting", **kwargs)
-        minutes["melting"] = (time.time() - t0) / 60
-        tm, tm_err = mres.melting_temperature, mres.melting_temperature_error
-        ds = mres.entropy_of_melting
-        flags += [f"melting: {f}" for f in mres.flags]
-
-        # 3. upsampling in small cells of both phases at T_m(MTP)
-        t0 = time.time()
-        up = {}
-        for phase in ("solid", "liquid"):
-            folder = workdir / "upsampling" / phase
-            frames = phase_snapshots(lpot, phase, tm, lattice, cell_atoms, folder, snapshots, interval, seed,
-                                     protocol=(melting_kwargs or {}).get("protocol"))
-            cache = CachedReferences(folder / "references", pool)
-            pert = upsample(frames, MTPCalculator(pot), reference, tm, executor=cache, progress=progress)
-            up[phase] = pert.summary()
-            calls[f"upsampling_{phase}"] = len(cache.results)
-            if pert.effective_samples < 0.2 * pert.samples:
-                flags.append(f"upsampling {phase}: effective sample size {pert.effective_samples:.1f} of "
-                             f"{pert.samples}: the exponential average rests on few snapshots")
-            if abs(pert.delta_f - pert.delta_f_cumulant) > max(2 * pert.delta_f_error, 1e-3):
-                flags.append(f"upsampling {phase}: exponential average {pert.delta_f * 1e3:.2f} and cumulant "
-                             f"{pert.delta_f_cumulant * 1e3:.2f} meV/atom differ: the MTP is far from the reference")
-        minutes["upsampling"] = (time.time() - t0) / 60
     finally:
-        if pool is not None:
-            pool.shutdown()
+        if executor is not None:
+            executor.shutdown()
+    calls["learning"] = otf.reference_calls
+    if not otf.converged:
+        flags.append(f"learning on the fly stopped after {otf.iteration} iterations without converging")
+    active = ActiveSet.build(pot, otf.training, mode="neighborhood")
+    lpot = LammpsPotential.from_mtp(pot, active)
+    clock.stop("learning")
+
+    # 2. melting point of the MTP
+    clock.start()
+    kwargs = dict(method="free_energy", atoms=melting_atoms, parallel=2, progress=progress)
+    kwargs.update(melting_kwargs or {})
+    mres = melting_point(lpot, lattice, workdir=workdir / "melting", **kwargs)
+    tm, tm_err = mres.melting_temperature, mres.melting_temperature_error
+    ds = mres.entropy_of_melting
+    flags += [f"melting: {f}" for f in mres.flags]
+    clock.stop("melting")
+
+    # 3. upsampling in small cells of both phases at T_m(MTP)
+    up = {}
+    for phase in ("solid", "liquid"):
+        clock.start()
+        folder = workdir / "upsampling" / phase
+        frames = phase_snapshots(lpot, phase, tm, lattice, cell_atoms, folder, snapshots, interval, seed,
+                                 protocol=(melting_kwargs or {}).get("protocol"))
+        executor = pool()
+        try:
+            cache = CachedReferences(folder / "references", executor)
+            pert = upsample(frames, MTPCalculator(pot), reference, tm, executor=cache, progress=progress)
+        finally:
+            if executor is not None:
+                executor.shutdown()
+        up[phase] = {**pert.summary(), "delta_e": list(pert.delta_e)}     # delta_e: eV/atom per snapshot
+        calls[f"upsampling_{phase}"] = len(cache.results)
+        if pert.effective_samples < 0.2 * pert.samples:
+            flags.append(f"upsampling {phase}: effective sample size {pert.effective_samples:.1f} of "
+                         f"{pert.samples}: the exponential average rests on few snapshots")
+        if abs(pert.delta_f - pert.delta_f_cumulant) > max(2 * pert.delta_f_error, 1e-3):
+            flags.append(f"upsampling {phase}: exponential average {pert.delta_f * 1e3:.2f} and cumulant "
+                         f"{pert.delta_f_cumulant * 1e3:.2f} meV/atom differ: the MTP is far from the reference")
+        clock.stop(f"upsampling_{phase}")
 
     # 4. the reference's melting point
     t, e = shifted_melting_point(tm, tm_err, ds, up["solid"]["delta_f"], up["solid"]["delta_f_error"],
                                  up["liquid"]["delta_f"], up["liquid"]["delta_f_error"])
     calls["total"] = sum(calls.values())
-    res = AbInitioMeltingResult(t, e, tm, tm_err, ds, up, calls, minutes, flags, str(workdir))
+    res = AbInitioMeltingResult(t, e, tm, tm_err, ds, up, calls, dict(clock.wall), dict(clock.cpu), flags,
+                                str(workdir))
     (workdir / "result.json").write_text(json.dumps(res.summary(), indent=1, default=float))
     return res
