@@ -26,18 +26,6 @@ import json
 from pathlib import Path
 
 
-class GpawReference:
-    """A fresh GPAW calculator with the benchmark's settings (picklable: runs in worker processes)."""
-
-    def __init__(self, ecut=250.0, kpts=(2, 2, 2), xc="LDA", smearing=0.1):
-        self.ecut, self.kpts, self.xc, self.smearing = ecut, tuple(kpts), xc, smearing
-
-    def __call__(self):
-        from gpaw import GPAW, PW, FermiDirac
-        return GPAW(mode=PW(self.ecut), xc=self.xc, kpts={"size": self.kpts, "gamma": False},
-                    occupations=FermiDirac(self.smearing), txt=None)
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--workdir", default="bench_ab_initio_melting")
@@ -49,9 +37,10 @@ def main():
     ap.add_argument("--level", type=int, default=16)
     ap.add_argument("--max-iterations", type=int, default=12)
     args = ap.parse_args()
+    from pyiron_mtp.dft import GpawReference
     from pyiron_mtp.free_energy.ab_initio import ab_initio_melting_point
     work = Path(args.workdir)
-    ref = GpawReference(args.ecut, (args.kpts,) * 3, args.xc)
+    ref = GpawReference(args.xc, ecut=args.ecut, kpts=(args.kpts,) * 3)
     res = ab_initio_melting_point(ref, ["Al"], "fcc", temperatures=(300.0, 1500.0), workdir=work / "stages",
                                   cell_atoms=32, level=args.level, min_dist=2.2, max_dist=5.0, learn_steps=3000,
                                   max_iterations=args.max_iterations, max_selected=8, train_iter=100,

@@ -13,6 +13,13 @@ in <= 20 minutes on 2 cores.
 
     python benchmarks/bench_hull.py [--level 12] [--k 3] [--workdir bench_hull]
 
+DFT as the reference (GPAW, PBE, plane waves 300 eV, k-point density 3 per reciprocal A, Fermi-Dirac
+0.1 eV; ``pip install ".[gpaw]" gpaw-data``) on a subset small enough for 2 cores:
+
+    python benchmarks/bench_hull.py --reference gpaw --max-atoms fcc=4,bcc=2 --level 8 --workdir bench_dft_hull
+
+Targets for the DFT hull: <= 20 % of brute force's DFT calls, every vertex within 2 meV/atom.
+
 Both parts keep their results in ``--workdir`` (a rerun reads them back and reports the wall
 times measured when they were computed; delete the folder to measure again).  The last
 line reads ``calls_screen=... calls_brute=... ratio=...
@@ -39,12 +46,21 @@ def main():
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--workdir", default="bench_hull")
     ap.add_argument("--max-atoms", default="fcc=8,bcc=6,hcp=8")
+    ap.add_argument("--reference", choices=("eam", "gpaw"), default="eam",
+                    help="eam: AlCu.eam.alloy; gpaw: GPAW PBE (see the docstring)")
+    ap.add_argument("--ecut", type=float, default=300.0, help="GPAW plane-wave cutoff (eV)")
+    ap.add_argument("--kpoint-density", type=float, default=3.0, help="GPAW k-points per reciprocal A")
     args = ap.parse_args()
     work = Path(args.workdir)
     elements = ["Al", "Cu"]
     max_atoms = {k: int(v) for k, v in (p.split("=") for p in args.max_atoms.split(","))}
     cands = enumerate_candidates(elements, max_atoms=max_atoms)
-    reference = eam_reference("AlCu.eam.alloy", elements)
+    if args.reference == "gpaw":
+        from pyiron_mtp.dft import GpawReference
+        reference = GpawReference("PBE", ecut=args.ecut, kpoint_density=args.kpoint_density)
+    else:
+        reference = eam_reference("AlCu.eam.alloy", elements)
+    print(f"reference: {reference}", flush=True)
     print(f"{len(cands)} candidates", flush=True)
 
     times = PartTimes(work, {"screen": "screen", "brute_force": "brute_force"})

@@ -77,3 +77,23 @@ def test_ab_initio_melting_point_with_a_stand_in_reference(tmp_path):
     assert again.melting_temperature == pytest.approx(res.melting_temperature)
     with pytest.raises(ValueError, match="temperatures"):
         ab_initio_melting_point(ref, ["Al"], "fcc", **{**kwargs, "temperatures": (900, 300)})
+
+
+def test_gpaw_reference_settings():
+    from pyiron_mtp.dft import GpawReference
+    with pytest.raises(ValueError, match="either kpts"):
+        GpawReference("LDA", kpts=(2, 2, 2), kpoint_density=3.0)
+    with pytest.raises(ValueError, match="either kpts"):
+        GpawReference("LDA")
+    with pytest.raises(ValueError, match="ecut"):
+        GpawReference("LDA", ecut=-1, kpts=(1, 1, 1))
+    ref = GpawReference("PBE", ecut=300, kpoint_density=3.0)
+    assert "kpoint_density=3.0" in repr(ref)
+    import pickle
+    assert repr(pickle.loads(pickle.dumps(ref))) == repr(ref)     # runs in worker processes
+    pytest.importorskip("gpaw")
+    from ase.build import bulk
+    a = bulk("Al", "fcc", a=4.05)
+    a.calc = GpawReference("LDA", ecut=150, kpts=(2, 2, 2))()
+    e = a.get_potential_energy()
+    assert np.isfinite(e) and np.abs(a.get_forces()).max() < 1e-3      # a perfect crystal: no forces
