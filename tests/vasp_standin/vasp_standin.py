@@ -212,6 +212,18 @@ class Result:
         return e, occ
 
     # -------------------------------------------------------- OUTCAR
+    def _basis_block(self, w):
+        """OUTCAR's cell block of the current step (written at the start and after each ionic step)."""
+        a = self.atoms
+        rec = np.linalg.inv(a.cell.array).T
+        w(" VOLUME and BASIS-vectors are now :")
+        w(" -----------------------------------------------------------------------------")
+        w(f"  energy-cutoff  :  {float(self.incar.get('ENCUT', 400)):10.2f}")
+        w(f"  volume of cell :  {a.get_volume():10.2f}")
+        w("      direct lattice vectors                 reciprocal lattice vectors")
+        for v, r in zip(a.cell.array, rec):
+            w(f"  {v[0]:13.9f}{v[1]:13.9f}{v[2]:13.9f}  {r[0]:13.9f}{r[1]:13.9f}{r[2]:13.9f}")
+
     def outcar(self):
         a, n = self.atoms, len(self.atoms)
         L = []
@@ -225,18 +237,18 @@ class Result:
         for p in self.potcar:
             w(f" POTCAR:    {p['title']}")
         w(" ")
-        w(f"   ions per type =  " + "  ".join(f"{c:4d}" for c in self.counts))
+        w("   ions per type =  " + "  ".join(f"{c:4d}" for c in self.counts))
         w(f"   number of dos      NEDOS =    301   number of ions     NIONS = {n:8d}")
-        w(f"   Dimension of arrays:")
+        w("   Dimension of arrays:")
         w(f"   k-points           NKPTS = {len(self.kpts):6d}   k-points in BZ     NKDIM = {len(self.kpts):6d}   number of bands    NBANDS= {self.nbands:6d}")
         w(" ")
         w(f"   ENCUT  =  {float(self.incar.get('ENCUT', 400)):7.1f} eV  {float(self.incar.get('ENCUT', 400)) / 13.6057:7.2f} Ry")
         w(f"   NELM   = {self.nelm:5d};   NELMIN=  2; NELMDL= -5     # of ELM steps")
-        w(f"   NSW    =      0    number of steps for IOM")
-        w(f"   NBLOCK =      1;   KBLOCK =      1    inner block; outer block")
-        w(f"   IBRION =     -1    ionic relax: 0-MD 1-quasi-New 2-CG")
+        w(f"   NSW    = {int(float(self.incar.get('NSW', 0))):6d}    number of steps for IOM")
+        w("   NBLOCK =      1;   KBLOCK =      1    inner block; outer block")
+        w(f"   IBRION = {int(float(self.incar.get('IBRION', -1))):6d}    ionic relax: 0-MD 1-quasi-New 2-CG")
         w(f"   ISIF   = {self.isif:6d}    stress and relaxation")
-        w(f"   POTIM  =   0.5000    time-step for ionic-motion")
+        w("   POTIM  =   0.5000    time-step for ionic-motion")
         w(f"   ISPIN  = {self.ispin:6d}    spin polarized calculation?")
         w(f"   ISMEAR =     {int(float(self.incar.get('ISMEAR', 1)))};   SIGMA  =   {float(self.incar.get('SIGMA', 0.2)):.2f}  broadening in eV -4-tet -1-fermi 0-gaus")
         w(f"   NELECT = {self.nelect:12.4f}    total number of electrons")
@@ -261,13 +273,7 @@ class Result:
         for k in range(len(self.kpts)):
             w(f" k-point {k + 1:5d} :   {self.kpts[k][0]:.4f}{self.kpts[k][1]:7.4f}{self.kpts[k][2]:7.4f}  plane waves: {200 + 7 * n:6d}")
         w(" ")
-        w(" VOLUME and BASIS-vectors are now :")
-        w(" -----------------------------------------------------------------------------")
-        w(f"  energy-cutoff  :  {float(self.incar.get('ENCUT', 400)):10.2f}")
-        w(f"  volume of cell :  {a.get_volume():10.2f}")
-        w("      direct lattice vectors                 reciprocal lattice vectors")
-        for v, r in zip(a.cell.array, rec):
-            w(f"  {v[0]:13.9f}{v[1]:13.9f}{v[2]:13.9f}  {r[0]:13.9f}{r[1]:13.9f}{r[2]:13.9f}")
+        self._basis_block(w)
         w(" ")
         w(" ")
         w(" Atomic Wigner-Seitz radii")
@@ -328,13 +334,7 @@ class Result:
                 w(f"  external pressure = {kb[:3].mean():11.2f} kB  Pullay stress =        0.00 kB")
                 w(" ")
             w(" ")
-            w(" VOLUME and BASIS-vectors are now :")
-            w(" -----------------------------------------------------------------------------")
-            w(f"  energy-cutoff  :  {float(self.incar.get('ENCUT', 400)):10.2f}")
-            w(f"  volume of cell :  {a.get_volume():10.2f}")
-            w("      direct lattice vectors                 reciprocal lattice vectors")
-            for v, r in zip(a.cell.array, rec):
-                w(f"  {v[0]:13.9f}{v[1]:13.9f}{v[2]:13.9f}  {r[0]:13.9f}{r[1]:13.9f}{r[2]:13.9f}")
+            self._basis_block(w)
             w(" ")
             if self.magmoms is not None:
                 w(" magnetization (x)")
@@ -499,8 +499,6 @@ class Result:
         structure("initialpos")
         for step in self.steps:
             self._use(step)
-            a = self.atoms
-            rec = np.linalg.inv(a.cell.array).T
             w(" <calculation>")
             for e in self.scf:
                 w("  <scstep>")
