@@ -393,7 +393,6 @@ class Result:
     # -------------------------------------------------------- vasprun.xml
     def vasprun(self):
         a, n = self.atoms, len(self.atoms)
-        rec = np.linalg.inv(a.cell.array).T
         L = []
         w = L.append
 
