@@ -392,7 +392,7 @@ class Result:
 
     # -------------------------------------------------------- vasprun.xml
     def vasprun(self):
-        a, n = self.atoms, len(self.atoms)
+        n = len(self.atoms)
         L = []
         w = L.append
 
