@@ -99,10 +99,11 @@ def _script(potential, p: Protocol, lattice, order, temperature, seed, steps):
           "unfix boxave",
           "region upper block INF INF INF INF $(zlo+0.5*lz) INF units box",
           "group liquid region upper", "group solid subtract all liquid",
-          # the upper half melted and cooled back with the lower half frozen; the box length along z
-          # follows the liquid's volume (only liquid atoms dilated)
+          # the upper half melted at the crystal's density (NVT: at zero pressure a liquid at 2 T0
+          # may boil) and cooled back with the lower half frozen; while it cools the box length
+          # along z follows the liquid's volume (only liquid atoms dilated)
           f"velocity liquid create {num(t_hot)} {seed + 1} dist gaussian",
-          f"fix melt liquid npt temp {num(t_hot)} {num(t_hot)} {num(td)} z 0.0 0.0 {num(pd)} dilate liquid",
+          f"fix melt liquid nvt temp {num(t_hot)} {num(t_hot)} {num(td)}",
           f"run {melt_steps}", "unfix melt",
           f"fix cool liquid npt temp {num(temperature)} {num(temperature)} {num(td)} z 0.0 0.0 {num(pd)} "
           f"dilate liquid",

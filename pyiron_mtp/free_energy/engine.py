@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 GPA_TO_EV_PER_A3 = 1.0 / 160.21766208
 
 
+MAX_EXPANSION = 1.5     # a condensed phase larger than this times the crystal's volume has boiled
+
+
 class PhaseError(RuntimeError):
     """A stage left its phase (a solid melted, a liquid crystallised or never melted).
 
@@ -292,6 +295,10 @@ def _repetition(runner, pot, phase, lattice, start, temperature, pressure, tmax,
                 f"{tag}/equilibration", start)
     _check_phase(eq, phase, "equilibration", temperature, p, flags, lattice)
     volume = eq["volume"]
+    if volume > MAX_EXPANSION * v_guess:
+        raise RuntimeError(f"the {phase} at {temperature:g} K expanded to {volume:.1f} A^3/atom, "
+                           f"{volume / v_guess:.1f} times the crystal's start: it boiled or cavitated, not a "
+                           f"condensed phase (see {runner.workdir / tag / 'equilibration'})")
     rc = stages.order_parameters(lattice, volume)
     out = {"seed": seed, "volume": volume, "volume_error": eq["volume_error"], "max_grade": eq["max_grade"],
            "solid_fraction": eq["crystalline_end"], "box": eq["box"]}

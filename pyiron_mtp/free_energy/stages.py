@@ -213,17 +213,19 @@ def _barostat(lattice, pressure_bar, pdamp_ps):
 
 # --------------------------------------------------------------------------- stages
 def equilibration(potential, protocol, temperature, pressure, lattice, order, seed, liquid=False):
-    """NPT at (T, P) - for a liquid after melting at ``melt_temperature`` - with the box
-    averaged over the second half; writes ``equilibrated.data``."""
+    """NPT at (T, P) - for a liquid after melting at ``melt_temperature`` in NVT at 1.125 times
+    the start's volume (about a liquid's; at zero pressure a hot liquid may boil, e.g. Mg at 2 T_m)
+    - with the box averaged over the second half; writes ``equilibrated.data``."""
     p = protocol
     bar = pressure * GPA_TO_BAR
     td, pd = p.tdamp / 1000, p.pdamp / 1000
     s = _Script(potential, p, order).pair().monitor()
     if liquid:
         tm = p.melt_temperature or 2.0 * temperature
-        s.add(f"velocity all create {num(tm)} {seed} dist gaussian mom yes rot yes",
-              f"fix npt all npt temp {num(tm)} {num(tm)} {num(td)} iso {num(bar)} {num(bar)} {num(pd)}",
-              f"run {p.melt_steps}", "unfix npt",
+        s.add("change_box all x scale 1.04 y scale 1.04 z scale 1.04 remap",   # about a liquid's density
+              f"velocity all create {num(tm)} {seed} dist gaussian mom yes rot yes",
+              f"fix nvt all nvt temp {num(tm)} {num(tm)} {num(td)}",
+              f"run {p.melt_steps}", "unfix nvt",
               f"fix npt all npt temp {num(temperature)} {num(temperature)} {num(td)} "
               f"iso {num(bar)} {num(bar)} {num(pd)}")
     else:
