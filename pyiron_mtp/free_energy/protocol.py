@@ -14,7 +14,8 @@ class Protocol:
     spring_steps: NVT run measuring the mean-square displacements (spring constants);
     switching_steps / switch_equilibration_steps: each switching direction and the
     equilibration before it (Frenkel-Ladd, Uhlenbeck-Ford, lambda paths, reversible scaling);
-    melt_temperature / melt_steps: the liquid is prepared there (default: 2 T);
+    melt_temperature / melt_steps: the liquid is prepared there (default: 2 T; NVT at 1.125 times the
+    crystal's volume, so that it cannot boil);
     grade_every: extrapolation grades of an MTP every this many steps;
     dissipation_tolerance: larger dissipation (eV/atom) is flagged;
     solid_min_fraction / liquid_max_fraction: solid-like fraction (q6 bond order, see stages)
