@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
+from ase.stress import full_3x3_to_voigt_6_stress
 
 from .core.neighbors import NeighborList
 from .core.zbl import zbl_energy_forces
@@ -40,5 +41,4 @@ class ZBLCalculator(Calculator):
                               self.inner, self.outer, energies, forces, virial)
         self.results.update(energy=e, free_energy=e, energies=energies, forces=forces)
         if a.pbc.all():
-            s = virial / a.get_volume()
-            self.results["stress"] = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
+            self.results["stress"] = full_3x3_to_voigt_6_stress(virial / a.get_volume())

@@ -148,7 +148,7 @@ def test_lattice_change_measure():
 def test_ledger_answers_repeated_structures(tmp_path):
     from ase.build import bulk
     from ase.calculators.emt import EMT
-    from pyiron_mtp.hull.ledger import LedgerCalculator, ReferenceLedger
+    from pyiron_mtp.ledger import LedgerCalculator, ReferenceLedger
     ledger = ReferenceLedger(tmp_path)
     a = bulk("Cu", "fcc", a=3.6) * (2, 1, 1)
     a.rattle(0.05, seed=3)
@@ -221,7 +221,7 @@ class KilledAfter:
 def test_screen_restart_repeats_no_reference_call(tmp_path):
     from ase.calculators.emt import EMT
     from pyiron_mtp.hull import enumerate_candidates, screen_hull
-    from pyiron_mtp.hull.ledger import ReferenceLedger
+    from pyiron_mtp.ledger import ReferenceLedger
     cands = enumerate_candidates(["Cu", "Pd"], lattices=("fcc",), max_atoms=3)
     kwargs = dict(level=6, workers=1, train_iter=40, progress=False)
     with pytest.raises(_Killed):

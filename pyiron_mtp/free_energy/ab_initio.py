@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..on_the_fly import structure_key
+from ..ledger import ReferenceLedger
 
 __all__ = ["ab_initio_melting_point", "AbInitioMeltingResult", "CachedReferences", "shifted_melting_point"]
 
@@ -97,41 +97,28 @@ def shifted_melting_point(tm, tm_err, entropy, df_solid, err_solid, df_liquid, e
 
 
 class CachedReferences:
-    """An executor that keeps every reference result in ``folder/results.json`` by structure:
-    a structure computed before is read back, never computed again (the upsampling of an
-    interrupted run continues).  ``executor``: where new calculations run (default: here)."""
+    """An executor that keeps every reference result in a :class:`~pyiron_mtp.ledger.ReferenceLedger`
+    in ``folder``: a structure computed before is read back, never computed again (the upsampling
+    of an interrupted run continues).  ``executor``: where new calculations run (default: here)."""
 
-    def __init__(self, folder, executor=None):
-        self.path = Path(folder) / "results.json"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.executor = executor
-        self.results = json.loads(self.path.read_text()) if self.path.exists() else {}
-        self.computed = 0
-
-    def _store(self, key, result):
-        e, f, s = result
-        self.results[key] = {"energy": float(e), "forces": np.asarray(f).tolist(),
-                             "stress": None if s is None else np.asarray(s).tolist()}
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.results))
-        tmp.replace(self.path)
-        self.computed += 1
+    def __init__(self, folder, executor=None, stage="upsampling"):
+        self.ledger = ReferenceLedger(folder)
+        self.executor, self.stage = executor, stage
 
     def submit(self, fn, atoms, reference):
-        key = structure_key(atoms)
-        fut = Future()
-        if key in self.results:
-            r = self.results[key]
-            fut.set_result((r["energy"], np.array(r["forces"]), None if r["stress"] is None else np.array(r["stress"])))
+        known = self.ledger.lookup(atoms)
+        if known is not None:
+            fut = Future()
+            fut.set_result(known)
             return fut
         inner = None if self.executor is None else self.executor.submit(fn, atoms, reference)
 
-        class _Stored:
+        class _Recorded:
             def result(_self):
                 res = inner.result() if inner is not None else fn(atoms, reference)
-                self._store(key, res)
+                self.ledger.record(atoms, *res, self.stage)
                 return res
-        return _Stored()
+        return _Recorded()
 
 
 def _learning_starts(species, lattice, cell_atoms, seed):
@@ -151,7 +138,7 @@ def phase_snapshots(potential, phase, temperature, lattice, atoms, folder, count
     T_m may crystallise) is tried again with another seed, ``attempts`` times."""
     from ..lammps.dump import read_dump
     from . import stages
-    from .engine import PhaseError, _check_phase, _read_data, _Runner, _scaled_to, make_structure
+    from .engine import PhaseError, _check_phase, _read_data, _Runner, _scaled_to, equilibrate, make_structure
     from .protocol import Protocol
     p = protocol or Protocol()
     liquid = phase == "liquid"
@@ -161,16 +148,13 @@ def phase_snapshots(potential, phase, temperature, lattice, atoms, folder, count
     last = None
     for k in range(attempts):
         s = seed + 1000 * k
-        runner = _Runner(potential, Path(folder) / f"seed{s}", 1, None)
-        rc = stages.order_parameters(lattice, start.get_volume() / len(start))
+        runner, tag = _Runner(potential, Path(folder), 1, None), f"seed{s}"
         try:
-            eq = runner(stages.equilibration(potential, p, temperature, 0.0, lattice, rc, s, liquid=liquid),
-                        "equilibration", start)
-            _check_phase(eq, phase, "equilibration", temperature, p, [], lattice)
-            eq_start = _scaled_to(_read_data(runner.workdir / "equilibration" / "equilibrated.data",
+            eq = equilibrate(runner, potential, phase, lattice, start, temperature, 0.0, p, s, tag, [])
+            eq_start = _scaled_to(_read_data(runner.workdir / tag / "equilibration" / "equilibrated.data",
                                              potential.species), eq["box"])
             rc = stages.order_parameters(lattice, eq["volume"])
-            sn = runner(stages.snapshots(potential, p, temperature, rc, s + 7, count, interval), "snapshots",
+            sn = runner(stages.snapshots(potential, p, temperature, rc, s + 7, count, interval), f"{tag}/snapshots",
                         eq_start)
             _check_phase(sn, phase, "snapshots", temperature, p, [], lattice)
         except PhaseError as exc:
@@ -178,7 +162,7 @@ def phase_snapshots(potential, phase, temperature, lattice, atoms, folder, count
                         temperature, s, exc)
             last = exc
             continue
-        return read_dump(runner.workdir / "snapshots" / "frames.dump", potential.species)[-count:]
+        return read_dump(runner.workdir / tag / "snapshots" / "frames.dump", potential.species)[-count:]
     raise PhaseError(f"no {phase} of {len(start)} atoms stayed {phase} at {temperature:.0f} K in {attempts} "
                      f"attempts (last: {last}); use more atoms", phase=phase, stage="snapshots",
                      temperature=temperature)
@@ -263,7 +247,7 @@ def ab_initio_melting_point(reference, species, lattice="fcc", *, temperatures, 
             if executor is not None:
                 executor.shutdown()
         up[phase] = {**pert.summary(), "delta_e": list(pert.delta_e)}     # delta_e: eV/atom per snapshot
-        calls[f"upsampling_{phase}"] = len(cache.results)
+        calls[f"upsampling_{phase}"] = len(cache.ledger.entries)
         if pert.effective_samples < 0.2 * pert.samples:
             flags.append(f"upsampling {phase}: effective sample size {pert.effective_samples:.1f} of "
                          f"{pert.samples}: the exponential average rests on few snapshots")

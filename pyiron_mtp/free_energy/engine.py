@@ -282,23 +282,32 @@ def check_lattice(fractions, lattice, stage, temperature, path=(), share=0.5):
             stage=stage, temperature=hottest, lattice=lattice, new_lattice=other)
 
 
+def equilibrate(runner, pot, phase, lattice, start, temperature, pressure, p: Protocol, seed, tag, flags):
+    """The NPT equilibration stage ``tag/equilibration`` of ``phase`` from ``start`` (a liquid melted
+    first), checked: the phase stayed itself and stayed condensed (a phase that expanded beyond
+    ``MAX_EXPANSION`` times the start's volume boiled).  Returns the stage's result."""
+    v_start = start.get_volume() / len(start)
+    rc = stages.order_parameters(lattice, v_start)
+    eq = runner(stages.equilibration(pot, p, temperature, pressure, lattice, rc, seed, liquid=phase == "liquid"),
+                f"{tag}/equilibration", start)
+    _check_phase(eq, phase, "equilibration", temperature, p, flags, lattice)
+    volume = eq["volume"]
+    if volume > MAX_EXPANSION * v_start:
+        raise RuntimeError(f"the {phase} at {temperature:g} K expanded to {volume:.1f} A^3/atom, "
+                           f"{volume / v_start:.1f} times the crystal's start: it boiled or cavitated, not a "
+                           f"condensed phase (see {runner.workdir / tag / 'equilibration'})")
+    return eq
+
+
 def _repetition(runner, pot, phase, lattice, start, temperature, pressure, tmax, p: Protocol, seed, tag, flags):
     """One independent repetition: its G(T0) (and G(T) with tmax) and the stage numbers."""
     species = pot.species
     n = len(start)
     counts = [sum(1 for s in start.get_chemical_symbols() if s == sp) for sp in species]
     masses = [mass_of(s) for s in species]
-    v_guess = start.get_volume() / n
-    rc = stages.order_parameters(lattice, v_guess)
     liquid = phase == "liquid"
-    eq = runner(stages.equilibration(pot, p, temperature, pressure, lattice, rc, seed, liquid=liquid),
-                f"{tag}/equilibration", start)
-    _check_phase(eq, phase, "equilibration", temperature, p, flags, lattice)
+    eq = equilibrate(runner, pot, phase, lattice, start, temperature, pressure, p, seed, tag, flags)
     volume = eq["volume"]
-    if volume > MAX_EXPANSION * v_guess:
-        raise RuntimeError(f"the {phase} at {temperature:g} K expanded to {volume:.1f} A^3/atom, "
-                           f"{volume / v_guess:.1f} times the crystal's start: it boiled or cavitated, not a "
-                           f"condensed phase (see {runner.workdir / tag / 'equilibration'})")
     rc = stages.order_parameters(lattice, volume)
     out = {"seed": seed, "volume": volume, "volume_error": eq["volume_error"], "max_grade": eq["max_grade"],
            "solid_fraction": eq["crystalline_end"], "box": eq["box"]}

@@ -126,7 +126,7 @@ def relax_with_reference(task):
     ``ledger`` (folder), ``stage``, ``fmax``, ``steps``, ``optimizer``.  Returns ``id``,
     ``status``, ``atoms``, ``energy`` (eV/atom), ``steps``, ``computed`` (new reference calls).
     """
-    from .ledger import LedgerCalculator, ReferenceLedger
+    from ..ledger import LedgerCalculator, ReferenceLedger
     ledger = ReferenceLedger(task["ledger"])
     atoms = _atoms(task["atoms"])
     calc = LedgerCalculator(task["reference"], ledger, task["stage"])

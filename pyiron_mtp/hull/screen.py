@@ -28,7 +28,7 @@ import numpy as np
 from ..potential import MTP
 from .candidates import as_candidates, left_parent_lattice
 from .geometry import composition_matrix, formation_energies, lower_hull
-from .ledger import LedgerCalculator, ReferenceLedger
+from ..ledger import LedgerCalculator, ReferenceLedger
 from ..parallel import run_parallel
 from .relax import (EXTRAPOLATING, FAILED, NOT_CONVERGED, RELAXED, _atoms, _plain, relax_chunk_with_mtp,
                     relax_with_reference)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+from ase.stress import full_3x3_to_voigt_6_stress
 from ase.calculators.singlepoint import SinglePointCalculator
 from pyiron_atomistics.atomistics.structure.atoms import ase_to_pyiron, pyiron_to_ase
 from pyiron_atomistics.atomistics.structure.structurestorage import StructureStorage
@@ -117,7 +118,7 @@ def add_labelled(store: StructureStorage, structure, energy=None, forces=None, s
     n = len(structure)
     s = None if stress is None else np.asarray(stress, dtype=float)
     if s is not None and s.shape == (3, 3):
-        s = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
+        s = full_3x3_to_voigt_6_stress(s)
     store.add_structure(
         to_pyiron(structure), identifier=identifier if identifier is not None else str(len(store)),
         energy=np.nan if energy is None else float(energy),

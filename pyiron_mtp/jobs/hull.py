@@ -15,18 +15,18 @@ import logging
 from concurrent.futures import Future
 
 import numpy as np
+from ase.stress import full_3x3_to_voigt_6_stress
 from pyiron_atomistics.atomistics.structure.atoms import ase_to_pyiron, pyiron_to_ase
 from pyiron_atomistics.atomistics.structure.structurestorage import StructureStorage
 from pyiron_base import DataContainer, PythonTemplateJob
 
 from ..hull.candidates import candidates_from, enumerate_candidates
-from ..hull.ledger import ReferenceLedger
+from ..ledger import ReferenceLedger
 from ..hull.relax import FAILED, RELAXED, _atoms, _plain, relax_chunk_with_mtp, relax_with_reference
 from ..hull.screen import compute_reference, screen_hull
-from ..on_the_fly import structure_key
-from ..on_the_fly import ReferenceError
+from ..on_the_fly import ReferenceError, structure_key
 from .common import PotentialOutput, add_labelled, finish, load_when_readable, save_reference_template
-from .references import failure_reason, read_step
+from .references import read_step
 
 __all__ = ["ConvexHullScreen"]
 
@@ -113,14 +113,11 @@ class PyironHullExecutor:
 
         def collect():
             ledger = ReferenceLedger(task["ledger"])
-            j = load_when_readable(project, name)
-            if j.status.string not in ("finished", "aborted", "warning", "not_converged"):
-                self.refs._wait(j)
-                j = load_when_readable(project, name)
-            if not j.status.finished:
-                reason = failure_reason(j)
-                ledger.record_failure(atoms, task["stage"], reason)
-                return {"id": task["id"], "status": FAILED, "reason": reason,
+            try:
+                j = self.refs.finished_job(name)
+            except ReferenceError as exc:
+                ledger.record_failure(atoms, task["stage"], exc)
+                return {"id": task["id"], "status": FAILED, "reason": str(exc),
                         "energy": float("nan"), "steps": 0, "computed": 1, "atoms": task["atoms"]}
             energies = np.atleast_1d(j.output.energy_pot)
             new = 0
@@ -133,8 +130,7 @@ class PyironHullExecutor:
                         ledger.record_failure(s, task["stage"], exc)
                         log.warning("step %d of %s left out: %s", k, name, exc)
                         continue
-                    stress = None if st is None else np.array([st[0, 0], st[1, 1], st[2, 2], st[1, 2], st[0, 2], st[0, 1]])
-                    ledger.record(s, e, f, stress, task["stage"])
+                    ledger.record(s, e, f, None if st is None else full_3x3_to_voigt_6_stress(st), task["stage"])
                     new += 1
             final = pyiron_to_ase(j.get_structure(-1))
             return {"id": task["id"], "status": RELAXED, "energy": float(energies[-1] / len(final)),

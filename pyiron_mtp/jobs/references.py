@@ -22,6 +22,8 @@ import shutil
 import time
 
 import numpy as np
+from ase.stress import full_3x3_to_voigt_6_stress
+from ase.units import GPa
 from pyiron_atomistics.atomistics.structure.atoms import ase_to_pyiron
 
 from ..on_the_fly import ReferenceError, check_reference, structure_key
@@ -33,7 +35,6 @@ __all__ = ["PyironReferences", "read_step", "failure_reason", "job_stresses", "t
 
 log = logging.getLogger(__name__)
 
-GPA = 160.21766208          # GPa per eV/A^3
 MAGNETIC_THRESHOLD = 0.1    # muB: a larger moment on any atom makes a run magnetic
 MAX_ATTEMPTS = 2            # a crashed reference job is run at most this often
 _DONE = ("finished", "aborted", "warning", "not_converged")
@@ -68,7 +69,7 @@ def job_stresses(job):
         if pk is None or pk.shape != (3, 3):
             out.append(None)
         else:
-            out.append(-pk if _is_ase_based(job) else -pk / GPA)
+            out.append(-pk if _is_ase_based(job) else -pk * GPa)
     return out
 
 
@@ -369,8 +370,6 @@ class PyironReferences:
                     f"{job.status}; see the batch output in {job.working_directory}")
             time.sleep(self.poll_interval)
 
-    _wait = wait
-
     def finished_job(self, name):
         """The job ``name`` once done (waiting for it); a ReferenceError unless it finished."""
         job = load_when_readable(self.project, name)
@@ -386,6 +385,4 @@ class PyironReferences:
     def _collect(self, name, atoms):
         job = self.finished_job(name)
         e, f, s = read_step(job, -1, atoms=atoms, magnetic=self.magnetic)
-        if s is not None:
-            s = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
-        return e, f, s
+        return e, f, None if s is None else full_3x3_to_voigt_6_stress(s)

@@ -1,8 +1,8 @@
-"""One ledger of every reference calculation of a screen, on disk.
+"""One ledger of every reference calculation of a workflow (hull screen, upsampling), on disk.
 
 Each result (energy eV, forces eV/A, stress eV/A^3 in ASE's convention, the structure and
 the stage that asked for it) is appended as one JSON line to ``ledger-<pid>.jsonl`` in the
-screen's folder as soon as it exists, so a killed screen loses nothing and, restarted,
+workflow's folder as soon as it exists, so a killed workflow loses nothing and, restarted,
 repeats no reference calculation: :class:`LedgerCalculator` answers from the ledger for
 any structure already computed (relaxations are deterministic, so a restarted relaxation
 walks the same path through the ledger).  Failures are recorded too and count as calls.
@@ -20,13 +20,13 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from ..on_the_fly import check_reference, structure_key
+from .on_the_fly import check_reference, structure_key
 
 __all__ = ["ReferenceLedger", "LedgerCalculator"]
 
 
 class ReferenceLedger:
-    """Reference results of a screen in ``folder`` (shared by processes: one file each)."""
+    """Reference results of a workflow in ``folder`` (shared by processes: one file each)."""
 
     def __init__(self, folder):
         self.folder = Path(folder)
