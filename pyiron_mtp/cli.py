@@ -74,6 +74,16 @@ def cmd_convert(args):
     print(f"{len(images)} configurations {args.input} -> {args.output}")
 
 
+def _core_radius(text):
+    """--core-radius: 'auto', 'none' or a distance (A)."""
+    if text in ("auto", "none"):
+        return None if text == "none" else "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise SystemExit(f"--core-radius must be 'auto', 'none' or a distance in A, got {text!r}") from None
+
+
 def _read_data(path, species):
     from .structures import read_structures
     images = read_structures(path, species=species)
@@ -105,10 +115,15 @@ def cmd_train(args):
                          force_weight=args.force_weight, stress_weight=args.stress_weight,
                          weighting=args.weighting, l2_radial=args.l2_radial, max_iter=args.max_iter, seed=args.seed,
                          progress=not args.quiet, patience=args.patience,
-                         precondition=False if args.no_precondition else None)
+                         precondition=False if args.no_precondition else None,
+                         core_radius=_core_radius(args.core_radius), baseline=args.baseline,
+                         baseline_cutoffs=args.baseline_cutoffs)
     pot.to_file(args.output)
     summary = {"output": args.output, "iterations": trainer.history[-1]["iteration"],
-               "stopped_by": str(trainer.stopped_by), "training": error_report(pot, trainer.data)}
+               "stopped_by": str(trainer.stopped_by), "training": error_report(pot, trainer.data),
+               "core_radius": pot.core_radius, "baseline": None if pot.baseline is None else repr(pot.baseline)}
+    if getattr(trainer, "repulsion", None):
+        summary["not_repulsive_below_data"] = [f"{a}-{b}" for (a, b), v in trainer.repulsion.items() if not v["repulsive"]]
     if trainer.valid is not None:
         summary["validation"] = error_report(pot, trainer.valid)
     if args.plot:
@@ -429,6 +444,13 @@ def build_parser():
                         "matrix when there are at most 256 radial coefficients)")
     c.add_argument("--patience", type=int, default=None, help="early stopping: validation checks without improvement")
     c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--core-radius", default="auto",
+                   help="A: below it the radial basis is clamped; 'auto' (default): the smallest distance in the "
+                        "data; 'none': MLIP's polynomial extrapolation")
+    c.add_argument("--baseline", choices=["zbl"], default=None,
+                   help="add the ZBL repulsion and fit the MTP to reference - ZBL (repulsive below the data)")
+    c.add_argument("--baseline-cutoffs", type=float, nargs=2, metavar=("INNER", "OUTER"),
+                   help="ZBL switched off between these (A; default: core radius, max_dist)")
     c.add_argument("--plot", help="save PREFIX_parity.png and PREFIX_learning.png")
     c.add_argument("--json", action="store_true", help="print the error summary as JSON")
     c.add_argument("-q", "--quiet", action="store_true")

@@ -4,6 +4,12 @@ Untrained templates carry only the basis; trained files add ``scaling``, the
 radial coefficients per species pair and the species and moment coefficients.
 Line endings may be LF or CRLF.  Errors name the file, the line and what was
 expected.
+
+Entries of this package beyond MLIP, written after ``moment_coeffs`` (MLIP stops reading
+there, so it evaluates the bare MTP without them):
+``core_radius = r`` (A; the radial basis is clamped below r), ``baseline = ZBL``,
+``baseline_atomic_numbers = {Z_0, Z_1, ...}`` (per species) and
+``baseline_cutoffs = {inner, outer}`` (A; the ZBL switching range).
 """
 from __future__ import annotations
 
@@ -18,10 +24,10 @@ _INT_KEYS = {
     "species_count", "radial_basis_size", "radial_funcs_count", "alpha_moments_count",
     "alpha_index_basic_count", "alpha_index_times_count", "alpha_scalar_moments",
 }
-_FLOAT_KEYS = {"min_dist", "max_dist", "scaling"}
-_STR_KEYS = {"version", "potential_name", "potential_tag", "radial_basis_type"}
+_FLOAT_KEYS = {"min_dist", "max_dist", "scaling", "core_radius"}
+_STR_KEYS = {"version", "potential_name", "potential_tag", "radial_basis_type", "baseline"}
 _ARRAY_KEYS = {"alpha_index_basic", "alpha_index_times", "alpha_moment_mapping",
-               "species_coeffs", "moment_coeffs"}
+               "species_coeffs", "moment_coeffs", "baseline_atomic_numbers", "baseline_cutoffs"}
 
 
 class MTPFileError(ValueError):
@@ -89,7 +95,7 @@ def read_mtp(path) -> dict:
         elif key in _ARRAY_KEYS:
             if not (value.startswith("{") and value.endswith("}")):
                 raise MTPFileError(f"{path}:{lineno}: {key} must be a list in braces {{...}}")
-            kind = float if key.endswith("coeffs") else int
+            kind = float if key.endswith("coeffs") or key == "baseline_cutoffs" else int
             data[key] = _numbers(value, path, lineno, kind)
         else:
             warnings.warn(f"{path}:{lineno}: unknown key {key!r} ignored", stacklevel=2)
@@ -166,6 +172,26 @@ def _check(data, path):
             raise MTPFileError(f"{path}:{lines['moment_coeffs']}: moment_coeffs has {mc.size} values, alpha_scalar_moments is {len(mapping)}")
         out["species_coeffs"] = sc
         out["moment_coeffs"] = mc
+    if "core_radius" in data:
+        r = data["core_radius"]
+        if not out["min_dist"] * 0.5 <= r < out["max_dist"]:
+            raise MTPFileError(f"{path}:{lines['core_radius']}: core_radius must lie in [min_dist/2, max_dist), got {r}")
+        out["core_radius"] = r
+    if "baseline" in data:
+        kind = data["baseline"]
+        if kind.upper() != "ZBL":
+            raise MTPFileError(f"{path}:{lines['baseline']}: baseline {kind!r} is not supported (only ZBL)")
+        z = np.array(_need(data, "baseline_atomic_numbers", path), dtype=np.int64)
+        cut = np.array(_need(data, "baseline_cutoffs", path), dtype=float)
+        if z.size != n_species or z.min() < 1 or z.max() > 118:
+            raise MTPFileError(f"{path}:{lines['baseline_atomic_numbers']}: baseline_atomic_numbers needs one atomic "
+                               f"number (1-118) per species ({n_species}), got {z.tolist()}")
+        if cut.size != 2 or not 0 < cut[0] < cut[1] <= out["max_dist"]:
+            raise MTPFileError(f"{path}:{lines['baseline_cutoffs']}: baseline_cutoffs must be {{inner, outer}} with "
+                               f"0 < inner < outer <= max_dist, got {cut.tolist()}")
+        out["baseline"] = {"kind": "ZBL", "atomic_numbers": z, "inner": float(cut[0]), "outer": float(cut[1])}
+    elif "baseline_atomic_numbers" in data or "baseline_cutoffs" in data:
+        raise MTPFileError(f"{path}: baseline_atomic_numbers/baseline_cutoffs given without 'baseline = ZBL'")
     return out
 
 
@@ -212,5 +238,12 @@ def write_mtp(path, d: dict, trained: bool = True) -> None:
     if trained:
         out.append("species_coeffs = " + _brace(d["species_coeffs"], f))
         out.append("moment_coeffs = " + _brace(d["moment_coeffs"], f))
+    if d.get("core_radius") is not None:
+        out.append(f"core_radius = {f(d['core_radius'])}")
+    base = d.get("baseline")
+    if base:
+        out += [f"baseline = {base.get('kind', 'ZBL')}",
+                "baseline_atomic_numbers = " + _brace(np.asarray(base["atomic_numbers"]).reshape(-1), i),
+                "baseline_cutoffs = " + _brace([base["inner"], base["outer"]], f)]
     with open(path, "w") as fh:
         fh.write("\n".join(out) + "\n")

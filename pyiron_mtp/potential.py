@@ -3,6 +3,11 @@
 Units: eV, Angstrom.  Stress follows ASE (sigma = (1/V) dE/d(strain), eV/A^3,
 Voigt order xx yy zz yz xz xy); ``virial`` follows MLIP's PlusStress (eV,
 = -V * sigma).
+
+Beyond MLIP (both optional, written into the ``.mtp`` file as extra entries that MLIP ignores):
+a core radius below which the radial basis is smoothly clamped (:mod:`.core.radial`), and a
+pair baseline added to the MTP's energy (:class:`~pyiron_mtp.baseline.ZBLBaseline`).  Together
+they keep the potential repulsive at distances the training data never reached.
 """
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .baseline import ZBLBaseline
 from .core.basis import generate_basis
 from .core.kernels import evaluate_range, kernel_layout
 from .core.threads import range_bounds, run_ranges
@@ -67,14 +73,16 @@ class MTP:
     Parameters are the radial coefficients ``radial_coeffs[z_i, z_j, mu, beta]``,
     ``species_coeffs[z]`` (eV) and ``moment_coeffs[alpha]``; ``scaling``
     multiplies every radial basis function.  ``species`` are element symbols in
-    type order (MLIP files do not name them).
+    type order (MLIP files do not name them).  ``core_radius`` (A, optional): below it the
+    radial basis is clamped (no growth, no pull where there was no data); ``baseline``
+    (optional :class:`~pyiron_mtp.baseline.ZBLBaseline`): a pair repulsion added to the energy.
     """
 
     def __init__(self, *, species_count, min_dist, max_dist, radial_basis_size, radial_funcs_count,
                  alpha_index_basic, alpha_index_times, alpha_moment_mapping, alpha_moments_count,
                  radial_coeffs=None, species_coeffs=None, moment_coeffs=None, scaling=1.0,
                  species=None, potential_name="MTP1m", potential_tag="", version="1.1.0",
-                 trained=None, level=None):
+                 trained=None, level=None, core_radius=None, baseline=None):
         self.species_count = int(species_count)
         self.species = None if species is None else [str(s) for s in species]
         if self.species is not None and len(self.species) != self.species_count:
@@ -106,7 +114,49 @@ class MTP:
         self.potential_tag = potential_tag
         self.version = version
         self.level = level
+        self.core_radius = None if core_radius is None else float(core_radius)
+        if self.core_radius is not None and not self.min_dist * 0.5 <= self.core_radius < self.max_dist:
+            raise ValueError(f"core_radius must lie in [min_dist/2, max_dist) = [{self.min_dist / 2:g}, "
+                             f"{self.max_dist:g}), got {self.core_radius:g}")
+        if isinstance(baseline, dict):
+            baseline = ZBLBaseline.from_dict(baseline) if baseline else None
+        if baseline is not None:
+            if not isinstance(baseline, ZBLBaseline):
+                raise TypeError(f"baseline must be a ZBLBaseline or None, got {type(baseline).__name__}")
+            if len(baseline.atomic_numbers) != C:
+                raise ValueError(f"the baseline has {len(baseline.atomic_numbers)} atomic numbers for "
+                                 f"{C} species")
+            if baseline.outer > self.max_dist:
+                raise ValueError(f"the baseline's outer cutoff {baseline.outer:g} A exceeds max_dist {self.max_dist:g} A")
+        self.baseline = baseline
         self._tables = None
+
+    @property
+    def core_radius_or_zero(self) -> float:
+        """The core radius for the kernels (0: no clamp)."""
+        return 0.0 if self.core_radius is None else self.core_radius
+
+    def make_safe(self, core_radius, baseline="zbl", inner=None, outer=None):
+        """Set the short-range protection: ``core_radius`` (A; typically the smallest distance in the
+        training data) and a ``"zbl"`` baseline switched off between ``inner`` (default: the core
+        radius) and ``outer`` (default: max_dist); ``baseline=None`` keeps only the clamp.  A trained
+        potential must be retrained afterwards (its fit did not include the baseline)."""
+        self.core_radius = float(core_radius)
+        if baseline is None:
+            self.baseline = None
+        elif isinstance(baseline, ZBLBaseline):
+            self.baseline = baseline
+        elif str(baseline).lower() == "zbl":
+            if self.species is None:
+                raise ValueError("a ZBL baseline needs the species' elements: give the MTP species=[...]")
+            inner = self.core_radius if inner is None else inner
+            outer = self.max_dist if outer is None else outer
+            self.baseline = ZBLBaseline.for_species(self.species, inner, outer)
+        else:
+            raise ValueError(f"unknown baseline {baseline!r} (known: 'zbl', None)")
+        # validate through the constructor's checks
+        type(self)(**{**self.to_dict(), "core_radius": self.core_radius, "baseline": self.baseline})
+        return self
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -156,11 +206,15 @@ class MTP:
             d[k] = getattr(self, k).copy()
         d["species"] = None if self.species is None else list(self.species)
         d["level"] = self.level
+        d["core_radius"] = self.core_radius
+        d["baseline"] = None if self.baseline is None else self.baseline.to_dict()
         return d
 
     @classmethod
     def from_dict(cls, d):
         d = dict(d)
+        if d.get("core_radius") is not None and not np.isfinite(d["core_radius"]):
+            d["core_radius"] = None
         if isinstance(d.get("species"), np.ndarray):
             d["species"] = [s.decode() if isinstance(s, bytes) else str(s) for s in d["species"]]
         return cls(**d)
@@ -203,8 +257,10 @@ class MTP:
     def __repr__(self):
         sp = self.species if self.species is not None else self.species_count
         lev = f"level {self.level}, " if self.level else ""
+        extra = "" if self.core_radius is None else f", core {self.core_radius:g} A"
+        extra += "" if self.baseline is None else f", + {self.baseline!r}"
         return (f"MTP({lev}species={sp}, {self.n_basis} basis functions, {self.n_parameters} parameters, "
-                f"r={self.min_dist:g}..{self.max_dist:g} A, {'trained' if self.trained else 'untrained'})")
+                f"r={self.min_dist:g}..{self.max_dist:g} A{extra}, {'trained' if self.trained else 'untrained'})")
 
     # ------------------------------------------------------------------ evaluation
     def kernel_tables(self):
@@ -320,7 +376,7 @@ class MTP:
         runner = run_ranges if threaded else lambda kernel, n_items, *args: [kernel(0, n_items, *args)]
         shorts = runner(
             evaluate_range, n, positions, cell, types, nl.start, nl.index, nl.shift,
-            self.min_dist, self.max_dist, self.scaling, self.radial_coeffs if radial_coeffs is None else radial_coeffs,
+            self.min_dist, self.max_dist, self.core_radius_or_zero, self.scaling, self.radial_coeffs if radial_coeffs is None else radial_coeffs,
             self.species_coeffs if species_coeffs is None else species_coeffs,
             self.moment_coeffs if moment_coeffs is None else moment_coeffs,
             t["mu_offset"], t["mu_nang"], t["ang_axis"], t["ang_lower"], t["ang_pow"], t["ang_rank"],
@@ -355,10 +411,17 @@ class MTP:
         n_coincident, n_short = int(n_short) >> 32, int(n_short) & 0xFFFFFFFF
         if n_coincident:
             raise ValueError(f"{n_coincident // 2 or 1} pair(s) of atoms coincide (distance < 1e-8 A)")
-        if n_short:
+        if n_short and self.baseline is None:
             warnings.warn(f"{n_short // 2 if n_short > 1 else n_short} atom pair(s) closer than the potential's "
                           f"min_dist = {self.min_dist:g} A: the potential extrapolates there",
                           ShortDistanceWarning, stacklevel=2)
+        if self.baseline is not None:
+            _, b_site, b_f, b_vir, b_atom_vir = self.baseline.evaluate(positions, cell, types, nl,
+                                                                       atom_virials=bool(forces))
+            site = site + b_site
+            if forces:
+                f = f + b_f
+                atom_vir = atom_vir + b_atom_vir
         energy = float(site.sum())
         if not forces:
             return MTPResult(energy, site, None, None, None, None, int(n_short))

@@ -346,3 +346,31 @@ def test_mtp_training_from_structure_storage(project):
     assert "forces" not in images[0].calc.results and np.allclose(images[2].get_forces(), data[2].get_forces())
     with pytest.raises(TypeError, match="StructureStorage"):
         third.add_storage([1, 2, 3])
+
+
+def test_mtp_training_with_a_zbl_baseline(project):
+    """MTPTraining with baseline="zbl": the potential keeps its core radius and baseline through
+    HDF5 and the database, its errors are those of the whole model, and it repels below the data."""
+    from pyiron_base import Project
+    from pyiron_mtp.training import error_report
+    data = emt_copper(10, seed=4)
+    job = project.create.job.MTPTraining("fit_zbl")
+    job.add_structures(data)
+    job.input.level = 8
+    job.input.max_dist = 4.5
+    job.input.max_iter = 10
+    job.input.baseline = "zbl"
+    job.run()
+    again = Project(project.path).load("fit_zbl")
+    pot = again.potential
+    assert pot.baseline is not None and pot.baseline.atomic_numbers.tolist() == [29]
+    assert pot.core_radius == pytest.approx(job.output.pair_min_distances["Cu-Cu"])
+    assert pot.baseline.inner == pytest.approx(pot.core_radius) and pot.baseline.outer == 4.5
+    assert again.output.training_errors["force_rmse"] == pytest.approx(error_report(pot, data)["force_rmse"])
+    assert again.output.repulsion["Cu-Cu"]["repulsive"]
+    assert "baseline = ZBL" in again.output.mtp_file
+    from pyiron_mtp.free_energy.potential import LammpsPotential
+    assert LammpsPotential.from_mtp(pot).core is None                  # no WCA core needed
+    bare = pot.copy()
+    bare.baseline = None
+    assert LammpsPotential.from_mtp(bare).core == (pot.min_dist, 1.0)

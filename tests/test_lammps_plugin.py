@@ -141,6 +141,36 @@ def test_binary_agrees_with_numba(binary, case):
     check_agreement(out, ref)
 
 
+@pytest.fixture(scope="module")
+def safe_binary(tmp_path_factory):
+    """The random binary with a core radius and a ZBL baseline (the extra .mtp entries)."""
+    pot = random_potential(12, ["Cu", "Ag"], min_dist=1.8, max_dist=4.6, seed=3, scale=0.002)
+    pot.radial_coeffs *= 0.3
+    pot.make_safe(2.3, "zbl", inner=2.0, outer=4.0)
+    path = tmp_path_factory.mktemp("pot") / "cuag_safe.mtp"
+    pot.to_file(path)
+    return pot, str(path)
+
+
+@pytest.mark.parametrize("case", ["bulk", "surface"])
+def test_core_and_zbl_baseline_agree(safe_binary, case):
+    """Pairs below the core radius and inside the ZBL switching: LAMMPS reads the extra entries
+    and evaluates the same model as the Numba core."""
+    pot, path = safe_binary
+    atoms = alloy(2, a=3.3, rattle=0.2)
+    if case == "surface":
+        atoms.center(vacuum=6.0, axis=2)
+        atoms.pbc = (True, True, False)
+    d = atoms.get_all_distances(mic=True)[np.triu_indices(len(atoms), 1)]
+    assert (d < 2.3).sum() > 5 and (d < 2.0).sum() > 0     # clamped and unswitched ZBL pairs present
+    out, ref = run0(pot, path, atoms)
+    check_agreement(out, ref)
+    bare = pot.copy()
+    bare.baseline = None
+    assert abs(bare.evaluate(atoms.positions, atoms.cell.array, atoms.pbc,
+                             pot.types_of(atoms.get_chemical_symbols())).energy - ref.energy) > 1.0
+
+
 @pytest.mark.parametrize("steps", [0, 100])
 def test_trained_binary_agrees(trained_binary, steps):
     pot, path, data = trained_binary
@@ -470,3 +500,15 @@ def test_ase_lammpslib_route(trained_binary, tmp_path):
     atoms.rattle(0.05, seed=2)                    # the calculator follows moved atoms
     ref.positions = atoms.positions
     assert atoms.get_potential_energy() == pytest.approx(ref.get_potential_energy(), rel=1e-10)
+
+
+def test_core_and_zbl_baseline_on_two_ranks(safe_binary, tmp_path):
+    """The extra entries travel in the model broadcast: two ranks give the Numba core's energy."""
+    pot, path = safe_binary
+    atoms = alloy(4, repeat=(3, 3, 3), a=3.3, rattle=0.2)
+    ref = pot.evaluate(atoms.positions, atoms.cell.array, atoms.pbc, pot.types_of(atoms.get_chemical_symbols()))
+    for cores in (1, 2):
+        folder = tmp_path / f"r{cores}"
+        folder.mkdir()
+        script = _lmp_script(pot, path, atoms, folder, {"commands": 'run 0\nprint "ENERGY $(pe:%.17g)"\n'})
+        assert _run_ranks(script, folder, cores)["ENERGY"] == pytest.approx(ref.energy, rel=1e-10), cores

@@ -14,7 +14,7 @@ from .kernels import gather_neighbors, make_scratch, max_neighbors, moments_forw
 
 
 @njit(cache=True, nogil=True, fastmath=True)
-def design_rows(lo, hi, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
+def design_rows(lo, hi, positions, cell, types, start, index, shift, r_min, r_cut, r_core, scaling,
                 radial_coeffs, mu_offset, mu_nang, ang_axis, ang_lower, ang_pow, times, times_runs,
                 mapping, n_moments, e_row, f_rows, w_rows):
     """Rows for the atoms lo..hi-1 of one structure (their neighbours must lie in lo..hi-1).
@@ -31,7 +31,7 @@ def design_rows(lo, hi, positions, cell, types, start, index, shift, r_min, r_cu
     tan = np.empty((n_moments, 3, max_nn))     # d mom[k] / d r_q
     dummy = np.zeros((0, 3))
     for i in range(lo, hi):
-        nn, _ = gather_neighbors(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
+        nn, _ = gather_neighbors(i, positions, cell, types, start, index, shift, r_min, r_cut, r_core, scaling,
                                  radial_coeffs, False, dummy, rvec, rr, jt, qv, dqv, f, df)
         moments_forward(nn, rvec, f, mu_offset, mu_nang, ang_axis, ang_lower, times, times_runs, mono, mom)
         for a in range(n_a):

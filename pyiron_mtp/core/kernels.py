@@ -8,7 +8,7 @@ import numpy as np
 from numba import njit
 
 from .grades import site_grade
-from .radial import chebyshev_radial
+from .radial import chebyshev_radial, clamped_distance
 
 
 def kernel_layout(alpha_index_basic, alpha_index_times, alpha_moment_mapping, alpha_moments_count):
@@ -88,11 +88,11 @@ def _angular_monomials(u, ang_axis, ang_lower, mono):
 
 
 @njit(cache=True, fastmath=True)
-def gather_neighbors(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
+def gather_neighbors(i, positions, cell, types, start, index, shift, r_min, r_cut, r_core, scaling,
                      radial_coeffs, want_grad, pair_grad, rvec, rr, jt, qv, dqv, f, df):
     """Neighbours of atom i inside r_cut: unit vectors rvec[:, q], distances rr[q], pair
     indices jt[q], Chebyshev values qv[:, q], dqv[:, q] and radial functions f[mu, q],
-    df[mu, q].  Returns (number of neighbours, short-pair code)."""
+    df[mu, q]; below ``r_core`` (0: never) at the clamped distance of :func:`.radial.clamped_distance`.  Returns (number of neighbours, short-pair code)."""
     zi = types[i]
     n_rad = qv.shape[0]
     n_mu = f.shape[0]
@@ -122,7 +122,13 @@ def gather_neighbors(i, positions, cell, types, start, index, shift, r_min, r_cu
         rr[nn] = r
         jt[nn] = p
         zj = types[j]
-        chebyshev_radial(r, r_min, r_cut, scaling, qv[:, nn], dqv[:, nn])
+        if r < r_core:  # below the core radius: the smooth clamp (radial.clamped_distance)
+            r_eff, dr_eff = clamped_distance(r, r_core)
+            chebyshev_radial(r_eff, r_min, r_cut, scaling, qv[:, nn], dqv[:, nn])
+            for b in range(n_rad):
+                dqv[b, nn] *= dr_eff
+        else:
+            chebyshev_radial(r, r_min, r_cut, scaling, qv[:, nn], dqv[:, nn])
         for mu in range(n_mu):
             acc = 0.0
             dacc = 0.0
@@ -181,7 +187,7 @@ def moments_reverse(mom, moment_coeffs, times, times_runs, mapping, dmom):
 
 
 @njit(cache=True, fastmath=True)
-def _site(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
+def _site(i, positions, cell, types, start, index, shift, r_min, r_cut, r_core, scaling,
           radial_coeffs, species_coeffs, moment_coeffs,
           mu_offset, mu_nang, ang_axis, ang_lower, times, times_runs, mapping,
           want_grad, pair_grad, s, radial_rows):
@@ -196,7 +202,7 @@ def _site(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
     rvec, rr, jt, qv, dqv, f, df, mono, mom, dmom, accA, accB, gu, rp, zq = s
     n_ang = ang_axis.shape[0]
     n_mu = f.shape[0]
-    nn, short = gather_neighbors(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
+    nn, short = gather_neighbors(i, positions, cell, types, start, index, shift, r_min, r_cut, r_core, scaling,
                                  radial_coeffs, want_grad, pair_grad, rvec, rr, jt, qv, dqv, f, df)
     moments_forward(nn, rvec, f, mu_offset, mu_nang, ang_axis, ang_lower, times, times_runs, mono, mom)
     energy = species_coeffs[types[i]]
@@ -293,7 +299,7 @@ def make_scratch(max_nn, n_mu, n_rad, n_ang, n_moments):
 
 
 @njit(cache=True, nogil=True)
-def evaluate_range(lo, hi, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
+def evaluate_range(lo, hi, positions, cell, types, start, index, shift, r_min, r_cut, r_core, scaling,
                    radial_coeffs, species_coeffs, moment_coeffs,
                    mu_offset, mu_nang, ang_axis, ang_lower, ang_pow, ang_rank, times, times_runs, mapping,
                    n_moments, want_grad, site, pair_grad, basis_out, radial_rows,
@@ -327,7 +333,7 @@ def evaluate_range(lo, hi, positions, cell, types, start, index, shift, r_min, r
             part += 1
     short = 0
     for i in range(lo, hi):
-        e, sh = _site(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
+        e, sh = _site(i, positions, cell, types, start, index, shift, r_min, r_cut, r_core, scaling,
                       radial_coeffs, species_coeffs, moment_coeffs,
                       mu_offset, mu_nang, ang_axis, ang_lower, times, times_runs, mapping,
                       want_grad, pair_grad, scratch, radial_rows)

@@ -15,7 +15,7 @@ from .kernels import gather_neighbors, make_scratch, max_neighbors, moments_forw
 
 
 @njit(cache=True, nogil=True, fastmath=True)
-def loss_gradient_range(lo, hi, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
+def loss_gradient_range(lo, hi, positions, cell, types, start, index, shift, r_min, r_cut, r_core, scaling,
                         radial_coeffs, moment_coeffs, mu_offset, mu_nang, ang_axis, ang_lower,
                         times, times_runs, mapping, n_moments, atom_weight, pair_disp,
                         grad_radial, grad_species, grad_moment):
@@ -43,7 +43,7 @@ def loss_gradient_range(lo, hi, positions, cell, types, start, index, shift, r_m
     for i in range(lo, hi):
         zi = types[i]
         a_i = atom_weight[i]
-        nn, _ = gather_neighbors(i, positions, cell, types, start, index, shift, r_min, r_cut, scaling,
+        nn, _ = gather_neighbors(i, positions, cell, types, start, index, shift, r_min, r_cut, r_core, scaling,
                                  radial_coeffs, False, dummy, rvec, rr, jt, qv, dqv, f, df)
         moments_forward(nn, rvec, f, mu_offset, mu_nang, ang_axis, ang_lower, times, times_runs, mono, mom)
         # tangent along the pair displacements g_q

@@ -69,12 +69,16 @@ def zbl_pair(r, zi, zj, inner, outer):
 
 
 @njit(cache=True)
-def zbl_energy_forces(positions, cell, numbers, start, index, shift, inner, outer, energies, forces, virial):
+def zbl_energy_forces(positions, cell, numbers, start, index, shift, inner, outer, energies, forces, virial,
+                      atom_virial):
     """Adds the switched ZBL energy per atom (half of each pair to each atom), forces and
     V x stress (3x3, eV) of a full neighbour list (CSR ``start``, ``index``, image ``shift``) to
-    the preallocated outputs; ``numbers``: atomic numbers Z.  Returns the total energy."""
+    the preallocated outputs; ``numbers``: atomic numbers Z.  ``atom_virial`` (N, 3, 3; shape
+    (0, 3, 3) to skip) receives each atom's half of its pairs' virial in MLIP's sign (= -V x
+    stress, as :mod:`.kernels`).  Returns the total energy."""
     total = 0.0
     n = positions.shape[0]
+    per_atom = atom_virial.shape[0] == n
     for i in range(n):
         zi = float(numbers[i])
         for p in range(start[i], start[i + 1]):
@@ -97,4 +101,6 @@ def zbl_energy_forces(positions, cell, numbers, start, index, shift, inner, oute
                 forces[j, k] -= f
                 for m in range(3):
                     virial[k, m] += f * d[m]
+                    if per_atom:
+                        atom_virial[i, k, m] -= f * d[m]
     return total

@@ -44,9 +44,11 @@ class LammpsPotential:
         not repel; switching paths that leave the physical system (Einstein crystal,
         Uhlenbeck-Ford fluid, reversible scaling) bring atoms there.  A purely repulsive WCA
         core (zero beyond its radius) is added to the MTP in every stage: ``"auto"`` gives
-        radius min_dist and 1 eV, ``None`` none, or (radius A, energy eV).  The free energy is
-        that of MTP + core, equal to the MTP's while the core stays inactive in the physical
-        system (its energy there is monitored and flagged)."""
+        radius min_dist and 1 eV - or none for an MTP that repels by itself (trained with a ZBL
+        baseline and a core radius, :meth:`~pyiron_mtp.potential.MTP.make_safe`) -, ``None``
+        none, or (radius A, energy eV).  The free energy is that of MTP + core, equal to the
+        MTP's while the core stays inactive in the physical system (its energy there is
+        monitored and flagged)."""
         if pot.species is None:
             raise ValueError("the MTP needs species names (MTP.from_file(..., species=[...]))")
         if not pot.trained:
@@ -55,7 +57,7 @@ class LammpsPotential:
         if active_set is not None:
             style += f" grade {name}_active_set.bin"
         if core == "auto":
-            core = (pot.min_dist, 1.0)
+            core = None if (pot.baseline is not None and pot.core_radius is not None) else (pot.min_dist, 1.0)
         return cls(list(pot.species), style, " ".join(pot.species), {}, name, pot, active_set,
                    None if core is None else (float(core[0]), float(core[1])))
 

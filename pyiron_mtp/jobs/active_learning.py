@@ -56,6 +56,7 @@ class ActiveLearningMD(PotentialOutput, PythonTemplateJob):
         self.input.seed = 0
         self.input.reference_job = None
         self.input.initial_potential = None   # name of a finished MTPTraining job
+        self.input.baseline = None            # "zbl": ZBL repulsion below the data (core radius follows the data)
         # sampling: "ase" (ASE integrators) or "lammps" (LAMMPS with pair style mtp and its grades,
         # on md_cores MPI ranks); K, GPa, fs
         self.input.md_sampler = "ase"
@@ -104,6 +105,8 @@ class ActiveLearningMD(PotentialOutput, PythonTemplateJob):
             pot = self.project.load(self.input.initial_potential).potential
         else:
             pot = MTP.from_level(self.input.level, species, self.input.min_dist, self.input.max_dist)
+            if self.input.get("baseline", None):
+                pot.make_safe(self.input.min_dist, self.input.baseline)
         otf = LearningOnTheFly(
             pot, None, starts, self._protocol(), species=species,
             select_threshold=self.input.select_threshold, break_threshold=self.input.break_threshold,

@@ -21,6 +21,7 @@ class PotentialOutput:
         d = pot.to_dict()
         d["species"] = list(d["species"])
         d.pop("level", None)
+        d = {k: v for k, v in d.items() if v is not None}      # no core radius / baseline: absent
         self.output.potential = DataContainer(d)
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "pot.mtp")

@@ -62,6 +62,9 @@ class MTPTraining(PotentialOutput, PythonTemplateJob):
         self.input.seed = 0
         self.input.valid_fraction = 0.0
         self.input.initial_potential = None  # dict of an MTP to start from (trained or a template)
+        self.input.core_radius = "auto"    # A; radial basis clamped below it; "auto": smallest distance in the data
+        self.input.baseline = None         # "zbl": ZBL repulsion added, the MTP fitted to reference - ZBL
+        self.input.baseline_cutoffs = None  # (inner, outer) A of the ZBL switching; default (core radius, max_dist)
         self._data = StructureStorage()
 
     # ------------------------------------------------------------------ input data
@@ -169,7 +172,9 @@ class MTPTraining(PotentialOutput, PythonTemplateJob):
             energy_weight=self.input.energy_weight, force_weight=self.input.force_weight,
             stress_weight=self.input.stress_weight, weighting=self.input.weighting,
             l2_radial=self.input.l2_radial, max_iter=self.input.max_iter, seed=self.input.seed, progress=False,
-            precondition=self.input.get("precondition", None))
+            precondition=self.input.get("precondition", None), core_radius=self.input.get("core_radius", "auto"),
+            baseline=self.input.get("baseline", None),
+            baseline_cutoffs=None if self.input.get("baseline_cutoffs", None) is None else tuple(self.input.baseline_cutoffs))
         self._store_output(pot, trainer)
         finish(self)
 
@@ -182,6 +187,8 @@ class MTPTraining(PotentialOutput, PythonTemplateJob):
         self.output.pair_min_distances = DataContainer({f"{a}-{b}": r for (a, b), r in
                                                         trainer.pair_min_distances.items()})
         self.output.min_dist_warnings = list(trainer.min_dist_warnings)
+        if getattr(trainer, "repulsion", None):
+            self.output.repulsion = DataContainer({f"{a}-{b}": dict(v) for (a, b), v in trainer.repulsion.items()})
         rep = error_report(pot, trainer.data, per_structure=True)
         self.output.training_errors = DataContainer({k: v for k, v in rep.items() if k != "structures" and v is not None})
         rows = rep["structures"]

@@ -2,6 +2,7 @@
 lists and weights; splitting for validation."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 
@@ -155,6 +156,20 @@ class TrainingSet:
                 log.warning(msg)
                 out.append(msg)
         return out
+
+    def without_baseline(self, baseline):
+        """The same structures with a pair baseline's energy, forces and virial subtracted from the
+        references (what the MTP part of a model with that baseline is fitted to)."""
+        out = []
+        for s in self.structures:
+            nl = NeighborList(baseline.outer, skin=0.0)
+            nl.update(s.positions, s.cell, s.pbc)
+            e, _, f, vir, _ = baseline.evaluate(s.positions, s.cell, s.types, nl)
+            out.append(dataclasses.replace(
+                s, energy=None if s.energy is None else s.energy - e,
+                forces=None if s.forces is None else s.forces - f,
+                virial=None if s.virial is None else s.virial - vir, nl=None))
+        return TrainingSet(out, self.species)
 
     def prepare(self, cutoff):
         """Build (or reuse) every structure's neighbour list for ``cutoff``."""

@@ -31,7 +31,7 @@ class LinearProblem:
             f = np.zeros((s.n_atoms, 3, A))
             w = np.zeros((3, 3, A))
             design_rows(0, s.n_atoms, s.positions, s.cell, s.types, s.nl.start, s.nl.index, s.nl.shift,
-                        pot.min_dist, pot.max_dist, pot.scaling, pot.radial_coeffs,
+                        pot.min_dist, pot.max_dist, pot.core_radius_or_zero, pot.scaling, pot.radial_coeffs,
                         t["mu_offset"], t["mu_nang"], t["ang_axis"], t["ang_lower"], t["ang_pow"],
                         t["times"], t["times_runs"], t["mapping"], t["n_moments"], e, f, w)
             counts = np.bincount(s.types, minlength=C).astype(float)

@@ -46,7 +46,7 @@ def radial_gradient(pot, data, preds, weights):
         g_sp = np.zeros(pot.species_count)
         g_mo = np.zeros(pot.n_basis)
         loss_gradient_range(0, s.n_atoms, s.positions, s.cell, s.types, nl.start, nl.index, nl.shift,
-                            pot.min_dist, pot.max_dist, pot.scaling, pot.radial_coeffs, pot.moment_coeffs,
+                            pot.min_dist, pot.max_dist, pot.core_radius_or_zero, pot.scaling, pot.radial_coeffs, pot.moment_coeffs,
                             t["mu_offset"], t["mu_nang"], t["ang_axis"], t["ang_lower"], t["times"],
                             t["times_runs"], t["mapping"], t["n_moments"], atom_weight, disp,
                             g_rad, g_sp, g_mo)

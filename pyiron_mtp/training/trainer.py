@@ -41,12 +41,16 @@ class Trainer:
     coefficients.  ``history`` holds one row per iteration (loss, training and,
     every ``valid_every`` iterations, validation RMSEs); the parameters with the
     lowest validation error (or training loss, without validation data) are kept.
+    A potential with a pair baseline (``pot.baseline``) has its MTP part fitted to the
+    references minus the baseline; errors are always those of the whole model.
     """
 
     def __init__(self, pot: MTP, train_set: TrainingSet, valid_set: TrainingSet | None = None,
                  weights: LossWeights | None = None, l2_radial=0.0):
         self.pot = pot
-        self.data = train_set
+        self.data = train_set         # the references (error reports of the whole model use these)
+        # what the MTP part is fitted to: the references minus the baseline
+        self.fit_data = train_set if pot.baseline is None else train_set.without_baseline(pot.baseline)
         self.valid = valid_set
         self.weights = weights or LossWeights()
         self.l2_radial = float(l2_radial)
@@ -55,7 +59,7 @@ class Trainer:
         self._cache = None  # (theta, loss, gradient, linear problem or None) of the last evaluation
         self.best = None
         self.stopped_by = None
-        for ds in (train_set, valid_set):
+        for ds in (self.fit_data, valid_set):
             if ds is not None:
                 ds.prepare(pot.max_dist)
 
@@ -65,18 +69,18 @@ class Trainer:
             return self._cache[1], self._cache[2].copy()
         pot = self.pot
         pot.radial_coeffs = theta.reshape(pot.radial_coeffs.shape).copy()
-        lp = LinearProblem(pot, self.data, self.weights)
+        lp = LinearProblem(pot, self.fit_data, self.weights)
         x = lp.solve()
         C = pot.species_count
         pot.species_coeffs = x[:C].copy()
         pot.moment_coeffs = x[C:].copy()
         preds = lp.predictions(x)
-        loss = loss_terms(self.data, preds, self.weights) + self.l2_radial * float(theta @ theta)
+        loss = loss_terms(self.fit_data, preds, self.weights) + self.l2_radial * float(theta @ theta)
         if not np.isfinite(loss):
-            bad = [s.name for s, p in zip(self.data.structures, preds) if not np.isfinite(p[0])]
+            bad = [s.name for s, p in zip(self.fit_data.structures, preds) if not np.isfinite(p[0])]
             raise FloatingPointError(f"the loss is not finite (non-finite predictions for {bad[:5]})")
-        grad = radial_gradient(pot, self.data, preds, self.weights)[0].ravel() + 2 * self.l2_radial * theta
-        self._last = (loss, _train_rmse(self.data, preds))
+        grad = radial_gradient(pot, self.fit_data, preds, self.weights)[0].ravel() + 2 * self.l2_radial * theta
+        self._last = (loss, _train_rmse(self.fit_data, preds))
         # the linear problem is kept only for the curvature of preconditioned training (memory)
         self._cache = (np.array(theta, copy=True), loss, grad.copy(), lp if self._keep_design else None)
         return loss, grad
@@ -154,7 +158,7 @@ class Trainer:
                     from .curvature import gauss_newton_matrix, whitening
                     self._objective(origin)  # the model at the segment's start (cached)
                     bar.set_description("training (Gauss-Newton matrix)")
-                    H = gauss_newton_matrix(pot, self.data, self.weights, linear_problem=self._cache[3])
+                    H = gauss_newton_matrix(pot, self.fit_data, self.weights, linear_problem=self._cache[3])
                     S = whitening(H + 2.0 * self.l2_radial * np.eye(len(H)))
                     bar.set_description("training")
                     steps = min(refresh, max_iter - done)
@@ -190,7 +194,7 @@ class Trainer:
 def train(data, species=None, *, level=None, init=None, min_dist=None, max_dist=5.0, radial_basis_size=8,
           valid=None, valid_fraction=0.0, energy_weight=1.0, force_weight=0.01, stress_weight=0.001,
           weighting="vibrations", l2_radial=0.0, max_iter=200, seed=0, progress=True, patience=None,
-          precondition=None):
+          precondition=None, core_radius="auto", baseline=None, baseline_cutoffs=None):
     """Fit an MTP. ``data``/``valid``: ASE Atoms lists or :class:`TrainingSet`.
 
     Start from ``init`` (an :class:`MTP`, trained or not) or from ``level`` with
@@ -200,7 +204,16 @@ def train(data, species=None, *, level=None, init=None, min_dist=None, max_dist=
     parameters with the lowest validation score are kept.  ``precondition``: see
     :meth:`Trainer.fit` (default: Gauss-Newton preconditioning up to 256 radial coefficients).
     ``trainer.pair_min_distances``: the smallest distance per species pair in the data;
-    ``trainer.min_dist_warnings``: pairs whose smallest distance lies far above min_dist.
+    ``trainer.min_dist_warnings``: pairs whose smallest distance lies far above min_dist;
+    ``trainer.repulsion``: per species pair, whether the dimer repels from the core radius down to
+    1 A (:func:`~pyiron_mtp.short_range.repulsion_report`; a warning is logged where not).
+
+    Short range (where the data has nothing): ``core_radius`` (A) clamps the radial basis below
+    it; ``"auto"`` (default): the smallest distance in the training data (an ``init`` potential's
+    own core radius is moved there too), ``None``: MLIP's polynomial extrapolation.  ``baseline="zbl"``
+    adds the ZBL repulsion (switched off between ``baseline_cutoffs`` = (inner, outer), default
+    (core radius, max_dist)) and fits the MTP to the references minus ZBL: with both, the potential
+    is repulsive at any distance below the data.  An ``init`` potential keeps its baseline.
     Returns (potential, trainer).
     """
     if isinstance(data, TrainingSet):
@@ -236,10 +249,36 @@ def train(data, species=None, *, level=None, init=None, min_dist=None, max_dist=
             log.info("min_dist taken from the data: %.4f A", min_dist)
         pot = MTP.from_level(level, species, min_dist, max_dist, radial_basis_size=radial_basis_size)
         initialise_radial(pot, seed)
+    _set_short_range(pot, train_set, core_radius, baseline, baseline_cutoffs)
     weights = LossWeights(energy_weight, force_weight, stress_weight, weighting)
     weights.factors(1)  # validates the weighting name
     trainer = Trainer(pot, train_set, valid_set, weights, l2_radial)
     trainer.pair_min_distances = train_set.pair_min_distances(pot.max_dist)
     trainer.min_dist_warnings = train_set.check_min_dist(pot.min_dist, pot.max_dist)
     trainer.fit(max_iter=max_iter, progress=progress, patience=patience, precondition=precondition)
+    if trainer.pot.species and (trainer.pot.core_radius or trainer.pot.min_dist) > 1.0:
+        from ..short_range import repulsion_report
+        trainer.repulsion = repulsion_report(trainer.pot)
     return trainer.pot, trainer
+
+
+def _set_short_range(pot, train_set, core_radius, baseline, baseline_cutoffs):
+    """Core radius and baseline of ``pot`` for training on ``train_set`` (see :func:`train`)."""
+    if isinstance(core_radius, str):
+        if core_radius != "auto":
+            raise ValueError(f"core_radius must be a distance (A), 'auto' or None, got {core_radius!r}")
+        r = train_set.min_distance()
+        core_radius = None if not np.isfinite(r) else min(max(r, 0.5 * pot.min_dist), 0.999 * pot.max_dist)
+    if baseline is None:
+        if core_radius is not None and pot.baseline is not None and pot.core_radius is not None \
+                and pot.baseline.inner == pot.core_radius and core_radius < pot.baseline.outer:
+            # the baseline followed the old core radius: follow the new one
+            pot.baseline = type(pot.baseline)(pot.baseline.atomic_numbers, core_radius, pot.baseline.outer)
+        pot.core_radius = None if core_radius is None else float(core_radius)
+        pot.make_safe(pot.core_radius, pot.baseline) if pot.core_radius is not None else None
+        return
+    if core_radius is None:
+        raise ValueError("a baseline needs a core radius (the MTP must not fight the baseline below the data)")
+    inner, outer = baseline_cutoffs if baseline_cutoffs is not None else (None, None)
+    pot.make_safe(core_radius, baseline, inner=inner, outer=outer)
+    log.info("short range: core radius %.3f A, baseline %r", core_radius, pot.baseline)

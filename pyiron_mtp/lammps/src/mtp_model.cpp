@@ -14,6 +14,57 @@ namespace pyiron_mtp {
 
 namespace {
 
+const double CORE_WIDTH = 0.1;    // A, as pyiron_mtp.core.radial.CORE_WIDTH
+
+// Unswitched ZBL energy and its first two derivatives (pyiron_mtp.core.zbl.zbl_terms).
+void zbl_terms(double r, double zi, double zj, double &e, double &de, double &d2e)
+{
+  static const double pa[4] = {0.18175, 0.50986, 0.28022, 0.02817};
+  static const double pb[4] = {3.19980, 0.94229, 0.40290, 0.20162};
+  const double a = 0.46850 / (std::pow(zi, 0.23) + std::pow(zj, 0.23));
+  const double pre = 14.399645 * zi * zj;
+  double phi = 0.0, dphi = 0.0, d2phi = 0.0;
+  for (int k = 0; k < 4; ++k) {
+    const double b = pb[k] / a, t = pa[k] * std::exp(-b * r);
+    phi += t;
+    dphi -= b * t;
+    d2phi += b * b * t;
+  }
+  e = pre * phi / r;
+  de = pre * (dphi / r - phi / (r * r));
+  d2e = pre * (d2phi / r - 2.0 * dphi / (r * r) + 2.0 * phi / (r * r * r));
+}
+
+// Half of the switched ZBL energy of every neighbour pair of centre zi, and (grad != nullptr)
+// half of its gradient added to grad.
+double baseline_site(const MTPModel &m, int zi, int nn, const int *zj, const double *rinv,
+                     const double *ux, const double *uy, const double *uz, double *grad)
+{
+  const int C = m.species_count;
+  double energy = 0.0;
+  for (int q = 0; q < nn; ++q) {
+    const double r = 1.0 / rinv[q];
+    if (r >= m.baseline_outer) continue;
+    const double *sw = &m.baseline_switch[3 * (zi * C + zj[q])];
+    double e, de, d2e;
+    zbl_terms(r, m.baseline_z[zi], m.baseline_z[zj[q]], e, de, d2e);
+    if (r > m.baseline_inner) {
+      const double x = r - m.baseline_inner;
+      e += sw[0] / 3.0 * x * x * x + sw[1] / 4.0 * x * x * x * x + sw[2];
+      de += sw[0] * x * x + sw[1] * x * x * x;
+    } else {
+      e += sw[2];
+    }
+    energy += 0.5 * e;
+    if (grad != nullptr) {
+      grad[3 * q] += 0.5 * de * ux[q];
+      grad[3 * q + 1] += 0.5 * de * uy[q];
+      grad[3 * q + 2] += 0.5 * de * uz[q];
+    }
+  }
+  return energy;
+}
+
 std::string trim(const std::string &s)
 {
   const char *ws = " \t\r\n\f\v";
@@ -99,10 +150,11 @@ std::string MTPModel::read(const std::string &path)
                                           "radial_funcs_count",    "alpha_moments_count",
                                           "alpha_index_basic_count", "alpha_index_times_count",
                                           "alpha_scalar_moments"};
-  const std::set<std::string> float_keys = {"min_dist", "max_dist", "scaling"};
+  const std::set<std::string> float_keys = {"min_dist", "max_dist", "scaling", "core_radius"};
   const std::set<std::string> array_keys = {"alpha_index_basic", "alpha_index_times",
                                             "alpha_moment_mapping", "species_coeffs",
-                                            "moment_coeffs"};
+                                            "moment_coeffs", "baseline_atomic_numbers",
+                                            "baseline_cutoffs"};
   std::map<std::string, std::vector<double>> arrays;
   std::map<std::string, double> numbers;
 
@@ -267,6 +319,31 @@ std::string MTPModel::read(const std::string &path)
   for (double v : moment_coeffs)
     if (!std::isfinite(v)) return path + ": moment_coeffs contain NaN or inf";
   if (!std::isfinite(scaling)) return path + ": scaling is NaN or inf";
+  core_radius = numbers.count("core_radius") ? numbers["core_radius"] : 0.0;
+  if (numbers.count("core_radius") && !(core_radius >= 0.5 * min_dist && core_radius < max_dist))
+    return fmt_line(path, where["core_radius"]) + "core_radius must lie in [min_dist/2, max_dist)";
+  auto bl = value.find("baseline");
+  has_baseline = bl != value.end();
+  if (has_baseline) {
+    if (bl->second != "ZBL" && bl->second != "zbl")
+      return fmt_line(path, where["baseline"]) + "baseline '" + bl->second + "' is not supported (only ZBL)";
+    if (!arrays.count("baseline_atomic_numbers")) return path + ": missing required entry 'baseline_atomic_numbers'";
+    if (!arrays.count("baseline_cutoffs")) return path + ": missing required entry 'baseline_cutoffs'";
+    baseline_z = arrays["baseline_atomic_numbers"];
+    const std::vector<double> &cut = arrays["baseline_cutoffs"];
+    if ((int) baseline_z.size() != C)
+      return fmt_line(path, where["baseline_atomic_numbers"]) + "baseline_atomic_numbers needs one atomic number per species";
+    for (double z : baseline_z)
+      if (!(z >= 1 && z <= 118 && z == std::floor(z)))
+        return fmt_line(path, where["baseline_atomic_numbers"]) + "atomic numbers must be integers 1-118";
+    if (cut.size() != 2 || !(cut[0] > 0 && cut[0] < cut[1] && cut[1] <= max_dist))
+      return fmt_line(path, where["baseline_cutoffs"]) +
+          "baseline_cutoffs must be {inner, outer} with 0 < inner < outer <= max_dist";
+    baseline_inner = cut[0];
+    baseline_outer = cut[1];
+  } else if (arrays.count("baseline_atomic_numbers") || arrays.count("baseline_cutoffs")) {
+    return path + ": baseline_atomic_numbers/baseline_cutoffs given without 'baseline = ZBL'";
+  }
   layout();
   return "";
 }
@@ -291,11 +368,16 @@ std::vector<double> MTPModel::pack() const
                            (double) alpha_index_basic.size(),
                            (double) alpha_index_times.size(),
                            (double) alpha_moment_mapping.size(),
-                           (double) trained};
+                           (double) trained,
+                           core_radius,
+                           (double) has_baseline,
+                           baseline_inner,
+                           baseline_outer};
   for (const auto *v : {&alpha_index_basic, &alpha_index_times, &alpha_moment_mapping})
     for (int x : *v) b.push_back(x);
   for (const auto *v : {&radial_coeffs, &species_coeffs, &moment_coeffs})
     b.insert(b.end(), v->begin(), v->end());
+  if (has_baseline) b.insert(b.end(), baseline_z.begin(), baseline_z.end());
   return b;
 }
 
@@ -311,6 +393,10 @@ void MTPModel::unpack(const std::vector<double> &b)
   alpha_moments_count = (int) b[p++];
   size_t nb = (size_t) b[p++], nt = (size_t) b[p++], nm = (size_t) b[p++];
   trained = b[p++] != 0.0;
+  core_radius = b[p++];
+  has_baseline = b[p++] != 0.0;
+  baseline_inner = b[p++];
+  baseline_outer = b[p++];
   alpha_index_basic.resize(nb);
   alpha_index_times.resize(nt);
   alpha_moment_mapping.resize(nm);
@@ -322,11 +408,26 @@ void MTPModel::unpack(const std::vector<double> &b)
   species_coeffs.assign(b.begin() + p, b.begin() + p + C);
   p += C;
   moment_coeffs.assign(b.begin() + p, b.begin() + p + nm);
+  p += nm;
+  if (has_baseline) baseline_z.assign(b.begin() + p, b.begin() + p + C);
   layout();
 }
 
 void MTPModel::layout()
 {
+  baseline_switch.assign(3 * species_count * species_count, 0.0);
+  if (has_baseline)
+    for (int a = 0; a < species_count; ++a)
+      for (int c = 0; c < species_count; ++c) {
+        // E, E' and E'' of the switched ZBL vanish at outer (pyiron_mtp.core.zbl.switch_coefficients)
+        double e, de, d2e;
+        zbl_terms(baseline_outer, baseline_z[a], baseline_z[c], e, de, d2e);
+        const double t = baseline_outer - baseline_inner;
+        double *sw = &baseline_switch[3 * (a * species_count + c)];
+        sw[0] = (-3.0 * de + t * d2e) / (t * t);
+        sw[1] = (2.0 * de - t * d2e) / (t * t * t);
+        sw[2] = -e + 0.5 * t * de - t * t * d2e / 12.0;
+      }
   const int nbasic = (int) alpha_index_basic.size() / 4;
   int max_nu = 0;
   for (int k = 0; k < nbasic; ++k)
@@ -391,7 +492,7 @@ void MTPWork::reserve(const MTPModel &m, int n)
   if (n <= cap) return;
   cap = std::max(n, 2 * cap);
   const size_t c = cap, R = m.radial_basis_size, K = m.radial_funcs_count, T = m.n_ang;
-  for (auto *v : {&ux, &uy, &uz, &r, &xi, &denv, &gx, &gy, &gz, &rp, &pm}) v->assign(c, 0.0);
+  for (auto *v : {&ux, &uy, &uz, &r, &xi, &denv, &gx, &gy, &gz, &rp, &pm, &clampf}) v->assign(c, 0.0);
   z.assign(c, 0);
   qv.assign(R * c, 0.0);
   dqv.assign(R * c, 0.0);
@@ -423,13 +524,23 @@ double site_energy(const MTPModel &m, int zi, int nn, const double *dx, const do
   // Q_b = 2 xi Q_{b-1} - Q_{b-2} (env = scaling (r - R_cut)^2 is a common factor)
   const double inv_span = 1.0 / (m.max_dist - m.min_dist), dxi = 2.0 * inv_span;
   const double mid = m.min_dist + m.max_dist, sc = m.scaling, rc = m.max_dist;
+  double *__restrict clampf = w.clampf.data();
+  bool clamped = false;
   for (int q = 0; q < nn; ++q) {
-    const double r = std::sqrt(dx[q] * dx[q] + dy[q] * dy[q] + dz[q] * dz[q]);
-    const double inv = 1.0 / r;
+    const double r0 = std::sqrt(dx[q] * dx[q] + dy[q] * dy[q] + dz[q] * dz[q]);
+    const double inv = 1.0 / r0;
     rinv[q] = inv;
     ux[q] = dx[q] * inv;
     uy[q] = dy[q] * inv;
     uz[q] = dz[q] * inv;
+    double r = r0;
+    clampf[q] = 1.0;
+    if (r0 < m.core_radius) {    // smooth clamp below the core radius: Q_b(r_eff), dr_eff/dr
+      const double t = std::tanh((m.core_radius - r0) / CORE_WIDTH);
+      r = m.core_radius - CORE_WIDTH * t;
+      clampf[q] = 1.0 - t * t;
+      clamped = true;
+    }
     xi[q] = (2.0 * r - mid) * inv_span;
     const double d = r - rc;
     qv[q] = sc * d * d;
@@ -451,6 +562,11 @@ double site_energy(const MTPModel &m, int zi, int nn, const double *dx, const do
       dqb[q] = 2.0 * dxi * q1[q] + 2.0 * xi[q] * dq1[q] - dq2[q];
     }
   }
+  if (clamped)
+    for (int b = 0; b < R; ++b) {
+      double *dqb = dqv + (size_t) b * cap;
+      for (int q = 0; q < nn; ++q) dqb[q] *= clampf[q];
+    }
   // radial functions f_mu(r) = sum_b c[zi, zj, mu, b] Q_b(r), per run of equal species
   for (int q0 = 0; q0 < nn;) {
     int q1 = q0 + 1;
@@ -501,7 +617,8 @@ double site_energy(const MTPModel &m, int zi, int nn, const double *dx, const do
   double energy = m.species_coeffs[zi];
   const int A = (int) m.mapping.size();
   for (int a = 0; a < A; ++a) energy += m.moment_coeffs[a] * mom[m.mapping[a]];
-  if (!want_grad) return energy;
+  if (!want_grad)
+    return m.has_baseline ? energy + baseline_site(m, zi, nn, zj, rinv, ux, uy, uz, nullptr) : energy;
 
   // reverse through the products: dmom[k] = dV / d mom[k]
   std::fill(dmom, dmom + m.n_moments, 0.0);
@@ -588,6 +705,7 @@ double site_energy(const MTPModel &m, int zi, int nn, const double *dx, const do
     grad[3 * q + 1] = rp[q] * uy[q] + (gy[q] - proj * uy[q]) * inv;
     grad[3 * q + 2] = rp[q] * uz[q] + (gz[q] - proj * uz[q]) * inv;
   }
+  if (m.has_baseline) energy += baseline_site(m, zi, nn, zj, rinv, ux, uy, uz, grad);
   return energy;
 }
 

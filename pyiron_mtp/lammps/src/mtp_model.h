@@ -6,6 +6,9 @@
 //   V_i = species_coeffs[z_i] + sum_alpha moment_coeffs[alpha] B_alpha(n_i),
 //   Q_b(r) = scaling T_b(xi) (r - R_cut)^2, xi = (2r - R_min - R_cut) / (R_cut - R_min),
 //   moments M = sum_j f_mu(r_ij) u^a_x u^b_y u^c_z, products applied in file order.
+// Optional entries beyond MLIP (pyiron_mtp.mtpfile): core_radius (the radial basis is evaluated at
+// r_eff = r_core - w tanh((r_core - r) / w), w = 0.1 A, below it) and a ZBL pair baseline switched
+// off between inner and outer, half of each pair in each atom's site energy (pyiron_mtp.core.zbl).
 // Units: eV, Angstrom.
 #ifndef PYIRON_MTP_MODEL_H
 #define PYIRON_MTP_MODEL_H
@@ -30,6 +33,11 @@ class MTPModel {
   std::vector<double> species_coeffs;       // [C], eV
   std::vector<double> moment_coeffs;        // [n_basis]
   bool trained = false;
+  double core_radius = 0.0;                 // 0: no clamp
+  bool has_baseline = false;                // ZBL
+  std::vector<double> baseline_z;           // [C] atomic numbers
+  double baseline_inner = 0.0, baseline_outer = 0.0;
+  std::vector<double> baseline_switch;      // [C][C][3] switching coefficients A, B, C
 
   // Parse `path`; returns an empty string on success, else a message naming file and line.
   std::string read(const std::string &path);
@@ -65,7 +73,7 @@ class MTPModel {
 // Scratch of one neighbourhood evaluation; arrays are laid out [feature][neighbour].
 struct MTPWork {
   int cap = 0;
-  std::vector<double> ux, uy, uz, r, xi, denv, qv, dqv, f, df, mono, accB, gx, gy, gz, rp, pm;
+  std::vector<double> ux, uy, uz, r, xi, denv, qv, dqv, f, df, mono, accB, gx, gy, gz, rp, pm, clampf;
   std::vector<int> z;
   std::vector<double> mom, dmom;
   // dV_i/dr_ij per neighbour (eV/A), valid after site()

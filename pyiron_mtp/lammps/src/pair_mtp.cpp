@@ -350,7 +350,7 @@ void PairMTP::compute(int eflag, int vflag)
     }
   }
 
-  if (n_short && !warned_short) {
+  if (n_short && !warned_short && !model.has_baseline) {
     warned_short = true;
     error->warning(FLERR,
                    "pair mtp: {} neighbour pair(s) closer than the potential's min_dist = {} A on "
