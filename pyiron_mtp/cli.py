@@ -116,6 +116,7 @@ def cmd_train(args):
                          weighting=args.weighting, l2_radial=args.l2_radial, max_iter=args.max_iter, seed=args.seed,
                          progress=not args.quiet, patience=args.patience,
                          precondition=False if args.no_precondition else None,
+                         max_memory="auto" if args.max_memory is None else args.max_memory * 2 ** 30,
                          core_radius=_core_radius(args.core_radius), baseline=args.baseline,
                          baseline_cutoffs=args.baseline_cutoffs)
     pot.to_file(args.output)
@@ -441,7 +442,10 @@ def build_parser():
     c.add_argument("--max-iter", type=int, default=200)
     c.add_argument("--no-precondition", action="store_true",
                    help="plain L-BFGS (default: L-BFGS in coordinates whitened by the loss' Gauss-Newton "
-                        "matrix when there are at most 256 radial coefficients)")
+                        "matrix, estimated on a subset of the structures above 256 radial coefficients)")
+    c.add_argument("--max-memory", type=float, default=None, metavar="GIB",
+                   help="memory for the design rows (GiB; default: a quarter of the machine's); beyond it "
+                        "they are recomputed in batches")
     c.add_argument("--patience", type=int, default=None, help="early stopping: validation checks without improvement")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--core-radius", default="auto",

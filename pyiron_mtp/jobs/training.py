@@ -58,7 +58,8 @@ class MTPTraining(PotentialOutput, PythonTemplateJob):
         self.input.weighting = "vibrations"
         self.input.l2_radial = 0.0
         self.input.max_iter = 200
-        self.input.precondition = None     # Gauss-Newton-preconditioned L-BFGS; None: when <= 256 radial coefficients
+        self.input.precondition = None     # Gauss-Newton-preconditioned L-BFGS (None: on; estimated on a subset above 256 radial coefficients)
+        self.input.max_memory = None       # GiB for the design rows (None: a quarter of the machine's memory)
         self.input.seed = 0
         self.input.valid_fraction = 0.0
         self.input.initial_potential = None  # dict of an MTP to start from (trained or a template)
@@ -172,7 +173,9 @@ class MTPTraining(PotentialOutput, PythonTemplateJob):
             energy_weight=self.input.energy_weight, force_weight=self.input.force_weight,
             stress_weight=self.input.stress_weight, weighting=self.input.weighting,
             l2_radial=self.input.l2_radial, max_iter=self.input.max_iter, seed=self.input.seed, progress=False,
-            precondition=self.input.get("precondition", None), core_radius=self.input.get("core_radius", "auto"),
+            precondition=self.input.get("precondition", None),
+            max_memory="auto" if self.input.get("max_memory", None) is None else float(self.input.max_memory) * 2 ** 30,
+            core_radius=self.input.get("core_radius", "auto"),
             baseline=self.input.get("baseline", None),
             baseline_cutoffs=None if self.input.get("baseline_cutoffs", None) is None else tuple(self.input.baseline_cutoffs))
         self._store_output(pot, trainer)

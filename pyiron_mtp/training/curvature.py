@@ -18,7 +18,10 @@ one of the loss.
 
 J is formed column by column from central differences of the predictions along each
 radial coefficient (two evaluations of every structure per coefficient, each a fraction
-of the cost of one loss gradient), structures in parallel.
+of the cost of one loss gradient), structures in parallel.  With many radial coefficients
+(several species: they grow with the square of the species count) on large data that is
+too expensive, and H is estimated on a random subset of the structures (a row sketch of J,
+scaled to the whole set): ``max_atoms`` bounds the atoms it holds.
 """
 from __future__ import annotations
 
@@ -45,23 +48,36 @@ def _weighted_predictions(pot: MTP, s, sqrt_w, radial):
     return np.concatenate(parts)
 
 
-def gauss_newton_matrix(pot: MTP, data, weights, linear_problem=None, rel_step=1e-6):
+def gauss_newton_matrix(pot: MTP, data, weights, linear_problem=None, rel_step=1e-6, max_atoms=None, seed=0):
     """Kaufman's Gauss-Newton matrix of the loss in the (flattened) radial coefficients.
 
     ``pot`` must hold the exactly solved linear coefficients for its radial coefficients
     (as it does after every loss evaluation in training); ``linear_problem`` may pass the
     :class:`~pyiron_mtp.training.LinearProblem` already built for them.  Units: those of
     the loss per (unit radial coefficient)^2.  Returns a symmetric (n, n) array,
-    n = radial coefficients.
+    n = radial coefficients.  ``max_atoms``: estimate H on a random subset of structures (drawn
+    with ``seed``) holding at most about this many atoms, scaled by (all structures / subset).
     """
-
-    lp = linear_problem or LinearProblem(pot, data, weights)
+    K = len(data)
+    chosen = np.arange(K)
+    if max_atoms is not None and data.n_atoms > max_atoms:
+        order = np.random.default_rng(seed).permutation(K)
+        sizes = np.cumsum([data.structures[k].n_atoms for k in order])
+        chosen = np.sort(order[:max(1, int(np.searchsorted(sizes, max_atoms, side="right")))])
+    scale = K / len(chosen)
+    lp = linear_problem
+    if lp is None:
+        from .data import TrainingSet
+        lp = LinearProblem(pot, TrainingSet([data.structures[k] for k in chosen], data.species), weights)
+        design = {k: j for j, k in enumerate(chosen)}
+    else:
+        design = {k: k for k in chosen}
     theta = np.ascontiguousarray(pot.radial_coeffs, dtype=float)
     n = theta.size
     h = rel_step * max(float(np.abs(theta).max()), 1e-300)
-    K = len(data)
 
-    def one(k, s):
+    def one(j, s):
+        k = int(chosen[j])
         sqrt_w = tuple(np.sqrt(c) for c in weights.terms(s, K))
         if not any(sqrt_w):
             return None
@@ -74,10 +90,10 @@ def gauss_newton_matrix(pot: MTP, data, weights, linear_problem=None, rel_step=1
             if J is None:
                 J = np.empty((len(plus), n))
             J[:, j] = (plus - minus) / (2.0 * h)
-        A = lp.weighted_design(k)
+        A = lp.weighted_design(design[k], K)
         return J.T @ J, A.T @ J, A
 
-    parts = [p for p in map_structures(one, data.structures) if p is not None]
+    parts = [p for p in map_structures(one, [data.structures[k] for k in chosen]) if p is not None]
     JtJ = sum(p[0] for p in parts)
     B = sum(p[1] for p in parts)
     # the projection term B^T (A^T A)^+ B through the R factor of the column-scaled A (the
@@ -88,7 +104,7 @@ def gauss_newton_matrix(pot: MTP, data, weights, linear_problem=None, rel_step=1
     _, sigma, Vt = np.linalg.svd(R)
     keep = sigma > PSEUDO_INVERSE_TOL * sigma.max()
     Y = (Vt[keep] @ (B / d[:, None])) / sigma[keep, None]
-    H = JtJ - Y.T @ Y
+    H = scale * (JtJ - Y.T @ Y)
     return 0.5 * (H + H.T)
 
 

@@ -1,6 +1,13 @@
 """The linear part of the model: design rows of every structure for the current radial
 coefficients and the exact weighted least-squares solve of the species and moment
-coefficients (variable projection)."""
+coefficients (variable projection).
+
+The design rows take 8 (3 N + 10) n_basis bytes for N atoms (1.5 GB for 10^5 atoms at
+level 24).  With ``max_memory`` (bytes) only the structures that fit are kept; the others'
+rows are recomputed, in batches that fit, each time they are needed (a solve passes over
+them 3-5 times), with the same arithmetic in the same order: the results equal those of the
+in-memory problem.
+"""
 from __future__ import annotations
 
 
@@ -15,10 +22,16 @@ from .parallel import map_structures
 from .weights import LossWeights
 
 
-class LinearProblem:
-    """Design rows of every structure for the current radial coefficients."""
+def row_bytes(structure, n_basis, species_count):
+    """Bytes of one structure's design rows."""
+    return 8 * (species_count + n_basis * (1 + 3 * structure.n_atoms + 9))
 
-    def __init__(self, pot: MTP, data: TrainingSet, weights: LossWeights):
+
+class LinearProblem:
+    """Design rows of every structure for the current radial coefficients (all of them, or
+    those that fit into ``max_memory`` bytes; see the module docstring)."""
+
+    def __init__(self, pot: MTP, data: TrainingSet, weights: LossWeights, max_memory=None):
         self.pot = pot
         self.data = data
         self.weights = weights
@@ -37,7 +50,44 @@ class LinearProblem:
             counts = np.bincount(s.types, minlength=C).astype(float)
             return counts, e, f, w
 
-        self.rows = map_structures(rows, data.structures)
+        self._compute = rows
+        sizes = np.array([row_bytes(s, pot.n_basis, C) for s in data.structures], dtype=float)
+        if max_memory is None or sizes.sum() <= max_memory:
+            n_kept, self._batches = len(sizes), []
+        else:
+            if max_memory < 2 * sizes.max():
+                raise ValueError(f"max_memory = {max_memory / 2 ** 20:.1f} MiB is below twice the design rows of the "
+                                 f"largest structure ({sizes.max() / 2 ** 20:.1f} MiB)")
+            # half the budget holds the first structures, the other half one batch of the rest
+            n_kept = int(np.searchsorted(np.cumsum(sizes), 0.5 * max_memory, side="right"))
+            self._batches, lo, acc = [], n_kept, 0.0
+            for k in range(n_kept, len(sizes)):
+                if acc + sizes[k] > 0.5 * max_memory and k > lo:
+                    self._batches.append((lo, k))
+                    lo, acc = k, 0.0
+                acc += sizes[k]
+            self._batches.append((lo, len(sizes)))
+        self.kept = map_structures(rows, data.structures[:n_kept])
+        self.max_memory = max_memory
+
+    @property
+    def streamed(self) -> bool:
+        """Whether some structures' rows are recomputed on every pass."""
+        return bool(self._batches)
+
+    def _all_rows(self):
+        """(k, rows of structure k) for every structure in order: the kept ones, then each
+        batch of the others computed afresh (and released after use)."""
+        yield from enumerate(self.kept)
+        for lo, hi in self._batches:
+            batch = map_structures(lambda j, s: self._compute(lo + j, s), self.data.structures[lo:hi])
+            yield from zip(range(lo, hi), batch)
+            del batch
+
+    @property
+    def rows(self):
+        """Design rows of every structure (a list; computed in full even when streamed)."""
+        return [r for _, r in self._all_rows()]
 
     def normal_equations(self):
         """G x = h for x = [species coefficients, moment coefficients]; also y^T W y."""
@@ -47,7 +97,8 @@ class LinearProblem:
         h = np.zeros(n)
         yy = 0.0
         K = len(self.data)
-        for s, (counts, e, f, w) in zip(self.data.structures, self.rows):
+        for k, (counts, e, f, w) in self._all_rows():
+            s = self.data.structures[k]
             ce, cf, cs = self.weights.terms(s, K)
             if ce:
                 row = np.concatenate([counts, e])
@@ -117,7 +168,9 @@ class LinearProblem:
         C = self.pot.species_count
         K = len(self.data)
         g = np.zeros_like(x)
-        for s, (counts, e, f, w), (E, F, W) in zip(self.data.structures, self.rows, self.predictions(x)):
+        for k, (counts, e, f, w) in self._all_rows():
+            s = self.data.structures[k]
+            E, F, W = self._predict(counts, e, f, w, x)
             ce, cf, cs = self.weights.terms(s, K)
             if ce:
                 g[:C] += ce * (s.energy - E) * counts
@@ -128,12 +181,13 @@ class LinearProblem:
                 g[C:] += cs * (w.reshape(9, -1).T @ (s.virial - W).reshape(-1))
         return g
 
-    def weighted_design(self, k):
+    def weighted_design(self, k, n_structures=None):
         """sqrt(W) A of structure k: its design rows (energy; forces and virial where the loss
-        has them) times the square roots of their loss coefficients, columns [species, moments]."""
-        counts, e, f, w = self.rows[k]
+        has them) times the square roots of their loss coefficients, columns [species, moments]
+        (``n_structures``: the size of the set the loss averages over; default: this problem's)."""
+        counts, e, f, w = self.kept[k] if k < len(self.kept) else self._compute(k, self.data.structures[k])
         C = self.pot.species_count
-        ce, cf, cs = np.sqrt(self.weights.terms(self.data.structures[k], len(self.data)))
+        ce, cf, cs = np.sqrt(self.weights.terms(self.data.structures[k], n_structures or len(self.data)))
         blocks = [ce * np.concatenate([counts, e])[None, :]]
         if cf:
             blocks.append(cf * np.hstack([np.zeros((3 * len(f), C)), f.reshape(-1, e.shape[0])]))
@@ -141,10 +195,10 @@ class LinearProblem:
             blocks.append(cs * np.hstack([np.zeros((9, C)), w.reshape(9, -1)]))
         return np.vstack(blocks)
 
+    def _predict(self, counts, e, f, w, x):
+        C = self.pot.species_count
+        return float(counts @ x[:C] + e @ x[C:]), f @ x[C:], w @ x[C:]
+
     def predictions(self, x):
         """Per structure: energy, forces, virial for linear coefficients x."""
-        C = self.pot.species_count
-        out = []
-        for counts, e, f, w in self.rows:
-            out.append((float(counts @ x[:C] + e @ x[C:]), f @ x[C:], w @ x[C:]))
-        return out
+        return [self._predict(*r, x) for _, r in self._all_rows()]

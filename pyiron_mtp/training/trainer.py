@@ -19,6 +19,20 @@ from .weights import LossWeights
 
 log = logging.getLogger(__name__)
 
+# Whitening by a Gauss-Newton matrix estimated on a subset of the structures: its small
+# eigenvalues are noisy (damped: not amplified beyond 1e-3 of the top), and directions the subset barely sees are not gauge
+# directions (only those at rounding level are left out, not all below 1e-9 of the top).
+SUBSET_WHITENING = {"damping": 1e-3, "null_tol": 1e-14}
+
+
+
+def default_max_memory():
+    """A quarter of the machine's physical memory (bytes)."""
+    import os
+    try:
+        return 0.25 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 4 * 2 ** 30
 
 
 def initialise_radial(pot: MTP, seed=0, noise=0.05):
@@ -38,7 +52,8 @@ class Trainer:
     """Variable-projection training of an :class:`MTP`.
 
     ``weights``: :class:`LossWeights`; ``l2_radial``: L2 penalty on the radial
-    coefficients.  ``history`` holds one row per iteration (loss, training and,
+    coefficients; ``max_memory``: bytes for the design rows (:class:`LinearProblem`; ``"auto"``:
+    a quarter of the machine's memory, None: no bound).  ``history`` holds one row per iteration (loss, training and,
     every ``valid_every`` iterations, validation RMSEs); the parameters with the
     lowest validation error (or training loss, without validation data) are kept.
     A potential with a pair baseline (``pot.baseline``) has its MTP part fitted to the
@@ -46,8 +61,9 @@ class Trainer:
     """
 
     def __init__(self, pot: MTP, train_set: TrainingSet, valid_set: TrainingSet | None = None,
-                 weights: LossWeights | None = None, l2_radial=0.0):
+                 weights: LossWeights | None = None, l2_radial=0.0, max_memory=None):
         self.pot = pot
+        self.max_memory = default_max_memory() if max_memory == "auto" else max_memory
         self.data = train_set         # the references (error reports of the whole model use these)
         # what the MTP part is fitted to: the references minus the baseline
         self.fit_data = train_set if pot.baseline is None else train_set.without_baseline(pot.baseline)
@@ -69,7 +85,7 @@ class Trainer:
             return self._cache[1], self._cache[2].copy()
         pot = self.pot
         pot.radial_coeffs = theta.reshape(pot.radial_coeffs.shape).copy()
-        lp = LinearProblem(pot, self.fit_data, self.weights)
+        lp = LinearProblem(pot, self.fit_data, self.weights, max_memory=self.max_memory)
         x = lp.solve()
         C = pot.species_count
         pot.species_coeffs = x[:C].copy()
@@ -108,15 +124,18 @@ class Trainer:
         return row
 
     def fit(self, max_iter=200, progress=True, valid_every=5, patience=None, gtol=1e-9, monitor=None,
-            precondition=None, refresh=10):
+            precondition=None, refresh=10, gn_atoms=None):
         """Optimise; returns the potential (with the best parameters seen).
 
         ``patience``: stop after this many validation checks without improvement.
         ``monitor(iteration, pot)`` is called after every iteration (read-only use).
         ``precondition``: run L-BFGS in coordinates whitened by the Gauss-Newton matrix of
-        the loss (:mod:`.curvature`), recomputed every ``refresh`` iterations;
-        default: on when there are at most 256 radial coefficients (its cost grows with
-        their number).  Ctrl-C stops cleanly and keeps the best parameters.
+        the loss (:mod:`.curvature`), recomputed every ``refresh`` iterations (default: on).
+        Its cost grows with the number of radial coefficients times the atoms it is estimated
+        on: up to 256 coefficients on all the data, above on a random subset of structures
+        (another each time) with ``gn_atoms`` atoms (default: 15 x atoms / coefficients, at
+        least 2000), so that it costs about as much as the ``refresh`` iterations it serves.
+        Ctrl-C stops cleanly and keeps the best parameters.
         """
         from tqdm.auto import tqdm
         self.valid_every = max(1, int(valid_every))
@@ -124,7 +143,10 @@ class Trainer:
         pot = self.pot
         theta = pot.radial_coeffs.ravel().copy()
         if precondition is None:
-            precondition = theta.size <= 256
+            precondition = True
+        if gn_atoms is None and theta.size > 256:
+            gn_atoms = max(2000, int(15 * self.fit_data.n_atoms / theta.size))
+        self.gn_atoms = gn_atoms
         self._keep_design = bool(precondition)
         refresh = max(1, int(refresh))
         start = time.perf_counter()
@@ -158,8 +180,11 @@ class Trainer:
                     from .curvature import gauss_newton_matrix, whitening
                     self._objective(origin)  # the model at the segment's start (cached)
                     bar.set_description("training (Gauss-Newton matrix)")
-                    H = gauss_newton_matrix(pot, self.fit_data, self.weights, linear_problem=self._cache[3])
-                    S = whitening(H + 2.0 * self.l2_radial * np.eye(len(H)))
+                    H = gauss_newton_matrix(pot, self.fit_data, self.weights, linear_problem=self._cache[3],
+                                            max_atoms=gn_atoms, seed=done)
+                    subset = gn_atoms is not None and gn_atoms < self.fit_data.n_atoms
+                    S = whitening(H + 2.0 * self.l2_radial * np.eye(len(H)),
+                                  **(SUBSET_WHITENING if subset else {}))
                     bar.set_description("training")
                     steps = min(refresh, max_iter - done)
                 else:
@@ -194,7 +219,7 @@ class Trainer:
 def train(data, species=None, *, level=None, init=None, min_dist=None, max_dist=5.0, radial_basis_size=8,
           valid=None, valid_fraction=0.0, energy_weight=1.0, force_weight=0.01, stress_weight=0.001,
           weighting="vibrations", l2_radial=0.0, max_iter=200, seed=0, progress=True, patience=None,
-          precondition=None, core_radius="auto", baseline=None, baseline_cutoffs=None):
+          precondition=None, core_radius="auto", baseline=None, baseline_cutoffs=None, max_memory="auto"):
     """Fit an MTP. ``data``/``valid``: ASE Atoms lists or :class:`TrainingSet`.
 
     Start from ``init`` (an :class:`MTP`, trained or not) or from ``level`` with
@@ -202,7 +227,9 @@ def train(data, species=None, *, level=None, init=None, min_dist=None, max_dist=
     ``valid_fraction`` holds out that share of ``data`` for validation (stratified by
     ``atoms.info["config_type"]`` when present, see :meth:`TrainingSet.split`); the
     parameters with the lowest validation score are kept.  ``precondition``: see
-    :meth:`Trainer.fit` (default: Gauss-Newton preconditioning up to 256 radial coefficients).
+    :meth:`Trainer.fit` (default: Gauss-Newton preconditioning, estimated on a subset of the
+    structures above 256 radial coefficients).  ``max_memory``: bytes the design rows may take
+    (``"auto"``: a quarter of the machine's memory; beyond it they are recomputed in batches).
     ``trainer.pair_min_distances``: the smallest distance per species pair in the data;
     ``trainer.min_dist_warnings``: pairs whose smallest distance lies far above min_dist;
     ``trainer.repulsion``: per species pair, whether the dimer repels from the core radius down to
@@ -252,7 +279,7 @@ def train(data, species=None, *, level=None, init=None, min_dist=None, max_dist=
     _set_short_range(pot, train_set, core_radius, baseline, baseline_cutoffs)
     weights = LossWeights(energy_weight, force_weight, stress_weight, weighting)
     weights.factors(1)  # validates the weighting name
-    trainer = Trainer(pot, train_set, valid_set, weights, l2_radial)
+    trainer = Trainer(pot, train_set, valid_set, weights, l2_radial, max_memory=max_memory)
     trainer.pair_min_distances = train_set.pair_min_distances(pot.max_dist)
     trainer.min_dist_warnings = train_set.check_min_dist(pot.min_dist, pot.max_dist)
     trainer.fit(max_iter=max_iter, progress=progress, patience=patience, precondition=precondition)

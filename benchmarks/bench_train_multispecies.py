@@ -1,0 +1,184 @@
+"""Training at publication scale on a data set generated here: five species (Cu, Ag, Au, Ni, Pd,
+ASE's EMT as the reference), >= 5000 structures, >= 10^5 atoms.
+
+Configuration types (``config_type``), 32-atom fcc cells unless stated, Vegard lattice constants
+from EMT's elemental ones, every structure rattled:
+
+- ``pair_ss``: random solid solutions of every pair of species (10 pairs, any composition);
+- ``alloy_ss``: random five-component alloys;
+- ``md_300``, ``md_900``, ``md_1500``: Langevin MD snapshots (EMT) of five-component alloys at
+  these temperatures (K), 100 fs apart after 0.4 ps of equilibration;
+- ``strained``: +-6 % random strain;
+- ``vacancy``: one or two vacancies;
+- ``surface``: (100) and (111) slabs of 4 layers (2x2 and 3x3 surface cells) with 8 A of vacuum.
+
+10 % of every type is held out as the test set (stratified by type).  The data set is written
+once to ``WORKDIR/data.extxyz`` and read back on later runs.  Training: ``train`` with its
+defaults (``--level``, ``--max-iter``); the script prints the test RMSE per configuration type,
+wall and CPU time of the training, and the peak memory of the process.
+
+    python benchmarks/bench_train_multispecies.py [--level 16] [--max-iter 100] [--workdir bench_train_multispecies]
+
+Last line: ``species=5 structures=... atoms=... level=... iterations=... force_rmse=... energy_rmse=...
+wall_min=... cpu_min=... peak_gib=...`` (test set, eV/A and meV/atom).
+"""
+import argparse
+import json
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+
+SPECIES = ["Cu", "Ag", "Au", "Ni", "Pd"]
+COUNTS = {"pair_ss": 1700, "alloy_ss": 600, "md_300": 500, "md_900": 500, "md_1500": 500, "strained": 400,
+          "vacancy": 400, "surface": 400}
+
+
+def _lattice(symbols):
+    """Vegard's-law fcc lattice constant (A) of EMT for the composition of ``symbols``."""
+    from ase.data import atomic_numbers, reference_states
+    return float(np.mean([reference_states[atomic_numbers[s]]["a"] for s in symbols]))
+
+
+def _fcc(rng, choices, repeat=(2, 2, 2), strain=0.02, rattle=0.08):
+    from ase.build import bulk
+    a = bulk("Cu", "fcc", a=1.0, cubic=True).repeat(repeat)
+    if len(choices) == 2:
+        x = rng.uniform(0.05, 0.95)
+        syms = np.where(rng.random(len(a)) < x, choices[0], choices[1])
+    else:
+        syms = rng.choice(choices, len(a))
+    a.set_chemical_symbols(syms)
+    a.set_cell(a.cell.array * _lattice(syms), scale_atoms=True)
+    a.set_cell(a.cell.array @ (np.eye(3) + rng.uniform(-strain, strain, (3, 3))), scale_atoms=True)
+    a.rattle(rattle, seed=int(rng.integers(1 << 30)))
+    return a
+
+
+def _md_snapshots(rng, temperature, count, per_chain=10):
+    from ase import units
+    from ase.calculators.emt import EMT
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+    out = []
+    while len(out) < count:
+        a = _fcc(rng, SPECIES, strain=0.0, rattle=0.02)
+        a.set_cell(a.cell.array * (1 + 1.5e-5 * temperature), scale_atoms=True)   # thermal expansion
+        a.calc = EMT()
+        MaxwellBoltzmannDistribution(a, temperature_K=temperature, rng=rng)
+        dyn = Langevin(a, 2.0 * units.fs, temperature_K=temperature, friction=0.02, rng=rng, fixcm=False)
+        dyn.run(200)
+        for _ in range(min(per_chain, count - len(out))):
+            dyn.run(50)
+            out.append(a.copy())
+    return out
+
+
+def _surface(rng):
+    from ase.build import fcc100, fcc111
+    make = fcc100 if rng.random() < 0.5 else fcc111
+    size = (2, 2, 4) if rng.random() < 0.6 else (3, 3, 4)
+    a = make("Cu", size=size, a=1.0, vacuum=None, orthogonal=True)
+    syms = rng.choice(SPECIES, len(a))
+    lat = _lattice(syms)
+    a = make("Cu", size=size, a=lat, vacuum=4.0, orthogonal=True)
+    a.set_chemical_symbols(syms)
+    a.rattle(0.08, seed=int(rng.integers(1 << 30)))
+    return a
+
+
+def generate(seed=0, counts=COUNTS):
+    """The data set: a list of ASE Atoms with EMT energies, forces and (bulk) stresses."""
+    from ase.calculators.emt import EMT
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from tqdm.auto import tqdm
+    rng = np.random.default_rng(seed)
+    pairs = [(a, b) for i, a in enumerate(SPECIES) for b in SPECIES[i + 1:]]
+    out = []
+    bar = tqdm(total=sum(counts.values()), desc="EMT data", unit="str")
+    for kind, n in counts.items():
+        if kind.startswith("md_"):
+            images = _md_snapshots(rng, float(kind[3:]), n)
+        else:
+            images = []
+            for k in range(n):
+                if kind == "pair_ss":
+                    images.append(_fcc(rng, list(pairs[k % len(pairs)])))
+                elif kind == "alloy_ss":
+                    images.append(_fcc(rng, SPECIES))
+                elif kind == "strained":
+                    images.append(_fcc(rng, SPECIES, strain=0.06))
+                elif kind == "vacancy":
+                    a = _fcc(rng, SPECIES, rattle=0.05)
+                    del a[sorted(rng.choice(len(a), int(rng.integers(1, 3)), replace=False).tolist())[::-1]]
+                    images.append(a)
+                elif kind == "surface":
+                    images.append(_surface(rng))
+        for a in images:
+            a.calc = EMT()
+            res = {"energy": a.get_potential_energy(), "forces": a.get_forces()}
+            if a.pbc.all():
+                res["stress"] = a.get_stress()
+            b = a.copy()
+            b.calc = SinglePointCalculator(b, **res)
+            b.info["config_type"] = kind
+            out.append(b)
+            bar.update(1)
+    bar.close()
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--workdir", default="bench_train_multispecies")
+    ap.add_argument("--level", type=int, default=16)
+    ap.add_argument("--max-iter", type=int, default=100)
+    ap.add_argument("--max-dist", type=float, default=5.0)
+    ap.add_argument("--precondition", choices=["auto", "on", "off"], default="auto")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    import ase.io
+    from pyiron_mtp.training import TrainingSet, error_report_by, train
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    path = work / "data.extxyz"
+    if not path.exists():
+        t0 = time.time()
+        data = generate(args.seed)
+        ase.io.write(path, data)
+        print(f"generated {len(data)} structures in {time.time() - t0:.0f} s -> {path}")
+    images = ase.io.read(path, ":")
+    full = TrainingSet.from_atoms(images, SPECIES)
+    train_set, test_set = full.split(0.1, seed=args.seed)
+    test_names = {s.name for s in test_set.structures}
+    test_images = [a for n, a in enumerate(images) if f"structure {n}" in test_names]
+    n_atoms = sum(len(a) for a in images)
+    print(f"{len(images)} structures, {n_atoms} atoms ({train_set.n_atoms} training, {test_set.n_atoms} test), "
+          f"species {SPECIES}")
+    precondition = {"auto": None, "on": True, "off": False}[args.precondition]
+    t0, c0 = time.time(), time.process_time()
+    pot, trainer = train(train_set, SPECIES, level=args.level, max_dist=args.max_dist, max_iter=args.max_iter,
+                         seed=args.seed, precondition=precondition, progress=True)
+    wall, cpu = (time.time() - t0) / 60, (time.process_time() - c0) / 60
+    pot.to_file(work / f"level{args.level}.mtp")
+    report = error_report_by(pot, test_images, species=SPECIES)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
+    print(f"{'type':10s} {'structures':>10s} {'E meV/atom':>11s} {'F eV/A':>8s} {'S GPa':>7s}")
+    for kind, r in report.items():
+        s = r["stress_rmse"]
+        print(f"{kind:10s} {r['n_structures']:10d} {r['energy_rmse']:11.2f} {r['force_rmse']:8.4f} "
+              f"{'-' if s is None else f'{s:.3f}':>7s}")
+    (work / f"level{args.level}_report.json").write_text(json.dumps(
+        {"report": report, "history": trainer.history, "wall_min": wall, "cpu_min": cpu, "peak_gib": peak}, indent=1,
+        default=float))
+    it = trainer.history[-1]["iteration"]
+    print(f"training: {it} iterations, wall {wall:.1f} min, CPU {cpu:.1f} min, stopped by: {trainer.stopped_by}")
+    a = report["all"]
+    print(f"species={len(SPECIES)} structures={len(images)} atoms={n_atoms} level={args.level} iterations={it} "
+          f"force_rmse={a['force_rmse']:.4f} energy_rmse={a['energy_rmse']:.2f} wall_min={wall:.1f} cpu_min={cpu:.1f} "
+          f"peak_gib={peak:.2f}")
+
+
+if __name__ == "__main__":
+    main()
