@@ -10,7 +10,7 @@ from EMT's elemental ones, every structure rattled:
   these temperatures (K), 100 fs apart after 0.4 ps of equilibration;
 - ``strained``: +-6 % random strain;
 - ``vacancy``: one or two vacancies;
-- ``surface``: (100) and (111) slabs of 4 layers (2x2 and 3x3 surface cells) with 8 A of vacuum.
+- ``surface``: (100) and (111) slabs of 4 layers (2x2 and 3x2 surface cells) with 8 A of vacuum.
 
 10 % of every type is held out as the test set (stratified by type).  The data set is written
 once to ``WORKDIR/data.extxyz`` and read back on later runs.  Training: ``train`` with its
@@ -20,7 +20,8 @@ wall and CPU time of the training, and the peak memory of the process.
     python benchmarks/bench_train_multispecies.py [--level 16] [--max-iter 100] [--workdir bench_train_multispecies]
 
 Last line: ``species=5 structures=... atoms=... level=... iterations=... force_rmse=... energy_rmse=...
-wall_min=... cpu_min=... peak_gib=...`` (test set, eV/A and meV/atom).
+wall_min=... cpu_min=... peak_gib=... repulsive_pairs=.../15`` (test set, eV/A and meV/atom; species
+pairs whose dimer repels from the data down to 1 A).  ``--baseline zbl`` trains with the ZBL baseline.
 """
 import argparse
 import json
@@ -78,7 +79,7 @@ def _md_snapshots(rng, temperature, count, per_chain=10):
 def _surface(rng):
     from ase.build import fcc100, fcc111
     make = fcc100 if rng.random() < 0.5 else fcc111
-    size = (2, 2, 4) if rng.random() < 0.6 else (3, 3, 4)
+    size = (2, 2, 4) if rng.random() < 0.6 else (3, 2, 4)
     a = make("Cu", size=size, a=1.0, vacuum=None, orthogonal=True)
     syms = rng.choice(SPECIES, len(a))
     lat = _lattice(syms)
@@ -88,16 +89,29 @@ def _surface(rng):
     return a
 
 
-def generate(seed=0, counts=COUNTS):
-    """The data set: a list of ASE Atoms with EMT energies, forces and (bulk) stresses."""
+def generate(seed=0, counts=COUNTS, folder=None):
+    """The data set: a list of ASE Atoms with EMT energies, forces and (bulk) stresses.  Each
+    configuration type has its own random stream; with ``folder`` each is kept in
+    ``folder/<type>.extxyz`` as it is done and read back on a rerun."""
+    import ase.io
     from ase.calculators.emt import EMT
     from ase.calculators.singlepoint import SinglePointCalculator
     from tqdm.auto import tqdm
-    rng = np.random.default_rng(seed)
     pairs = [(a, b) for i, a in enumerate(SPECIES) for b in SPECIES[i + 1:]]
+    if folder is not None:
+        Path(folder).mkdir(parents=True, exist_ok=True)
     out = []
     bar = tqdm(total=sum(counts.values()), desc="EMT data", unit="str")
-    for kind, n in counts.items():
+    for index, (kind, n) in enumerate(counts.items()):
+        part = None if folder is None else Path(folder) / f"{kind}.extxyz"
+        if part is not None and part.exists():
+            done = ase.io.read(part, ":")
+            if len(done) == n:
+                out += done
+                bar.update(n)
+                continue
+        rng = np.random.default_rng([seed, index])
+        first = len(out)
         if kind.startswith("md_"):
             images = _md_snapshots(rng, float(kind[3:]), n)
         else:
@@ -125,6 +139,8 @@ def generate(seed=0, counts=COUNTS):
             b.info["config_type"] = kind
             out.append(b)
             bar.update(1)
+        if part is not None:
+            ase.io.write(part, out[first:])
     bar.close()
     return out
 
@@ -137,6 +153,9 @@ def main():
     ap.add_argument("--max-dist", type=float, default=5.0)
     ap.add_argument("--precondition", choices=["auto", "on", "off"], default="auto")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--baseline", choices=["none", "zbl"], default="none",
+                    help="zbl: ZBL baseline, MTP fitted to EMT - ZBL")
+    ap.add_argument("--max-memory", type=float, default=None, help="GiB for the design rows (default: auto)")
     args = ap.parse_args()
     import ase.io
     from pyiron_mtp.training import TrainingSet, error_report_by, train
@@ -145,7 +164,7 @@ def main():
     path = work / "data.extxyz"
     if not path.exists():
         t0 = time.time()
-        data = generate(args.seed)
+        data = generate(args.seed, folder=work / "parts")
         ase.io.write(path, data)
         print(f"generated {len(data)} structures in {time.time() - t0:.0f} s -> {path}")
     images = ase.io.read(path, ":")
@@ -159,9 +178,12 @@ def main():
     precondition = {"auto": None, "on": True, "off": False}[args.precondition]
     t0, c0 = time.time(), time.process_time()
     pot, trainer = train(train_set, SPECIES, level=args.level, max_dist=args.max_dist, max_iter=args.max_iter,
-                         seed=args.seed, precondition=precondition, progress=True)
+                         seed=args.seed, precondition=precondition, progress=True,
+                         baseline=None if args.baseline == "none" else args.baseline,
+                         max_memory="auto" if args.max_memory is None else args.max_memory * 2 ** 30)
     wall, cpu = (time.time() - t0) / 60, (time.process_time() - c0) / 60
-    pot.to_file(work / f"level{args.level}.mtp")
+    tag = f"level{args.level}" + ("" if args.baseline == "none" else f"_{args.baseline}")
+    pot.to_file(work / f"{tag}.mtp")
     report = error_report_by(pot, test_images, species=SPECIES)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
     print(f"{'type':10s} {'structures':>10s} {'E meV/atom':>11s} {'F eV/A':>8s} {'S GPa':>7s}")
@@ -169,15 +191,18 @@ def main():
         s = r["stress_rmse"]
         print(f"{kind:10s} {r['n_structures']:10d} {r['energy_rmse']:11.2f} {r['force_rmse']:8.4f} "
               f"{'-' if s is None else f'{s:.3f}':>7s}")
-    (work / f"level{args.level}_report.json").write_text(json.dumps(
-        {"report": report, "history": trainer.history, "wall_min": wall, "cpu_min": cpu, "peak_gib": peak}, indent=1,
-        default=float))
+    repulsive = sum(v["repulsive"] for v in trainer.repulsion.values())
+    print(f"dimers repulsive from {pot.core_radius - 0.1:.2f} A down to 1 A: {repulsive} of {len(trainer.repulsion)} "
+          f"species pairs ({pot})")
+    (work / f"{tag}_report.json").write_text(json.dumps(
+        {"report": report, "history": trainer.history, "wall_min": wall, "cpu_min": cpu, "peak_gib": peak,
+         "repulsion": {f"{a}-{b}": v for (a, b), v in trainer.repulsion.items()}}, indent=1, default=float))
     it = trainer.history[-1]["iteration"]
     print(f"training: {it} iterations, wall {wall:.1f} min, CPU {cpu:.1f} min, stopped by: {trainer.stopped_by}")
     a = report["all"]
     print(f"species={len(SPECIES)} structures={len(images)} atoms={n_atoms} level={args.level} iterations={it} "
           f"force_rmse={a['force_rmse']:.4f} energy_rmse={a['energy_rmse']:.2f} wall_min={wall:.1f} cpu_min={cpu:.1f} "
-          f"peak_gib={peak:.2f}")
+          f"peak_gib={peak:.2f} repulsive_pairs={repulsive}/{len(trainer.repulsion)}")
 
 
 if __name__ == "__main__":

@@ -74,6 +74,16 @@ def cmd_convert(args):
     print(f"{len(images)} configurations {args.input} -> {args.output}")
 
 
+def _auto(text, kind):
+    """'auto' or a number of ``kind``."""
+    if text == "auto":
+        return "auto"
+    try:
+        return kind(text)
+    except ValueError:
+        raise SystemExit(f"expected 'auto' or a number, got {text!r}") from None
+
+
 def _core_radius(text):
     """--core-radius: 'auto', 'none' or a distance (A)."""
     if text in ("auto", "none"):
@@ -111,10 +121,10 @@ def cmd_train(args):
     valid = _read_data(args.valid, species) if args.valid else None
     pot, trainer = train(images, species, level=args.level, init=init, min_dist=args.min_dist,
                          max_dist=args.max_dist, radial_basis_size=args.radial_basis_size, valid=valid,
-                         valid_fraction=args.valid_fraction, energy_weight=args.energy_weight,
+                         valid_fraction=_auto(args.valid_fraction, float), energy_weight=args.energy_weight,
                          force_weight=args.force_weight, stress_weight=args.stress_weight,
-                         weighting=args.weighting, l2_radial=args.l2_radial, max_iter=args.max_iter, seed=args.seed,
-                         progress=not args.quiet, patience=args.patience,
+                         weighting=args.weighting, l2_radial=args.l2_radial, max_iter=_auto(args.max_iter, int), seed=args.seed,
+                         progress=not args.quiet, patience=_auto(args.patience, int), max_time=args.max_time,
                          precondition=False if args.no_precondition else None,
                          max_memory="auto" if args.max_memory is None else args.max_memory * 2 ** 30,
                          core_radius=_core_radius(args.core_radius), baseline=args.baseline,
@@ -433,20 +443,24 @@ def build_parser():
     c.add_argument("--max-dist", type=float, help="cutoff, Angstrom")
     c.add_argument("--radial-basis-size", type=int, default=8)
     c.add_argument("--valid", help="separate validation data")
-    c.add_argument("--valid-fraction", type=float, default=0.0, help="hold out this fraction for validation")
+    c.add_argument("--valid-fraction", default="auto",
+                   help="hold out this fraction for validation (default 'auto': 5 %% from 200 structures on)")
     c.add_argument("--energy-weight", type=float, default=1.0)
     c.add_argument("--force-weight", type=float, default=0.01)
     c.add_argument("--stress-weight", type=float, default=0.001)
     c.add_argument("--weighting", choices=["vibrations", "molecules", "structures"], default="vibrations")
     c.add_argument("--l2-radial", type=float, default=0.0, help="L2 penalty on the radial coefficients")
-    c.add_argument("--max-iter", type=int, default=200)
+    c.add_argument("--max-iter", default="auto",
+                   help="default 'auto': until the loss stalls or validation stops improving (at most 1000)")
+    c.add_argument("--max-time", type=float, default=None, help="minutes")
     c.add_argument("--no-precondition", action="store_true",
                    help="plain L-BFGS (default: L-BFGS in coordinates whitened by the loss' Gauss-Newton "
                         "matrix, estimated on a subset of the structures above 256 radial coefficients)")
     c.add_argument("--max-memory", type=float, default=None, metavar="GIB",
                    help="memory for the design rows (GiB; default: a quarter of the machine's); beyond it "
                         "they are recomputed in batches")
-    c.add_argument("--patience", type=int, default=None, help="early stopping: validation checks without improvement")
+    c.add_argument("--patience", default="auto",
+                   help="early stopping: validation checks without improvement (default 'auto': 6 with validation data)")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--core-radius", default="auto",
                    help="A: below it the radial basis is clamped; 'auto' (default): the smallest distance in the "

@@ -455,7 +455,7 @@ class LearningOnTheFly:
 
     def retrain(self):
         init = self.pot if self.pot.trained else self.pot
-        self.pot, trainer = train(self.training, self.species, init=init, max_iter=self.train_iter,
+        self.pot, trainer = train(self.training, self.species, init=init, max_iter=self.train_iter, valid_fraction=0.0,
                                   seed=self.seed, progress=False)
         return trainer
 

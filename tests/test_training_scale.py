@@ -94,3 +94,35 @@ def test_preconditioned_and_plain_training_reach_the_same_loss(data):
     assert 0.6 < best["plain"] / best["whole"] < 1.6, best
     assert best["subset"] < 0.5 * min(runs["plain"][:81]), best
     assert best["subset"] < 3 * best["whole"], best
+
+
+def test_defaults_a_user_can_leave_alone():
+    """max_iter, validation and stopping chosen by train itself: 5 % held out from 200 structures on,
+    training ends by early stopping or a stalled loss well before 1000 iterations; below 200
+    structures nothing is held out and the stalled loss ends it."""
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+    from pyiron_mtp.training import train
+    rng = np.random.default_rng(0)
+    images = []
+    for k in range(220):
+        a = bulk("Cu", "fcc", a=rng.uniform(3.5, 3.7), cubic=True)
+        a.rattle(0.1, seed=k)
+        a.calc = EMT()
+        a.get_forces()
+        images.append(a)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pot, tr = train(images, ["Cu"], level=6, max_dist=4.5, progress=False)
+    assert len(tr.valid) == 11 and len(tr.data) == 209
+    assert tr.stopped_by.startswith(("early stopping", "loss fell", "CONVERGENCE")), tr.stopped_by
+    assert len(tr.history) - 1 < 1000
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pot, tr = train(images[:60], ["Cu"], level=6, max_dist=4.5, progress=False)
+    assert tr.valid is None and len(tr.data) == 60
+    assert tr.stopped_by.startswith("loss fell") or "CONVERGENCE" in str(tr.stopped_by), tr.stopped_by
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pot, tr = train(images[:60], ["Cu"], level=6, max_dist=4.5, progress=False, max_time=1e-4)
+    assert tr.stopped_by.startswith("time limit") and len(tr.history) <= 3

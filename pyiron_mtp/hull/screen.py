@@ -225,7 +225,7 @@ def screen_hull(candidates, reference, species, potential=None, *, level=12, wor
     if not training:
         raise RuntimeError("no reference calculation succeeded: cannot train (see the warnings)")
     if not pot.trained or not state.data.get("potential"):
-        pot, _ = train(training, species, init=pot, max_iter=train_iter, seed=seed, progress=False)
+        pot, _ = train(training, species, init=pot, max_iter=train_iter, valid_fraction=0.0, seed=seed, progress=False)
         state.data["potential"] = _pot_to_json(pot)
         state.save()
 
@@ -277,7 +277,7 @@ def screen_hull(candidates, reference, species, potential=None, *, level=12, wor
             break
         references([collected[i] for i in chosen], "training", f"round {state.data['round']}: references")
         training = ledger.images(("training",))
-        pot, _ = train(training, species, init=pot, max_iter=train_iter, seed=seed, progress=False)
+        pot, _ = train(training, species, init=pot, max_iter=train_iter, valid_fraction=0.0, seed=seed, progress=False)
         pending, full = extrapolating, len(extrapolating) == len(cands)
         state.data.update(round=state.data["round"] + 1, potential=_pot_to_json(pot), starts=starts,
                           pending=pending)

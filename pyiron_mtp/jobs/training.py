@@ -57,11 +57,11 @@ class MTPTraining(PotentialOutput, PythonTemplateJob):
         self.input.stress_weight = 0.001
         self.input.weighting = "vibrations"
         self.input.l2_radial = 0.0
-        self.input.max_iter = 200
+        self.input.max_iter = "auto"       # "auto": until the loss stalls or validation stops improving (<= 1000)
         self.input.precondition = None     # Gauss-Newton-preconditioned L-BFGS (None: on; estimated on a subset above 256 radial coefficients)
         self.input.max_memory = None       # GiB for the design rows (None: a quarter of the machine's memory)
         self.input.seed = 0
-        self.input.valid_fraction = 0.0
+        self.input.valid_fraction = "auto"  # "auto": 5 % from 200 structures on
         self.input.initial_potential = None  # dict of an MTP to start from (trained or a template)
         self.input.core_radius = "auto"    # A; radial basis clamped below it; "auto": smallest distance in the data
         self.input.baseline = None         # "zbl": ZBL repulsion added, the MTP fitted to reference - ZBL

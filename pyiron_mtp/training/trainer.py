@@ -124,10 +124,12 @@ class Trainer:
         return row
 
     def fit(self, max_iter=200, progress=True, valid_every=5, patience=None, gtol=1e-9, monitor=None,
-            precondition=None, refresh=10, gn_atoms=None):
+            precondition=None, refresh=10, gn_atoms=None, stall=None, max_time=None):
         """Optimise; returns the potential (with the best parameters seen).
 
         ``patience``: stop after this many validation checks without improvement.
+        ``stall`` (window, fraction): stop once the training loss fell by less than ``fraction``
+        of itself over the last ``window`` iterations.  ``max_time``: stop after this many minutes.
         ``monitor(iteration, pot)`` is called after every iteration (read-only use).
         ``precondition``: run L-BFGS in coordinates whitened by the Gauss-Newton matrix of
         the loss (:mod:`.curvature`), recomputed every ``refresh`` iterations (default: on).
@@ -171,6 +173,14 @@ class Trainer:
                 monitor(it[0], pot)
             if patience is not None and self._since_best >= patience:
                 self.stopped_by = "early stopping"
+                raise StopIteration
+            if stall is not None and len(self.history) > stall[0]:
+                old, new = self.history[-1 - stall[0]]["loss"], row["loss"]
+                if old - new < stall[1] * old:
+                    self.stopped_by = f"loss fell by less than {stall[1]:g} of itself in {stall[0]} iterations"
+                    raise StopIteration
+            if max_time is not None and time.perf_counter() - start > 60.0 * max_time:
+                self.stopped_by = f"time limit ({max_time:g} min)"
                 raise StopIteration
 
         try:
@@ -217,16 +227,22 @@ class Trainer:
 
 
 def train(data, species=None, *, level=None, init=None, min_dist=None, max_dist=5.0, radial_basis_size=8,
-          valid=None, valid_fraction=0.0, energy_weight=1.0, force_weight=0.01, stress_weight=0.001,
-          weighting="vibrations", l2_radial=0.0, max_iter=200, seed=0, progress=True, patience=None,
-          precondition=None, core_radius="auto", baseline=None, baseline_cutoffs=None, max_memory="auto"):
+          valid=None, valid_fraction="auto", energy_weight=1.0, force_weight=0.01, stress_weight=0.001,
+          weighting="vibrations", l2_radial=0.0, max_iter="auto", seed=0, progress=True, patience="auto",
+          precondition=None, core_radius="auto", baseline=None, baseline_cutoffs=None, max_memory="auto",
+          max_time=None):
     """Fit an MTP. ``data``/``valid``: ASE Atoms lists or :class:`TrainingSet`.
 
     Start from ``init`` (an :class:`MTP`, trained or not) or from ``level`` with
     ``species``; ``min_dist`` defaults to the smallest distance in the data.
     ``valid_fraction`` holds out that share of ``data`` for validation (stratified by
     ``atoms.info["config_type"]`` when present, see :meth:`TrainingSet.split`); the
-    parameters with the lowest validation score are kept.  ``precondition``: see
+    parameters with the lowest validation score are kept.
+
+    Defaults a user can leave alone: ``valid_fraction="auto"`` holds out 5 % from 200 structures
+    on (none below); ``patience="auto"`` stops after 6 validation checks (30 iterations) without
+    improvement; ``max_iter="auto"``: at most 1000 iterations, ending earlier once the training
+    loss fell by less than 1e-4 of itself in 30 iterations; ``max_time`` (minutes) caps the run.  ``precondition``: see
     :meth:`Trainer.fit` (default: Gauss-Newton preconditioning, estimated on a subset of the
     structures above 256 radial coefficients).  ``max_memory``: bytes the design rows may take
     (``"auto"``: a quarter of the machine's memory; beyond it they are recomputed in batches).
@@ -256,8 +272,16 @@ def train(data, species=None, *, level=None, init=None, min_dist=None, max_dist=
     valid_set = None
     if valid is not None:
         valid_set = valid if isinstance(valid, TrainingSet) else TrainingSet.from_atoms(valid, species)
-    elif valid_fraction:
-        train_set, valid_set = train_set.split(valid_fraction, seed=seed)
+    else:
+        if valid_fraction == "auto":
+            valid_fraction = 0.05 if len(train_set) >= 200 else 0.0
+        if valid_fraction:
+            train_set, valid_set = train_set.split(valid_fraction, seed=seed)
+    if patience == "auto":
+        patience = 6 if valid_set is not None else None
+    stall = None
+    if max_iter == "auto":
+        max_iter, stall = 1000, (30, 1e-4)
     if init is not None:
         pot = init.copy()
         if pot.species is None:
@@ -282,7 +306,8 @@ def train(data, species=None, *, level=None, init=None, min_dist=None, max_dist=
     trainer = Trainer(pot, train_set, valid_set, weights, l2_radial, max_memory=max_memory)
     trainer.pair_min_distances = train_set.pair_min_distances(pot.max_dist)
     trainer.min_dist_warnings = train_set.check_min_dist(pot.min_dist, pot.max_dist)
-    trainer.fit(max_iter=max_iter, progress=progress, patience=patience, precondition=precondition)
+    trainer.fit(max_iter=max_iter, progress=progress, patience=patience, precondition=precondition, stall=stall,
+                max_time=max_time)
     if trainer.pot.species and (trainer.pot.core_radius or trainer.pot.min_dist) > 1.0:
         from ..short_range import repulsion_report
         trainer.repulsion = repulsion_report(trainer.pot)
