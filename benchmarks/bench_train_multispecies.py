@@ -14,10 +14,11 @@ from EMT's elemental ones, every structure rattled:
 
 10 % of every type is held out as the test set (stratified by type).  The data set is written
 once to ``WORKDIR/data.extxyz`` and read back on later runs.  Training: ``train`` with its
-defaults (``--level``, ``--max-iter``); the script prints the test RMSE per configuration type,
+defaults (validation split, stopping rules, preconditioning, memory) within ``--max-time``
+minutes; the script prints the test RMSE per configuration type,
 wall and CPU time of the training, and the peak memory of the process.
 
-    python benchmarks/bench_train_multispecies.py [--level 16] [--max-iter 100] [--workdir bench_train_multispecies]
+    python benchmarks/bench_train_multispecies.py [--level 16] [--max-time 30] [--max-iter auto] [--workdir bench_train_multispecies]
 
 Last line: ``species=5 structures=... atoms=... level=... iterations=... force_rmse=... energy_rmse=...
 wall_min=... cpu_min=... peak_gib=... repulsive_pairs=.../15`` (test set, eV/A and meV/atom; species
@@ -149,7 +150,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--workdir", default="bench_train_multispecies")
     ap.add_argument("--level", type=int, default=16)
-    ap.add_argument("--max-iter", type=int, default=100)
+    ap.add_argument("--max-iter", default="auto", help="'auto' (train's default stopping rules) or a number")
+    ap.add_argument("--max-time", type=float, default=30.0, help="minutes of training at most")
     ap.add_argument("--max-dist", type=float, default=5.0)
     ap.add_argument("--precondition", choices=["auto", "on", "off"], default="auto")
     ap.add_argument("--seed", type=int, default=0)
@@ -177,7 +179,9 @@ def main():
           f"species {SPECIES}")
     precondition = {"auto": None, "on": True, "off": False}[args.precondition]
     t0, c0 = time.time(), time.process_time()
-    pot, trainer = train(train_set, SPECIES, level=args.level, max_dist=args.max_dist, max_iter=args.max_iter,
+    max_iter = args.max_iter if args.max_iter == "auto" else int(args.max_iter)
+    pot, trainer = train(train_set, SPECIES, level=args.level, max_dist=args.max_dist, max_iter=max_iter,
+                         max_time=args.max_time,
                          seed=args.seed, precondition=precondition, progress=True,
                          baseline=None if args.baseline == "none" else args.baseline,
                          max_memory="auto" if args.max_memory is None else args.max_memory * 2 ** 30)
