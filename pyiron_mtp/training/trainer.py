@@ -300,11 +300,12 @@ def train(data, species=None, *, level=None, init=None, min_dist=None, max_dist=
             log.info("min_dist taken from the data: %.4f A", min_dist)
         pot = MTP.from_level(level, species, min_dist, max_dist, radial_basis_size=radial_basis_size)
         initialise_radial(pot, seed)
-    _set_short_range(pot, train_set, core_radius, baseline, baseline_cutoffs)
+    pair_min = train_set.pair_min_distances(pot.max_dist)     # one pass over the data, used twice
+    _set_short_range(pot, min(pair_min.values(), default=float("inf")), core_radius, baseline, baseline_cutoffs)
     weights = LossWeights(energy_weight, force_weight, stress_weight, weighting)
     weights.factors(1)  # validates the weighting name
     trainer = Trainer(pot, train_set, valid_set, weights, l2_radial, max_memory=max_memory)
-    trainer.pair_min_distances = train_set.pair_min_distances(pot.max_dist)
+    trainer.pair_min_distances = pair_min
     trainer.min_dist_warnings = train_set.check_min_dist(pot.min_dist, pot.max_dist)
     trainer.fit(max_iter=max_iter, progress=progress, patience=patience, precondition=precondition, stall=stall,
                 max_time=max_time)
@@ -314,20 +315,22 @@ def train(data, species=None, *, level=None, init=None, min_dist=None, max_dist=
     return trainer.pot, trainer
 
 
-def _set_short_range(pot, train_set, core_radius, baseline, baseline_cutoffs):
-    """Core radius and baseline of ``pot`` for training on ``train_set`` (see :func:`train`)."""
+def _set_short_range(pot, r, core_radius, baseline, baseline_cutoffs):
+    """Core radius and baseline of ``pot`` for training on data whose smallest distance is ``r``
+    (A; see :func:`train`)."""
     if isinstance(core_radius, str):
         if core_radius != "auto":
             raise ValueError(f"core_radius must be a distance (A), 'auto' or None, got {core_radius!r}")
-        r = train_set.min_distance()
         core_radius = None if not np.isfinite(r) else min(max(r, 0.5 * pot.min_dist), 0.999 * pot.max_dist)
     if baseline is None:
         if core_radius is not None and pot.baseline is not None and pot.core_radius is not None \
                 and pot.baseline.inner == pot.core_radius and core_radius < pot.baseline.outer:
             # the baseline followed the old core radius: follow the new one
             pot.baseline = type(pot.baseline)(pot.baseline.atomic_numbers, core_radius, pot.baseline.outer)
-        pot.core_radius = None if core_radius is None else float(core_radius)
-        pot.make_safe(pot.core_radius, pot.baseline) if pot.core_radius is not None else None
+        if core_radius is None:
+            pot.core_radius = None
+        else:
+            pot.make_safe(core_radius, pot.baseline)
         return
     if core_radius is None:
         raise ValueError("a baseline needs a core radius (the MTP must not fight the baseline below the data)")
