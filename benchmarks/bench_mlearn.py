@@ -10,7 +10,8 @@ meV/atom, 0.0881 eV/A).
 ``--level`` replaces the published level (e.g. 28 for Si).  The test errors are checked every
 ``--every`` iterations; the first check at or below both published test RMSEs is reported as
 the time to published accuracy (``time_to_published_s``, wall seconds from the start, data
-preparation included; None if not reached).
+preparation included, the test evaluations themselves excluded - they are the benchmark's, not
+the training's; None if not reached).
 """
 import argparse
 import json
@@ -50,7 +51,7 @@ def main():
     for el in args.elements:
         level, cutoff = SETTINGS[el]
         level = args.level or level
-        reached = []
+        reached, spent = [], [0.0]          # spent: seconds of test evaluations
         training = ase.io.read(Path(args.data) / "mlearn" / f"{el}_training.extxyz", ":")
         testing = ase.io.read(Path(args.data) / "mlearn" / f"{el}_test.extxyz", ":")
         t0 = time.perf_counter()
@@ -64,10 +65,13 @@ def main():
 
         def monitor(it, p):
             if it % args.every == 0:
+                t_eval = time.perf_counter()
                 rep = error_report(p, test_set)
+                spent[0] += time.perf_counter() - t_eval
+                elapsed = time.perf_counter() - t0 - spent[0]
                 if not reached and rep["energy_rmse"] <= PUBLISHED[el][0] and rep["force_rmse"] <= PUBLISHED[el][1]:
-                    reached.append((it, time.perf_counter() - t0))
-                print(f"  {el} iteration {it:4d} ({time.perf_counter() - t0:6.0f} s): loss "
+                    reached.append((it, elapsed))
+                print(f"  {el} iteration {it:4d} ({elapsed:6.0f} s training): loss "
                       f"{trainer.history[-1]['loss']:.6f}, test energy "
                       f"{rep['energy_rmse']:.3f} meV/atom, force {rep['force_rmse']:.4f} eV/A", flush=True)
 
@@ -75,7 +79,7 @@ def main():
                           l2_radial=args.l2_radial)
         pot = trainer.fit(max_iter=args.max_iter, progress=False, monitor=monitor, valid_every=args.valid_every,
                           precondition=not args.no_precondition)
-        wall = time.perf_counter() - t0
+        wall = time.perf_counter() - t0 - spent[0]
         rep = error_report(pot, testing)
         rep_train = error_report(pot, training)
         if args.out:
@@ -89,7 +93,7 @@ def main():
                           "final_loss": trainer.history[-1]["loss"],
                           **({f"valid_{k}": error_report(pot, valid_set)[k] for k in ("energy_rmse", "force_rmse")}
                              if valid_set is not None else {}),
-                          "wall_s": round(wall, 1),
+                          "wall_s": round(wall, 1), "test_evaluation_s": round(spent[0], 1),
                           "time_to_published_s": round(reached[0][1], 1) if reached else None,
                           "iterations_to_published": reached[0][0] if reached else None, **{k: rep[k] for k in ("energy_rmse", "force_rmse", "stress_rmse")},
                           **{f"train_{k}": rep_train[k] for k in ("energy_rmse", "force_rmse", "stress_rmse")}}))

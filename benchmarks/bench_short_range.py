@@ -1,16 +1,19 @@
 """What an MTP does below its data: dimer curves of every species pair of Cu-Ag-Au MTPs trained on
-EMT data with no pair closer than 2.2 A (rattled, strained fcc alloys), for three models fitted to
-the same data: MLIP's polynomial extrapolation (no core radius), the default (core radius at the
-smallest training distance) and the default plus the ZBL baseline; over a matrix of levels and
-data sets (seeds), every row reported.
+EMT data with no pair closer than 2.2 A (rattled, strained fcc alloys), for four models of the
+same data: MLIP's polynomial extrapolation (no core radius), the clamp alone (core radius at the
+smallest training distance, no baseline), ``train``'s default (that clamp plus ZBL switched off
+at the core radius: zero on the data, so its fit is the clamp's - the clamp row is the default
+potential with the baseline removed, not a second fit) and ZBL reaching into the data (switched
+off between 2.0 A and the cutoff, the MTP fitted to EMT - ZBL); over a matrix of levels and data
+sets (seeds), every row reported.
 
 Per model: training and held-out force RMSE, and per species pair whether the dimer repels from
 2.1 A down to 1.0 A, the smallest outward force there and E(1.0 A) - E(2.1 A).
 
     python benchmarks/bench_short_range.py [--levels 8 12] [--seeds 0 1] [--structures 120] [--max-iter 60]
 
-Last line: ``repulsive_mlip=k/n repulsive_core=k/n repulsive_zbl=k/n force_rmse_mlip=... force_rmse_core=...
-force_rmse_zbl=...`` (species pairs summed over the matrix; force RMSE on the test sets averaged).
+Last line: ``repulsive_mlip=k/n repulsive_core=k/n repulsive_default=k/n repulsive_zbl=k/n
+force_rmse_mlip=... force_rmse_core=... force_rmse_default=... force_rmse_zbl=...`` (species pairs summed over the matrix; force RMSE on the test sets averaged).
 """
 import argparse
 import warnings
@@ -48,14 +51,20 @@ def main():
     from pyiron_mtp.short_range import repulsion_report
     from pyiron_mtp.training import error_report, train
     warnings.simplefilter("ignore")
-    figures = {k: [0, 0, []] for k in ("mlip", "core", "zbl")}
+    figures = {k: [0, 0, []] for k in ("mlip", "core", "default", "zbl")}
     for seed in args.seeds:
         data, test = emt_data(args.structures, 2 * seed), emt_data(40, 2 * seed + 1)
         for level in args.levels:
             print(f"\n=== data set {seed}: {len(data)} training structures ({sum(map(len, data))} atoms), level {level}")
-            for label, kwargs in (("mlip", dict(core_radius=None)), ("core", {}), ("zbl", dict(baseline="zbl"))):
-                pot, trainer = train(data, SPECIES, level=level, max_dist=5.0, min_dist=2.0, max_iter=args.max_iter,
-                                     valid_fraction=0.0, progress=False, **kwargs)
+            pots = {}
+            for label, kwargs in (("mlip", dict(core_radius=None, baseline=None)), ("default", {}),
+                                  ("zbl", dict(baseline="zbl", baseline_cutoffs=(2.0, 5.0)))):
+                pots[label], _ = train(data, SPECIES, level=level, max_dist=5.0, min_dist=2.0,
+                                       max_iter=args.max_iter, valid_fraction=0.0, progress=False, **kwargs)
+            pots["core"] = pots["default"].copy()
+            pots["core"].baseline = None
+            for label in figures:
+                pot = pots[label]
                 rep = repulsion_report(pot, r_max=2.1, r_min=1.0)
                 f_train = error_report(pot, data)["force_rmse"]
                 f_test = error_report(pot, test)["force_rmse"]

@@ -12,7 +12,9 @@ from ase.stress import full_3x3_to_voigt_6_stress
 from .core.neighbors import NeighborList
 from .core.zbl import zbl_energy_forces
 
-__all__ = ["ZBLBaseline", "ZBLCalculator"]
+__all__ = ["ZBLBaseline", "ZBLCalculator", "SWITCH_WIDTH"]
+
+SWITCH_WIDTH = 0.5   # A: the default ZBL switching range ends at the core radius and starts this far below it
 
 
 class ZBLBaseline:
@@ -38,6 +40,14 @@ class ZBLBaseline:
         if unknown:
             raise ValueError(f"ZBL baseline: {unknown} are not element symbols")
         return cls([atomic_numbers[s] for s in species], inner, outer)
+
+    @classmethod
+    def below(cls, species, core_radius, width=SWITCH_WIDTH):
+        """ZBL switched off *at* ``core_radius`` (A; from ``core_radius - width``, at least half of it):
+        zero wherever the training data has pairs, so the fit is unchanged there (and MLIP, which
+        ignores the baseline, gives the same numbers there), repulsive below."""
+        r = float(core_radius)
+        return cls.for_species(species, max(r - float(width), 0.5 * r), r)
 
     def to_dict(self):
         return {"kind": self.kind, "atomic_numbers": self.atomic_numbers.copy(), "inner": self.inner,

@@ -127,7 +127,8 @@ def cmd_train(args):
                          progress=not args.quiet, patience=_auto(args.patience, int), max_time=args.max_time,
                          precondition=False if args.no_precondition else None,
                          max_memory="auto" if args.max_memory is None else args.max_memory * 2 ** 30,
-                         core_radius=_core_radius(args.core_radius), baseline=args.baseline,
+                         core_radius=_core_radius(args.core_radius),
+                         baseline=None if args.baseline == "none" else args.baseline,
                          baseline_cutoffs=args.baseline_cutoffs)
     pot.to_file(args.output)
     summary = {"output": args.output, "iterations": trainer.history[-1]["iteration"],
@@ -465,10 +466,12 @@ def build_parser():
     c.add_argument("--core-radius", default="auto",
                    help="A: below it the radial basis is clamped; 'auto' (default): the smallest distance in the "
                         "data; 'none': MLIP's polynomial extrapolation")
-    c.add_argument("--baseline", choices=["zbl"], default=None,
-                   help="add the ZBL repulsion and fit the MTP to reference - ZBL (repulsive below the data)")
+    c.add_argument("--baseline", choices=["auto", "zbl", "none"], default="auto",
+                   help="ZBL repulsion below the data (default 'auto': switched off at the core radius, zero on "
+                        "the data; 'none': the clamped core alone, a flat plateau)")
     c.add_argument("--baseline-cutoffs", type=float, nargs=2, metavar=("INNER", "OUTER"),
-                   help="ZBL switched off between these (A; default: core radius, max_dist)")
+                   help="ZBL switched off between these (A; default: core radius - 0.5, core radius); an OUTER "
+                        "beyond the core radius fits the MTP to reference - ZBL there")
     c.add_argument("--plot", help="save PREFIX_parity.png and PREFIX_learning.png")
     c.add_argument("--json", action="store_true", help="print the error summary as JSON")
     c.add_argument("-q", "--quiet", action="store_true")

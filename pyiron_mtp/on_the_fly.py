@@ -333,7 +333,7 @@ class LearningOnTheFly:
     def __init__(self, pot: MTP, reference, starts, protocols, training=None, *, species=None,
                  select_threshold=SELECT_THRESHOLD, break_threshold=BREAK_THRESHOLD, max_iterations=20,
                  max_selected=10, mode="configuration", workdir=None, executor=None, train_iter=60,
-                 n_initial=4, rattle=0.05, seed=0):
+                 n_initial=4, rattle=0.05, seed=0, baseline="auto"):
         if select_threshold < 1.0 or break_threshold <= select_threshold:
             raise ValueError("need 1 <= select_threshold < break_threshold")
         self.pot = pot.copy()
@@ -358,6 +358,7 @@ class LearningOnTheFly:
         self.n_initial = int(n_initial)
         self.rattle = float(rattle)
         self.seed = int(seed)
+        self.baseline = baseline    # passed to train: "auto" = ZBL below the data (see train)
         self.workdir = None if workdir is None else Path(workdir)
         self.iteration = 0
         self.log = []
@@ -454,9 +455,8 @@ class LearningOnTheFly:
         self._add(done)
 
     def retrain(self):
-        init = self.pot if self.pot.trained else self.pot
-        self.pot, trainer = train(self.training, self.species, init=init, max_iter=self.train_iter, valid_fraction=0.0,
-                                  seed=self.seed, progress=False)
+        self.pot, trainer = train(self.training, self.species, init=self.pot, max_iter=self.train_iter,
+                                  valid_fraction=0.0, seed=self.seed, progress=False, baseline=self.baseline)
         return trainer
 
     def run(self, progress=True):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .baseline import ZBLBaseline
+from .baseline import SWITCH_WIDTH, ZBLBaseline
 from .core.basis import generate_basis
 from .core.kernels import evaluate_range, kernel_layout
 from .core.threads import range_bounds, run_ranges
@@ -138,9 +138,12 @@ class MTP:
 
     def make_safe(self, core_radius, baseline="zbl", inner=None, outer=None):
         """Set the short-range protection: ``core_radius`` (A; typically the smallest distance in the
-        training data) and a ``"zbl"`` baseline switched off between ``inner`` (default: the core
-        radius) and ``outer`` (default: max_dist); ``baseline=None`` keeps only the clamp.  A trained
-        potential must be retrained afterwards (its fit did not include the baseline)."""
+        training data) and a ``"zbl"`` baseline switched off between ``inner`` and ``outer`` (A).
+        Default: the ZBL repulsion lives below the data (``outer`` = the core radius, ``inner`` =
+        :data:`~pyiron_mtp.baseline.SWITCH_WIDTH` below it), so it is zero wherever the data has
+        pairs and a trained fit stays valid; with ``outer`` beyond the core radius the MTP must be
+        (re)trained with it (its fit did not include the baseline).  ``baseline=None`` keeps only the
+        clamp."""
         self.core_radius = float(core_radius)
         if baseline is None:
             self.baseline = None
@@ -149,9 +152,12 @@ class MTP:
         elif str(baseline).lower() == "zbl":
             if self.species is None:
                 raise ValueError("a ZBL baseline needs the species' elements: give the MTP species=[...]")
-            inner = self.core_radius if inner is None else inner
-            outer = self.max_dist if outer is None else outer
-            self.baseline = ZBLBaseline.for_species(self.species, inner, outer)
+            if inner is None and outer is None:
+                self.baseline = ZBLBaseline.below(self.species, self.core_radius)
+            else:
+                outer = self.core_radius if outer is None else outer
+                inner = max(outer - SWITCH_WIDTH, 0.5 * outer) if inner is None else inner
+                self.baseline = ZBLBaseline.for_species(self.species, inner, outer)
         else:
             raise ValueError(f"unknown baseline {baseline!r} (known: 'zbl', None)")
         # validate through the constructor's checks

@@ -104,6 +104,14 @@ def test_candidate_counts_binary():
         v = c.atoms.get_volume() / len(c.atoms)
         assert v == pytest.approx(c.composition.get("Al", 0) * v_al + c.composition.get("Cu", 0) * v_cu, rel=1e-10)
     assert by_id["fcc-1-0"].composition in ({"Al": 1.0}, {"Cu": 1.0})
+    # a dict names the lattices enumerated (fcc 2 + 2, bcc 2 + 2); with explicit lattices every one needs a size
+    small = enumerate_candidates(["Al", "Cu"], max_atoms={"fcc": 2, "bcc": 2})
+    assert sorted(c.id for c in small) == sorted(c.id for c in cands if c.lattice != "hcp" and len(c.atoms) <= 2)
+    assert len(small) == 8
+    with pytest.raises(ValueError, match=r"no size for the lattices \['bcc'\]"):
+        enumerate_candidates(["Al", "Cu"], lattices=("fcc", "bcc"), max_atoms={"fcc": 2})
+    with pytest.raises(ValueError, match="not in"):
+        enumerate_candidates(["Al", "Cu"], lattices=("fcc",), max_atoms={"fcc": 2, "bcc": 2})
 
 
 def test_no_two_candidates_are_symmetry_equivalent():

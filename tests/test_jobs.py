@@ -349,8 +349,9 @@ def test_mtp_training_from_structure_storage(project):
 
 
 def test_mtp_training_with_a_zbl_baseline(project):
-    """MTPTraining with baseline="zbl": the potential keeps its core radius and baseline through
-    HDF5 and the database, its errors are those of the whole model, and it repels below the data."""
+    """MTPTraining's default: ZBL below the data; the potential keeps its core radius and baseline
+    through HDF5 and the database, its errors are those of the whole model, and it repels below the
+    data."""
     from pyiron_base import Project
     from pyiron_mtp.training import error_report
     data = emt_copper(10, seed=4)
@@ -359,13 +360,13 @@ def test_mtp_training_with_a_zbl_baseline(project):
     job.input.level = 8
     job.input.max_dist = 4.5
     job.input.max_iter = 10
-    job.input.baseline = "zbl"
+    assert job.input.baseline == "auto"
     job.run()
     again = Project(project.path).load("fit_zbl")
     pot = again.potential
     assert pot.baseline is not None and pot.baseline.atomic_numbers.tolist() == [29]
     assert pot.core_radius == pytest.approx(job.output.pair_min_distances["Cu-Cu"])
-    assert pot.baseline.inner == pytest.approx(pot.core_radius) and pot.baseline.outer == 4.5
+    assert pot.baseline.outer == pot.core_radius and pot.baseline.inner == pytest.approx(pot.core_radius - 0.5)
     assert again.output.training_errors["force_rmse"] == pytest.approx(error_report(pot, data)["force_rmse"])
     assert again.output.repulsion["Cu-Cu"]["repulsive"]
     assert "baseline = ZBL" in again.output.mtp_file

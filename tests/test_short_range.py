@@ -42,12 +42,22 @@ def data():
     return emt_data()
 
 
-@pytest.fixture(scope="module")
-def safe(data):
+def _train(data, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return train(data, SPECIES, level=8, max_dist=4.5, min_dist=2.0, max_iter=25, progress=False,
-                     baseline="zbl")
+        return train(data, SPECIES, level=8, max_dist=4.5, min_dist=2.0, max_iter=25, progress=False, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def safe(data):
+    """train's default: core radius at the smallest distance in the data, ZBL below it."""
+    return _train(data)
+
+
+@pytest.fixture(scope="module")
+def reaching(data):
+    """A ZBL baseline switched off only at 4.5 A: the MTP is fitted to EMT - ZBL."""
+    return _train(data, baseline="zbl", baseline_cutoffs=(2.0, 4.5))
 
 
 def dimer_energy(pot, a, b, r):
@@ -111,7 +121,7 @@ def test_file_round_trip_and_errors(tmp_path):
     pot.to_file(path)
     back = MTP.from_file(path, species=["Al", "Cu"])
     assert back.core_radius == pot.core_radius and back.baseline == pot.baseline
-    assert back.baseline.atomic_numbers.tolist() == [13, 29] and back.baseline.outer == 5.0
+    assert back.baseline.atomic_numbers.tolist() == [13, 29] and (back.baseline.inner, back.baseline.outer) == pytest.approx((1.7, 2.2))
     atoms = bulk("Al", "fcc", a=3.6, cubic=True)
     atoms.symbols[1] = "Cu"
     atoms.rattle(0.3, seed=1)
@@ -140,13 +150,14 @@ def test_file_round_trip_and_errors(tmp_path):
         ZBLBaseline.for_species(["Al", "Xx"], 1.0, 2.0)
 
 
-def test_training_fits_the_model_with_its_baseline(data, safe):
+def test_training_fits_the_model_with_its_baseline(data, reaching):
     """The trainer fits the MTP part to reference - ZBL; its recorded errors are those of the
     whole model evaluated afterwards."""
-    pot, trainer = safe
+    pot, trainer = reaching
     from pyiron_mtp.training import error_report
     assert pot.baseline is not None and pot.core_radius == pytest.approx(min(
         a.get_all_distances(mic=True)[np.triu_indices(len(a), 1)].min() for a in data))
+    assert (pot.baseline.inner, pot.baseline.outer) == (2.0, 4.5)
     rep = error_report(pot, data)
     assert error_report(pot, trainer.data)["force_rmse"] == pytest.approx(rep["force_rmse"], rel=1e-12)
     best = min(trainer.history, key=lambda row: row["loss"])
@@ -159,6 +170,30 @@ def test_training_fits_the_model_with_its_baseline(data, safe):
     assert zbl_forces > 0.5                             # the baseline is not negligible in the data
 
 
+def test_default_baseline_lives_below_the_data(data, safe):
+    """By default the ZBL baseline is switched off at the core radius (the smallest distance in
+    the data): it is exactly zero on every training structure, so the fit is the one without it
+    (same parameters to the last bit) while the potential now repels below the data."""
+    pot, trainer = safe
+    d_min = min(a.get_all_distances(mic=True)[np.triu_indices(len(a), 1)].min() for a in data)
+    assert pot.core_radius == pytest.approx(d_min) and pot.baseline.outer == pot.core_radius
+    assert pot.baseline.inner == pytest.approx(d_min - 0.5)
+    for a in data:
+        e, _, f, vir, _ = pot.baseline.evaluate(a.positions, a.cell.array, pot.types_of(a.get_chemical_symbols()),
+                                                _nl(pot, a))
+        assert e == 0.0 and not f.any() and not vir.any()
+    clamp, _ = _train(data, baseline=None)
+    assert clamp.baseline is None and clamp.core_radius == pot.core_radius
+    for name in ("radial_coeffs", "moment_coeffs", "species_coeffs"):
+        assert np.array_equal(getattr(clamp, name), getattr(pot, name)), name
+    from pyiron_mtp.short_range import repulsion_report
+    assert all(v["repulsive"] for v in trainer.repulsion.values()) and len(trainer.repulsion) == 6
+    assert not any(v["repulsive"] for v in repulsion_report(clamp).values())
+    # MLIP reads the file without the baseline: on the data it gives the same numbers
+    from pyiron_mtp.training import error_report
+    assert error_report(clamp, data)["force_rmse"] == error_report(pot, data)["force_rmse"]
+
+
 def _nl(pot, atoms):
     from pyiron_mtp.core.neighbors import NeighborList
     nl = NeighborList(pot.max_dist, skin=0.0)
@@ -166,9 +201,12 @@ def _nl(pot, atoms):
     return nl
 
 
-def test_dimers_repulsive_below_the_data(safe):
-    """No pair in the data is closer than 2.2 A: from there down to 1.0 A every species pair's
-    dimer energy rises monotonically and the force pushes the atoms apart."""
+def test_dimers_repulsive_below_the_data(reaching):
+    """No pair in the data is closer than 2.2 A: with ZBL switched on from below the data, from
+    there down to 1.0 A every species pair's dimer energy rises monotonically and the force pushes
+    the atoms apart (the default baseline, zero on the data, does so from 0.1 A below the data on:
+    test_default_baseline_lives_below_the_data)."""
+    safe = reaching
     pot, _ = safe
     r = np.arange(2.2, 0.999, -0.01)
     for ia, a in enumerate(SPECIES):
@@ -206,9 +244,10 @@ def test_dimers_repulsive_below_the_data(safe):
         assert row["min_force"] == pytest.approx(f.min()) and row["rise"] == pytest.approx(e[-1] - e[0])
 
 
-def test_retraining_follows_the_data(data, safe):
-    """An init potential keeps its baseline; with closer pairs in the new data the core radius and
-    the baseline's inner cutoff move down to them."""
+def test_retraining_follows_the_data(data, safe, reaching):
+    """An init potential keeps its baseline; with closer pairs in the new data the core radius
+    moves down to them and the baseline with it (the default one stays below the data, one
+    switched on from the core radius keeps starting there)."""
     pot, _ = safe
     closer = emt_data(6, seed=5, min_distance=2.05)
     d_min = min(a.get_all_distances(mic=True)[np.triu_indices(len(a), 1)].min() for a in closer)
@@ -217,4 +256,10 @@ def test_retraining_follows_the_data(data, safe):
         warnings.simplefilter("ignore")
         new, _ = train(list(data) + closer, init=pot, max_iter=3, progress=False)
     assert new.baseline is not None and new.core_radius == pytest.approx(d_min)
-    assert new.baseline.inner == pytest.approx(d_min) and new.baseline.outer == pot.baseline.outer
+    assert new.baseline.outer == pytest.approx(d_min) and new.baseline.inner == pytest.approx(d_min - 0.5)
+    old = reaching[0].copy()
+    old.baseline = ZBLBaseline(old.baseline.atomic_numbers, old.core_radius, 4.5)   # switched on from the core
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        new, _ = train(list(data) + closer, init=old, max_iter=2, progress=False)
+    assert new.baseline.inner == pytest.approx(d_min) and new.baseline.outer == 4.5

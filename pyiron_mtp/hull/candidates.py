@@ -71,17 +71,22 @@ def _parent(lattice, volume_per_atom=1.0):
 
 def _max_sizes(max_atoms, lattices):
     if isinstance(max_atoms, dict):
+        if lattices is LATTICES:          # the default: the lattices the dict names
+            lattices = [lat for lat in LATTICES if lat in max_atoms]
         unknown = set(max_atoms) - set(lattices)
         if unknown:
-            raise ValueError(f"max_atoms names lattices {sorted(unknown)} not in {lattices}")
+            raise ValueError(f"max_atoms names lattices {sorted(unknown)} not in {list(lattices)}")
+        missing = [lat for lat in lattices if lat not in max_atoms]
+        if missing:
+            raise ValueError(f"max_atoms gives no size for the lattices {missing}")
         return {lat: int(max_atoms[lat]) for lat in lattices}
     return {lat: int(max_atoms) for lat in lattices}
 
 
 def enumerate_candidates(elements, lattices=LATTICES, max_atoms=8, volumes=None, concentration_restrictions=None):
     """All symmetrically distinct derivative superstructures of ``lattices`` with at most
-    ``max_atoms`` atoms (an int or a dict per lattice; hcp cells hold two atoms per
-    primitive cell).  ``volumes``: element -> volume per atom (A^3) for Vegard's law
+    ``max_atoms`` atoms (an int or a dict per lattice - with the default ``lattices`` a dict
+    names the lattices enumerated; hcp cells hold two atoms per primitive cell).  ``volumes``: element -> volume per atom (A^3) for Vegard's law
     (default: ASE's reference crystals).  Ids read ``<lattice>-<atoms>-<index>``."""
     try:
         from icet.tools import enumerate_structures

@@ -135,10 +135,19 @@ class _State:
         tmp.replace(self.path)
 
 
+def _jsonable(v):
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    return v
+
+
 def _pot_to_json(pot):
+    """The potential as JSON-ready data (its baseline, a nested dict, included)."""
     d = pot.to_dict()
     d.pop("level", None)
-    return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in d.items()}
+    return _jsonable(d)
 
 
 def _active_set_dict(aset):

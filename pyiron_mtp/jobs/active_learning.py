@@ -56,7 +56,7 @@ class ActiveLearningMD(PotentialOutput, PythonTemplateJob):
         self.input.seed = 0
         self.input.reference_job = None
         self.input.initial_potential = None   # name of a finished MTPTraining job
-        self.input.baseline = None            # "zbl": ZBL repulsion below the data (core radius follows the data)
+        self.input.baseline = "auto"          # "auto"/"zbl": ZBL repulsion below the data (follows the data); None: none
         # sampling: "ase" (ASE integrators) or "lammps" (LAMMPS with pair style mtp and its grades,
         # on md_cores MPI ranks); K, GPa, fs
         self.input.md_sampler = "ase"
@@ -105,15 +105,15 @@ class ActiveLearningMD(PotentialOutput, PythonTemplateJob):
             pot = self.project.load(self.input.initial_potential).potential
         else:
             pot = MTP.from_level(self.input.level, species, self.input.min_dist, self.input.max_dist)
-            if self.input.get("baseline", None):
-                pot.make_safe(self.input.min_dist, self.input.baseline)
+            if str(self.input.get("baseline", "auto")).lower() == "zbl":
+                pot.make_safe(self.input.min_dist, "zbl")
         otf = LearningOnTheFly(
             pot, None, starts, self._protocol(), species=species,
             select_threshold=self.input.select_threshold, break_threshold=self.input.break_threshold,
             max_iterations=self.input.max_iterations, max_selected=self.input.max_selected,
             mode=self.input.mode, workdir=self.working_directory, executor=PyironReferences(self),
             train_iter=self.input.train_iter, n_initial=self.input.n_initial, rattle=self.input.rattle,
-            seed=self.input.seed)
+            seed=self.input.seed, baseline=None if self.input.get("baseline", "auto") is None else "auto")
         otf.run(progress=False)
         self._store_output(otf)
         finish(self)

@@ -64,8 +64,8 @@ class MTPTraining(PotentialOutput, PythonTemplateJob):
         self.input.valid_fraction = "auto"  # "auto": 5 % from 200 structures on
         self.input.initial_potential = None  # dict of an MTP to start from (trained or a template)
         self.input.core_radius = "auto"    # A; radial basis clamped below it; "auto": smallest distance in the data
-        self.input.baseline = None         # "zbl": ZBL repulsion added, the MTP fitted to reference - ZBL
-        self.input.baseline_cutoffs = None  # (inner, outer) A of the ZBL switching; default (core radius, max_dist)
+        self.input.baseline = "auto"       # "auto"/"zbl": ZBL repulsion below the data (zero on it); None: none
+        self.input.baseline_cutoffs = None  # (inner, outer) A of the ZBL switching; default (core radius - 0.5, core radius)
         self._data = StructureStorage()
 
     # ------------------------------------------------------------------ input data
@@ -176,7 +176,7 @@ class MTPTraining(PotentialOutput, PythonTemplateJob):
             precondition=self.input.get("precondition", None),
             max_memory="auto" if self.input.get("max_memory", None) is None else float(self.input.max_memory) * 2 ** 30,
             core_radius=self.input.get("core_radius", "auto"),
-            baseline=self.input.get("baseline", None),
+            baseline=self.input.get("baseline", "auto"),
             baseline_cutoffs=None if self.input.get("baseline_cutoffs", None) is None else tuple(self.input.baseline_cutoffs))
         self._store_output(pot, trainer)
         finish(self)

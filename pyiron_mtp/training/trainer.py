@@ -229,7 +229,7 @@ class Trainer:
 def train(data, species=None, *, level=None, init=None, min_dist=None, max_dist=5.0, radial_basis_size=8,
           valid=None, valid_fraction="auto", energy_weight=1.0, force_weight=0.01, stress_weight=0.001,
           weighting="vibrations", l2_radial=0.0, max_iter="auto", seed=0, progress=True, patience="auto",
-          precondition=None, core_radius="auto", baseline=None, baseline_cutoffs=None, max_memory="auto",
+          precondition=None, core_radius="auto", baseline="auto", baseline_cutoffs=None, max_memory="auto",
           max_time=None):
     """Fit an MTP. ``data``/``valid``: ASE Atoms lists or :class:`TrainingSet`.
 
@@ -253,10 +253,14 @@ def train(data, species=None, *, level=None, init=None, min_dist=None, max_dist=
 
     Short range (where the data has nothing): ``core_radius`` (A) clamps the radial basis below
     it; ``"auto"`` (default): the smallest distance in the training data (an ``init`` potential's
-    own core radius is moved there too), ``None``: MLIP's polynomial extrapolation.  ``baseline="zbl"``
-    adds the ZBL repulsion (switched off between ``baseline_cutoffs`` = (inner, outer), default
-    (core radius, max_dist)) and fits the MTP to the references minus ZBL: with both, the potential
-    is repulsive at any distance below the data.  An ``init`` potential keeps its baseline.
+    own core radius is moved there too), ``None``: MLIP's polynomial extrapolation.  ``baseline``:
+    a ZBL repulsion added to the MTP.  ``"auto"`` (default): ZBL *below the data* - switched off
+    between ``SWITCH_WIDTH`` (0.5 A) below the core radius and the core radius itself, so it is zero
+    on every training structure (the fit is that of the clamp alone) and the potential repels below
+    the data; an ``init`` potential's own baseline is kept instead and moves with the core radius;
+    none for species without element names.  ``"zbl"`` with ``baseline_cutoffs`` = (inner, outer)
+    reaching into the data: the MTP is fitted to the references minus ZBL there.  ``None``: no new
+    baseline (the clamp alone is a bounded plateau, not a repulsion).
     Returns (potential, trainer).
     """
     if isinstance(data, TrainingSet):
@@ -322,11 +326,21 @@ def _set_short_range(pot, r, core_radius, baseline, baseline_cutoffs):
         if core_radius != "auto":
             raise ValueError(f"core_radius must be a distance (A), 'auto' or None, got {core_radius!r}")
         core_radius = None if not np.isfinite(r) else min(max(r, 0.5 * pot.min_dist), 0.999 * pot.max_dist)
+    if isinstance(baseline, str) and baseline == "auto":
+        # ZBL below the data unless the potential has a baseline already (kept, it follows the data)
+        # or cannot have one (no core radius, species without element names)
+        baseline = "zbl" if (pot.baseline is None and core_radius is not None and _are_elements(pot.species)) \
+            else None
     if baseline is None:
-        if core_radius is not None and pot.baseline is not None and pot.core_radius is not None \
-                and pot.baseline.inner == pot.core_radius and core_radius < pot.baseline.outer:
-            # the baseline followed the old core radius: follow the new one
-            pot.baseline = type(pot.baseline)(pot.baseline.atomic_numbers, core_radius, pot.baseline.outer)
+        old, b = pot.core_radius, pot.baseline
+        if core_radius is not None and b is not None and old is not None:
+            if b.outer == old:
+                # the baseline lived below the old data: it moves with the core radius
+                width = b.outer - b.inner
+                pot.baseline = type(b)(b.atomic_numbers, max(core_radius - width, 0.5 * core_radius), core_radius)
+            elif b.inner == old and core_radius < b.outer:
+                # the baseline was switched on from the old core radius: it follows the new one
+                pot.baseline = type(b)(b.atomic_numbers, core_radius, b.outer)
         if core_radius is None:
             pot.core_radius = None
         else:
@@ -337,3 +351,8 @@ def _set_short_range(pot, r, core_radius, baseline, baseline_cutoffs):
     inner, outer = baseline_cutoffs if baseline_cutoffs is not None else (None, None)
     pot.make_safe(core_radius, baseline, inner=inner, outer=outer)
     log.info("short range: core radius %.3f A, baseline %r", core_radius, pot.baseline)
+
+
+def _are_elements(species):
+    from ase.data import atomic_numbers
+    return bool(species) and all(atomic_numbers.get(s, 0) > 0 for s in species)
