@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from pyiron_mtp import MTP
@@ -33,6 +34,11 @@ def test_gauss_newton_is_the_hessian_at_zero_residual_and_ignores_the_gauge():
     assert loss < 1e-14
     H = gauss_newton_matrix(trainer.pot, data, w)
     assert np.allclose(H, H.T) and np.linalg.eigvalsh(H).min() > -1e-9 * np.abs(H).max()
+    # forward differences (the default, half the evaluations) agree with central ones
+    Hc = gauss_newton_matrix(trainer.pot, data, w, differences="central")
+    assert np.abs(H - Hc).max() < 1e-5 * np.abs(Hc).max()
+    with pytest.raises(ValueError, match="forward"):
+        gauss_newton_matrix(trainer.pot, data, w, differences="backward")
 
     rng = np.random.default_rng(0)
     v = rng.standard_normal(theta.size)

@@ -16,9 +16,11 @@ makes plain L-BFGS slow on this loss.  :class:`pyiron_mtp.training.Trainer` uses
 change coordinates (:func:`whitening`) before running L-BFGS; the gradient stays the exact
 one of the loss.
 
-J is formed column by column from central differences of the predictions along each
-radial coefficient (two evaluations of every structure per coefficient, each a fraction
-of the cost of one loss gradient), structures in parallel.  With many radial coefficients
+J is formed column by column from forward differences of the predictions along each
+radial coefficient (one evaluation of every structure per coefficient, each a fraction of
+the cost of one loss gradient; relative error ~1e-7, ample for a preconditioner, and the
+gauge directions stay null to ~1e-14 of the largest eigenvalue), structures in parallel;
+``differences="central"`` takes two evaluations per coefficient.  With many radial coefficients
 (several species: they grow with the square of the species count) on large data that is
 too expensive, and H is estimated on a random subset of the structures (a row sketch of J,
 scaled to the whole set): ``max_atoms`` bounds the atoms it holds.
@@ -48,7 +50,8 @@ def _weighted_predictions(pot: MTP, s, sqrt_w, radial):
     return np.concatenate(parts)
 
 
-def gauss_newton_matrix(pot: MTP, data, weights, linear_problem=None, rel_step=1e-6, max_atoms=None, seed=0):
+def gauss_newton_matrix(pot: MTP, data, weights, linear_problem=None, rel_step=None, max_atoms=None, seed=0,
+                        differences="forward"):
     """Kaufman's Gauss-Newton matrix of the loss in the (flattened) radial coefficients.
 
     ``pot`` must hold the exactly solved linear coefficients for its radial coefficients
@@ -57,7 +60,14 @@ def gauss_newton_matrix(pot: MTP, data, weights, linear_problem=None, rel_step=1
     the loss per (unit radial coefficient)^2.  Returns a symmetric (n, n) array,
     n = radial coefficients.  ``max_atoms``: estimate H on a random subset of structures (drawn
     with ``seed``) holding at most about this many atoms, scaled by (all structures / subset).
+    ``differences``: ``"forward"`` (default, step ``rel_step`` = 1e-7 of the largest coefficient)
+    or ``"central"`` (1e-6).
     """
+    if differences not in ("forward", "central"):
+        raise ValueError(f"differences must be 'forward' or 'central', got {differences!r}")
+    central = differences == "central"
+    if rel_step is None:
+        rel_step = 1e-6 if central else 1e-7
     K = len(data)
     chosen = np.arange(K)
     if max_atoms is not None and data.n_atoms > max_atoms:
@@ -82,14 +92,17 @@ def gauss_newton_matrix(pot: MTP, data, weights, linear_problem=None, rel_step=1
         if not any(sqrt_w):
             return None
         J = None
+        here = None if central else _weighted_predictions(pot, s, sqrt_w, theta)
         for j in range(n):
             step = np.zeros(n)
             step[j] = h
             plus = _weighted_predictions(pot, s, sqrt_w, theta + step.reshape(theta.shape))
-            minus = _weighted_predictions(pot, s, sqrt_w, theta - step.reshape(theta.shape))
             if J is None:
                 J = np.empty((len(plus), n))
-            J[:, j] = (plus - minus) / (2.0 * h)
+            if central:
+                J[:, j] = (plus - _weighted_predictions(pot, s, sqrt_w, theta - step.reshape(theta.shape))) / (2.0 * h)
+            else:
+                J[:, j] = (plus - here) / h
         A = lp.weighted_design(design[k], K)
         return J.T @ J, A.T @ J, A
 
