@@ -45,7 +45,7 @@ def main():
                                   cell_atoms=32, level=args.level, min_dist=2.2, max_dist=5.0, learn_steps=3000,
                                   max_iterations=args.max_iterations, max_selected=8, train_iter=100,
                                   melting_atoms=500, snapshots=args.snapshots, interval=200,
-                                  workers=args.workers, progress=False)
+                                  workers=args.workers, progress=True)
     hours = sum(res.minutes.values()) / 60      # wall time of every stage, summed over reruns
     up = res.upsampling
     print(f"settings: GPAW {args.xc}, PW {args.ecut:g} eV, {args.kpts}^3 k-points, 32-atom cells")

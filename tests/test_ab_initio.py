@@ -35,6 +35,28 @@ def test_shifted_melting_point():
         shifted_melting_point(900.0, 3.0, 0.0, 0, 0, 0, 0)
 
 
+def test_stage_clock_survives_an_interruption(tmp_path):
+    """The stage minutes reach the work folder while the stage runs (an interrupted run keeps
+    them), a rerun adds to them, and a stage that raises is stopped."""
+    import time
+    from pyiron_mtp.free_energy.ab_initio import _StageClock
+    clock = _StageClock(tmp_path, interval=0.05)
+    clock.start("learning")
+    time.sleep(0.3)
+    written = json.loads((tmp_path / "timing.json").read_text())["wall_minutes"]["learning"]
+    assert 0.1 / 60 < written <= 0.3 / 60 + 1e-3           # on disk before the stage ends
+    clock._stop_event.set()                                  # "killed": no stop()
+    clock._thread.join()
+    again = _StageClock(tmp_path, interval=0.05)
+    with pytest.raises(RuntimeError):
+        with again.stage("learning"):
+            time.sleep(0.2)
+            raise RuntimeError("reference failed")
+    assert not again._thread.is_alive()
+    total = json.loads((tmp_path / "timing.json").read_text())["wall_minutes"]["learning"]
+    assert total == pytest.approx(written + 0.2 / 60, abs=0.1 / 60)
+
+
 def test_cached_references_compute_once(tmp_path):
     from ase.build import bulk
     from pyiron_mtp.on_the_fly import reference_calculation

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from contextlib import contextmanager
 import time
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
@@ -61,15 +63,20 @@ class AbInitioMeltingResult:
 
 class _StageClock:
     """Wall and CPU minutes per stage (CPU of this process and its finished children: LAMMPS runs,
-    reference worker processes), added up over reruns in ``workdir/timing.json``."""
+    reference worker processes once they are shut down), added up over reruns in
+    ``workdir/timing.json``.  While a stage runs the file is brought up to date every ``interval``
+    seconds, so a run that is killed loses at most that much of its wall time."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, interval=30.0):
         self.path = Path(workdir) / "timing.json"
+        self.interval = float(interval)
         self.wall = {}
         self.cpu = {}
         if self.path.exists():
             d = json.loads(self.path.read_text())
             self.wall, self.cpu = d.get("wall_minutes", {}), d.get("cpu_minutes", {})
+        self._stage, self._stop_event, self._thread = None, None, None
+        self._lock = threading.Lock()
 
     @staticmethod
     def _cpu():
@@ -77,13 +84,42 @@ class _StageClock:
         t = os.times()
         return t.user + t.system + t.children_user + t.children_system
 
-    def start(self):
+    def start(self, stage):
+        """Start timing ``stage`` (continuing the minutes recorded for it before)."""
+        self._stage = stage
+        self._base = (self.wall.get(stage, 0.0), self.cpu.get(stage, 0.0))
         self._t, self._c = time.time(), self._cpu()
+        self._stop_event = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+        self._thread.start()
 
-    def stop(self, stage):
-        self.wall[stage] = self.wall.get(stage, 0.0) + (time.time() - self._t) / 60
-        self.cpu[stage] = self.cpu.get(stage, 0.0) + (self._cpu() - self._c) / 60
-        self.path.write_text(json.dumps({"wall_minutes": self.wall, "cpu_minutes": self.cpu}, indent=1))
+    def _beat(self):
+        while not self._stop_event.wait(self.interval):
+            self._update()
+
+    def _update(self):
+        with self._lock:
+            stage = self._stage
+            self.wall[stage] = self._base[0] + (time.time() - self._t) / 60
+            self.cpu[stage] = self._base[1] + (self._cpu() - self._c) / 60
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"wall_minutes": self.wall, "cpu_minutes": self.cpu}, indent=1))
+            tmp.replace(self.path)
+
+    def stop(self):
+        """Stop timing the current stage and write its minutes."""
+        self._stop_event.set()
+        self._thread.join()
+        self._update()
+
+    @contextmanager
+    def stage(self, name):
+        """Time the block as stage ``name`` (stopped also when the block raises)."""
+        self.start(name)
+        try:
+            yield
+        finally:
+            self.stop()
 
 
 def shifted_melting_point(tm, tm_err, entropy, df_solid, err_solid, df_liquid, err_liquid):
@@ -201,60 +237,57 @@ def ab_initio_melting_point(reference, species, lattice="fcc", *, temperatures, 
         return ProcessPoolExecutor(workers) if workers > 1 else None
 
     # 1. learning on the fly
-    clock.start()
-    starts = _learning_starts(species, lattice, cell_atoms, seed)
-    protocols = [LammpsProtocol(ensemble="npt", temperature=(t_low, t_high), steps=learn_steps, timestep=2.0),
-                 LammpsProtocol(ensemble="npt", temperature=(t_high, t_low), steps=learn_steps, timestep=2.0)]
-    executor = pool()
-    try:
-        otf = LearningOnTheFly(MTP.from_level(level, species, min_dist, max_dist), reference, starts, protocols,
-                               species=species, mode="neighborhood", max_iterations=max_iterations,
-                               max_selected=max_selected, train_iter=train_iter, workdir=workdir / "learning",
-                               executor=executor, seed=seed)
-        pot = otf.run(progress=progress)
-    finally:
-        if executor is not None:
-            executor.shutdown()
-    calls["learning"] = otf.reference_calls
-    if not otf.converged:
-        flags.append(f"learning on the fly stopped after {otf.iteration} iterations without converging")
-    active = ActiveSet.build(pot, otf.training, mode="neighborhood")
-    lpot = LammpsPotential.from_mtp(pot, active)
-    clock.stop("learning")
+    with clock.stage("learning"):
+        starts = _learning_starts(species, lattice, cell_atoms, seed)
+        protocols = [LammpsProtocol(ensemble="npt", temperature=(t_low, t_high), steps=learn_steps, timestep=2.0),
+                     LammpsProtocol(ensemble="npt", temperature=(t_high, t_low), steps=learn_steps, timestep=2.0)]
+        executor = pool()
+        try:
+            otf = LearningOnTheFly(MTP.from_level(level, species, min_dist, max_dist), reference, starts, protocols,
+                                   species=species, mode="neighborhood", max_iterations=max_iterations,
+                                   max_selected=max_selected, train_iter=train_iter, workdir=workdir / "learning",
+                                   executor=executor, seed=seed)
+            pot = otf.run(progress=progress)
+        finally:
+            if executor is not None:
+                executor.shutdown()
+        calls["learning"] = otf.reference_calls
+        if not otf.converged:
+            flags.append(f"learning on the fly stopped after {otf.iteration} iterations without converging")
+        active = ActiveSet.build(pot, otf.training, mode="neighborhood")
+        lpot = LammpsPotential.from_mtp(pot, active)
 
     # 2. melting point of the MTP
-    clock.start()
-    kwargs = dict(method="free_energy", atoms=melting_atoms, parallel=2, progress=progress)
-    kwargs.update(melting_kwargs or {})
-    mres = melting_point(lpot, lattice, workdir=workdir / "melting", **kwargs)
-    tm, tm_err = mres.melting_temperature, mres.melting_temperature_error
-    ds = mres.entropy_of_melting
-    flags += [f"melting: {f}" for f in mres.flags]
-    clock.stop("melting")
+    with clock.stage("melting"):
+        kwargs = dict(method="free_energy", atoms=melting_atoms, parallel=2, progress=progress)
+        kwargs.update(melting_kwargs or {})
+        mres = melting_point(lpot, lattice, workdir=workdir / "melting", **kwargs)
+        tm, tm_err = mres.melting_temperature, mres.melting_temperature_error
+        ds = mres.entropy_of_melting
+        flags += [f"melting: {f}" for f in mres.flags]
 
     # 3. upsampling in small cells of both phases at T_m(MTP)
     up = {}
     for phase in ("solid", "liquid"):
-        clock.start()
-        folder = workdir / "upsampling" / phase
-        frames = phase_snapshots(lpot, phase, tm, lattice, cell_atoms, folder, snapshots, interval, seed,
-                                 protocol=(melting_kwargs or {}).get("protocol"))
-        executor = pool()
-        try:
-            cache = CachedReferences(folder / "references", executor)
-            pert = upsample(frames, MTPCalculator(pot), reference, tm, executor=cache, progress=progress)
-        finally:
-            if executor is not None:
-                executor.shutdown()
-        up[phase] = {**pert.summary(), "delta_e": list(pert.delta_e)}     # delta_e: eV/atom per snapshot
-        calls[f"upsampling_{phase}"] = len(cache.ledger.entries)
-        if pert.effective_samples < 0.2 * pert.samples:
-            flags.append(f"upsampling {phase}: effective sample size {pert.effective_samples:.1f} of "
-                         f"{pert.samples}: the exponential average rests on few snapshots")
-        if abs(pert.delta_f - pert.delta_f_cumulant) > max(2 * pert.delta_f_error, 1e-3):
-            flags.append(f"upsampling {phase}: exponential average {pert.delta_f * 1e3:.2f} and cumulant "
-                         f"{pert.delta_f_cumulant * 1e3:.2f} meV/atom differ: the MTP is far from the reference")
-        clock.stop(f"upsampling_{phase}")
+        with clock.stage(f"upsampling_{phase}"):
+            folder = workdir / "upsampling" / phase
+            frames = phase_snapshots(lpot, phase, tm, lattice, cell_atoms, folder, snapshots, interval, seed,
+                                     protocol=(melting_kwargs or {}).get("protocol"))
+            executor = pool()
+            try:
+                cache = CachedReferences(folder / "references", executor)
+                pert = upsample(frames, MTPCalculator(pot), reference, tm, executor=cache, progress=progress)
+            finally:
+                if executor is not None:
+                    executor.shutdown()
+            up[phase] = {**pert.summary(), "delta_e": list(pert.delta_e)}     # delta_e: eV/atom per snapshot
+            calls[f"upsampling_{phase}"] = len(cache.ledger.entries)
+            if pert.effective_samples < 0.2 * pert.samples:
+                flags.append(f"upsampling {phase}: effective sample size {pert.effective_samples:.1f} of "
+                             f"{pert.samples}: the exponential average rests on few snapshots")
+            if abs(pert.delta_f - pert.delta_f_cumulant) > max(2 * pert.delta_f_error, 1e-3):
+                flags.append(f"upsampling {phase}: exponential average {pert.delta_f * 1e3:.2f} and cumulant "
+                             f"{pert.delta_f_cumulant * 1e3:.2f} meV/atom differ: the MTP is far from the reference")
 
     # 4. the reference's melting point
     t, e = shifted_melting_point(tm, tm_err, ds, up["solid"]["delta_f"], up["solid"]["delta_f_error"],
