@@ -12,9 +12,15 @@ from ase.stress import full_3x3_to_voigt_6_stress
 from .core.neighbors import NeighborList
 from .core.zbl import zbl_energy_forces
 
-__all__ = ["ZBLBaseline", "ZBLCalculator", "SWITCH_WIDTH"]
+__all__ = ["ZBLBaseline", "ZBLCalculator", "SWITCH_WIDTH", "switch_range"]
 
 SWITCH_WIDTH = 0.5   # A: the default ZBL switching range ends at the core radius and starts this far below it
+
+
+def switch_range(outer, width=SWITCH_WIDTH):
+    """(inner, outer) A of a ZBL switching range ending at ``outer``: ``width`` wide, at most half of ``outer``."""
+    outer = float(outer)
+    return max(outer - float(width), 0.5 * outer), outer
 
 
 class ZBLBaseline:
@@ -46,8 +52,7 @@ class ZBLBaseline:
         """ZBL switched off *at* ``core_radius`` (A; from ``core_radius - width``, at least half of it):
         zero wherever the training data has pairs, so the fit is unchanged there (and MLIP, which
         ignores the baseline, gives the same numbers there), repulsive below."""
-        r = float(core_radius)
-        return cls.for_species(species, max(r - float(width), 0.5 * r), r)
+        return cls.for_species(species, *switch_range(core_radius, width))
 
     def to_dict(self):
         return {"kind": self.kind, "atomic_numbers": self.atomic_numbers.copy(), "inner": self.inner,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .baseline import SWITCH_WIDTH, ZBLBaseline
+from .baseline import ZBLBaseline, switch_range
 from .core.basis import generate_basis
 from .core.kernels import evaluate_range, kernel_layout
 from .core.threads import range_bounds, run_ranges
@@ -156,7 +156,7 @@ class MTP:
                 self.baseline = ZBLBaseline.below(self.species, self.core_radius)
             else:
                 outer = self.core_radius if outer is None else outer
-                inner = max(outer - SWITCH_WIDTH, 0.5 * outer) if inner is None else inner
+                inner = switch_range(outer)[0] if inner is None else inner
                 self.baseline = ZBLBaseline.for_species(self.species, inner, outer)
         else:
             raise ValueError(f"unknown baseline {baseline!r} (known: 'zbl', None)")

@@ -151,7 +151,7 @@ def _pot_to_json(pot):
 
 
 def _active_set_dict(aset):
-    return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in aset.to_dict().items()}
+    return _jsonable(aset.to_dict())
 
 
 def ids_of(cands):

@@ -336,8 +336,8 @@ def _set_short_range(pot, r, core_radius, baseline, baseline_cutoffs):
         if core_radius is not None and b is not None and old is not None:
             if b.outer == old:
                 # the baseline lived below the old data: it moves with the core radius
-                width = b.outer - b.inner
-                pot.baseline = type(b)(b.atomic_numbers, max(core_radius - width, 0.5 * core_radius), core_radius)
+                from ..baseline import switch_range
+                pot.baseline = type(b)(b.atomic_numbers, *switch_range(core_radius, b.outer - b.inner))
             elif b.inner == old and core_radius < b.outer:
                 # the baseline was switched on from the old core radius: it follows the new one
                 pot.baseline = type(b)(b.atomic_numbers, core_radius, b.outer)
