@@ -12,7 +12,7 @@ from ase.stress import full_3x3_to_voigt_6_stress
 from .core.neighbors import NeighborList
 from .core.zbl import zbl_energy_forces
 
-__all__ = ["ZBLBaseline", "ZBLCalculator", "SWITCH_WIDTH", "switch_range"]
+__all__ = ["ZBLBaseline", "ZBLCalculator", "SWITCH_WIDTH", "switch_range", "unknown_elements"]
 
 SWITCH_WIDTH = 0.5   # A: the default ZBL switching range ends at the core radius and starts this far below it
 
@@ -21,6 +21,12 @@ def switch_range(outer, width=SWITCH_WIDTH):
     """(inner, outer) A of a ZBL switching range ending at ``outer``: ``width`` wide, at most half of ``outer``."""
     outer = float(outer)
     return max(outer - float(width), 0.5 * outer), outer
+
+
+def unknown_elements(species):
+    """The entries of ``species`` that are not element symbols (ZBL needs an atomic number each)."""
+    from ase.data import atomic_numbers
+    return [s for s in species if atomic_numbers.get(s, 0) < 1]
 
 
 class ZBLBaseline:
@@ -42,17 +48,10 @@ class ZBLBaseline:
     def for_species(cls, species, inner, outer):
         """From element symbols in type order."""
         from ase.data import atomic_numbers
-        unknown = [s for s in species if s not in atomic_numbers]
+        unknown = unknown_elements(species)
         if unknown:
             raise ValueError(f"ZBL baseline: {unknown} are not element symbols")
         return cls([atomic_numbers[s] for s in species], inner, outer)
-
-    @classmethod
-    def below(cls, species, core_radius, width=SWITCH_WIDTH):
-        """ZBL switched off *at* ``core_radius`` (A; from ``core_radius - width``, at least half of it):
-        zero wherever the training data has pairs, so the fit is unchanged there (and MLIP, which
-        ignores the baseline, gives the same numbers there), repulsive below."""
-        return cls.for_species(species, *switch_range(core_radius, width))
 
     def to_dict(self):
         return {"kind": self.kind, "atomic_numbers": self.atomic_numbers.copy(), "inner": self.inner,

@@ -152,12 +152,9 @@ class MTP:
         elif str(baseline).lower() == "zbl":
             if self.species is None:
                 raise ValueError("a ZBL baseline needs the species' elements: give the MTP species=[...]")
-            if inner is None and outer is None:
-                self.baseline = ZBLBaseline.below(self.species, self.core_radius)
-            else:
-                outer = self.core_radius if outer is None else outer
-                inner = switch_range(outer)[0] if inner is None else inner
-                self.baseline = ZBLBaseline.for_species(self.species, inner, outer)
+            outer = self.core_radius if outer is None else outer
+            inner = switch_range(outer)[0] if inner is None else inner
+            self.baseline = ZBLBaseline.for_species(self.species, inner, outer)
         else:
             raise ValueError(f"unknown baseline {baseline!r} (known: 'zbl', None)")
         # validate through the constructor's checks

@@ -9,6 +9,7 @@ import numpy as np
 import scipy.linalg
 import scipy.optimize
 
+from ..baseline import switch_range, unknown_elements
 from ..potential import MTP
 from .data import TrainingSet
 from .errors import _train_rmse, error_report
@@ -329,14 +330,13 @@ def _set_short_range(pot, r, core_radius, baseline, baseline_cutoffs):
     if isinstance(baseline, str) and baseline == "auto":
         # ZBL below the data unless the potential has a baseline already (kept, it follows the data)
         # or cannot have one (no core radius, species without element names)
-        baseline = "zbl" if (pot.baseline is None and core_radius is not None and _are_elements(pot.species)) \
-            else None
+        can = core_radius is not None and bool(pot.species) and not unknown_elements(pot.species)
+        baseline = "zbl" if pot.baseline is None and can else None
     if baseline is None:
         old, b = pot.core_radius, pot.baseline
         if core_radius is not None and b is not None and old is not None:
             if b.outer == old:
                 # the baseline lived below the old data: it moves with the core radius
-                from ..baseline import switch_range
                 pot.baseline = type(b)(b.atomic_numbers, *switch_range(core_radius, b.outer - b.inner))
             elif b.inner == old and core_radius < b.outer:
                 # the baseline was switched on from the old core radius: it follows the new one
@@ -352,7 +352,3 @@ def _set_short_range(pot, r, core_radius, baseline, baseline_cutoffs):
     pot.make_safe(core_radius, baseline, inner=inner, outer=outer)
     log.info("short range: core radius %.3f A, baseline %r", core_radius, pot.baseline)
 
-
-def _are_elements(species):
-    from ase.data import atomic_numbers
-    return bool(species) and all(atomic_numbers.get(s, 0) > 0 for s in species)
