@@ -33,7 +33,7 @@ def main():
     ap.add_argument("--ecut", type=float, default=250.0)
     ap.add_argument("--kpts", type=int, default=2)
     ap.add_argument("--xc", default="LDA")
-    ap.add_argument("--snapshots", type=int, default=30)
+    ap.add_argument("--snapshots", type=int, default=24)
     ap.add_argument("--level", type=int, default=16)
     ap.add_argument("--max-iterations", type=int, default=12)
     args = ap.parse_args()
