@@ -2,7 +2,7 @@
 (:func:`pyiron_mtp.free_energy.ab_initio.ab_initio_melting_point`): an MTP learned on the fly from
 GPAW in 32-atom cells (crystal heated through T_m, liquid cooled), its T_m from free energies
 (500-atom solid and liquid, size check), upsampling to GPAW by free-energy perturbation on MD
-snapshots of a 32-atom solid and a 30-atom liquid at T_m(MTP), and T_m(GPAW).
+snapshots of a 32-atom solid and a 32-atom liquid at T_m(MTP), and T_m(GPAW).
 
 GPAW settings (stated, not converged): LDA, plane waves 250 eV, 2x2x2 Monkhorst-Pack k-points for
 the 32-atom cells (about 4x4x4 of the 4-atom cubic cell), Fermi-Dirac smearing 0.1 eV, default

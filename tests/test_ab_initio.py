@@ -93,12 +93,26 @@ def test_ab_initio_melting_point_with_a_stand_in_reference(tmp_path):
     assert all(v > 0 for v in res.cpu_minutes.values())
     stored = json.loads((tmp_path / "work" / "result.json").read_text())
     assert stored["melting_temperature"] == pytest.approx(res.melting_temperature)
+    # both phases are computed in cells of the learning cells' size (a k-point error per atom that
+    # differs between cell sizes must not pass for the MTP's error)
+    for phase in ("solid", "liquid"):
+        rows = [json.loads(line) for f in (tmp_path / "work" / "upsampling" / phase / "references").glob("ledger-*.jsonl")
+                for line in f.read_text().splitlines()]
+        assert len(rows) == 8 and all(len(r["positions"]) == 32 for r in rows)
     # a rerun in the same folder reads every stage back: no reference calculation again
     again = ab_initio_melting_point(ref, ["Al"], "fcc", **kwargs)
     assert int((tmp_path / "calls").read_text()) == calls
     assert again.melting_temperature == pytest.approx(res.melting_temperature)
     with pytest.raises(ValueError, match="temperatures"):
         ab_initio_melting_point(ref, ["Al"], "fcc", **{**kwargs, "temperatures": (900, 300)})
+
+
+def test_phase_snapshots_rejects_too_many_vacancies(tmp_path):
+    from types import SimpleNamespace
+    from pyiron_mtp.free_energy.ab_initio import phase_snapshots
+    with pytest.raises(ValueError, match="liquid_vacancies"):
+        phase_snapshots(SimpleNamespace(species=["Al"]), "liquid", 900.0, "fcc", 32, tmp_path, 4, 10,
+                        liquid_vacancies=20)
 
 
 def test_gpaw_reference_settings():

@@ -167,9 +167,9 @@ def _learning_starts(species, lattice, cell_atoms, seed):
 
 
 def phase_snapshots(potential, phase, temperature, lattice, atoms, folder, count, interval, seed=11, protocol=None,
-                    attempts=3):
+                    attempts=3, liquid_vacancies=0):
     """``count`` MD snapshots (ASE Atoms), ``interval`` steps apart, of ``phase`` in a cell of about
-    ``atoms`` atoms (the liquid two fewer) at ``temperature`` (K) and zero pressure: NPT
+    ``atoms`` atoms (the liquid ``liquid_vacancies`` fewer) at ``temperature`` (K) and zero pressure: NPT
     equilibration (a liquid is melted first), then NVT at the mean volume.  A phase that does not stay itself (a small liquid near
     T_m may crystallise) is tried again with another seed, ``attempts`` times."""
     from ..lammps.dump import read_dump
@@ -179,8 +179,14 @@ def phase_snapshots(potential, phase, temperature, lattice, atoms, folder, count
     p = protocol or Protocol()
     liquid = phase == "liquid"
     start = make_structure(potential.species, lattice, atoms)
-    if liquid and len(start) > 8:
-        del start[[0, len(start) // 2]]     # two atoms short of the crystal: it cannot refreeze into its box
+    if liquid and liquid_vacancies:
+        # fewer atoms than the crystal: the liquid cannot refreeze into its box.  The snapshots then
+        # differ in atom count from the cells the MTP learned on, and a DFT setting with few
+        # k-points has a different k-point error per atom there (Al, 2x2x2: 30 atoms ~15 meV/atom
+        # away from 32 in the same liquid) - which the upsampling would count as the MTP's error.
+        if not 0 < liquid_vacancies < len(start) // 2:
+            raise ValueError(f"liquid_vacancies must be between 0 and {len(start) // 2}, got {liquid_vacancies}")
+        del start[list(range(0, len(start), len(start) // liquid_vacancies))[:liquid_vacancies]]
     last = None
     for k in range(attempts):
         s = seed + 1000 * k
