@@ -95,9 +95,9 @@ def test_ab_initio_melting_point_with_a_stand_in_reference(tmp_path):
     assert stored["melting_temperature"] == pytest.approx(res.melting_temperature)
     # both phases are computed in cells of the learning cells' size (a k-point error per atom that
     # differs between cell sizes must not pass for the MTP's error)
+    from pyiron_mtp.ledger import ReferenceLedger
     for phase in ("solid", "liquid"):
-        rows = [json.loads(line) for f in (tmp_path / "work" / "upsampling" / phase / "references").glob("ledger-*.jsonl")
-                for line in f.read_text().splitlines()]
+        rows = ReferenceLedger(tmp_path / "work" / "upsampling" / phase / "references").entries.values()
         assert len(rows) == 8 and all(len(r["positions"]) == 32 for r in rows)
     # a rerun in the same folder reads every stage back: no reference calculation again
     again = ab_initio_melting_point(ref, ["Al"], "fcc", **kwargs)
