@@ -1,7 +1,7 @@
 """One ledger of every reference calculation of a workflow (hull screen, upsampling), on disk.
 
 Each result (energy eV, forces eV/A, stress eV/A^3 in ASE's convention, the structure and
-the stage that asked for it) is appended as one JSON line to ``ledger-<pid>.jsonl`` in the
+the stage that asked for it, the wall time of the calculation in s) is appended as one JSON line to ``ledger-<pid>.jsonl`` in the
 workflow's folder as soon as it exists, so a killed workflow loses nothing and, restarted,
 repeats no reference calculation: :class:`LedgerCalculator` answers from the ledger for
 any structure already computed (relaxations are deterministic, so a restarted relaxation
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -61,12 +62,14 @@ class ReferenceLedger:
         stress = None if rec["stress"] is None else np.array(rec["stress"])
         return rec["energy"], np.array(rec["forces"]), stress
 
-    def record(self, atoms, energy, forces, stress, stage):
+    def record(self, atoms, energy, forces, stress, stage, seconds=None):
         rec = {"key": structure_key(atoms), "stage": stage, "energy": float(energy),
                "forces": np.asarray(forces, dtype=float).tolist(),
                "stress": None if stress is None else np.asarray(stress, dtype=float).tolist(),
                "numbers": atoms.numbers.tolist(), "positions": atoms.positions.tolist(),
                "cell": atoms.cell.array.tolist(), "pbc": atoms.pbc.tolist()}
+        if seconds is not None:
+            rec["seconds"] = float(seconds)
         self.entries.setdefault(rec["key"], rec)
         self._append(rec)
 
@@ -84,6 +87,15 @@ class ReferenceLedger:
         out["failed"] = len(self.failures)
         out["total"] = len(self.entries) + len(self.failures)
         return out
+
+    def seconds(self):
+        """Wall time of the recorded calculations per stage (s; calculations recorded without
+        a time are left out)."""
+        out = Counter()
+        for r in self.entries.values():
+            if "seconds" in r:
+                out[r["stage"]] += r["seconds"]
+        return dict(out)
 
     def images(self, stages=None):
         """Computed structures (ASE Atoms with SinglePointCalculator results), optionally of some stages."""
@@ -104,7 +116,12 @@ class ReferenceLedger:
 class LedgerCalculator(Calculator):
     """The reference through the ledger: known structures are answered from it, new ones
     computed by a calculator from ``reference`` (a zero-argument factory or a calculator)
-    and recorded under ``stage``; NaN or absurd results raise."""
+    and recorded under ``stage``; NaN or absurd results raise.
+
+    One inner calculator serves the successive structures of a relaxation (a DFT code can
+    reuse its wave functions); when a reused one fails (GPAW, e.g., stops with "Broken
+    symmetry" once a structure loses a symmetry it found in the first one), the structure is
+    computed once more with a fresh calculator before the failure is recorded."""
 
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
 
@@ -122,21 +139,35 @@ class LedgerCalculator(Calculator):
             self._calc = copy.deepcopy(ref) if is_instance else ref()
         return self._calc
 
+    def _compute(self):
+        work = self.atoms.copy()
+        work.calc = self._inner()
+        energy = work.get_potential_energy()
+        forces = work.get_forces()
+        stress = work.get_stress() if work.pbc.all() else None
+        check_reference(len(work), energy, forces, stress)
+        return energy, forces, stress
+
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
         known = self.ledger.lookup(self.atoms)
         if known is None:
-            work = self.atoms.copy()
-            work.calc = self._inner()
+            t0 = time.perf_counter()
+            reused = self._calc is not None
             try:
-                energy = work.get_potential_energy()
-                forces = work.get_forces()
-                stress = work.get_stress() if work.pbc.all() else None
-                check_reference(len(work), energy, forces, stress)
+                energy, forces, stress = self._compute()
             except Exception as exc:
-                self.ledger.record_failure(self.atoms, self.stage, f"{type(exc).__name__}: {exc}")
-                raise
-            self.ledger.record(self.atoms, energy, forces, stress, self.stage)
+                if not reused:
+                    self.ledger.record_failure(self.atoms, self.stage, f"{type(exc).__name__}: {exc}")
+                    raise
+                self._calc = None
+                t0 = time.perf_counter()
+                try:
+                    energy, forces, stress = self._compute()
+                except Exception as exc2:
+                    self.ledger.record_failure(self.atoms, self.stage, f"{type(exc2).__name__}: {exc2}")
+                    raise
+            self.ledger.record(self.atoms, energy, forces, stress, self.stage, seconds=time.perf_counter() - t0)
             self.computed += 1
             known = (energy, forces, stress)
         energy, forces, stress = known

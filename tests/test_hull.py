@@ -181,6 +181,50 @@ def test_ledger_answers_repeated_structures(tmp_path):
     assert ReferenceLedger(tmp_path).counts()["failed"] == 1
 
 
+def test_ledger_retries_a_reused_calculator_fresh(tmp_path):
+    """A calculator that fails on its second structure (as GPAW does when a relaxation step
+    breaks a symmetry it found in the first) is replaced by a fresh one: the step is computed
+    and recorded with its wall time, no failure; a fresh calculator that fails is recorded once."""
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+    from pyiron_mtp.ledger import LedgerCalculator, ReferenceLedger
+
+    class OneShot(EMT):
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            self.used = 0
+
+        def calculate(self, atoms=None, properties=("energy",), system_changes=()):
+            if self.used and "positions" in system_changes:
+                raise RuntimeError("Broken symmetry!")
+            self.used += 1
+            super().calculate(atoms, properties, system_changes)
+
+    ledger = ReferenceLedger(tmp_path)
+    a = bulk("Cu", "fcc", a=3.6) * (2, 1, 1)
+    calc = LedgerCalculator(OneShot, ledger, "final")
+    a.calc = calc
+    e0 = a.get_potential_energy()
+    a.positions[0] += [0.05, 0.0, 0.0]
+    e1 = a.get_potential_energy()
+    ref = a.copy()
+    ref.calc = EMT()
+    assert e1 == pytest.approx(ref.get_potential_energy(), abs=1e-12) and e1 != e0
+    assert calc.computed == 2
+    again = ReferenceLedger(tmp_path)
+    assert again.counts() == {"final": 2, "failed": 0, "total": 2}
+    assert set(again.seconds()) == {"final"} and again.seconds()["final"] > 0
+
+    class Always(EMT):
+        def calculate(self, *args, **kwargs):
+            raise RuntimeError("SCF did not converge")
+    b = bulk("Cu", "fcc", a=3.7)
+    b.calc = LedgerCalculator(Always, ledger, "final")
+    with pytest.raises(RuntimeError, match="SCF"):
+        b.get_potential_energy()
+    assert ReferenceLedger(tmp_path).counts()["failed"] == 1
+
+
 # ---------------------------------------------------------------- end to end with EMT
 def test_screen_equals_brute_force_emt(tmp_path):
     """Cu-Au, fcc up to 4 atoms: the screened hull equals brute-force EMT relaxation of every
