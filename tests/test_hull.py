@@ -152,6 +152,26 @@ def test_lattice_change_measure():
     assert left_parent_lattice(cand, moved)
 
 
+def test_initial_perturbations_are_new_structures():
+    """The perturbed copy of a candidate is a different structure: rattled atoms for several
+    atoms per cell, a strained cell (non-zero stress change, same fractional positions) for
+    one atom, where a rattle would only translate it."""
+    from ase.build import bulk
+    from pyiron_mtp.hull.screen import _perturbed
+    from pyiron_mtp.on_the_fly import structure_key
+    rng = np.random.default_rng(0)
+    one = bulk("Cu", "fcc", a=3.6)
+    p1 = _perturbed(one, rng)
+    strain = np.linalg.solve(one.cell.array, p1.cell.array) - np.eye(3)
+    assert np.allclose(strain, strain.T) and 1e-4 < np.abs(strain).max() <= 0.02
+    assert np.allclose(p1.get_scaled_positions(), one.get_scaled_positions())
+    two = bulk("Cu", "fcc", a=3.6) * (2, 1, 1)
+    p2 = _perturbed(two, rng)
+    assert np.allclose(p2.cell.array, two.cell.array)
+    assert 0.01 < np.abs(p2.positions - two.positions).max() < 0.3
+    assert len({structure_key(a) for a in (one, p1, two, p2)}) == 4
+
+
 # ---------------------------------------------------------------- ledger
 def test_ledger_answers_repeated_structures(tmp_path):
     from ase.build import bulk

@@ -158,6 +158,20 @@ def ids_of(cands):
     return list(cands)
 
 
+def _perturbed(atoms, rng, rattle=0.05, strain=0.02):
+    """A perturbed copy of a candidate for the initial training data: atoms rattled by
+    ``rattle`` A (standard deviation); a one-atom cell, where a rattle is only a translation
+    (the same structure, zero forces: a wasted reference call), gets a random symmetric
+    strain of up to ``strain`` instead."""
+    out = atoms.copy()
+    if len(out) > 1:
+        out.rattle(rattle, seed=int(rng.integers(1 << 30)))
+    else:
+        eps = rng.uniform(-strain, strain, (3, 3))
+        out.set_cell(out.cell.array @ (np.eye(3) + 0.5 * (eps + eps.T)), scale_atoms=True)
+    return out
+
+
 def _chunks(items, n):
     n = max(1, min(n, len(items)))
     return [items[k::n] for k in range(n)]
@@ -226,9 +240,7 @@ def screen_hull(candidates, reference, species, potential=None, *, level=12, wor
         starts = []
         for c in picked:
             starts.append(c.atoms.copy())
-            r = c.atoms.copy()
-            r.rattle(0.05, seed=int(rng.integers(1 << 30)))
-            starts.append(r)
+            starts.append(_perturbed(c.atoms, rng))
         references(starts, "training", "initial references")
     training = ledger.images(("training",))
     if not training:
