@@ -333,7 +333,7 @@ def cmd_melting_point(args):
     res = melting_point(pot, args.lattice, args.guess, method=args.method, atoms=args.atoms, repeats=args.repeats,
                         protocol=_protocol(args), workdir=args.workdir, cores=args.cores, parallel=args.parallel,
                         seed=args.seed, coexistence_atoms=args.coexistence_atoms,
-                        size_check_atoms=_size_check(args.size_check_atoms), progress=not args.json)
+                        coexistence_repeats=args.coexistence_repeats, size_check_atoms=_size_check(args.size_check_atoms), progress=not args.json)
     if args.plot:
         import matplotlib
         matplotlib.use("Agg")
@@ -555,6 +555,8 @@ def build_parser():
     c.add_argument("--method", choices=["both", "free_energy", "coexistence"], default="both",
                    help="both (default): coexistence for the first guess, free energies for the number")
     c.add_argument("--coexistence-atoms", type=int, default=2000, help="atoms of the two-phase box")
+    c.add_argument("--coexistence-repeats", type=int, default=3,
+                   help="independent two-phase runs averaged for the coexistence T_m (default 3)")
     c.add_argument("--size-check-atoms", default="auto",
                    help="a larger solid extrapolating T_m to N -> infinity (linear in 1/N); 'auto' (default): "
                         "4 x --atoms below 1500 atoms; 'none': no correction")

@@ -458,18 +458,61 @@ def test_coexistence_search_brackets_and_settles(eam, tmp_path, start):
     res = coexistence_melting_point(eam, "fcc", start, atoms=500, workdir=tmp_path,
                                     run=_fake_coexistence_run(1330.0, log=starts))
     assert res.melting_temperature == pytest.approx(1330.0, abs=5) and 0 < res.melting_temperature_error < 5
-    assert res.runs[-1]["outcome"] == "coexisting" and len(res.runs) == len(starts) <= 5
-    for k, r in enumerate(res.runs[:-1]):
+    search = [r for r in res.runs if not r.get("repeat")]
+    repeats = [r for r in res.runs if r.get("repeat")]
+    assert search[-1]["outcome"] == "coexisting" and len(res.runs) == len(starts) <= 7
+    # two repeats from the first coexisting run's temperature, all coexisting
+    assert [r["repeat"] for r in repeats] == [1, 2]
+    assert all(r["start_temperature"] == round(search[-1]["mean_temperature"]) for r in repeats)
+    assert all(r["outcome"] == "coexisting" for r in repeats)
+    for k, r in enumerate(search[:-1]):
         later = starts[k + 1:]
         assert all(t > r["start_temperature"] for t in later) if r["outcome"] == "solid" else \
             all(t < r["start_temperature"] for t in later)
-    assert len(res.flags) == len(res.runs) - 1
+    assert len([f for f in res.flags if "T_m is" in f]) == len(search) - 1
     axes = res.plot()
     assert len(axes) == 2 and len(axes[0].lines) == len(res.runs) + 1      # a trace per run and T_m
     # a second call reads every run back
     again = coexistence_melting_point(eam, "fcc", start, atoms=500, workdir=tmp_path,
                                       run=lambda *a, **k: pytest.fail("a finished run was repeated"))
     assert again.melting_temperature == res.melting_temperature
+
+
+def test_coexistence_repeats_combine_and_flag(eam, tmp_path):
+    """Repeats that disagree widen the error to their scatter; a repeat whose box turned
+    liquid is left out and said; a run still drifting in its second half is flagged."""
+    from pyiron_mtp.free_energy.coexistence import coexistence_melting_point, combine_runs
+    tm, err = combine_runs([1160.0, 1135.0, 1150.0], [2.8, 2.9, 3.0])
+    assert tm == pytest.approx(1148.333, abs=1e-3)
+    assert err == pytest.approx(np.std([1160.0, 1135.0, 1150.0], ddof=1) / np.sqrt(3))
+    assert combine_runs([1000.0], [4.0]) == (1000.0, 4.0)
+    calls = []
+
+    def run(script, folder, cores=1):
+        calls.append(folder.name)
+        steps = np.arange(0, 50001, 100)
+        rng = np.random.default_rng(len(calls))
+        if folder.name.endswith("rep2"):          # this repeat melts
+            temp, cf = np.full(len(steps), 1270.0), np.maximum(0.0, 0.5 - steps / 20000.0)
+        else:                                     # coexisting, the first still warming by ~60 K
+            ramp = 60.0 * steps / steps[-1] if len(calls) == 1 else 0.0
+            temp, cf = 1310.0 + ramp + rng.normal(0, 5, len(steps)), 0.5 + 0.0 * steps
+        rows = np.column_stack([steps, temp, cf, -3.5 + 0 * steps, 40.0 + 0 * steps])
+        np.savetxt(folder / "coexistence.txt", rows)
+        np.savetxt(folder / "crystalline.txt", rows[:, [0, 2]])
+        (folder / "log.lammps").write_text(f"CRYSTALLINE_START 1.0\nCRYSTALLINE_END {cf[-1]}\n"
+                                           f"LATTICE_END 0.0 {0.5 * cf[-1]} 0.0\n")
+    res = coexistence_melting_point(eam, "fcc", 1330.0, atoms=500, workdir=tmp_path, run=run)
+    assert calls == ["T1330", f"T{round(res.runs[0]['mean_temperature'])}_rep1",
+                     f"T{round(res.runs[0]['mean_temperature'])}_rep2"]
+    first, second = res.runs[0]["mean_temperature"], res.runs[1]["mean_temperature"]
+    assert first == pytest.approx(1355.0, abs=3) and second == pytest.approx(1310.0, abs=2)
+    assert res.melting_temperature == pytest.approx(0.5 * (first + second))
+    assert res.melting_temperature_error == pytest.approx(abs(first - second) / 2, rel=1e-6)
+    assert any("still drifted by +" in f for f in res.flags)
+    assert any("repeat 2" in f and "liquid" in f for f in res.flags) and any("from 2 of 3" in f for f in res.flags)
+    with pytest.raises(ValueError, match="repeats"):
+        coexistence_melting_point(eam, "fcc", 1330.0, atoms=500, workdir=tmp_path, repeats=0, run=run)
 
 
 def test_coexistence_gives_up_with_a_bracket(eam, tmp_path):

@@ -136,6 +136,7 @@ def test_melting_point_job_coexistence(project):
     mp.input.guess = 1430
     mp.input.coexistence_atoms = 1000
     mp.input.coexistence_steps = [3000, 2000, 1000, 16000]
+    mp.input.coexistence_repeats = 2
     mp.input.parallel = 2
     mp.run()
     assert mp.status.finished
@@ -145,8 +146,10 @@ def test_melting_point_job_coexistence(project):
     c = again.output.coexistence
     # Mishin 2001: 1327 K; a 1000-atom box and 16 ps: broad
     assert 1230 < tm < 1420 and tm == c["melting_temperature"] and 0 < c["melting_temperature_error"] < 40
-    assert c["atoms"] == 1000 and len(c["runs"].list_groups()) >= 1
+    assert c["atoms"] == 1000 and len(c["runs"].list_groups()) >= 2
     assert c["runs"]["run0"]["start_temperature"] == 1430
+    last = c["runs"][f"run{len(c['runs'].list_groups()) - 1}"]
+    assert last["repeat"] == 1 and last["start_temperature"] < 1430
     assert np.isnan(again.output.latent_heat)
     with pytest.raises(ValueError, match="no free energies"):
         again.plot()

@@ -5,11 +5,15 @@ cooled back to T0) while the lower half stays frozen; then the two halves, joine
 solid-liquid interfaces, run in NPH at zero pressure (x, y and z independently).  No
 thermostat: when T0 lies above T_m the interfaces move into the solid and the latent heat
 cools the box, below T_m the liquid crystallises and heats it, until the temperature
-settles at T_m with both phases present.  T_m is the mean temperature of the second half
-of the NPH run (its error from block averages), accepted only if the solid-like fraction
-(the q6 bond-order criterion of :mod:`.stages`) stayed between ``min_fraction`` and
-``1 - min_fraction`` there.  A run in which one phase took over bounds T_m (all solid:
-T_m lies above T0; all liquid: below) and the next run starts on the other side.  The
+settles at T_m with both phases present.  A run's temperature is the mean of the second half
+of the NPH run, accepted only if the solid-like fraction (the q6 bond-order criterion of
+:mod:`.stages`) stayed between ``min_fraction`` and ``1 - min_fraction`` there.  A run in
+which one phase took over bounds T_m (all solid: T_m lies above T0; all liquid: below) and the
+next run starts on the other side.  Once a run coexists, ``repeats - 1`` more start at its
+temperature with other seeds: the temperature of a few-thousand-atom box wanders by tens of K
+over tens of ps as its interfaces move (Ag_u3, 2016 atoms: two single runs 27 K apart), so
+T_m is the mean over the coexisting runs and its error the larger of their scatter and their
+block-average errors; a run whose temperature still drifts in its second half is flagged.  The
 solid's lattice is checked at the end (quenched, Ackland-Jones): a solid that became
 another crystal structure is a :class:`~.engine.LatticeChange`.
 
@@ -28,7 +32,7 @@ from . import stages
 from .engine import _occupy, _Runner, check_lattice, unit_cell
 from .protocol import Protocol
 
-__all__ = ["coexistence_melting_point", "CoexistenceResult", "coexistence_box"]
+__all__ = ["coexistence_melting_point", "CoexistenceResult", "coexistence_box", "combine_runs"]
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +63,8 @@ class CoexistenceResult:
         for r in self.runs:
             tr = np.asarray(r["trace"])
             ps = (tr[:, 0] - tr[0, 0]) * r.get("timestep", 1.0) / 1000.0
-            axes[0].plot(ps, tr[:, 1], label=f"start {r['start_temperature']:.0f} K")
+            rep = f", repeat {r['repeat']}" if r.get("repeat") else ""
+            axes[0].plot(ps, tr[:, 1], label=f"start {r['start_temperature']:.0f} K{rep}")
             axes[1].plot(ps, tr[:, 2])
         axes[0].axhline(self.melting_temperature, color="k", lw=0.8)
         axes[0].set(ylabel="T (K)", title=f"coexistence: T_m = {self.melting_temperature:.0f} ± "
@@ -133,6 +138,34 @@ def _block_error(values, counts=(20, 10, 5, 4)):
     return float(max(errors)) if errors else float("nan")
 
 
+def _drift(trace):
+    """Change of the temperature (K) over the second half of an NPH run from a straight-line fit."""
+    half = np.asarray(trace)[len(trace) // 2:]
+    if len(half) < 3:
+        return 0.0
+    slope = np.polyfit(half[:, 0], half[:, 1], 1)[0]
+    return float(slope * (half[-1, 0] - half[0, 0]))
+
+
+def _flag_drift(info, t0, flags, factor=3.0, floor=5.0):
+    """Flag a coexisting run whose temperature still drifted in its second half by more than
+    ``factor`` block errors (at least ``floor`` K): its mean is not yet T_m."""
+    d = _drift(info["trace"])
+    info["drift"] = d
+    if abs(d) > max(factor * info["mean_temperature_error"], floor):
+        flags.append(f"coexistence run from {t0} K: the temperature still drifted by {d:+.0f} K over the second "
+                     f"half (mean {info['mean_temperature']:.0f} K): run longer (steps) or with more atoms")
+
+
+def combine_runs(means, errors):
+    """T_m and its error from independent coexisting runs: the mean, and the larger of the
+    standard error of the means and the runs' own (block-average) errors combined."""
+    means, errors = np.asarray(means, float), np.asarray(errors, float)
+    own = float(np.sqrt(np.sum(errors ** 2)) / len(means))
+    scatter = float(means.std(ddof=1) / np.sqrt(len(means))) if len(means) > 1 else 0.0
+    return float(means.mean()), max(own, scatter)
+
+
 def _judge(trace, min_fraction):
     """('coexisting' | 'solid' | 'liquid', mean T of the second half, its error, mean fraction)."""
     tr = np.asarray(trace)
@@ -149,7 +182,7 @@ def _judge(trace, min_fraction):
 
 
 def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species=None, atoms=2000, protocol=None,
-                              steps=(10000, 5000, 3000, 50000), min_fraction=0.1, max_runs=6,
+                              steps=(10000, 5000, 3000, 50000), min_fraction=0.1, max_runs=6, repeats=3,
                               workdir="coexistence", cores=1, seed=2023, run=None) -> CoexistenceResult:
     """T_m (K) of ``potential`` (a :class:`LammpsPotential`) by solid-liquid coexistence in NPH.
 
@@ -158,7 +191,11 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
     much).  ``steps``: (solid NPT, melting, cooling the liquid half, NPH coexistence) steps.
     When one phase takes over, the next run starts beyond its end temperature, inside the
     bracket the earlier runs established; after ``max_runs`` an error says what happened.
+    The first coexisting run is repeated ``repeats - 1`` times from its temperature (other
+    seeds); T_m averages the coexisting ones (:func:`combine_runs`).
     Runs are kept in ``workdir`` (a rerun continues)."""
+    if repeats < 1:
+        raise ValueError("repeats must be >= 1")
     p = protocol or Protocol()
     box = coexistence_box(species or potential.species, lattice, atoms)
     potential.check_species(box.get_chemical_symbols())
@@ -179,7 +216,31 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
         if outcome == "coexisting":
             log.info("coexistence from %s K: steady at %.1f +- %.1f K (solid-like fraction %.2f)", t0, t_mean, t_err,
                      cf)
-            return CoexistenceResult(t_mean, t_err, len(box), lattice, runs, flags)
+            _flag_drift(run_info, t0, flags)
+            coexisting = [run_info]
+            t_rep = round(t_mean)
+            for r in range(1, repeats):
+                res = runner(_script(potential, p, lattice, order, t_rep, seed + 1000 + 10 * r, steps),
+                             f"T{t_rep}_rep{r}", box)
+                outcome_r, mean_r, err_r, cf_r = _judge(res["trace"], min_fraction)
+                info = {"start_temperature": t_rep, "outcome": outcome_r, "mean_temperature": mean_r,
+                        "mean_temperature_error": err_r, "solid_fraction": cf_r, "trace": res["trace"],
+                        "timestep": res.get("timestep", p.timestep), "repeat": r}
+                runs.append(info)
+                if outcome_r != "liquid":
+                    check_lattice(res.get("lattice_end") or {}, lattice, "coexistence", mean_r, share=0.25)
+                if outcome_r == "coexisting":
+                    _flag_drift(info, t_rep, flags)
+                    coexisting.append(info)
+                else:
+                    flags.append(f"coexistence repeat {r} from {t_rep} K: the box turned {outcome_r} "
+                                 f"(ended at {np.asarray(res['trace'])[-10:, 1].mean():.0f} K); left out of T_m")
+            tm, tm_err = combine_runs([x["mean_temperature"] for x in coexisting],
+                                      [x["mean_temperature_error"] for x in coexisting])
+            if len(coexisting) < repeats:
+                flags.append(f"coexistence: T_m from {len(coexisting)} of {repeats} runs")
+            log.info("coexistence: T_m = %.1f +- %.1f K from %d runs", tm, tm_err, len(coexisting))
+            return CoexistenceResult(tm, tm_err, len(box), lattice, runs, flags)
         # the interfaces moved towards the stable phase at T0 (the end temperature is no bound:
         # a box that crystallised heats up past T_m, one that melted cools below it)
         end_t = float(np.asarray(res["trace"])[-10:, 1].mean())

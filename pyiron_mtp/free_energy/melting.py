@@ -156,7 +156,7 @@ def next_window(bracket: _Bracket, centre, width, tried, margin):
 def melting_point(potential, lattice="fcc", guess=None, *, method="both", species=None, atoms=500, repeats=3,
                   protocol=None, window=None, workdir=None, cores=1, parallel=1, seed=12345,
                   max_windows=6, liquid_atoms=None, size_check_atoms="auto", coexistence_atoms=2000,
-                  coexistence_steps=(10000, 5000, 3000, 50000),
+                  coexistence_steps=(10000, 5000, 3000, 50000), coexistence_repeats=3,
                   follow_lattice=True, progress=True, run=None) -> MeltingResult:
     """Melting temperature (K) of ``potential`` (a :class:`LammpsPotential`) for ``lattice``.
 
@@ -207,7 +207,7 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
             try:
                 coex = coexistence_melting_point(potential, lattice, guess, species=species, atoms=coexistence_atoms,
                                                  protocol=protocol, steps=coexistence_steps,
-                                                 workdir=workdir / f"coexistence_{lattice}", cores=ranks, run=run)
+                                                 repeats=coexistence_repeats, workdir=workdir / f"coexistence_{lattice}", cores=ranks, run=run)
                 break
             except LatticeChange as exc:
                 lattice = _follow(exc, follow_lattice, flags, phase_changes)

@@ -242,6 +242,7 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
         self.input.size_check_atoms = "auto"  # a larger solid (4 x atoms): T_m extrapolated to N -> infinity
         self.input.coexistence_atoms = 2000
         self.input.coexistence_steps = [10000, 5000, 3000, 50000]   # solid NPT, melting, cooling, NPH
+        self.input.coexistence_repeats = 3   # independent NPH runs averaged
 
     def validate_ready_to_run(self):
         if not (self.input.potential or self.input.potential_job or self.input.mtp is not None):
@@ -260,6 +261,7 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
                                               else int(i.size_check_atoms)),
                             coexistence_atoms=int(i.coexistence_atoms),
                             coexistence_steps=tuple(int(n) for n in i.coexistence_steps),
+                            coexistence_repeats=int(i.get("coexistence_repeats", 3)),
                             workdir=self.working_directory, **self._common_kwargs())
         o = self.output
         for k, v in res.summary().items():
