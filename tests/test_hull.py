@@ -378,3 +378,78 @@ def test_structures_in_hand_are_candidates(tmp_path):
                                    progress=False)
     assert len(table) == 3 and calls["total"] > 0 and {0, 1} <= set(hull.vertices)
     assert np.allclose(hull.e_above[:2], 0, atol=1e-9)
+
+
+class _PinnableEMT:
+    """A reference factory that, like GpawReference, can be fixed to a structure; it records
+    the structures it was fixed to."""
+    fixed_to = []
+
+    def __init__(self, volume=None):
+        self.volume = volume
+
+    def for_structure(self, atoms):
+        _PinnableEMT.fixed_to.append(atoms.get_volume())
+        return _PinnableEMT(atoms.get_volume())
+
+    def __call__(self):
+        from ase.calculators.emt import EMT
+        assert self.volume is not None, "the relaxation did not fix the reference to a structure"
+        return EMT()
+
+
+def test_reference_relaxation_fixes_the_reference_to_the_candidate(tmp_path):
+    """relax_with_reference fixes a pinnable reference to ``kpoint_structure`` (the candidate's
+    ideal cell), not to the start it is given, for every step; without it, to the start."""
+    from ase.build import bulk
+    from pyiron_mtp.hull.relax import RELAXED, _plain, relax_with_reference
+    ideal = bulk("Cu", "fcc", a=3.6) * (2, 1, 1)
+    start = ideal.copy()
+    start.set_cell(ideal.cell * 1.02, scale_atoms=True)
+    start.rattle(0.02, seed=2)
+    _PinnableEMT.fixed_to.clear()
+    task = {"id": "c", "atoms": _plain(start), "reference": _PinnableEMT(), "ledger": str(tmp_path / "l"),
+            "stage": "final", "fmax": 0.01, "steps": 200, "optimizer": "BFGS", "kpoint_structure": _plain(ideal)}
+    out = relax_with_reference(task)
+    assert out["status"] == RELAXED and out["computed"] > 3
+    assert _PinnableEMT.fixed_to == [pytest.approx(ideal.get_volume())]
+    relax_with_reference(dict(task, kpoint_structure=None, ledger=str(tmp_path / "m")))
+    assert _PinnableEMT.fixed_to[-1] == pytest.approx(start.get_volume())
+
+
+def test_gpaw_mesh_is_fixed_per_structure():
+    """GpawReference.for_structure keeps the mesh of the candidate's cell where the mesh scaled
+    to each cell would jump (GPAW's own density rule, run in a subprocess: GPAW changes
+    numpy when it sees pytest)."""
+    import importlib.util
+    import subprocess
+    import sys
+    from pyiron_mtp.dft import GpawReference
+    fixed = GpawReference("PBE", ecut=300, kpts=(4, 4, 4))
+    assert fixed.for_structure(None) is fixed and not fixed.gamma
+    assert GpawReference("PBE", kpoint_density=3.0).gamma
+    if importlib.util.find_spec("gpaw") is None:
+        pytest.skip("GPAW not installed")
+    code = """
+import numpy as np
+from ase.build import bulk
+from pyiron_mtp.dft import GpawReference
+from gpaw.kpt_descriptor import kpts2sizeandoffsets
+ref = GpawReference("PBE", ecut=300, kpoint_density=3.0)
+a = bulk("Cu", "fcc", a=3.6)
+base = ref.mesh(a)
+assert base == tuple(kpts2sizeandoffsets(density=3.0, gamma=True, atoms=a)[0])
+pinned = ref.for_structure(a)
+assert pinned.kpts == base and pinned.gamma and pinned.kpoint_density is None
+for s in np.linspace(1.0, 1.2, 41):
+    b = a.copy(); b.set_cell(a.cell * s, scale_atoms=True)
+    if ref.mesh(b) != base:
+        break
+else:
+    raise SystemExit("no jump")
+assert pinned.mesh(b) == base
+print("jump at", round(s, 3), base, ref.mesh(b))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "jump at" in out.stdout

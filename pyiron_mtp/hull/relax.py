@@ -123,13 +123,21 @@ def relax_with_reference(task):
     """Relax one candidate with the reference, every evaluation through the ledger.
 
     ``task``: ``id``, ``atoms``, ``reference`` (a picklable zero-argument factory),
-    ``ledger`` (folder), ``stage``, ``fmax``, ``steps``, ``optimizer``.  Returns ``id``,
-    ``status``, ``atoms``, ``energy`` (eV/atom), ``steps``, ``computed`` (new reference calls).
+    ``ledger`` (folder), ``stage``, ``fmax``, ``steps``, ``optimizer``, optionally
+    ``kpoint_structure``: a reference that offers ``for_structure(atoms)`` (a DFT reference
+    with k-points scaled to each cell) is fixed to that structure - the candidate's - for
+    every step, so the energy stays smooth along the relaxation and the screen's and brute
+    force's relaxations of a candidate use the same settings (default: the start).  Returns
+    ``id``, ``status``, ``atoms``, ``energy`` (eV/atom), ``steps``, ``computed`` (new
+    reference calls).
     """
     from ..ledger import LedgerCalculator, ReferenceLedger
     ledger = ReferenceLedger(task["ledger"])
     atoms = _atoms(task["atoms"])
-    calc = LedgerCalculator(task["reference"], ledger, task["stage"])
+    reference = task["reference"]
+    if hasattr(reference, "for_structure"):
+        reference = reference.for_structure(_atoms(task.get("kpoint_structure") or task["atoms"]))
+    calc = LedgerCalculator(reference, ledger, task["stage"])
     atoms.calc = calc
     opt, _ = _optimizer(atoms, task.get("optimizer", "BFGS"))
     out = {"id": task["id"], "steps": 0}

@@ -336,7 +336,8 @@ def screen_hull(candidates, reference, species, potential=None, *, level=12, wor
             final[i] = json.loads(f.read_text())
         else:
             todo.append({"id": i, "atoms": results[i]["atoms"], "reference": reference, "ledger": str(ledger.folder),
-                         "stage": "final", "fmax": fmax, "steps": max_steps, "optimizer": optimizer})
+                         "stage": "final", "fmax": fmax, "steps": max_steps, "optimizer": optimizer,
+                         "kpoint_structure": _plain(cands[i].atoms)})
     for r in run_parallel(relax_with_reference, todo, workers, executor, progress, "reference relaxations"):
         (final_dir / f"{r['id']}.json").write_text(json.dumps(r))
         final[r["id"]] = r
@@ -428,7 +429,8 @@ def relax_all(candidates, reference, elements, *, workdir="hull_brute_force", fm
             results[c.id] = json.loads(f.read_text())
         else:
             todo.append({"id": c.id, "atoms": _plain(c.atoms), "reference": reference, "ledger": str(ledger.folder),
-                         "stage": "brute_force", "fmax": fmax, "steps": max_steps, "optimizer": optimizer})
+                         "stage": "brute_force", "fmax": fmax, "steps": max_steps, "optimizer": optimizer,
+                         "kpoint_structure": _plain(c.atoms)})
     for r in run_parallel(relax_with_reference, todo, workers, executor, progress, "brute-force relaxations"):
         (done_dir / f"{r['id']}.json").write_text(json.dumps(r))
         results[r["id"]] = r
