@@ -280,7 +280,7 @@ def _lammps_potential(args):
 
 def _protocol(args):
     from .free_energy.protocol import Protocol
-    changes = {k: getattr(args, k) for k in ("equilibration_steps", "switching_steps", "timestep")
+    changes = {k: getattr(args, k) for k in ("equilibration_steps", "switching_steps", "switching_doublings", "timestep")
                if getattr(args, k, None) is not None}
     return Protocol(**changes)
 
@@ -533,6 +533,9 @@ def build_parser():
         c.add_argument("--active-set", help="MTP: an active-set file (write_active_set) for grades")
         c.add_argument("--equilibration-steps", type=int)
         c.add_argument("--switching-steps", type=int)
+        c.add_argument("--switching-doublings", type=int,
+                       help="switch again with twice the steps while the dissipation exceeds 1 meV/atom, "
+                            "at most this many times (default 2)")
         c.add_argument("--timestep", type=float, help="fs")
         c.add_argument("--cores", type=int, default=1, help="MPI ranks per LAMMPS run")
         c.add_argument("--parallel", type=int, default=1, help="LAMMPS runs at once")

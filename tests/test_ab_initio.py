@@ -10,7 +10,7 @@ from ase.calculators.emt import EMT
 from pyiron_mtp.free_energy.ab_initio import CachedReferences, ab_initio_melting_point, shifted_melting_point
 from pyiron_mtp.free_energy.protocol import Protocol
 
-FAST = Protocol(equilibration_steps=600, spring_steps=300, switching_steps=800, switch_equilibration_steps=200,
+FAST = Protocol(equilibration_steps=600, spring_steps=300, switching_steps=800, switch_equilibration_steps=200, switching_doublings=0,
                 melt_steps=800)
 
 

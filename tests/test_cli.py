@@ -144,7 +144,7 @@ def test_free_energy_cli_default_folders_follow_the_settings(tmp_path, monkeypat
     import json
     monkeypatch.chdir(tmp_path)
     base = ["free-energy", "--eam", "Cu_mishin1.eam.alloy", "--species", "Cu", "--phase", "solid", "--repeats", "1",
-            "--equilibration-steps", "400", "--switching-steps", "400", "--json"]
+            "--equilibration-steps", "400", "--switching-steps", "400", "--switching-doublings", "0", "--json"]
     assert main(base + ["--temperature", "600", "--atoms", "32"]) == 0
     first = json.loads(capsys.readouterr().out)
     assert main(base + ["--temperature", "900", "--atoms", "108"]) == 0

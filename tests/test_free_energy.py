@@ -132,6 +132,51 @@ def test_solid_frenkel_ladd_and_restart(eam, tmp_path):
         free_energy(eam, "solid", 600, atoms=108, repeats=2, protocol=TINY, workdir=tmp_path, progress=False)
 
 
+def test_switching_is_repeated_more_slowly_while_it_dissipates():
+    """A switching stage whose dissipation exceeds the tolerance runs again with twice the steps
+    (own folders) until it does not or the doublings are used up; only the last run is flagged."""
+    from dataclasses import replace
+    from pyiron_mtp.free_energy.engine import _switch
+    ran = []
+
+    def runner(q, name, start):      # a stage whose dissipation falls as 1/steps
+        ran.append((name, q.switching_steps))
+        solid = "frenkel" in name
+        return {"dissipation": 4.0 / q.switching_steps, "crystalline_min": 0.9 if solid else 0.0,
+                "crystalline_end": 0.9 if solid else 0.1, "crystalline_max": 0.95 if solid else 0.2, "work": -1.0}
+    p = Protocol(switching_steps=1000, dissipation_tolerance=1.5e-3, switching_doublings=3)
+    flags = []
+    res = _switch(runner, lambda q: q, "rep0/frenkel_ladd", None, "solid", 900, p, flags)
+    assert ran == [("rep0/frenkel_ladd", 1000), ("rep0/frenkel_ladd_x2", 2000), ("rep0/frenkel_ladd_x4", 4000)]
+    assert res["switching_steps"] == 4000 and res["dissipation"] == pytest.approx(1e-3) and flags == []
+    ran.clear()
+    res = _switch(runner, lambda q: q, "rep0/uf_switching", None, "liquid", 900, replace(p, switching_doublings=1),
+                  flags)
+    assert [n for n, _ in ran] == ["rep0/uf_switching", "rep0/uf_switching_x2"] and res["switching_steps"] == 2000
+    assert len(flags) == 1 and "uf_switching: dissipation 2.00 meV/atom" in flags[0]
+    ran.clear()
+    _switch(runner, lambda q: q, "rep0/frenkel_ladd", None, "solid", 900, replace(p, switching_doublings=0), [])
+    assert len(ran) == 1
+
+    def melting(q, name, start):     # the slower run melts: a phase error, not a result
+        return {"dissipation": 4.0 / q.switching_steps, "crystalline_min": 0.9 if q.switching_steps < 2000 else 0.1,
+                "crystalline_end": 0.1, "crystalline_max": 0.9, "work": -1.0}
+    with pytest.raises(PhaseError, match="melted"):
+        _switch(melting, lambda q: q, "rep0/frenkel_ladd", None, "solid", 900, p, [])
+
+
+def test_slow_switching_runs_in_lammps(eam, tmp_path):
+    from dataclasses import replace
+    p = replace(TINY, switching_steps=100, switch_equilibration_steps=100, switching_doublings=2)
+    res = free_energy(eam, "solid", 900, atoms=32, repeats=1, protocol=p, workdir=tmp_path, progress=False)
+    steps = res.repetitions[0]["switching_steps"]
+    folders = sorted(f.name for f in (tmp_path / "rep0").iterdir() if f.name.startswith("frenkel_ladd"))
+    want = ["frenkel_ladd"] + [f"frenkel_ladd_x{2 ** k}" for k in range(1, 3) if 100 * 2 ** k <= steps]
+    assert folders == want and steps in (100, 200, 400)
+    if steps < 400:
+        assert res.repetitions[0]["dissipation"] <= p.dissipation_tolerance
+
+
 def test_liquid_uhlenbeck_ford(eam, tmp_path):
     res = free_energy(eam, "liquid", 1400, atoms=108, repeats=1, protocol=TINY, workdir=tmp_path, progress=False)
     # calphy: -4.2267 eV/atom at 13.484 A^3/atom; tiny and fast here: within 15 meV

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import PYIRON_ROOT
 
-FAST = dict(equilibration_steps=600, spring_steps=300, switching_steps=800, switch_equilibration_steps=200,
+FAST = dict(equilibration_steps=600, spring_steps=300, switching_steps=800, switch_equilibration_steps=200, switching_doublings=0,
             melt_steps=800)
 
 

@@ -273,7 +273,7 @@ def test_upsampling_with_a_vasp_template(project, control):
     fit.input.max_iter = 20
     fit.run()
     ti = project.create.job.ThermodynamicIntegration("ti_vasp_upsampled")
-    for k, v in dict(equilibration_steps=400, spring_steps=200, switching_steps=500,
+    for k, v in dict(equilibration_steps=400, spring_steps=200, switching_steps=500, switching_doublings=0,
                      switch_equilibration_steps=100, melt_steps=500).items():
         ti.input[k] = v
     ti.set_potential(fit)

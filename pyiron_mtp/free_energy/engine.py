@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -316,9 +316,8 @@ def _repetition(runner, pot, phase, lattice, start, temperature, pressure, tmax,
         sp = runner(stages.springs(pot, p, temperature, rc, seed + 1), f"{tag}/springs", lattice_start)
         _check_phase(sp, phase, "springs", temperature, p, flags)
         ks = _stiff_enough(sp["spring_constants"], pot, lattice, volume, temperature, flags)
-        fl = runner(stages.frenkel_ladd(pot, p, temperature, ks, rc, seed + 2), f"{tag}/frenkel_ladd",
-                    lattice_start)
-        _check_phase(fl, phase, "frenkel_ladd", temperature, p, flags)
+        fl = _switch(runner, lambda q: stages.frenkel_ladd(pot, q, temperature, ks, rc, seed + 2),
+                     f"{tag}/frenkel_ladd", lattice_start, phase, temperature, p, flags)
         present = [k for k, c in enumerate(counts) if c > 0]
         f_e, f_cm = einstein_free_energy(temperature, [ks[k] for k in present], [masses[k] for k in present],
                                          [counts[k] for k in present], volume * n)
@@ -328,8 +327,8 @@ def _repetition(runner, pot, phase, lattice, start, temperature, pressure, tmax,
     else:
         liquid_start = _scaled_to(_read_data(runner.workdir / tag / "equilibration" / "equilibrated.data", species),
                                   eq["box"])
-        sw = runner(stages.uf_switching(pot, p, temperature, rc, seed + 2), f"{tag}/uf_switching", liquid_start)
-        _check_phase(sw, phase, "uf_switching", temperature, p, flags)
+        sw = _switch(runner, lambda q: stages.uf_switching(pot, q, temperature, rc, seed + 2), f"{tag}/uf_switching",
+                     liquid_start, phase, temperature, p, flags)
         rho = 1.0 / volume
         f_id = ideal_gas_free_energy(temperature, rho, masses, counts)
         f_uf = uf_excess_free_energy(temperature, rho, p.uf_p, p.uf_sigma)
@@ -338,7 +337,7 @@ def _repetition(runner, pot, phase, lattice, start, temperature, pressure, tmax,
     f = f_ref - sw["work"]
     g0 = f + pressure * GPA_TO_EV_PER_A3 * volume
     out.update(work=sw["work"], work_forward=sw["work_forward"], work_backward=sw["work_backward"],
-               dissipation=sw["dissipation"], free_energy=g0, f_reference=f_ref,
+               dissipation=sw["dissipation"], switching_steps=sw["switching_steps"], free_energy=g0, f_reference=f_ref,
                integrand_forward=sw["integrand_forward"], integrand_backward=sw["integrand_backward"],
                max_grade=_max(out["max_grade"], sw["max_grade"]),
                solid_fraction=sw["crystalline_end"])
@@ -360,6 +359,26 @@ def _repetition(runner, pot, phase, lattice, start, temperature, pressure, tmax,
             flags.append(f"reversible_scaling: forward and backward G({tmax:g} K) differ by "
                          f"{2e3 * out['scaling_dissipation']:.2f} meV/atom: scale more slowly")
     return out
+
+
+def _switch(runner, make_stage, name, start, phase, temperature, p: Protocol, flags):
+    """A switching stage (``make_stage(protocol)``) run in ``name`` with ``p.switching_steps``;
+    while its dissipation exceeds ``p.dissipation_tolerance`` it is run again with twice the
+    steps (folders ``name_x2``, ``name_x4``, ...), at most ``p.switching_doublings`` times.
+    Returns the slowest run's result with its ``switching_steps``; a phase error in any run
+    raises, the dissipation flag concerns the last one only."""
+    stage = name.rsplit("/", 1)[-1]
+    for k in range(p.switching_doublings + 1):
+        q = replace(p, switching_steps=p.switching_steps * 2 ** k)
+        result = runner(make_stage(q), name if k == 0 else f"{name}_x{2 ** k}", start)
+        last = k == p.switching_doublings or abs(result["dissipation"]) <= p.dissipation_tolerance
+        own = []
+        _check_phase(result, phase, stage, temperature, p if last else replace(p, dissipation_tolerance=np.inf), own)
+        flags.extend(own)
+        if last:
+            return {**result, "switching_steps": q.switching_steps}
+        log.info("%s: dissipation %.2f meV/atom with %d switching steps; switching again with %d", name,
+                 result["dissipation"] * 1e3, q.switching_steps, 2 * q.switching_steps)
 
 
 def _stiff_enough(ks, pot, lattice, volume, temperature, flags):
@@ -479,6 +498,8 @@ def free_energy(potential, phase, temperature, *, lattice="fcc", structure=None,
 def _check_settings(path, settings):
     if path.exists():
         old = json.loads(path.read_text())
+        if isinstance(old.get("protocol"), dict):   # settings added to Protocol later take their defaults
+            old["protocol"] = {**Protocol().to_dict(), **old["protocol"]}
         changed = {k for k in settings if json.dumps(old.get(k), sort_keys=True) != json.dumps(settings[k],
                                                                                                 sort_keys=True)}
         if changed:

@@ -18,6 +18,9 @@ class Protocol:
     crystal's volume, so that it cannot boil);
     grade_every: extrapolation grades of an MTP every this many steps;
     dissipation_tolerance: larger dissipation (eV/atom) is flagged;
+    switching_doublings: a Frenkel-Ladd or Uhlenbeck-Ford switching whose dissipation exceeds
+    ``dissipation_tolerance`` is run again with twice the switching steps, at most this many
+    times (the slowest run counts; 0: switch once);
     solid_min_fraction / liquid_max_fraction: solid-like fraction (q6 bond order, see stages)
     a solid must keep / a liquid must stay below, else the stage is an error (a small liquid's
     fraction fluctuates up to ~0.3; a crystallised or never melted one is near 1).
@@ -35,6 +38,7 @@ class Protocol:
     grade_every: int = 10
     break_threshold: float = 10.0
     dissipation_tolerance: float = 1e-3
+    switching_doublings: int = 2
     solid_min_fraction: float = 0.5
     liquid_max_fraction: float = 0.5
     uf_p: int = 50
@@ -47,6 +51,6 @@ class Protocol:
     def fast(cls, **changes):
         """A short protocol for tests and examples (numbers are rough)."""
         base = dict(equilibration_steps=1000, spring_steps=500, switching_steps=2000,
-                    switch_equilibration_steps=500, melt_steps=1500)
+                    switch_equilibration_steps=500, melt_steps=1500, switching_doublings=0)
         base.update(changes)
         return cls(**base)
