@@ -403,7 +403,7 @@ def _table(order, cands, results, final, e_mtp, ef_mtp, hull_mtp, e_ref, ef_ref,
                      "mtp_steps": r.get("steps", 0), "survivor": i in surv,
                      "reference_energy": e_ref[n], "reference_formation_energy": ef_ref[n],
                      "reference_e_above_hull": hull_ref.e_above[n],
-                     "reference_steps": f["steps"] if f else 0,
+                     "reference_steps": f["steps"] if f else 0, "reference_calls": f.get("computed", 0) if f else 0,
                      "status": status if status != NOT_CONVERGED else RELAXED, "reason": reason or
                      ("max steps reached before fmax" if status == NOT_CONVERGED else "")})
     df = pd.DataFrame(rows)
