@@ -69,7 +69,7 @@ def main():
                       workers=args.workers, train_iter=args.train_iter, batch=args.batch, progress=False)
     minutes_screen = times.minutes("screen", t0)
     print(f"screen: {res.rounds} rounds (converged {res.converged}), reference calls {res.reference_calls}, "
-          f"sigma {res.sigma * 1e3:.2f} meV/atom, survivors {int(res.table.survivor.sum())}, "
+          f"sigma {res.sigma * 1e3:.2f} meV/atom (at the relaxed survivors {res.sigma_relaxed * 1e3:.2f}), survivors {int(res.table.survivor.sum())}, "
           f"k needed {res.k_needed:.2f}, {minutes_screen:.1f} min", flush=True)
 
     t1 = time.time()
@@ -129,7 +129,7 @@ def main():
     (work / "summary.json").write_text(json.dumps({"k_scan": scan,
         "screen_calls": res.reference_calls, "brute_calls": calls["total"], "vertices": len(want),
         "missed": missed, "spurious": spurious, "relabelled": relabelled, "max_vertex_error_mev": max_err, "minutes_screen": minutes_screen,
-        "minutes_brute": minutes_brute, "sigma": res.sigma, "k_needed": res.k_needed,
+        "minutes_brute": minutes_brute, "sigma": res.sigma, "sigma_relaxed": res.sigma_relaxed, "flags": res.flags, "k_needed": res.k_needed,
         "survivors": int(res.table.survivor.sum()), "rounds": res.rounds}, indent=1))
     print(f"calls_screen={res.reference_calls['total']} calls_brute={calls['total']} ratio={ratio:.3f} "
           f"vertices={len(want)} missed={len(missed)} spurious={len(spurious)} max_vertex_error_mev={max_err:.3f} "

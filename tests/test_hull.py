@@ -267,7 +267,29 @@ def test_screen_equals_brute_force_emt(tmp_path):
     assert len(t) == 29 and set(t.status) <= {"relaxed", "lattice_changed", "failed"}
     assert t.survivor.sum() >= len(want) and res.k_needed <= res.k
     assert np.all(t.loc[t.survivor, "reference_energy"].notna())
+    assert t.loc[t.survivor, "reference_calls"].sum() == res.reference_calls["final"]
+    # the error at the relaxed survivors, from the table's own numbers
+    s = t[t.survivor & (t.composition.map(lambda c: max(c.values()) < 1))]
+    rms = np.sqrt(np.mean((s.reference_formation_energy - s.mtp_formation_energy) ** 2))
+    assert res.sigma_relaxed == pytest.approx(rms, rel=1e-9) and np.isfinite(rms)
     assert res.plot() is not None
+
+
+def test_window_is_flagged_when_the_relaxed_error_exceeds_sigma():
+    from pyiron_mtp.hull.screen import relaxed_error, window_flags
+    fr = np.array([[1, 0], [0.5, 0.5], [0.25, 0.75], [0, 1], [0.75, 0.25]])
+    ef_mtp = np.array([0.0, -0.10, -0.08, 0.0, -0.05])
+    ef_ref = np.array([0.0, -0.13, -0.12, 0.0, np.nan])        # the last one not relaxed
+    sig = relaxed_error(ef_mtp, ef_ref, fr)
+    assert sig == pytest.approx(np.sqrt((0.03 ** 2 + 0.04 ** 2) / 2))
+    assert np.isnan(relaxed_error(ef_mtp[:2], ef_ref[:2], fr[:2]))      # one compound: no estimate
+    order = ["a", "b", "c", "d", "e"]
+    e_above = [0.0, 0.0, 0.004, 0.0, 0.05]
+    assert window_flags(sig, 0.03, 3.0, e_above, order[:4], order) == []   # within 1.5 sigma
+    flags = window_flags(sig, 0.01, 3.0, e_above, order[:4], order)
+    assert len(flags) == 1 and "3.5 times the sigma" in flags[0] and "1 candidates outside" in flags[0]
+    flags = window_flags(sig, 0.01, 1.0, e_above, order[:4], order)
+    assert "0 candidates outside" in flags[0]
 
 
 class _Killed(BaseException):

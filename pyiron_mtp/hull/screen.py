@@ -54,7 +54,9 @@ def compute_reference(task):
 class HullScreenResult:
     """``vertices``: the reference hull's vertices (dicts: id, formula, composition, formation_energy
     eV/atom, atoms); ``table``: every candidate (pandas DataFrame); ``reference_calls``: per stage
-    and ``total`` (one call = one energy+forces+stress evaluation; failures counted)."""
+    and ``total`` (one call = one energy+forces+stress evaluation; failures counted); ``sigma``: the
+    MTP's formation-energy error on its training data (sets the window), ``sigma_relaxed``: its
+    error at the survivors relaxed with the reference (flagged when much larger)."""
 
     elements: list
     vertices: list
@@ -67,6 +69,7 @@ class HullScreenResult:
     rounds: int
     converged: bool
     flags: list = field(default_factory=list)
+    sigma_relaxed: float = float("nan")
 
     def plot(self, ax=None):
         """Formation energy vs composition: MTP and reference hulls, the k sigma window, survivors."""
@@ -350,6 +353,8 @@ def screen_hull(candidates, reference, species, potential=None, *, level=12, wor
     except ValueError as exc:
         raise RuntimeError(f"the reference hull cannot be formed: {exc}") from exc
     vertex_ids = [order[v] for v in hull_ref.vertices]
+    sigma_relaxed = relaxed_error(ef_mtp, ef_ref, fr)
+    flags.extend(window_flags(sigma_relaxed, sigma, k, hull_mtp.e_above, survivors, order))
     k_needed = max([hull_mtp.e_above[order.index(i)] / sigma for i in vertex_ids], default=0.0) if sigma > 0 else 0.0
     table = _table(order, cands, results, final, e_mtp, ef_mtp, hull_mtp, e_ref, ef_ref, hull_ref, survivors)
     vertices = []
@@ -359,7 +364,34 @@ def screen_hull(candidates, reference, species, potential=None, *, level=12, wor
                          "formation_energy": float(ef_ref[order.index(i)]), "atoms": a,
                          "lattice": cands[i].lattice})
     return HullScreenResult(elements, vertices, table, ledger.counts(), float(sigma), float(k), float(k_needed),
-                            pot, int(state.data["round"]), bool(state.data["converged"]), flags)
+                            pot, int(state.data["round"]), bool(state.data["converged"]), flags,
+                            float(sigma_relaxed))
+
+
+def relaxed_error(ef_mtp, ef_ref, fractions):
+    """RMS difference (eV/atom) between the reference and the MTP formation energies of the
+    candidates relaxed with both (compounds only: an element's is zero by definition); NaN with
+    fewer than two.  The MTP's error where it matters, against ``sigma`` from its training data."""
+    ef_mtp, ef_ref = np.asarray(ef_mtp, float), np.asarray(ef_ref, float)
+    both = np.isfinite(ef_mtp) & np.isfinite(ef_ref) & (np.asarray(fractions, float).max(axis=1) < 1.0 - 1e-12)
+    if both.sum() < 2:
+        return float("nan")
+    return float(np.sqrt(np.mean((ef_ref[both] - ef_mtp[both]) ** 2)))
+
+
+def window_flags(sigma_relaxed, sigma, k, e_above, survivors, order, tolerance=1.5):
+    """Flags when the error observed at the relaxed survivors exceeds ``tolerance`` times the
+    ``sigma`` that set the k sigma window: candidates left outside may then belong to the hull;
+    the flag says how many lie within k times the observed error."""
+    if not np.isfinite(sigma_relaxed) or sigma_relaxed <= tolerance * sigma:
+        return []
+    surv = set(survivors)
+    outside = [i for i, ea in zip(order, e_above) if i not in surv and np.isfinite(ea) and ea <= k * sigma_relaxed]
+    return [f"the MTP's formation-energy error at the relaxed survivors is {sigma_relaxed * 1e3:.1f} meV/atom, "
+            f"{sigma_relaxed / sigma:.1f} times the sigma of the window ({sigma * 1e3:.2f} meV/atom): "
+            f"{len(outside)} candidates outside the window lie within k times that error of the MTP hull "
+            f"and were not checked with the reference - relax them too (larger k) or improve the reference "
+            f"data (its energies may be inconsistent, e.g. unconverged k-points) and the fit"]
 
 
 def _formation_energy_error(pot, images, elements):

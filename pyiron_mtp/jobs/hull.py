@@ -232,7 +232,7 @@ class ConvexHullScreen(PotentialOutput, PythonTemplateJob):
                                     "formula": [v["formula"] for v in res.vertices],
                                     "formation_energy": np.array([v["formation_energy"] for v in res.vertices])})
         o.reference_calls = DataContainer(dict(res.reference_calls))
-        o.sigma, o.k, o.k_needed = res.sigma, res.k, res.k_needed
+        o.sigma, o.k, o.k_needed, o.sigma_relaxed = res.sigma, res.k, res.k_needed, res.sigma_relaxed
         o.rounds, o.converged, o.flags = res.rounds, res.converged, list(res.flags)
         store = StructureStorage()
         for c in cands:
