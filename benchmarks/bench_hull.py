@@ -19,7 +19,7 @@ DFT as the reference (GPAW, PBE, plane waves 300 eV, k-point density 3 per recip
     python benchmarks/bench_hull.py --reference gpaw --max-atoms fcc=4,bcc=2 --level 8 --workdir bench_dft_hull
 
 Targets for the DFT hull: <= 20 % of brute force's DFT calls, every vertex within 2 meV/atom.
-Cost on 2 cores: the screen about 70 minutes (238 GPAW calls), brute force about 3 hours
+Cost on 2 cores: the screen about 70 minutes (238 GPAW calls), brute force about 4 hours
 (~460 calls; 2-60 s each, more for larger cells).  Kept state of that run:
 ``benchmarks/runs/dft_hull`` (copy it to the workdir to continue without repeating a call).
 
