@@ -372,9 +372,7 @@ def _switch(runner, make_stage, name, start, phase, temperature, p: Protocol, fl
         q = replace(p, switching_steps=p.switching_steps * 2 ** k)
         result = runner(make_stage(q), name if k == 0 else f"{name}_x{2 ** k}", start)
         last = k == p.switching_doublings or abs(result["dissipation"]) <= p.dissipation_tolerance
-        own = []
-        _check_phase(result, phase, stage, temperature, p if last else replace(p, dissipation_tolerance=np.inf), own)
-        flags.extend(own)
+        _check_phase(result, phase, stage, temperature, p if last else replace(p, dissipation_tolerance=np.inf), flags)
         if last:
             return {**result, "switching_steps": q.switching_steps}
         log.info("%s: dissipation %.2f meV/atom with %d switching steps; switching again with %d", name,
