@@ -91,16 +91,10 @@ def main():
     got = {v["id"]: v["formation_energy"] for v in res.vertices}
     got_at = {frac(v["composition"]): v for v in res.vertices}
     want_at = {frac(screened.loc[i, "composition"]): i for i in want}
-    diffs, missed, relabelled = {}, [], []
-    for i, e in want.items():
-        v = got_at.get(frac(screened.loc[i, "composition"]))
-        if v is None:
-            missed.append(i)
-            diffs[i] = float("nan")
-            continue
-        diffs[i] = (v["formation_energy"] - e) * 1e3
-        if v["id"] != i:
-            relabelled.append((i, v["id"]))
+    diffs, missed, max_err = vertex_errors(want, {x: v["formation_energy"] for x, v in got_at.items()}, screened,
+                                           frac)
+    relabelled = [(i, got_at[x]["id"]) for i in want
+                  if (x := frac(screened.loc[i, "composition"])) in got_at and got_at[x]["id"] != i]
     spurious = sorted(v["id"] for x, v in got_at.items() if x not in want_at)
     print(f"brute force: {calls['total']} reference calls, {len(want)} vertices, {minutes_brute:.1f} min")
     print(f"{'vertex':>12} {'formula':>8} {'E_f brute':>10} {'screen vertex':>14} {'E_f screen':>11} "
@@ -119,8 +113,6 @@ def main():
               f"{j} from its ideal start stopped at {theirs:.3f}; {i} itself: screen "
               f"{screened.loc[i, 'reference_formation_energy'] * 1e3:.3f}, brute force {want[i] * 1e3:.3f}")
     print(f"missed: {missed}; spurious (screen vertices at compositions without a brute-force vertex): {spurious}")
-    finite = [abs(d) for d in diffs.values() if np.isfinite(d)]
-    max_err = max(finite) if len(finite) == len(diffs) else float("inf")
     ratio = res.reference_calls["total"] / calls["total"]
     scan = k_scan(screened, res, want, elements, frac)
     print("smaller k, read off this run (survivors within k sigma of the MTP hull; their reference relaxations "
@@ -150,13 +142,27 @@ def k_scan(screened, res, want, elements, frac, ks=(0.25, 0.5, 1.0, 2.0)):
         keep = screened[(screened.mtp_e_above_hull <= k * res.sigma + 1e-9) & screened.survivor]
         ef = keep.reference_formation_energy.to_numpy(dtype=float)
         hull = lower_hull(ef, composition_matrix(list(keep.composition), elements))
-        got_at = {frac(keep.composition.iloc[v]): ef[v] for v in hull.vertices}
-        errors = [abs(got_at[frac(screened.loc[i, "composition"])] - e) * 1e3
-                  for i, e in want.items() if frac(screened.loc[i, "composition"]) in got_at]
-        missed = len(want) - len(errors)
+        _, missed, max_err = vertex_errors(want, {frac(keep.composition.iloc[v]): ef[v] for v in hull.vertices},
+                                           screened, frac)
         rows.append({"k": float(k), "survivors": len(keep), "calls": training + int(keep.reference_calls.sum()),
-                     "missed": missed, "max_vertex_error_mev": max(errors) if errors and not missed else float("inf")})
+                     "missed": len(missed), "max_vertex_error_mev": max_err})
     return rows
+
+
+def vertex_errors(want, energy_at, screened, frac):
+    """Brute force's vertices (``want``: id -> formation energy, eV/atom) against hull energies found
+    by composition (``energy_at``: fractions -> formation energy): the differences in meV/atom (NaN
+    where none was found), the missed ids, and the largest |difference| (inf if any was missed)."""
+    diffs, missed = {}, []
+    for i, e in want.items():
+        x = frac(screened.loc[i, "composition"])
+        if x in energy_at:
+            diffs[i] = (energy_at[x] - e) * 1e3
+        else:
+            diffs[i] = float("nan")
+            missed.append(i)
+    max_err = float("inf") if missed else max((abs(d) for d in diffs.values()), default=0.0)
+    return diffs, missed, max_err
 
 
 if __name__ == "__main__":
