@@ -9,7 +9,8 @@ round relaxes every candidate without extrapolation.
 Stage 2, screening: formation energies and the hull from the MTP; the candidates within
 k sigma of it survive (sigma: the MTP's formation-energy error on its own reference data).
 Stage 3, final: the survivors are relaxed with the reference (from their MTP-relaxed
-structure), their hull computed, and candidates that left their parent lattice marked.
+structure, BFGS started from the MTP's Hessian: :mod:`.assisted`), their hull computed, and
+candidates that left their parent lattice marked.
 
 Every reference result goes into one ledger on disk (:mod:`.ledger`): a killed screen,
 started again with the same ``workdir``, repeats no reference calculation.  Energies in
@@ -30,6 +31,7 @@ from .candidates import as_candidates, left_parent_lattice
 from .geometry import composition_matrix, formation_energies, lower_hull
 from ..ledger import LedgerCalculator, ReferenceLedger
 from ..parallel import run_parallel
+from .assisted import relax_with_reference_assisted
 from .relax import (EXTRAPOLATING, FAILED, NOT_CONVERGED, RELAXED, _atoms, _plain, relax_chunk_with_mtp,
                     relax_with_reference)
 
@@ -183,7 +185,8 @@ def _chunks(items, n):
 def screen_hull(candidates, reference, species, potential=None, *, level=12, workdir="hull_screen",
                 executor=None, workers=None, select_threshold=2.0, break_threshold=10.0, fmax=0.01, max_steps=300,
                 k=3.0, sigma_min=1e-3, max_rounds=30, batch=20, train_iter=100, n_initial=None, max_dist=5.0,
-                optimizer="BFGS", mode="configuration", seed=0, progress=True) -> HullScreenResult:
+                optimizer="BFGS", mode="configuration", seed=0, final_relaxation="assisted",
+                progress=True) -> HullScreenResult:
     """Screen ``candidates`` (:class:`Candidate` list, or ASE Atoms / pyiron structures / files,
     see :func:`~.candidates.as_candidates`) for the hull of ``species``.
 
@@ -195,10 +198,15 @@ def screen_hull(candidates, reference, species, potential=None, *, level=12, wor
     Survivors lie within ``k`` sigma of the MTP hull, sigma = max(the MTP's formation-energy
     error on its training data, ``sigma_min``) in eV/atom (the training error alone
     underestimates the error on new structures).
+    ``final_relaxation``: ``"assisted"`` (default) relaxes the survivors with the reference by
+    BFGS started from the MTP's Hessian (:mod:`.assisted`), ``"plain"`` with ``optimizer``
+    from its default start; both stop at ``fmax`` on the reference's own forces and stress.
     """
     from ..active import ActiveSet
     from ..training import train
     species = list(species)
+    if final_relaxation not in ("assisted", "plain"):
+        raise ValueError(f"final_relaxation must be 'assisted' or 'plain', not {final_relaxation!r}")
     candidates = as_candidates(candidates)
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -340,8 +348,9 @@ def screen_hull(candidates, reference, species, potential=None, *, level=12, wor
         else:
             todo.append({"id": i, "atoms": results[i]["atoms"], "reference": reference, "ledger": str(ledger.folder),
                          "stage": "final", "fmax": fmax, "steps": max_steps, "optimizer": optimizer,
-                         "kpoint_structure": _plain(cands[i].atoms)})
-    for r in run_parallel(relax_with_reference, todo, workers, executor, progress, "reference relaxations"):
+                         "kpoint_structure": _plain(cands[i].atoms), "potential": _pot_to_json(pot)})
+    relax = relax_with_reference_assisted if final_relaxation == "assisted" else relax_with_reference
+    for r in run_parallel(relax, todo, workers, executor, progress, "reference relaxations"):
         (final_dir / f"{r['id']}.json").write_text(json.dumps(r))
         final[r["id"]] = r
     ledger.reload()

@@ -55,7 +55,9 @@ class _Pending:
 class PyironHullExecutor:
     """Runs the screen's work: MTP relaxations here, reference calculations and reference
     relaxations as child jobs of the template (all of a batch started before any is
-    collected, so on a queue they run side by side)."""
+    collected, so on a queue they run side by side).  A reference relaxation is one job, relaxed by
+    the reference code's own optimiser (``final_relaxation="plain"``): MTP-steered steps would
+    need one queued job per step."""
 
     def __init__(self, master):
         from .references import PyironReferences
@@ -212,7 +214,7 @@ class ConvexHullScreen(PotentialOutput, PythonTemplateJob):
                           executor=PyironHullExecutor(self), select_threshold=float(i.select_threshold),
                           break_threshold=float(i.break_threshold), fmax=float(i.fmax), max_steps=int(i.max_steps),
                           k=float(i.k), max_rounds=int(i.max_rounds), batch=int(i.batch), train_iter=int(i.train_iter),
-                          max_dist=float(i.max_dist), seed=int(i.seed), progress=False)
+                          max_dist=float(i.max_dist), seed=int(i.seed), final_relaxation="plain", progress=False)
         self._store(res, cands)
         finish(self)
 
