@@ -377,7 +377,8 @@ def cmd_hull(args):
     if not args.json:
         print(f"{len(cands)} candidates ({', '.join(args.lattices)})")
     res = screen_hull(cands, reference, args.elements, level=args.level, workdir=args.workdir, workers=args.workers,
-                      k=args.k, fmax=args.fmax, progress=not args.json, seed=args.seed)
+                      k=args.k, fmax=args.fmax, progress=not args.json, seed=args.seed,
+                      final_relaxation=args.final_relaxation)
     out = {"vertices": [{k: v for k, v in vert.items() if k != "atoms"} for vert in res.vertices],
            "reference_calls": res.reference_calls, "sigma": res.sigma, "k": res.k, "k_needed": res.k_needed,
            "rounds": res.rounds, "converged": res.converged, "flags": res.flags,
@@ -577,6 +578,9 @@ def build_parser():
     c.add_argument("--level", type=int, default=12)
     c.add_argument("--k", type=float, default=3.0, help="survivors within k sigma of the MTP hull")
     c.add_argument("--fmax", type=float, default=0.01, help="eV/A")
+    c.add_argument("--final-relaxation", choices=("assisted", "plain"), default="assisted",
+                   help="survivors' reference relaxations: BFGS from the MTP's Hessian (fewer reference calls) "
+                        "or from BFGS's default")
     c.add_argument("--workers", type=int, help="processes (default: all cores)")
     c.add_argument("--workdir", default="hull_screen", help="kept: a rerun continues, no reference repeated")
     c.add_argument("--brute-force", action="store_true", help="also relax every candidate with the reference")

@@ -192,3 +192,24 @@ def test_melting_point_cli_prints_both_methods(monkeypatch, capsys, tmp_path):
                 "flags", "solid_free_energy_at_tm", "solid_volume", "liquid_volume"):
         assert key in data
     assert data["coexistence"]["melting_temperature"] == 1327.0 and seen["method"] == "free_energy"
+
+
+def test_hull_cli_final_relaxations(tmp_path, capsys):
+    """`pyiron-mtp hull` with EMT: the survivors' relaxations from the MTP's Hessian (default)
+    and plain BFGS find the same vertices; the assisted ones with no more final reference calls."""
+    import json
+    out = {}
+    for mode in ("assisted", "plain"):
+        assert main(["hull", "Cu", "Au", "--lattices", "fcc", "--max-atoms", "3", "--reference", "emt",
+                     "--level", "6", "--workers", "1", "--workdir", str(tmp_path / mode), "--json",
+                     "--final-relaxation", mode]) == 0
+        out[mode] = json.loads(capsys.readouterr().out)
+    a, p = out["assisted"], out["plain"]
+    assert a["survivors"] == p["survivors"] > 0
+    assert sorted(v["id"] for v in a["vertices"]) == sorted(v["id"] for v in p["vertices"])
+    for va, vp in zip(sorted(a["vertices"], key=lambda v: v["id"]), sorted(p["vertices"], key=lambda v: v["id"])):
+        assert va["formation_energy"] == pytest.approx(vp["formation_energy"], abs=2e-4)
+    assert a["reference_calls"]["training"] == p["reference_calls"]["training"]
+    assert 0 < a["reference_calls"]["final"] <= p["reference_calls"]["final"]
+    with pytest.raises(SystemExit):
+        main(["hull", "Cu", "Au", "--reference", "emt", "--final-relaxation", "newton"])
