@@ -1,7 +1,7 @@
 """One ledger of every reference calculation of a workflow (hull screen, upsampling), on disk.
 
 Each result (energy eV, forces eV/A, stress eV/A^3 in ASE's convention, the structure and
-the stage that asked for it, the wall time of the calculation in s) is appended as one JSON line to ``ledger-<pid>.jsonl`` in the
+the stage that asked for it, the wall and CPU time of the calculation in s) is appended as one JSON line to ``ledger-<pid>.jsonl`` in the
 workflow's folder as soon as it exists, so a killed workflow loses nothing and, restarted,
 repeats no reference calculation: :class:`LedgerCalculator` answers from the ledger for
 any structure already computed (relaxations are deterministic, so a restarted relaxation
@@ -62,7 +62,7 @@ class ReferenceLedger:
         stress = None if rec["stress"] is None else np.array(rec["stress"])
         return rec["energy"], np.array(rec["forces"]), stress
 
-    def record(self, atoms, energy, forces, stress, stage, seconds=None):
+    def record(self, atoms, energy, forces, stress, stage, seconds=None, cpu_seconds=None):
         rec = {"key": structure_key(atoms), "stage": stage, "energy": float(energy),
                "forces": np.asarray(forces, dtype=float).tolist(),
                "stress": None if stress is None else np.asarray(stress, dtype=float).tolist(),
@@ -70,6 +70,8 @@ class ReferenceLedger:
                "cell": atoms.cell.array.tolist(), "pbc": atoms.pbc.tolist()}
         if seconds is not None:
             rec["seconds"] = float(seconds)
+        if cpu_seconds is not None:
+            rec["cpu_seconds"] = float(cpu_seconds)
         self.entries.setdefault(rec["key"], rec)
         self._append(rec)
 
@@ -88,13 +90,15 @@ class ReferenceLedger:
         out["total"] = len(self.entries) + len(self.failures)
         return out
 
-    def seconds(self):
-        """Wall time of the recorded calculations per stage (s; calculations recorded without
-        a time are left out)."""
+    def seconds(self, cpu=False):
+        """Wall time (``cpu=True``: CPU time of the calculating process, which a machine shared
+        with other work does not inflate) of the recorded calculations per stage (s;
+        calculations recorded without that time are left out)."""
+        field = "cpu_seconds" if cpu else "seconds"
         out = Counter()
         for r in self.entries.values():
-            if "seconds" in r:
-                out[r["stage"]] += r["seconds"]
+            if field in r:
+                out[r["stage"]] += r[field]
         return dict(out)
 
     def images(self, stages=None):
@@ -111,6 +115,13 @@ class ReferenceLedger:
             a.info["stage"] = rec["stage"]
             out.append(a)
         return out
+
+
+def _cpu_time():
+    """CPU seconds of this process and of its finished child processes (a reference code run
+    as a subprocess), all threads."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 class LedgerCalculator(Calculator):
@@ -152,7 +163,7 @@ class LedgerCalculator(Calculator):
         super().calculate(atoms, properties, system_changes)
         known = self.ledger.lookup(self.atoms)
         if known is None:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), _cpu_time()
             reused = self._calc is not None
             try:
                 energy, forces, stress = self._compute()
@@ -161,13 +172,14 @@ class LedgerCalculator(Calculator):
                     self.ledger.record_failure(self.atoms, self.stage, f"{type(exc).__name__}: {exc}")
                     raise
                 self._calc = None
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), _cpu_time()
                 try:
                     energy, forces, stress = self._compute()
                 except Exception as exc2:
                     self.ledger.record_failure(self.atoms, self.stage, f"{type(exc2).__name__}: {exc2}")
                     raise
-            self.ledger.record(self.atoms, energy, forces, stress, self.stage, seconds=time.perf_counter() - t0)
+            self.ledger.record(self.atoms, energy, forces, stress, self.stage, seconds=time.perf_counter() - t0,
+                               cpu_seconds=_cpu_time() - c0)
             self.computed += 1
             known = (energy, forces, stress)
         energy, forces, stress = known

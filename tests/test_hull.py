@@ -201,6 +201,35 @@ def test_ledger_answers_repeated_structures(tmp_path):
     assert ReferenceLedger(tmp_path).counts()["failed"] == 1
 
 
+def test_ledger_records_cpu_time_apart_from_waiting(tmp_path):
+    """The ledger's CPU seconds count work in the process and in a reference code run as a
+    subprocess, not time spent waiting (a shared machine), which the wall seconds include."""
+    import subprocess
+    import sys
+    import time as _time
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+    from pyiron_mtp.ledger import LedgerCalculator, ReferenceLedger
+
+    class Waits(EMT):
+        def calculate(self, *args, **kwargs):
+            _time.sleep(0.4)
+            super().calculate(*args, **kwargs)
+
+    class Works(EMT):
+        def calculate(self, *args, **kwargs):
+            subprocess.run([sys.executable, "-c", "import time\nt=time.process_time()\n"
+                            "while time.process_time() - t < 0.4: pass"], check=True)
+            super().calculate(*args, **kwargs)
+    for name, ref in (("waits", Waits), ("works", Works)):
+        a = bulk("Cu", "fcc", a=3.6)
+        a.calc = LedgerCalculator(ref, ReferenceLedger(tmp_path / name), "final")
+        a.get_potential_energy()
+    waits, works = ReferenceLedger(tmp_path / "waits"), ReferenceLedger(tmp_path / "works")
+    assert waits.seconds()["final"] >= 0.4 and waits.seconds(cpu=True)["final"] < 0.2
+    assert works.seconds(cpu=True)["final"] >= 0.35 and works.seconds()["final"] >= 0.4
+
+
 def test_ledger_retries_a_reused_calculator_fresh(tmp_path):
     """A calculator that fails on its second structure (as GPAW does when a relaxation step
     breaks a symmetry it found in the first) is replaced by a fresh one: the step is computed
@@ -234,6 +263,7 @@ def test_ledger_retries_a_reused_calculator_fresh(tmp_path):
     again = ReferenceLedger(tmp_path)
     assert again.counts() == {"final": 2, "failed": 0, "total": 2}
     assert set(again.seconds()) == {"final"} and again.seconds()["final"] > 0
+    assert set(again.seconds(cpu=True)) == {"final"}
 
     class Always(EMT):
         def calculate(self, *args, **kwargs):
