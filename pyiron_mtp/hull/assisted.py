@@ -88,15 +88,9 @@ def relax_with_reference_assisted(task):
     ``task["potential"]`` (a dict of :meth:`MTP.to_dict`): same task keys and result; the
     optimiser is BFGS, its step at most ``task["max_step"]`` A (default 0.2)."""
     from ..calculator import MTPCalculator
-    from ..ledger import LedgerCalculator, ReferenceLedger
     from ..potential import MTP
-    from .relax import FAILED, NOT_CONVERGED, RELAXED, _atoms, _one_blas_thread, _plain
-    ledger = ReferenceLedger(task["ledger"])
-    atoms = _atoms(task["atoms"])
-    reference = task["reference"]
-    if hasattr(reference, "for_structure"):
-        reference = reference.for_structure(_atoms(task.get("kpoint_structure") or task["atoms"]))
-    calc = LedgerCalculator(reference, ledger, task["stage"])
+    from .relax import FAILED, NOT_CONVERGED, RELAXED, _one_blas_thread, _plain, ledger_start
+    atoms, calc = ledger_start(task)
     mtp = MTPCalculator(MTP.from_dict(task["potential"]))
     out = {"id": task["id"], "steps": 0}
     try:

@@ -119,6 +119,16 @@ def relax_with_mtp(task, pot, aset=None):
     return out
 
 
+def ledger_start(task):
+    """The start structure of a reference relaxation ``task`` and its reference through the
+    task's ledger (a DFT reference fixed to ``kpoint_structure``, default the start)."""
+    from ..ledger import LedgerCalculator, ReferenceLedger
+    reference = task["reference"]
+    if hasattr(reference, "for_structure"):
+        reference = reference.for_structure(_atoms(task.get("kpoint_structure") or task["atoms"]))
+    return _atoms(task["atoms"]), LedgerCalculator(reference, ReferenceLedger(task["ledger"]), task["stage"])
+
+
 def relax_with_reference(task):
     """Relax one candidate with the reference, every evaluation through the ledger.
 
@@ -131,13 +141,7 @@ def relax_with_reference(task):
     ``id``, ``status``, ``atoms``, ``energy`` (eV/atom), ``steps``, ``computed`` (new
     reference calls).
     """
-    from ..ledger import LedgerCalculator, ReferenceLedger
-    ledger = ReferenceLedger(task["ledger"])
-    atoms = _atoms(task["atoms"])
-    reference = task["reference"]
-    if hasattr(reference, "for_structure"):
-        reference = reference.for_structure(_atoms(task.get("kpoint_structure") or task["atoms"]))
-    calc = LedgerCalculator(reference, ledger, task["stage"])
+    atoms, calc = ledger_start(task)
     atoms.calc = calc
     opt, _ = _optimizer(atoms, task.get("optimizer", "BFGS"))
     out = {"id": task["id"], "steps": 0}
