@@ -341,6 +341,7 @@ def screen_hull(candidates, reference, species, potential=None, *, level=12, wor
     final_dir.mkdir(exist_ok=True)
     final = {}
     todo = []
+    pot_json = _pot_to_json(pot) if final_relaxation == "assisted" else None    # the assisted start needs it
     for i in survivors:
         f = final_dir / f"{i}.json"
         if f.exists():
@@ -348,7 +349,7 @@ def screen_hull(candidates, reference, species, potential=None, *, level=12, wor
         else:
             todo.append({"id": i, "atoms": results[i]["atoms"], "reference": reference, "ledger": str(ledger.folder),
                          "stage": "final", "fmax": fmax, "steps": max_steps, "optimizer": optimizer,
-                         "kpoint_structure": _plain(cands[i].atoms), "potential": _pot_to_json(pot)})
+                         "kpoint_structure": _plain(cands[i].atoms), "potential": pot_json})
     relax = relax_with_reference_assisted if final_relaxation == "assisted" else relax_with_reference
     for r in run_parallel(relax, todo, workers, executor, progress, "reference relaxations"):
         (final_dir / f"{r['id']}.json").write_text(json.dumps(r))
