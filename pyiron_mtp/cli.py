@@ -327,13 +327,23 @@ def _size_check(text):
     return int(text)
 
 
+def _competing(text):
+    """``auto``, ``none`` or a comma-separated list of lattices."""
+    if text in (None, "auto"):
+        return "auto"
+    if str(text).lower() == "none":
+        return ()
+    return tuple(t.strip() for t in str(text).split(",") if t.strip())
+
+
 def cmd_melting_point(args):
     from .free_energy.melting import melting_point
     pot = _lammps_potential(args)
     res = melting_point(pot, args.lattice, args.guess, method=args.method, atoms=args.atoms, repeats=args.repeats,
                         protocol=_protocol(args), workdir=args.workdir, cores=args.cores, parallel=args.parallel,
                         seed=args.seed, coexistence_atoms=args.coexistence_atoms,
-                        coexistence_repeats=args.coexistence_repeats, size_check_atoms=_size_check(args.size_check_atoms), progress=not args.json)
+                        coexistence_repeats=args.coexistence_repeats, size_check_atoms=_size_check(args.size_check_atoms),
+                        competing_lattices=_competing(args.competing), progress=not args.json)
     if args.plot:
         import matplotlib
         matplotlib.use("Agg")
@@ -353,6 +363,8 @@ def cmd_melting_point(args):
         fs = res.finite_size
         print(f"finite size: {fs['atoms'][0]}-atom solid {fs['melting_temperature_uncorrected']:.1f} K, corrected "
               f"{fs['correction']:+.1f} +- {fs['correction_error']:.1f} K with a {fs['atoms'][1]}-atom solid")
+    for c in res.lattice_comparison:
+        print(f"lattice comparison: {c['detail']}")
     for pc in res.phase_changes:
         print(f"phase change: {pc['from']} -> {pc['to']} at {pc['temperature']:.0f} K ({pc['stage']})")
     for f in res.flags:
@@ -564,6 +576,9 @@ def build_parser():
     c.add_argument("--size-check-atoms", default="auto",
                    help="a larger solid extrapolating T_m to N -> infinity (linear in 1/N); 'auto' (default): "
                         "4 x --atoms below 1500 atoms; 'none': no correction")
+    c.add_argument("--competing", default="auto",
+                   help="other solids whose free energies are compared with the melting one across the final "
+                        "window: 'auto' (default: bcc for hcp), 'none', or lattices such as 'bcc,fcc'")
     c.add_argument("--plot", help="save G_s(T), G_l(T) to this PNG")
     c.add_argument("--workdir", help="stages are kept here; rerun continues (default: a folder named after the "
                                      "settings)")

@@ -179,15 +179,17 @@ def test_melting_point_cli_prints_both_methods(monkeypatch, capsys, tmp_path):
                                                   "correction": -10.0, "correction_error": 2.0})
     monkeypatch.setattr(melting, "melting_point", fake)
     assert main(["melting-point", "--eam", "Cu_mishin1.eam.alloy", "--species", "Cu", "--size-check-atoms", "2048",
-                 "--coexistence-atoms", "1500", "--coexistence-repeats", "2"]) == 0
+                 "--coexistence-atoms", "1500", "--coexistence-repeats", "2", "--competing", "bcc,fcc"]) == 0
     out = capsys.readouterr().out
     assert "coexistence (2016 atoms, fcc): T_m = 1327.0 +- 5.0 K" in out and "T_m = 1330.0 +- 3.0 K" in out
     assert "corrected -10.0 +- 2.0 K" in out and f"stages kept in {tmp_path}" in out and "warning: a flag" in out
     assert seen["method"] == "both" and seen["guess"] is None and seen["size_check_atoms"] == 2048
     assert seen["coexistence_atoms"] == 1500 and seen["coexistence_repeats"] == 2 and seen["workdir"] is None and seen["style"] == "eam/alloy"
+    assert seen["competing_lattices"] == ("bcc", "fcc")
     assert main(["melting-point", "--eam", "Cu_mishin1.eam.alloy", "--species", "Cu", "--json",
                  "--method", "free_energy", "--guess", "1300"]) == 0
     data = json.loads(capsys.readouterr().out)
+    assert seen["competing_lattices"] == "auto"
     for key in ("melting_temperature", "melting_temperature_error", "latent_heat", "entropy_of_melting", "windows",
                 "flags", "solid_free_energy_at_tm", "solid_volume", "liquid_volume"):
         assert key in data

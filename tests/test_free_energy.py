@@ -600,6 +600,75 @@ def test_melting_search_follows_a_lattice_change(monkeypatch, tmp_path):
     assert calls[0] == ("solid", 1170, 1430, "hcp") and ("solid", 1170, 1430, True) in calls[1:]
 
 
+def _with_bcc(model, calls, offset):
+    """The model's solid as hcp; a bcc solid whose G is the hcp's plus ``offset(T)`` (eV/atom),
+    or raising what ``offset`` returns when it is an exception."""
+    from pyiron_mtp.free_energy.engine import FreeEnergyResult
+
+    def run(potential, phase, temperature, lattice="fcc", **kw):
+        res = model(potential, phase, temperature, **kw)
+        if phase == "solid" and lattice == "bcc":
+            calls.append(("bcc", temperature, kw.get("tmax")))
+            t = np.asarray(res.temperatures, dtype=float)
+            d = offset(t)
+            if isinstance(d, Exception):
+                raise d
+            return FreeEnergyResult("solid", temperature, 0.0, res.free_energy + d, res.free_energy_error,
+                                    temperatures=t, volume=12.8, atoms=432)
+        return res
+    return run
+
+
+def test_a_lower_competing_solid_is_a_phase_change(monkeypatch, tmp_path):
+    """hcp melts at 1300 K on the model; bcc lies 3e-5 (1250 K - T) eV/atom from it, i.e. below
+    hcp above 1250 K: the hcp -> bcc change is reported at 1250 K from the free energies, and
+    T_m is where the liquid crosses bcc, 0.0825 / 6.23e-5 = 1324.2 K, in the same window."""
+    from pyiron_mtp.free_energy import melting
+    calls = []
+    monkeypatch.setattr(melting, "free_energy", _with_bcc(_model_free_energy(calls), calls,
+                                                          lambda t: 3e-5 * (1250.0 - t)))
+    res = melting.melting_point(None, "hcp", 1300.0, method="free_energy", window=0.1, workdir=tmp_path,
+                                parallel=2, progress=False, size_check_atoms=None)
+    tm = 0.0825 / (0.12 / 1300 - 3e-5)
+    assert res.lattice == "bcc" and res.melting_temperature == pytest.approx(tm, abs=0.5)
+    assert res.entropy_of_melting == pytest.approx(0.12 / 1300 - 3e-5, rel=1e-3)
+    assert len(res.phase_changes) == 1
+    pc = res.phase_changes[0]
+    assert (pc["from"], pc["to"], pc["stage"]) == ("hcp", "bcc", "free energies")
+    assert pc["temperature"] == pytest.approx(1250.0, abs=1.0)
+    assert res.windows == [[1170, 1430]]                   # the bcc solid of the comparison was used
+    assert [c for c in calls if c[0] == "bcc"] == [("bcc", 1170, 1430)]
+    comp = res.lattice_comparison
+    assert comp[0]["outcome"] == "lower" and comp[0]["dg_at_tm"] == pytest.approx(-1.5e-3, abs=1e-5)
+    assert any("phase change" in f and "cross at 1250 K" in f for f in res.flags)
+    assert res.summary()["lattice_comparison"] == comp
+
+
+@pytest.mark.parametrize("kind", ["higher", "unstable", "off"])
+def test_a_competing_solid_that_is_higher_or_unstable_changes_nothing(monkeypatch, tmp_path, kind):
+    from pyiron_mtp.free_energy import melting
+    from pyiron_mtp.free_energy.engine import LatticeChange
+    calls = []
+    offset = {"higher": lambda t: 0.02 + 0 * t, "off": lambda t: -0.02 + 0 * t,
+              "unstable": lambda t: LatticeChange("the bcc solid became hcp", lattice="bcc", new_lattice="hcp",
+                                                  phase="solid", stage="equilibration", temperature=1170.0)}[kind]
+    monkeypatch.setattr(melting, "free_energy", _with_bcc(_model_free_energy(calls), calls, offset))
+    res = melting.melting_point(None, "hcp", 1300.0, method="free_energy", window=0.1, workdir=tmp_path,
+                                parallel=2, progress=False, size_check_atoms=None,
+                                competing_lattices=() if kind == "off" else "auto")
+    assert res.lattice == "hcp" and res.melting_temperature == pytest.approx(1300.0, abs=0.5)
+    assert res.phase_changes == []
+    if kind == "off":
+        assert res.lattice_comparison == [] and not [c for c in calls if c[0] == "bcc"]
+        return
+    entry, = res.lattice_comparison
+    assert entry["outcome"] == kind
+    if kind == "higher":
+        assert entry["dg_at_tm"] == pytest.approx(0.02, abs=1e-6) and "lies above" in entry["detail"]
+    else:
+        assert entry["dg_at_tm"] is None and "became hcp at 1170 K" in entry["detail"]
+
+
 def test_melting_point_corrected_for_the_solids_size(monkeypatch, tmp_path):
     """A solid whose free energy per atom lies 0.5 eV / N below the bulk (T_m of a 500-atom solid
     10.8 K high): one more solid at 2000 atoms and the window's lower end extrapolates G_s to

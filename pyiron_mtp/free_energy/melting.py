@@ -27,6 +27,9 @@ __all__ = ["melting_point", "MeltingResult", "crossing", "estimate_melting_tempe
 # a 256-atom crystal heated at ~200 K/ps melts at about this times T_m (Cu_mishin1 fcc 1.44,
 # Fe_mm bcc 1.10; other fcc EAMs 1.3-1.6); coexistence corrects the rest
 SUPERHEATING = {"fcc": 1.4, "hcp": 1.3, "bcc": 1.15}
+# solids compared with the melting one by default (competing_lattices="auto"): a close-packed
+# hexagonal crystal against bcc (Ti, Zr, Hf turn bcc before they melt)
+COMPETING = {"hcp": ("bcc",), "fcc": (), "bcc": ()}
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,7 @@ class MeltingResult:
     steps: list = field(default_factory=list)
     workdir: str = ""
     finite_size: dict | None = None
+    lattice_comparison: list = field(default_factory=list)
 
     def summary(self):
         out = {"melting_temperature": self.melting_temperature,
@@ -65,7 +69,7 @@ class MeltingResult:
                "liquid_volume": float("nan"), "lattice": self.lattice, "method": self.method,
                "phase_changes": self.phase_changes, "steps": self.steps,
                "coexistence": None if self.coexistence is None else self.coexistence.summary(),
-               "finite_size": self.finite_size}
+               "finite_size": self.finite_size, "lattice_comparison": self.lattice_comparison}
         if self.solid is not None:
             out["solid_free_energy_at_tm"] = float(np.interp(self.melting_temperature, self.solid.temperatures,
                                                              self.solid.free_energy))
@@ -157,7 +161,7 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
                   protocol=None, window=None, workdir=None, cores=1, parallel=1, seed=12345,
                   max_windows=6, liquid_atoms=None, size_check_atoms="auto", coexistence_atoms=2000,
                   coexistence_steps=(10000, 5000, 3000, 50000), coexistence_repeats=3,
-                  follow_lattice=True, progress=True, run=None) -> MeltingResult:
+                  follow_lattice=True, competing_lattices="auto", progress=True, run=None) -> MeltingResult:
     """Melting temperature (K) of ``potential`` (a :class:`LammpsPotential`) for ``lattice``.
 
     ``method``: "both" (default: solid-liquid coexistence gives the first guess, free energies
@@ -182,6 +186,15 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
     correction); with ``parallel`` >= 2 the
     repetitions of solid and liquid share the ``parallel`` slots.  ``workdir``: default a folder
     named after the settings (:func:`~.engine.default_workdir`).
+
+    ``competing_lattices``: other solids whose free energies are computed across the window
+    where the melting solid's G crosses the liquid's ("auto": bcc for an hcp solid, none
+    otherwise; a tuple of lattices; () for none).  A crystal may stay in a lattice it would leave
+    given time: if another solid's G lies below at T_m (by more than twice the combined error),
+    that is reported as a phase change at the temperature where the two solids' G cross
+    (stage "free energies") and T_m is where the liquid's G crosses the lower solid's.  A
+    competitor that does not stay in its own lattice or melts is recorded as mechanically
+    unstable.  Every comparison is in ``result.lattice_comparison`` (G_other - G_solid at T_m).
     """
     if method not in ("both", "free_energy", "coexistence"):
         raise ValueError(f"method must be 'both', 'free_energy' or 'coexistence', got {method!r}")
@@ -224,13 +237,13 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
     bracket, windows, steps = _Bracket(), [], []
     width, margin = 2 * window * guess, 0.01 * guess
     centre = guess
-    window_lattices = []
+    window_lattices, comparisons = [], []
     while len(windows) < max_windows:
         tried = [w for w, lat in zip(windows, window_lattices) if lat == lattice]    # a new lattice starts afresh
         t_lo, t_hi = next_window(bracket, centre, width, tried, margin)
         windows.append([t_lo, t_hi])
         window_lattices.append(lattice)
-        tag = f"{t_lo}_{t_hi}" if lattice == "fcc" else f"{lattice}_{t_lo}_{t_hi}"
+        tag = _tag(lattice, t_lo, t_hi)
         solid, liquid = _both_phases(potential, t_lo, t_hi, workdir / f"solid_{tag}", workdir / f"liquid_{tag}",
                                      parallel, dict(kwargs, lattice=lattice), liquid_atoms)
         reasons = []
@@ -277,6 +290,39 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
             steps.append({"window": [t_lo, t_hi], "outcome": "no crossing", "reason": why})
             continue
         tm, err, ds = found
+        others = [o for o in (COMPETING.get(lattice, ()) if competing_lattices == "auto" else competing_lattices)
+                  if o != lattice and all(pc["from"] != o for pc in phase_changes)]
+        lower = None
+        for other in others:
+            entry, alt = _compare_lattice(potential, lattice, other, t_lo, t_hi, temps, gs, es, tm, workdir, kwargs)
+            comparisons.append(entry)
+            log.info("lattice comparison: %s", entry["detail"])
+            if entry["outcome"] == "lower" and (lower is None or entry["dg_at_tm"] < lower[0]["dg_at_tm"]):
+                lower = (entry, alt)
+        if lower is not None:
+            entry, alt = lower
+            phase_changes.append({"from": lattice, "to": entry["lattice"], "temperature": entry["transition"],
+                                  "stage": "free energies"})
+            msg = f"phase change: {entry['detail']}; the melting point is that of {entry['lattice']}"
+            log.warning(msg)
+            flags.append(msg)
+            steps.append({"window": [t_lo, t_hi], "outcome": "lower solid", "reason": msg})
+            lattice, solid = entry["lattice"], alt
+            tag = _tag(lattice, t_lo, t_hi)
+            gs = np.interp(temps, alt.temperatures, alt.free_energy)
+            es = np.interp(temps, alt.temperatures, alt.free_energy_error)
+            found = crossing(temps, gs, es, gl, el)
+            if found is None:
+                dg = gl - gs
+                slope, icpt = np.polyfit(temps, dg, 1)
+                centre = float(-icpt / slope) if slope < 0 else t_hi + width
+                bracket.higher_than(t_hi)          # the lower solid's G stays below the liquid's here
+                why = (f"no crossing of the liquid and the {lattice} solid in {t_lo}-{t_hi} K: T_m lies above, "
+                       f"extrapolated {centre:.0f} K; now {bracket}")
+                flags.append(why)
+                steps.append({"window": [t_lo, t_hi], "outcome": "no crossing", "reason": why})
+                continue
+            tm, err, ds = found
         steps.append({"window": [t_lo, t_hi], "outcome": "crossing", "reason": f"T_m = {tm:.1f} K"})
         finite_size = None
         if size_check_atoms:
@@ -297,7 +343,7 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
         return MeltingResult(tm, err, tm * ds, ds, temps, solid_r, liquid_r, windows,
                              flags + solid.flags + liquid.flags, lattice=lattice, method=method, coexistence=coex,
                              phase_changes=phase_changes, steps=steps, workdir=str(workdir),
-                             finite_size=finite_size)
+                             finite_size=finite_size, lattice_comparison=comparisons)
     raise RuntimeError(f"no melting temperature found in {len(windows)} windows ({windows}); {bracket}; the steps: "
                        + " | ".join(s["reason"] for s in steps))
 
@@ -324,6 +370,44 @@ def _size_correction(solid, big, ds, tm):
             "free_energy_error": [e_small, e_big, e_inf], "temperature": float(big.temperature),
             "shift": shift, "correction": -shift / ds, "correction_error": e_shift / ds,
             "melting_temperature_uncorrected": tm, "melting_temperature": tm - shift / ds}
+
+
+def _tag(lattice, t_lo, t_hi):
+    """Folder tag of a window's free energies (fcc keeps the plain tag of older work folders)."""
+    return f"{t_lo}_{t_hi}" if lattice == "fcc" else f"{lattice}_{t_lo}_{t_hi}"
+
+
+def _compare_lattice(potential, lattice, other, t_lo, t_hi, temps, gs, es, tm, workdir, kwargs):
+    """(record, result) of the ``other`` solid's free energy across the window against the
+    melting solid's (``gs`` +- ``es`` on ``temps``); the result is None when the other solid
+    left its lattice or melted (mechanically unstable there)."""
+    try:
+        alt = free_energy(potential, "solid", t_lo, tmax=t_hi, workdir=Path(workdir) / f"solid_{_tag(other, t_lo, t_hi)}",
+                          **dict(kwargs, lattice=other))
+    except PhaseError as exc:
+        what = (f"became {exc.new_lattice}" if isinstance(exc, LatticeChange) else "melted")
+        at = f" at {exc.temperature:.0f} K" if exc.temperature is not None else ""
+        return {"lattice": other, "outcome": "unstable", "dg_at_tm": None, "error": None, "transition": None,
+                "detail": f"the {other} solid {what}{at} ({exc.stage}): not a stable competitor of {lattice} "
+                          f"in {t_lo}-{t_hi} K"}, None
+    ga = np.interp(temps, alt.temperatures, alt.free_energy)
+    ea = np.interp(temps, alt.temperatures, alt.free_energy_error)
+    dg = ga - gs
+    d_tm, e_tm = float(np.interp(tm, temps, dg)), float(np.hypot(np.interp(tm, temps, ea), np.interp(tm, temps, es)))
+    lower = d_tm < -2.0 * e_tm
+    change = np.flatnonzero((dg[:-1] > 0) != (dg[1:] > 0))
+    if len(change):
+        k = change[0]
+        t_t = float(temps[k] - dg[k] * (temps[k + 1] - temps[k]) / (dg[k + 1] - dg[k]))
+        where = f"the two solids' G cross at {t_t:.0f} K"
+    else:
+        t_t = float(t_lo) if lower else None
+        where = (f"{other} lies below {lattice} across {t_lo}-{t_hi} K (the transition is at or below {t_lo} K)"
+                 if lower else f"{other} lies above {lattice} across {t_lo}-{t_hi} K")
+    detail = (f"G({other}) - G({lattice}) = {d_tm * 1e3:+.2f} +- {e_tm * 1e3:.2f} meV/atom at T_m = {tm:.0f} K "
+              f"({alt.atoms}- and {kwargs.get('atoms')}-atom solids); {where}")
+    return {"lattice": other, "outcome": "lower" if lower else "higher", "dg_at_tm": d_tm, "error": e_tm,
+            "transition": t_t if lower else None, "detail": detail}, alt
 
 
 def _follow(exc, follow_lattice, flags, phase_changes):

@@ -89,6 +89,15 @@ class _FreeEnergyInput:
                     cores=int(self.server.cores), parallel=int(i.parallel), seed=int(i.seed), progress=False)
 
 
+def _competing(value):
+    """input.competing_lattices: "auto", None / "none" / [] (no comparison) or a list of lattices."""
+    if value is None or (isinstance(value, str) and value.lower() == "none"):
+        return ()
+    if isinstance(value, str):
+        return value if value == "auto" else tuple(v.strip() for v in value.split(",") if v.strip())
+    return tuple(str(v) for v in value)
+
+
 def _potential_paths(resource_paths):
     from pathlib import Path
     out = []
@@ -243,6 +252,7 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
         self.input.coexistence_atoms = 2000
         self.input.coexistence_steps = [10000, 5000, 3000, 50000]   # solid NPT, melting, cooling, NPH
         self.input.coexistence_repeats = 3   # independent NPH runs averaged
+        self.input.competing_lattices = "auto"  # other solids compared at T_m ("auto": bcc for hcp; [] for none)
 
     def validate_ready_to_run(self):
         if not (self.input.potential or self.input.potential_job or self.input.mtp is not None):
@@ -262,14 +272,18 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
                             coexistence_atoms=int(i.coexistence_atoms),
                             coexistence_steps=tuple(int(n) for n in i.coexistence_steps),
                             coexistence_repeats=int(i.get("coexistence_repeats", 3)),
+                            competing_lattices=_competing(i.get("competing_lattices", "auto")),
                             workdir=self.working_directory, **self._common_kwargs())
         o = self.output
         for k, v in res.summary().items():
-            if k in ("steps", "phase_changes", "coexistence", "finite_size"):
+            if k in ("steps", "phase_changes", "coexistence", "finite_size", "lattice_comparison"):
                 continue
             o[k] = np.asarray(v) if isinstance(v, list) and k != "flags" else v
         o["steps"] = DataContainer({f"step{n}": DataContainer(s) for n, s in enumerate(res.steps)})
         o["phase_changes"] = DataContainer({f"change{n}": DataContainer(c) for n, c in enumerate(res.phase_changes)})
+        o["lattice_comparison"] = DataContainer({
+            f"lattice{n}": DataContainer({k: (np.nan if v is None else v) for k, v in c.items()})
+            for n, c in enumerate(res.lattice_comparison)})
         if res.finite_size is not None:
             o["finite_size"] = DataContainer({k: np.asarray(v) if isinstance(v, list) else v
                                               for k, v in res.finite_size.items()})
