@@ -15,6 +15,16 @@ smoothing spline through (x, (Z - 1)/x) weighted by the statistical errors is in
     python -m pyiron_mtp.free_energy.make_uf_table [--p 25 50 75 100] [--atoms 1000] [--steps 20000] [--workdir W]
 
 Every point's Z is kept in the work folder, so an interrupted run continues.
+
+The statistical error of beta F_ex(x) accumulates along the integral, mostly from the dilute
+points where (Z - 1)/x carries the error of Z divided by x.  ``--target-error E --refine-p 50``
+refines a column of the shipped table: starting from its base runs (the ``# Z0`` lines), it
+adds independent runs (``--atoms``, ``--steps``, new seeds) one pair at a time where they lower
+the propagated error of beta F_ex(``--x-eval``) most per unit of cost (cost ~ atoms x steps x
+neighbours), until that error is below E.  The table keeps the base runs and the combined
+values (``# Z`` lines, inverse-variance means) apart, so a refinement can be continued.
+
+    python -m pyiron_mtp.free_energy.make_uf_table --refine-p 50 --target-error 0.001 --atoms 2000 --steps 50000
 """
 from __future__ import annotations
 
@@ -81,18 +91,122 @@ run {steps}
     return float(z.mean()), float(blocks.std(ddof=1) / np.sqrt(len(blocks)))
 
 
-def integrate(p, xs, z, dz):
-    """beta F_ex on the grid xs from Z values and errors (smoothing spline of (Z - 1)/x)."""
-    from scipy.interpolate import UnivariateSpline
-    from scipy.integrate import quad
+def integrate(p, xs, z, dz, b2=None):
+    """beta F_ex on the grid xs from Z values and errors: a weighted least-squares cubic spline
+    of (Z - 1)/x with knots every 0.1 in x (fixed, so the fit is linear in the data and its
+    error propagates exactly), anchored at x = 0 by the second virial coefficient ``b2``,
+    integrated exactly."""
+    from scipy.interpolate import LSQUnivariateSpline
     xs = np.asarray(xs, dtype=float)
     y = (np.asarray(z) - 1.0) / xs
-    w = 1.0 / np.maximum(np.asarray(dz) / xs, 1e-9)
+    err = np.maximum(np.asarray(dz) / xs, 1e-9)
     xa = np.concatenate([[0.0], xs])
-    ya = np.concatenate([[second_virial(p)], y])
-    wa = np.concatenate([[w.max() * 10], w])
-    spline = UnivariateSpline(xa, ya, w=wa, k=3, s=len(xa))
-    return np.array([quad(spline, 0.0, x, limit=200)[0] for x in xs]), spline
+    ya = np.concatenate([[second_virial(p) if b2 is None else b2], y])
+    ea = np.concatenate([[err.min() / 10.0], err])
+    knots = np.arange(0.1, xs[-1] - 0.05, 0.1)
+    knots = knots[[np.sum((xs > a) & (xs <= a + 0.1)) > 0 for a in knots]]   # every knot span holds data
+    spline = LSQUnivariateSpline(xa, ya, knots, w=1.0 / ea, k=3)
+    anti = spline.antiderivative()
+    return anti(xs) - anti(0.0), spline
+
+
+def combine(runs):
+    """Inverse-variance mean and its error of independent (Z, dZ) runs."""
+    z = np.array([r[0] for r in runs])
+    w = 1.0 / np.array([r[1] for r in runs]) ** 2
+    return float(np.sum(w * z) / np.sum(w)), float(1.0 / np.sqrt(np.sum(w)))
+
+
+def sensitivities(p, xs, z, dz, x_eval):
+    """d beta F_ex(x_eval) / d Z_i for every grid point (the fit is linear in Z)."""
+    b2 = second_virial(p)
+    base = np.interp(x_eval, xs, integrate(p, xs, z, dz, b2)[0])
+    g = np.empty(len(xs))
+    for i in range(len(xs)):
+        zz = np.array(z, dtype=float)
+        zz[i] += 1.0
+        g[i] = np.interp(x_eval, xs, integrate(p, xs, zz, dz, b2)[0]) - base
+    return g
+
+
+def run_cost(x, atoms, steps):
+    """Relative cost of one run: atoms x steps x (10 + neighbours within the cutoff + skin)."""
+    return atoms * steps * (10.0 + 153.0 * x)
+
+
+def read_runs(path, kind="Z0"):
+    """{p: {x: (Z, dZ)}} from the ``# Z0`` (base runs) or ``# Z`` (combined) lines of a table;
+    tables written before the distinction hold base runs in ``# Z`` lines."""
+    import re
+    text = Path(path).read_text()
+    pattern = re.compile(r"^# (Z0?) p=(\d+) x=([\d.]+): ([\d.]+) \+- ([\d.]+)", re.M)
+    found = pattern.findall(text)
+    if kind == "Z0" and not any(k == "Z0" for k, *_ in found):
+        kind = "Z"
+    out = {}
+    for k, p, x, z, e in found:
+        if k == kind:
+            out.setdefault(int(p), {})[round(float(x), 4)] = (float(z), float(e))
+    return out
+
+
+def refine(p, base, target, x_eval, atoms, steps, workers, work, log=print):
+    """Add runs to column ``p`` (base: {x: (Z, dZ)} of the grid) until the propagated error of
+    beta F_ex(x_eval) is below ``target``.  Returns {x: [runs]} including the base runs."""
+    from concurrent.futures import ThreadPoolExecutor
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    xs = np.array(sorted(base))
+    runs = {x: [base[x]] for x in xs}
+    for f in sorted(work.glob(f"z_p{p}_x*_n{atoms}_s{steps}_r*.json")):
+        x = round(float(f.name.split("_x")[1].split("_")[0]), 4)
+        if x in runs:
+            runs[x].append(tuple(json.loads(f.read_text())))
+
+    def one(x, seed):
+        f = work / f"z_p{p}_x{x:.4f}_n{atoms}_s{steps}_r{seed}.json"
+        out = compressibility(p, x, atoms, steps, seed=seed, workdir=work)
+        f.write_text(json.dumps(out))
+        return x, out
+
+    while True:
+        z, dz = map(np.array, zip(*(combine(runs[x]) for x in xs)))
+        g = sensitivities(p, xs, z, dz, x_eval)
+        error = float(np.sqrt(np.sum(g * g * dz * dz)))
+        log(f"p = {p}: beta F_ex({x_eval}) = {np.interp(x_eval, xs, integrate(p, xs, z, dz)[0]):.5f} "
+            f"+- {error:.5f} ({sum(len(r) for r in runs.values())} runs)")
+        if error <= target:
+            return runs
+        gain = np.empty(len(xs))
+        for i, x in enumerate(xs):
+            new = [r[1] ** 2 for r in runs[x][1:]]
+            # variance of one new run: from earlier new runs, else the base run scaled by the sampling
+            v1 = np.mean(new) if new else runs[x][0][1] ** 2 * 20000.0 * 1000.0 / (atoms * steps)
+            after = 1.0 / (1.0 / dz[i] ** 2 + 1.0 / v1)
+            gain[i] = g[i] ** 2 * (dz[i] ** 2 - after) / run_cost(x, atoms, steps)
+        pick = [xs[i] for i in np.argsort(gain)[::-1][:workers]]
+        seeds = {x: 1000 + len(runs[x]) + 17 * k for k, x in enumerate(pick)}
+        with ThreadPoolExecutor(len(pick)) as pool:
+            for x, out in pool.map(lambda x: one(x, seeds[x]), pick):
+                runs[x].append(out)
+
+
+def _write_table(output, ps, xs, columns, base, combined, made_by):
+    lines = ["# Excess free energy beta*F_ex of the Uhlenbeck-Ford fluid vs x = (1/2)(pi sigma^2)^(3/2) rho",
+             f"# made by: {made_by}  ({datetime.date.today()})",
+             f"# LAMMPS NVT (Langevin), pair_style ufm, cutoff 4 sigma, T = {TEMPERATURE} K, sigma = {SIGMA} A, "
+             f"mass {MASS} amu; Z0: the base run per point, Z: all runs of the point combined"]
+    for p in ps:
+        for x in xs:
+            lines.append(f"# Z0 p={p} x={x:.4f}: {base[p][x][0]:.6f} +- {base[p][x][1]:.6f}")
+    for p in ps:
+        for x in xs:
+            z, e, n = combined[p][x]
+            lines.append(f"# Z p={p} x={x:.4f}: {z:.6f} +- {e:.6f} ({n} runs)")
+    lines.append("x," + ",".join(f"p={p}" for p in ps))
+    for k, x in enumerate(xs):
+        lines.append(f"{x:.4f}," + ",".join(f"{columns[p][k]:.6f}" for p in ps))
+    Path(output).write_text("\n".join(lines) + "\n")
 
 
 def main(argv=None):
@@ -103,9 +217,33 @@ def main(argv=None):
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--output", default=str(UF_TABLE))
     ap.add_argument("--workdir", default="uf_table_work", help="every computed Z is kept here; a rerun continues")
+    ap.add_argument("--refine-p", type=int, nargs="+", default=None,
+                    help="refine these columns of the existing table (--table) instead of computing the grid")
+    ap.add_argument("--target-error", type=float, default=0.001, help="refinement: error of beta F_ex(x_eval)")
+    ap.add_argument("--x-eval", type=float, default=1.0, help="refinement: where the error is measured")
+    ap.add_argument("--table", default=str(UF_TABLE), help="refinement: the table whose base runs start it")
     args = ap.parse_args(argv)
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
+    if args.refine_p:
+        base = read_runs(args.table, "Z0")
+        ps = sorted(base)
+        xs = sorted(base[ps[0]])
+        combined, columns = {}, {}
+        for p in ps:
+            runs = {x: [base[p][x]] for x in xs}
+            if p in args.refine_p:
+                runs = refine(p, base[p], args.target_error, args.x_eval, args.atoms, args.steps, args.workers,
+                              work / f"p{p}", log=lambda m: print(m, flush=True))
+            comb = {x: combine(runs[x]) + (len(runs[x]),) for x in xs}
+            combined[p] = comb
+            columns[p], _ = integrate(p, xs, [comb[x][0] for x in xs], [comb[x][1] for x in xs])
+        made_by = (f"python -m pyiron_mtp.free_energy.make_uf_table --refine-p {' '.join(map(str, args.refine_p))} "
+                   f"--target-error {args.target_error} --x-eval {args.x_eval} --atoms {args.atoms} "
+                   f"--steps {args.steps} (base runs: 1000 atoms, 20000 steps after 5000)")
+        _write_table(args.output, ps, xs, columns, base, combined, made_by)
+        print(f"written {args.output}")
+        return
 
     def cached(p, x):
         f = work / f"z_p{p}_x{x:.4f}_n{args.atoms}_s{args.steps}.json"
@@ -115,27 +253,18 @@ def main(argv=None):
         f.write_text(json.dumps(out))
         return out
 
-    columns, raw = {}, []
+    base, combined, columns = {}, {}, {}
     for p in args.p:
         with ThreadPoolExecutor(args.workers) as pool:
             res = list(pool.map(lambda x: cached(p, x), X_GRID))
-        z = np.array([r[0] for r in res])
-        dz = np.array([r[1] for r in res])
-        columns[p], _ = integrate(p, X_GRID, z, dz)
-        for x, zz, ee in zip(X_GRID, z, dz):
-            raw.append(f"# Z p={p} x={x:.4f}: {zz:.6f} +- {ee:.6f}")
+        base[p] = {x: r for x, r in zip(X_GRID, res)}
+        combined[p] = {x: r + (1,) for x, r in zip(X_GRID, res)}
+        columns[p], _ = integrate(p, X_GRID, [r[0] for r in res], [r[1] for r in res])
         print(f"p = {p}: b2 = {second_virial(p):.4f}, beta F_ex(x = 0.7) = "
               f"{np.interp(0.7, X_GRID, columns[p]):.4f}", flush=True)
-    lines = ["# Excess free energy beta*F_ex of the Uhlenbeck-Ford fluid vs x = (1/2)(pi sigma^2)^(3/2) rho",
-             f"# made by: python -m pyiron_mtp.free_energy.make_uf_table --p {' '.join(map(str, args.p))} "
-             f"--atoms {args.atoms} --steps {args.steps}  ({datetime.date.today()})",
-             f"# LAMMPS NVT (Langevin), pair_style ufm, cutoff 4 sigma, {args.atoms} atoms, "
-             f"{args.steps} steps of 1 fs after 5000, T = {TEMPERATURE} K, sigma = {SIGMA} A, mass {MASS} amu"]
-    lines += raw
-    lines.append("x," + ",".join(f"p={p}" for p in args.p))
-    for k, x in enumerate(X_GRID):
-        lines.append(f"{x:.4f}," + ",".join(f"{columns[p][k]:.6f}" for p in args.p))
-    Path(args.output).write_text("\n".join(lines) + "\n")
+    made_by = (f"python -m pyiron_mtp.free_energy.make_uf_table --p {' '.join(map(str, args.p))} "
+               f"--atoms {args.atoms} --steps {args.steps}")
+    _write_table(args.output, args.p, X_GRID, columns, base, combined, made_by)
     print(f"written {args.output}")
 
 
