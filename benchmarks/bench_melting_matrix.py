@@ -72,6 +72,7 @@ def run_row(row, args, work):
                "coexistence": c.melting_temperature, "coexistence_err": c.melting_temperature_error,
                "coexistence_atoms": c.atoms, "atoms": args.atoms, "latent_heat": res.latent_heat,
                "windows": res.windows, "phase_changes": res.phase_changes, "flags": res.flags,
+               "lattice_comparison": res.lattice_comparison,
                "steps": s["steps"]}
     except Exception as exc:      # noqa: BLE001 - a failing row is a result, reported as such
         out = {"row": row, "element": element, "lattice": lattice, "converged": False,
@@ -103,6 +104,8 @@ def main():
                   f"({r['coexistence_atoms']} atoms) | free energy {r['tm']:7.1f} +- {r['tm_err']:4.1f} K "
                   f"({r['atoms']} atoms, {len(r['windows'])} windows) | diff {r['tm'] - r['coexistence']:+6.1f} K"
                   f"{ref} | {r['minutes']:5.1f} min | {len(r['flags'])} flags", flush=True)
+            for c in r.get("lattice_comparison", []):
+                print(f"        lattice comparison: {c['detail']}", flush=True)
         else:
             print(f"{row:7s} {r['lattice']:9s} FAILED after {r['minutes']:.1f} min: {r['error'][:300]}", flush=True)
     (work / "matrix.json").write_text(json.dumps(results, indent=1, default=float))
