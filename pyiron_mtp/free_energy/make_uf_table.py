@@ -18,13 +18,17 @@ Every point's Z is kept in the work folder, so an interrupted run continues.
 
 The statistical error of beta F_ex(x) accumulates along the integral, mostly from the dilute
 points where (Z - 1)/x carries the error of Z divided by x.  ``--target-error E --refine-p 50``
-refines a column of the shipped table: starting from its base runs (the ``# Z0`` lines), it
+refines a column of the shipped table: starting from its base runs (the ``# Z0`` lines; with
+``--fresh`` from runs of ``--atoms`` and ``--steps`` alone, one per point first), it
 adds independent runs (``--atoms``, ``--steps``, new seeds) one pair at a time where they lower
 the propagated error of beta F_ex(``--x-eval``) most per unit of cost (cost ~ atoms x steps x
 neighbours), until that error is below E.  The table keeps the base runs and the combined
 values (``# Z`` lines, inverse-variance means) apart, so a refinement can be continued.
 
-    python -m pyiron_mtp.free_energy.make_uf_table --refine-p 50 --target-error 0.001 --atoms 2000 --steps 50000
+    python -m pyiron_mtp.free_energy.make_uf_table --refine-p 50 --target-error 0.001 --atoms 2000 --steps 50000 --fresh
+
+Z from 1000-atom runs lies below Z from 2000-atom runs by up to ~0.01 at x = 0.2-0.35 (1-3 sigma),
+a finite-size effect of that order; mixing the sizes would bias the refined column.
 """
 from __future__ import annotations
 
@@ -103,8 +107,11 @@ def integrate(p, xs, z, dz, b2=None):
     xa = np.concatenate([[0.0], xs])
     ya = np.concatenate([[second_virial(p) if b2 is None else b2], y])
     ea = np.concatenate([[err.min() / 10.0], err])
-    knots = np.arange(0.1, xs[-1] - 0.05, 0.1)
-    knots = knots[[np.sum((xs > a) & (xs <= a + 0.1)) > 0 for a in knots]]   # every knot span holds data
+    knots, last = [], 0.0
+    for a in np.arange(0.1, xs[-1], 0.1):     # every knot interval holds at least two points
+        if np.sum((xs > last) & (xs <= a + 1e-9)) >= 2 and np.sum(xs > a + 1e-9) >= 2:
+            knots.append(a)
+            last = a
     spline = LSQUnivariateSpline(xa, ya, knots, w=1.0 / ea, k=3)
     anti = spline.antiderivative()
     return anti(xs) - anti(0.0), spline
@@ -117,15 +124,21 @@ def combine(runs):
     return float(np.sum(w * z) / np.sum(w)), float(1.0 / np.sqrt(np.sum(w)))
 
 
+def value_at(p, xs, z, dz, x, b2=None):
+    """beta F_ex at ``x`` from the fit (exact, not interpolated between grid points)."""
+    spline = integrate(p, xs, z, dz, b2)[1].antiderivative()
+    return float(spline(x) - spline(0.0))
+
+
 def sensitivities(p, xs, z, dz, x_eval):
     """d beta F_ex(x_eval) / d Z_i for every grid point (the fit is linear in Z)."""
     b2 = second_virial(p)
-    base = np.interp(x_eval, xs, integrate(p, xs, z, dz, b2)[0])
+    base = value_at(p, xs, z, dz, x_eval, b2)
     g = np.empty(len(xs))
     for i in range(len(xs)):
         zz = np.array(z, dtype=float)
         zz[i] += 1.0
-        g[i] = np.interp(x_eval, xs, integrate(p, xs, zz, dz, b2)[0]) - base
+        g[i] = value_at(p, xs, zz, dz, x_eval, b2) - base
     return g
 
 
@@ -150,14 +163,16 @@ def read_runs(path, kind="Z0"):
     return out
 
 
-def refine(p, base, target, x_eval, atoms, steps, workers, work, log=print):
-    """Add runs to column ``p`` (base: {x: (Z, dZ)} of the grid) until the propagated error of
-    beta F_ex(x_eval) is below ``target``.  Returns {x: [runs]} including the base runs."""
+def refine(p, base, target, x_eval, atoms, steps, workers, work, log=print, xs=None):
+    """Add runs to column ``p`` until the propagated error of beta F_ex(x_eval) is below
+    ``target``.  ``base``: {x: (Z, dZ)} runs to start from (the table's), or None to use only
+    runs of ``atoms`` and ``steps`` (one per point of ``xs`` first; runs of one size only, so
+    that a finite-size difference between sizes cannot bias the mix).  Returns {x: [runs]}."""
     from concurrent.futures import ThreadPoolExecutor
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
-    xs = np.array(sorted(base))
-    runs = {x: [base[x]] for x in xs}
+    xs = np.array(sorted(base) if base is not None else xs, dtype=float)
+    runs = {x: ([base[x]] if base is not None else []) for x in xs}
     for f in sorted(work.glob(f"z_p{p}_x*_n{atoms}_s{steps}_r*.json")):
         x = round(float(f.name.split("_x")[1].split("_")[0]), 4)
         if x in runs:
@@ -169,17 +184,24 @@ def refine(p, base, target, x_eval, atoms, steps, workers, work, log=print):
         f.write_text(json.dumps(out))
         return x, out
 
+    first = [x for x in xs if not runs[x]]
+    if first:
+        log(f"p = {p}: one run at each of {len(first)} points first")
+        with ThreadPoolExecutor(workers) as pool:
+            for x, out in pool.map(lambda x: one(x, 1001), first):
+                runs[x].append(out)
+    n_base = 1 if base is not None else 0
     while True:
         z, dz = map(np.array, zip(*(combine(runs[x]) for x in xs)))
         g = sensitivities(p, xs, z, dz, x_eval)
         error = float(np.sqrt(np.sum(g * g * dz * dz)))
-        log(f"p = {p}: beta F_ex({x_eval}) = {np.interp(x_eval, xs, integrate(p, xs, z, dz)[0]):.5f} "
+        log(f"p = {p}: beta F_ex({x_eval}) = {value_at(p, xs, z, dz, x_eval):.5f} "
             f"+- {error:.5f} ({sum(len(r) for r in runs.values())} runs)")
         if error <= target:
             return runs
         gain = np.empty(len(xs))
         for i, x in enumerate(xs):
-            new = [r[1] ** 2 for r in runs[x][1:]]
+            new = [r[1] ** 2 for r in runs[x][n_base:]]
             # variance of one new run: from earlier new runs, else the base run scaled by the sampling
             v1 = np.mean(new) if new else runs[x][0][1] ** 2 * 20000.0 * 1000.0 / (atoms * steps)
             after = 1.0 / (1.0 / dz[i] ** 2 + 1.0 / v1)
@@ -222,6 +244,8 @@ def main(argv=None):
     ap.add_argument("--target-error", type=float, default=0.001, help="refinement: error of beta F_ex(x_eval)")
     ap.add_argument("--x-eval", type=float, default=1.0, help="refinement: where the error is measured")
     ap.add_argument("--table", default=str(UF_TABLE), help="refinement: the table whose base runs start it")
+    ap.add_argument("--fresh", action="store_true",
+                    help="refinement: use only runs of --atoms and --steps (the table's base runs left out)")
     args = ap.parse_args(argv)
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -233,14 +257,16 @@ def main(argv=None):
         for p in ps:
             runs = {x: [base[p][x]] for x in xs}
             if p in args.refine_p:
-                runs = refine(p, base[p], args.target_error, args.x_eval, args.atoms, args.steps, args.workers,
-                              work / f"p{p}", log=lambda m: print(m, flush=True))
+                runs = refine(p, None if args.fresh else base[p], args.target_error, args.x_eval, args.atoms,
+                              args.steps, args.workers, work / f"p{p}", log=lambda m: print(m, flush=True), xs=xs)
             comb = {x: combine(runs[x]) + (len(runs[x]),) for x in xs}
             combined[p] = comb
             columns[p], _ = integrate(p, xs, [comb[x][0] for x in xs], [comb[x][1] for x in xs])
         made_by = (f"python -m pyiron_mtp.free_energy.make_uf_table --refine-p {' '.join(map(str, args.refine_p))} "
                    f"--target-error {args.target_error} --x-eval {args.x_eval} --atoms {args.atoms} "
-                   f"--steps {args.steps} (base runs: 1000 atoms, 20000 steps after 5000)")
+                   f"--steps {args.steps}" + (" --fresh" if args.fresh else "")
+                   + " (base runs: 1000 atoms, 20000 steps after 5000"
+                   + ("; not used in the refined columns)" if args.fresh else ")"))
         _write_table(args.output, ps, xs, columns, base, combined, made_by)
         print(f"written {args.output}")
         return
