@@ -93,12 +93,20 @@ def test_fresh_refinement_uses_runs_of_one_size_only(tmp_path, monkeypatch):
 
 
 def test_shipped_table_keeps_base_runs_and_matches_its_columns():
+    """The columns are the fits of the recorded runs on a fine grid, and the table's interpolation
+    (what the liquid's free energy uses) agrees with the fit between grid points to 1e-5."""
+    from pyiron_mtp.free_energy.reference import KB, uf_excess_free_energy
     base = uf.read_runs(UF_TABLE, "Z0")
     combined = uf.read_runs(UF_TABLE, "Z")
     xs, columns = uf_table()
     assert sorted(base) == sorted(columns) == [25, 50, 75, 100]
     for p in columns:
         grid = sorted(combined[p])
-        assert np.allclose(grid, xs)
+        assert sorted(base[p]) == grid and np.allclose(xs, uf.output_grid(grid))
         z, dz = zip(*(combined[p][x] for x in grid))
-        assert np.allclose(uf.integrate(p, grid, z, dz)[0], columns[p], atol=2e-6)
+        assert np.allclose(uf.column(p, grid, z, dz, xs), columns[p], atol=2e-6)
+        between = np.array([0.3333, 0.6977, 1.0123])
+        exact = uf.column(p, grid, z, dz, between)
+        table = [uf_excess_free_energy(1000.0, x / (0.5 * (np.pi * 1.5 ** 2) ** 1.5), p=p) / (KB * 1000.0)
+                 for x in between]
+        assert np.allclose(table, exact, atol=1e-5)
