@@ -327,23 +327,14 @@ def _size_check(text):
     return int(text)
 
 
-def _competing(text):
-    """``auto``, ``none`` or a comma-separated list of lattices."""
-    if text in (None, "auto"):
-        return "auto"
-    if str(text).lower() == "none":
-        return ()
-    return tuple(t.strip() for t in str(text).split(",") if t.strip())
-
-
 def cmd_melting_point(args):
-    from .free_energy.melting import melting_point
+    from .free_energy.melting import competing_lattices_from, melting_point
     pot = _lammps_potential(args)
     res = melting_point(pot, args.lattice, args.guess, method=args.method, atoms=args.atoms, repeats=args.repeats,
                         protocol=_protocol(args), workdir=args.workdir, cores=args.cores, parallel=args.parallel,
                         seed=args.seed, coexistence_atoms=args.coexistence_atoms,
                         coexistence_repeats=args.coexistence_repeats, size_check_atoms=_size_check(args.size_check_atoms),
-                        competing_lattices=_competing(args.competing), progress=not args.json)
+                        competing_lattices=competing_lattices_from(args.competing), progress=not args.json)
     if args.plot:
         import matplotlib
         matplotlib.use("Agg")

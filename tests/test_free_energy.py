@@ -669,6 +669,14 @@ def test_a_competing_solid_that_is_higher_or_unstable_changes_nothing(monkeypatc
         assert entry["dg_at_tm"] is None and "became hcp at 1170 K" in entry["detail"]
 
 
+def test_competing_lattices_from_user_input():
+    """One reading of the option for the CLI (text) and the job (text, list or None)."""
+    from pyiron_mtp.free_energy.melting import competing_lattices_from
+    assert competing_lattices_from("auto") == "auto"
+    assert competing_lattices_from(None) == competing_lattices_from("none") == competing_lattices_from([]) == ()
+    assert competing_lattices_from("bcc, fcc") == ("bcc", "fcc") == competing_lattices_from(["bcc", "fcc"])
+
+
 def test_melting_point_corrected_for_the_solids_size(monkeypatch, tmp_path):
     """A solid whose free energy per atom lies 0.5 eV / N below the bulk (T_m of a 500-atom solid
     10.8 K high): one more solid at 2000 atoms and the window's lower end extrapolates G_s to

@@ -126,8 +126,7 @@ def combine(runs):
 
 def value_at(p, xs, z, dz, x, b2=None):
     """beta F_ex at ``x`` from the fit (exact, not interpolated between grid points)."""
-    spline = integrate(p, xs, z, dz, b2)[1].antiderivative()
-    return float(spline(x) - spline(0.0))
+    return float(column(p, xs, z, dz, [x], b2)[0])
 
 
 def sensitivities(p, xs, z, dz, x_eval):
@@ -232,9 +231,9 @@ def output_grid(xs):
     return np.round(np.arange(xs[0], xs[-1] + 1e-9, OUTPUT_STEP), 4)
 
 
-def column(p, xs, z, dz, x_out):
+def column(p, xs, z, dz, x_out, b2=None):
     """beta F_ex of column ``p`` on ``x_out`` from the fit of the runs at ``xs``."""
-    spline = integrate(p, xs, z, dz)[1].antiderivative()
+    spline = integrate(p, xs, z, dz, b2)[1].antiderivative()
     return spline(np.asarray(x_out, dtype=float)) - spline(0.0)
 
 

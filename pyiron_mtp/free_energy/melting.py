@@ -22,7 +22,7 @@ from .engine import FreeEnergyResult, LatticeChange, PhaseError, free_energy
 from .protocol import Protocol
 
 __all__ = ["melting_point", "MeltingResult", "crossing", "estimate_melting_temperature", "next_window",
-           "size_extrapolation"]
+           "size_extrapolation", "competing_lattices_from"]
 
 # a 256-atom crystal heated at ~200 K/ps melts at about this times T_m (Cu_mishin1 fcc 1.44,
 # Fe_mm bcc 1.10; other fcc EAMs 1.3-1.6); coexistence corrects the rest
@@ -370,6 +370,16 @@ def _size_correction(solid, big, ds, tm):
             "free_energy_error": [e_small, e_big, e_inf], "temperature": float(big.temperature),
             "shift": shift, "correction": -shift / ds, "correction_error": e_shift / ds,
             "melting_temperature_uncorrected": tm, "melting_temperature": tm - shift / ds}
+
+
+def competing_lattices_from(value):
+    """``competing_lattices`` from user input: "auto"; None, "none" or an empty list (no
+    comparison); a comma-separated string or a list of lattices."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+        return ()
+    if isinstance(value, str):
+        return "auto" if value.strip() == "auto" else tuple(v.strip() for v in value.split(",") if v.strip())
+    return tuple(str(v) for v in value)
 
 
 def _tag(lattice, t_lo, t_hi):

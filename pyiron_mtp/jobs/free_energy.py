@@ -15,7 +15,7 @@ import numpy as np
 from pyiron_base import DataContainer, PythonTemplateJob
 
 from ..free_energy.engine import free_energy
-from ..free_energy.melting import melting_point
+from ..free_energy.melting import competing_lattices_from, melting_point
 from ..free_energy.potential import LammpsPotential
 from ..free_energy.protocol import Protocol
 from ..potential import MTP
@@ -87,15 +87,6 @@ class _FreeEnergyInput:
         i = self.input
         return dict(atoms=int(i.atoms), repeats=int(i.repeats), protocol=self._protocol(),
                     cores=int(self.server.cores), parallel=int(i.parallel), seed=int(i.seed), progress=False)
-
-
-def _competing(value):
-    """input.competing_lattices: "auto", None / "none" / [] (no comparison) or a list of lattices."""
-    if value is None or (isinstance(value, str) and value.lower() == "none"):
-        return ()
-    if isinstance(value, str):
-        return value if value == "auto" else tuple(v.strip() for v in value.split(",") if v.strip())
-    return tuple(str(v) for v in value)
 
 
 def _potential_paths(resource_paths):
@@ -272,7 +263,7 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
                             coexistence_atoms=int(i.coexistence_atoms),
                             coexistence_steps=tuple(int(n) for n in i.coexistence_steps),
                             coexistence_repeats=int(i.get("coexistence_repeats", 3)),
-                            competing_lattices=_competing(i.get("competing_lattices", "auto")),
+                            competing_lattices=competing_lattices_from(i.get("competing_lattices", "auto")),
                             workdir=self.working_directory, **self._common_kwargs())
         o = self.output
         for k, v in res.summary().items():
