@@ -708,3 +708,66 @@ def test_melting_point_corrected_for_the_solids_size(monkeypatch, tmp_path):
     none = melting.melting_point(None, "fcc", 1300.0, method="free_energy", window=0.05, workdir=tmp_path / "d",
                                  parallel=2, progress=False, atoms=2000)
     assert none.finite_size is None
+
+
+def test_size_check_matches_the_small_solids_statistics(monkeypatch, tmp_path):
+    """The larger solid gets as many atoms x repetitions as the small one (here 1 x 2000 atoms
+    for 3 x 500), on all the slots, switching as slowly as the small solid's slowest repetition
+    without further doublings; its error (one repetition: none measured) is scaled from the small
+    solid's by sqrt(3 x 500 / 2000), and the corrected T_m's error counts G_small once."""
+    from pyiron_mtp.free_energy import melting
+    from pyiron_mtp.free_energy.engine import FreeEnergyResult
+    calls, seen = [], {}
+    model = _model_free_energy(calls, size_coefficient=0.5)
+
+    def run(potential, phase, temperature, atoms=500, repeats=3, protocol=None, parallel=1, cores=1, **kw):
+        res = model(potential, phase, temperature, atoms=atoms, parallel=parallel, **kw)
+        if atoms == 500:
+            res.repetitions = [{"switching_steps": s} for s in (25000, 50000, 25000)][:repeats]
+        else:
+            seen.update(repeats=repeats, protocol=protocol, parallel=parallel, cores=cores)
+            res.repetitions = [{"switching_steps": protocol.switching_steps}] * repeats
+            res.free_energy_error = float("nan")
+        return res
+    monkeypatch.setattr(melting, "free_energy", run)
+    res = melting.melting_point(None, "fcc", 1300.0, method="free_energy", window=0.05, workdir=tmp_path,
+                                parallel=2, progress=False, size_check_atoms=2000)
+    assert seen["repeats"] == 1 and seen["parallel"] == 1 and seen["cores"] == 2
+    assert seen["protocol"].switching_steps == 50000 and seen["protocol"].switching_doublings == 0
+    fs = res.finite_size
+    assert fs["error_scaled"] and fs["repetitions"] == [3, 1]
+    e = 1e-4
+    assert fs["free_energy_error"][1] == pytest.approx(e * np.sqrt(1500 / 2000), rel=1e-9)
+    a, ds = 1 / 3, 0.12 / 1300
+    expected = np.sqrt(e ** 2 + (a * e) ** 2 + (1 + a) ** 2 * 0.75 * e ** 2) / ds
+    assert res.melting_temperature_error == pytest.approx(expected, rel=1e-3)
+    assert fs["correction_error"] == pytest.approx((1 + a) * e * np.sqrt(1.75) / ds, rel=1e-6)
+    assert res.melting_temperature == pytest.approx(1300.0, abs=0.3)
+    assert any("error scaled from the smaller solid" in f for f in res.flags)
+
+
+def test_coexistence_repeats_share_the_ranks_and_one_phase_stops_a_run(eam, tmp_path):
+    """With two ranks the two repeats run at once on one rank each (the search runs on both);
+    every NPH run carries a halt at the solid-like fractions min_fraction / 2 and 1 - that."""
+    import threading
+    from pyiron_mtp.free_energy.coexistence import coexistence_melting_point
+    seen, lock, both = [], threading.Lock(), threading.Barrier(2, timeout=30)
+    fake = _fake_coexistence_run(1330.0)
+
+    def run(script, folder, cores=1):
+        with lock:
+            seen.append((folder.name, cores, threading.get_ident()))
+        if "_rep" in folder.name:
+            both.wait()                                   # the two repeats are in flight together
+        assert 'variable onephase equal "c_cfrac < 0.1 || c_cfrac > 0.9"' in script
+        assert script.index("fix onephase all halt 500 v_onephase > 0.5 error continue") < script.index(
+            "unfix onephase") < script.index("LATTICE_END")
+        fake(script, folder, cores)
+    res = coexistence_melting_point(eam, "fcc", 1300.0, atoms=500, workdir=tmp_path, cores=2, min_fraction=0.2,
+                                    run=run)
+    assert res.melting_temperature == pytest.approx(1330.0, abs=5)
+    first, *reps = seen
+    assert first[0] == "T1300" and first[1] == 2
+    assert sorted(r[0][-4:] for r in reps) == ["rep1", "rep2"] and all(r[1] == 1 for r in reps)
+    assert len({r[2] for r in reps}) == 2                # on two threads
+    assert [r.get("repeat") for r in res.runs] == [None, 1, 2]

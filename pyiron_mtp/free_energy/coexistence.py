@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..lammps.runtime import num
+from ..parallel import run_parallel
 from . import stages
 from .engine import _occupy, _Runner, check_lattice, unit_cell
 from .protocol import Protocol
@@ -86,7 +87,7 @@ def coexistence_box(species, lattice, atoms=2000, a=None, composition=None, seed
     return _occupy(unit.repeat(reps), species, composition, seed)
 
 
-def _script(potential, p: Protocol, lattice, order, temperature, seed, steps):
+def _script(potential, p: Protocol, lattice, order, temperature, seed, steps, stop_fraction=0.05):
     td, pd = p.tdamp / 1000, p.pdamp / 1000
     couple = "iso" if lattice in ("fcc", "bcc") else "aniso"
     t_hot = 2.0 * temperature
@@ -117,7 +118,10 @@ def _script(potential, p: Protocol, lattice, order, temperature, seed, steps):
           f"fix nph all nph aniso 0.0 0.0 {num(pd)}",
           "variable tv equal temp", "variable pev equal pe/atoms", "variable lzc equal lz",
           'fix coexlog all print 100 "${stepv} ${tv} ${cf} ${pev} ${lzc}" file coexistence.txt screen no title ""',
-          f"run {coexist_steps}")
+          # a box that became one phase is done: the run stops (and the script goes on)
+          f'variable onephase equal "c_cfrac < {num(stop_fraction)} || c_cfrac > {num(1.0 - stop_fraction)}"',
+          "fix onephase all halt 500 v_onephase > 0.5 error continue message yes",
+          f"run {coexist_steps}", "unfix onephase")
 
     def read(folder):
         data = stages._table(folder / "coexistence.txt", 5)
@@ -189,10 +193,12 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
     ``guess``: the start temperature T0 (K), e.g. from heating (``estimate_melting_temperature``);
     it may be off by ~15 % (the latent heat of half the box moves the temperature by about that
     much).  ``steps``: (solid NPT, melting, cooling the liquid half, NPH coexistence) steps.
-    When one phase takes over, the next run starts beyond its end temperature, inside the
-    bracket the earlier runs established; after ``max_runs`` an error says what happened.
-    The first coexisting run is repeated ``repeats - 1`` times from its temperature (other
-    seeds); T_m averages the coexisting ones (:func:`combine_runs`).
+    When one phase takes over (the NPH run stops as soon as the solid-like fraction passes
+    ``min_fraction / 2`` or ``1 - min_fraction / 2``), the next run starts inside the bracket the
+    earlier runs established; after ``max_runs`` an error says what happened.  The first
+    coexisting run is repeated ``repeats - 1`` times from its temperature (other seeds; these
+    runs share the ``cores`` MPI ranks, one run per rank, as far as they go); T_m averages the
+    coexisting ones (:func:`combine_runs`).
     Runs are kept in ``workdir`` (a rerun continues)."""
     if repeats < 1:
         raise ValueError("repeats must be >= 1")
@@ -201,11 +207,12 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
     potential.check_species(box.get_chemical_symbols())
     order = stages.order_parameters(lattice, box.get_volume() / len(box))
     runner = _Runner(potential, Path(workdir), cores, run)
+    stop = 0.5 * min_fraction               # a run stops once the box is this close to one phase
     above, below = -np.inf, np.inf          # T_m > above, T_m < below
     t0, runs, flags = float(guess), [], []
     for k in range(max_runs):
         t0 = round(t0)
-        res = runner(_script(potential, p, lattice, order, t0, seed + 10 * k, steps), f"T{t0}", box)
+        res = runner(_script(potential, p, lattice, order, t0, seed + 10 * k, steps, stop), f"T{t0}", box)
         outcome, t_mean, t_err, cf = _judge(res["trace"], min_fraction)
         run_info = {"start_temperature": t0, "outcome": outcome, "mean_temperature": t_mean,
                     "mean_temperature_error": t_err, "solid_fraction": cf, "trace": res["trace"],
@@ -219,9 +226,17 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
             _flag_drift(run_info, t0, flags)
             coexisting = [run_info]
             t_rep = round(t_mean)
-            for r in range(1, repeats):
-                res = runner(_script(potential, p, lattice, order, t_rep, seed + 1000 + 10 * r, steps),
-                             f"T{t_rep}_rep{r}", box)
+
+            def repeat(r, cores_r):
+                res_r = _Runner(potential, Path(workdir), cores_r, run)(
+                    _script(potential, p, lattice, order, t_rep, seed + 1000 + 10 * r, steps, stop),
+                    f"T{t_rep}_rep{r}", box)
+                return r, res_r
+            more = list(range(1, repeats))
+            at_once = max(1, min(len(more), cores))      # the repeats share the ranks, one run each
+            done = run_parallel(lambda r: repeat(r, max(1, cores // at_once)), more, workers=at_once,
+                                progress=False, processes=False)
+            for r, res in done:
                 outcome_r, mean_r, err_r, cf_r = _judge(res["trace"], min_fraction)
                 info = {"start_temperature": t_rep, "outcome": outcome_r, "mean_temperature": mean_r,
                         "mean_temperature_error": err_r, "solid_fraction": cf_r, "trace": res["trace"],

@@ -12,7 +12,7 @@ without a crossing from its side.  Energies in eV/atom, temperatures in K.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -273,21 +273,7 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
         el = np.interp(temps, lt, np.asarray(liquid.free_energy_error)[::-1])
         found = crossing(temps, gs, es, gl, el)
         if found is None:
-            dg = gl - gs
-            slope, icpt = np.polyfit(temps, dg, 1)
-            estimate = -icpt / slope if slope < 0 else (t_hi + width if np.all(dg > 0) else t_lo - width)
-            if np.all(dg > 0):      # the solid is stable everywhere: T_m above the window
-                bracket.higher_than(t_hi)
-                side = "above"
-            else:
-                bracket.lower_than(t_lo)
-                side = "below"
-            centre = float(estimate)
-            why = (f"no crossing in {t_lo}-{t_hi} K (G_l - G_s from {dg[0] * 1e3:+.2f} to {dg[-1] * 1e3:+.2f} "
-                   f"meV/atom): T_m lies {side}, extrapolated {estimate:.0f} K; now {bracket}")
-            log.warning(why)
-            flags.append(why)
-            steps.append({"window": [t_lo, t_hi], "outcome": "no crossing", "reason": why})
+            centre = _beyond_window(temps, gl - gs, t_lo, t_hi, width, bracket, lattice, flags, steps)
             continue
         tm, err, ds = found
         others = [o for o in (COMPETING.get(lattice, ()) if competing_lattices == "auto" else competing_lattices)
@@ -313,26 +299,22 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
             es = np.interp(temps, alt.temperatures, alt.free_energy_error)
             found = crossing(temps, gs, es, gl, el)
             if found is None:
-                dg = gl - gs
-                slope, icpt = np.polyfit(temps, dg, 1)
-                centre = float(-icpt / slope) if slope < 0 else t_hi + width
-                bracket.higher_than(t_hi)          # the lower solid's G stays below the liquid's here
-                why = (f"no crossing of the liquid and the {lattice} solid in {t_lo}-{t_hi} K: T_m lies above, "
-                       f"extrapolated {centre:.0f} K; now {bracket}")
-                flags.append(why)
-                steps.append({"window": [t_lo, t_hi], "outcome": "no crossing", "reason": why})
+                centre = _beyond_window(temps, gl - gs, t_lo, t_hi, width, bracket, lattice, flags, steps)
                 continue
             tm, err, ds = found
         steps.append({"window": [t_lo, t_hi], "outcome": "crossing", "reason": f"T_m = {tm:.1f} K"})
         finite_size = None
         if size_check_atoms:
-            big = free_energy(potential, "solid", t_lo, workdir=workdir / f"solid_size_{tag}",
-                              **dict(kwargs, lattice=lattice, atoms=size_check_atoms))
-            finite_size = _size_correction(solid, big, ds, tm)
-            tm, err = finite_size["melting_temperature"], float(np.hypot(err, finite_size["correction_error"]))
+            big = _size_check(potential, solid, t_lo, size_check_atoms, workdir / f"solid_{size_check_atoms}_{tag}",
+                              dict(kwargs, lattice=lattice))
+            finite_size = _size_correction(solid, big, ds, tm, float(np.interp(tm, temps, es)),
+                                           float(np.interp(tm, temps, el)))
+            tm, err = finite_size["melting_temperature"], finite_size["melting_temperature_error"]
             flags.append(f"finite size: T_m of the {finite_size['atoms'][0]}-atom solid corrected by "
                          f"{finite_size['correction']:+.1f} +- {finite_size['correction_error']:.1f} K to N -> infinity "
-                         f"(G_s at {t_lo} K with {finite_size['atoms'][1]} atoms, linear in 1/N)")
+                         f"(G_s at {t_lo} K with {finite_size['atoms'][1]} atoms, linear in 1/N"
+                         + (", its error scaled from the smaller solid's" if finite_size["error_scaled"] else "")
+                         + ")")
         solid_r = _on_grid(solid, temps, gs, es)
         liquid_r = _on_grid(liquid, temps, gl, el)
         if coex is not None:
@@ -358,18 +340,71 @@ def size_extrapolation(g_small, e_small, n_small, g_large, e_large, n_large):
     return g_large + a * (g_large - g_small), float(np.hypot((1 + a) * e_large, a * e_small))
 
 
-def _size_correction(solid, big, ds, tm):
+def _beyond_window(temps, dg, t_lo, t_hi, width, bracket, lattice, flags, steps):
+    """No crossing of G_l and G_s in the window (``dg`` = G_l - G_s on ``temps``): T_m lies above it
+    when the solid is below the liquid throughout, else below; the bracket is narrowed, the move
+    logged, and the next window's centre (K) returned - where a straight line through ``dg``
+    reaches zero, or a window width beyond when the line does not fall with T."""
+    slope, icpt = np.polyfit(temps, dg, 1)
+    above = bool(np.all(dg > 0))
+    if above:
+        bracket.higher_than(t_hi)
+    else:
+        bracket.lower_than(t_lo)
+    estimate = float(-icpt / slope) if slope < 0 else (t_hi + width if above else t_lo - width)
+    why = (f"no crossing of the liquid and the {lattice} solid in {t_lo}-{t_hi} K (G_l - G_s from "
+           f"{dg[0] * 1e3:+.2f} to {dg[-1] * 1e3:+.2f} meV/atom): T_m lies {'above' if above else 'below'}, "
+           f"extrapolated {estimate:.0f} K; now {bracket}")
+    log.warning(why)
+    flags.append(why)
+    steps.append({"window": [t_lo, t_hi], "outcome": "no crossing", "reason": why})
+    return estimate
+
+
+def _size_check(potential, solid, temperature, atoms, workdir, kwargs):
+    """G of a larger solid at ``temperature`` for the finite-size extrapolation.
+
+    Its statistics match the small solid's (free-energy fluctuations per atom go as 1/sqrt(N)):
+    ``round(repeats x N_small / N_big)`` repetitions, at least one, on all the slots; it switches
+    as slowly as the slowest repetition of the small solid did and is not switched again on
+    dissipation (a bias of the switching rate is intensive and cancels in the extrapolation)."""
+    p = kwargs.get("protocol") or Protocol()
+    done = [r.get("switching_steps") for r in getattr(solid, "repetitions", []) or [] if r.get("switching_steps")]
+    p = replace(p, switching_steps=int(max(done, default=p.switching_steps)), switching_doublings=0)
+    repeats = max(1, round(kwargs["repeats"] * (solid.atoms or kwargs["atoms"]) / atoms))
+    slots = max(1, kwargs["cores"]) * max(1, kwargs["parallel"])
+    parallel = min(repeats, max(1, kwargs["parallel"]))
+    return free_energy(potential, "solid", temperature, workdir=workdir,
+                       **dict(kwargs, atoms=atoms, repeats=repeats, protocol=p, parallel=parallel,
+                              cores=max(1, slots // parallel)))
+
+
+def _size_correction(solid, big, ds, tm, e_solid_tm, e_liquid_tm):
     """T_m corrected for the solid's size: G_s(T_lo) at two sizes -> N -> infinity; the shift of
-    G_s, taken as the same across the window, moves T_m by -shift / dS."""
+    G_s, taken as the same across the window, moves T_m by -shift / dS.
+
+    Errors: the shift (1 + a)(G_big - G_small), a = (1/N_big) / (1/N_small - 1/N_big), shares
+    G_small with the solid's curve, so the corrected T_m's error is
+    sqrt(e_l^2 + (e_s(T_m)^2 - e_small^2) + a^2 e_small^2 + (1 + a)^2 e_big^2) / dS (the reversible
+    scaling's own part of e_s kept).  A larger solid of one repetition has its error from the
+    small solid's, scaled by sqrt(N_small R_small / (N_big R_big))."""
     g_small, e_small = float(np.atleast_1d(solid.free_energy)[0]), float(np.atleast_1d(solid.free_energy_error)[0])
     g_big, e_big = float(np.atleast_1d(big.free_energy)[0]), float(np.atleast_1d(big.free_energy_error)[0])
+    reps = [max(1, len(getattr(r, "repetitions", []) or [])) for r in (solid, big)]
+    scaled = not np.isfinite(e_big)
+    if scaled:
+        e_big = e_small * np.sqrt(solid.atoms * reps[0] / (big.atoms * reps[1]))
     g_inf, e_inf = size_extrapolation(g_small, e_small, solid.atoms, g_big, e_big, big.atoms)
+    a = (1.0 / big.atoms) / (1.0 / solid.atoms - 1.0 / big.atoms)
     shift = g_inf - g_small
-    e_shift = float(np.hypot(e_inf, e_small))
-    return {"atoms": [solid.atoms, big.atoms], "free_energy": [g_small, g_big, g_inf],
-            "free_energy_error": [e_small, e_big, e_inf], "temperature": float(big.temperature),
-            "shift": shift, "correction": -shift / ds, "correction_error": e_shift / ds,
-            "melting_temperature_uncorrected": tm, "melting_temperature": tm - shift / ds}
+    e_shift = (1 + a) * float(np.hypot(e_big, e_small))
+    var = (e_liquid_tm ** 2 + max(e_solid_tm ** 2 - e_small ** 2, 0.0) + (a * e_small) ** 2
+           + ((1 + a) * e_big) ** 2)
+    return {"atoms": [solid.atoms, big.atoms], "repetitions": reps, "free_energy": [g_small, g_big, g_inf],
+            "free_energy_error": [e_small, e_big, e_inf], "error_scaled": scaled,
+            "temperature": float(big.temperature), "shift": shift, "correction": -shift / ds,
+            "correction_error": e_shift / ds, "melting_temperature_uncorrected": tm,
+            "melting_temperature": tm - shift / ds, "melting_temperature_error": float(np.sqrt(var) / ds)}
 
 
 def competing_lattices_from(value):
