@@ -53,6 +53,32 @@ def potential_of(row, work):
     return LammpsPotential.from_mtp(pot, ActiveSet.build(pot, otf.training, mode="neighborhood"))
 
 
+def _log_seconds(log):
+    """Wall seconds of one LAMMPS run from its log ("Total wall time: h:mm:ss"), 0 if unfinished."""
+    for line in reversed(log.read_text(errors="replace").splitlines()):
+        if line.startswith("Total wall time:"):
+            h, m, sec = (int(x) for x in line.split(":", 1)[1].split(":"))
+            return 3600 * h + 60 * m + sec
+    return 0
+
+
+def stage_minutes(folder):
+    """LAMMPS wall minutes per part of a melting search (heating estimate, coexistence, solid,
+    liquid, larger solid, competing solids): where a row's time goes (parts may overlap in time,
+    running on the two slots at once)."""
+    parts = {}
+    for log in Path(folder).rglob("log.lammps"):
+        top = log.relative_to(folder).parts[0]
+        kind, *rest = top.split("_")
+        name = {"estimate": "heating"}.get(kind, kind)
+        if kind == "solid" and rest and (rest[0] == "size" or (rest[0].isdigit() and len(rest) >= 3)):
+            name = "larger solid"                      # solid_<N>_<window> (solid_size_<window> before)
+        elif kind in ("solid", "liquid") and rest and rest[0].isalpha():
+            name = f"{kind} {rest[0]}"                 # solid_<lattice>_<window>
+        parts[name] = parts.get(name, 0.0) + _log_seconds(log) / 60
+    return {k: round(v, 2) for k, v in sorted(parts.items())}
+
+
 def run_row(row, args, work):
     out_file = work / row / "summary.json"
     if out_file.exists():
@@ -78,6 +104,8 @@ def run_row(row, args, work):
         out = {"row": row, "element": element, "lattice": lattice, "converged": False,
                "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()[-3000:]}
     out["minutes"] = times.minutes("row", t0)
+    if (work / row / "melting").exists():
+        out["lammps_minutes"] = stage_minutes(work / row / "melting")
     if out["converged"]:
         out_file.parent.mkdir(parents=True, exist_ok=True)
         out_file.write_text(json.dumps(out, indent=1, default=float))
@@ -104,6 +132,9 @@ def main():
                   f"({r['coexistence_atoms']} atoms) | free energy {r['tm']:7.1f} +- {r['tm_err']:4.1f} K "
                   f"({r['atoms']} atoms, {len(r['windows'])} windows) | diff {r['tm'] - r['coexistence']:+6.1f} K"
                   f"{ref} | {r['minutes']:5.1f} min | {len(r['flags'])} flags", flush=True)
+            if r.get("lammps_minutes"):
+                print("        LAMMPS minutes: " + ", ".join(f"{k} {v:.1f}" for k, v in r["lammps_minutes"].items()),
+                      flush=True)
             for c in r.get("lattice_comparison", []):
                 print(f"        lattice comparison: {c['detail']}", flush=True)
         else:
