@@ -600,15 +600,17 @@ def test_melting_search_follows_a_lattice_change(monkeypatch, tmp_path):
     assert calls[0] == ("solid", 1170, 1430, "hcp") and ("solid", 1170, 1430, True) in calls[1:]
 
 
-def _with_bcc(model, calls, offset):
+def _with_bcc(model, calls, offset, repeats=None):
     """The model's solid as hcp; a bcc solid whose G is the hcp's plus ``offset(T)`` (eV/atom),
     or raising what ``offset`` returns when it is an exception."""
     from pyiron_mtp.free_energy.engine import FreeEnergyResult
+    repeats = [] if repeats is None else repeats
 
     def run(potential, phase, temperature, lattice="fcc", **kw):
         res = model(potential, phase, temperature, **kw)
         if phase == "solid" and lattice == "bcc":
             calls.append(("bcc", temperature, kw.get("tmax")))
+            repeats.append(kw.get("repeats"))
             t = np.asarray(res.temperatures, dtype=float)
             d = offset(t)
             if isinstance(d, Exception):
@@ -624,9 +626,9 @@ def test_a_lower_competing_solid_is_a_phase_change(monkeypatch, tmp_path):
     hcp above 1250 K: the hcp -> bcc change is reported at 1250 K from the free energies, and
     T_m is where the liquid crosses bcc, 0.0825 / 6.23e-5 = 1324.2 K, in the same window."""
     from pyiron_mtp.free_energy import melting
-    calls = []
+    calls, seen = [], []
     monkeypatch.setattr(melting, "free_energy", _with_bcc(_model_free_energy(calls), calls,
-                                                          lambda t: 3e-5 * (1250.0 - t)))
+                                                          lambda t: 3e-5 * (1250.0 - t), seen))
     res = melting.melting_point(None, "hcp", 1300.0, method="free_energy", window=0.1, workdir=tmp_path,
                                 parallel=2, progress=False, size_check_atoms=None)
     tm = 0.0825 / (0.12 / 1300 - 3e-5)
@@ -637,22 +639,23 @@ def test_a_lower_competing_solid_is_a_phase_change(monkeypatch, tmp_path):
     assert (pc["from"], pc["to"], pc["stage"]) == ("hcp", "bcc", "free energies")
     assert pc["temperature"] == pytest.approx(1250.0, abs=1.0)
     assert res.windows == [[1170, 1430]]                   # the bcc solid of the comparison was used
-    assert [c for c in calls if c[0] == "bcc"] == [("bcc", 1170, 1430)]
+    # one repetition first, then (not far above: a candidate) all of them in the same folder
+    assert [c for c in calls if c[0] == "bcc"] == [("bcc", 1170, 1430)] * 2 and seen == [1, 3]
     comp = res.lattice_comparison
     assert comp[0]["outcome"] == "lower" and comp[0]["dg_at_tm"] == pytest.approx(-1.5e-3, abs=1e-5)
     assert any("phase change" in f and "cross at 1250 K" in f for f in res.flags)
     assert res.summary()["lattice_comparison"] == comp
 
 
-@pytest.mark.parametrize("kind", ["higher", "unstable", "off"])
+@pytest.mark.parametrize("kind", ["higher", "close", "unstable", "off"])
 def test_a_competing_solid_that_is_higher_or_unstable_changes_nothing(monkeypatch, tmp_path, kind):
     from pyiron_mtp.free_energy import melting
     from pyiron_mtp.free_energy.engine import LatticeChange
-    calls = []
-    offset = {"higher": lambda t: 0.02 + 0 * t, "off": lambda t: -0.02 + 0 * t,
+    calls, seen = [], []
+    offset = {"higher": lambda t: 0.02 + 0 * t, "close": lambda t: 3e-4 + 0 * t, "off": lambda t: -0.02 + 0 * t,
               "unstable": lambda t: LatticeChange("the bcc solid became hcp", lattice="bcc", new_lattice="hcp",
                                                   phase="solid", stage="equilibration", temperature=1170.0)}[kind]
-    monkeypatch.setattr(melting, "free_energy", _with_bcc(_model_free_energy(calls), calls, offset))
+    monkeypatch.setattr(melting, "free_energy", _with_bcc(_model_free_energy(calls), calls, offset, seen))
     res = melting.melting_point(None, "hcp", 1300.0, method="free_energy", window=0.1, workdir=tmp_path,
                                 parallel=2, progress=False, size_check_atoms=None,
                                 competing_lattices=() if kind == "off" else "auto")
@@ -662,9 +665,14 @@ def test_a_competing_solid_that_is_higher_or_unstable_changes_nothing(monkeypatc
         assert res.lattice_comparison == [] and not [c for c in calls if c[0] == "bcc"]
         return
     entry, = res.lattice_comparison
-    assert entry["outcome"] == kind
-    if kind == "higher":
+    assert entry["outcome"] == {"close": "higher"}.get(kind, kind)
+    if kind == "higher":                  # 20 meV/atom above: one repetition settles it
         assert entry["dg_at_tm"] == pytest.approx(0.02, abs=1e-6) and "lies above" in entry["detail"]
+        assert seen == [1] and "one repetition" in entry["detail"]
+        assert entry["error"] == pytest.approx(np.hypot(1e-4 * np.sqrt(3), 1e-4), rel=1e-6)
+    elif kind == "close":                 # 0.3 meV/atom above, < 5 x 0.2: all repetitions
+        assert entry["outcome"] == "higher" and seen == [1, 3] and "one repetition" not in entry["detail"]
+        assert entry["error"] == pytest.approx(np.sqrt(2) * 1e-4, rel=1e-6)
     else:
         assert entry["dg_at_tm"] is None and "became hcp at 1170 K" in entry["detail"]
 

@@ -194,7 +194,8 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
     that is reported as a phase change at the temperature where the two solids' G cross
     (stage "free energies") and T_m is where the liquid's G crosses the lower solid's.  A
     competitor that does not stay in its own lattice or melts is recorded as mechanically
-    unstable.  Every comparison is in ``result.lattice_comparison`` (G_other - G_solid at T_m).
+    unstable (one repetition settles an unstable or a far higher competitor, see
+    :func:`_compare_lattice`).  Every comparison is in ``result.lattice_comparison`` (G_other - G_solid at T_m).
     """
     if method not in ("both", "free_energy", "coexistence"):
         raise ValueError(f"method must be 'both', 'free_energy' or 'coexistence', got {method!r}")
@@ -361,6 +362,14 @@ def _beyond_window(temps, dg, t_lo, t_hi, width, bracket, lattice, flags, steps)
     return estimate
 
 
+def _slots(kwargs, repeats):
+    """``parallel`` and ``cores`` for ``repeats`` repetitions on the slots of ``kwargs``: as many at
+    once as there are repetitions, the MPI ranks shared out among them."""
+    slots = max(1, kwargs.get("cores", 1)) * max(1, kwargs.get("parallel", 1))
+    parallel = min(repeats, max(1, kwargs.get("parallel", 1)))
+    return {"parallel": parallel, "cores": max(1, slots // parallel)}
+
+
 def _size_check(potential, solid, temperature, atoms, workdir, kwargs):
     """G of a larger solid at ``temperature`` for the finite-size extrapolation.
 
@@ -372,11 +381,8 @@ def _size_check(potential, solid, temperature, atoms, workdir, kwargs):
     done = [r.get("switching_steps") for r in getattr(solid, "repetitions", []) or [] if r.get("switching_steps")]
     p = replace(p, switching_steps=int(max(done, default=p.switching_steps)), switching_doublings=0)
     repeats = max(1, round(kwargs["repeats"] * (solid.atoms or kwargs["atoms"]) / atoms))
-    slots = max(1, kwargs["cores"]) * max(1, kwargs["parallel"])
-    parallel = min(repeats, max(1, kwargs["parallel"]))
     return free_energy(potential, "solid", temperature, workdir=workdir,
-                       **dict(kwargs, atoms=atoms, repeats=repeats, protocol=p, parallel=parallel,
-                              cores=max(1, slots // parallel)))
+                       **dict(kwargs, atoms=atoms, repeats=repeats, protocol=p, **_slots(kwargs, repeats)))
 
 
 def _size_correction(solid, big, ds, tm, e_solid_tm, e_liquid_tm):
@@ -425,10 +431,28 @@ def _tag(lattice, t_lo, t_hi):
 def _compare_lattice(potential, lattice, other, t_lo, t_hi, temps, gs, es, tm, workdir, kwargs):
     """(record, result) of the ``other`` solid's free energy across the window against the
     melting solid's (``gs`` +- ``es`` on ``temps``); the result is None when the other solid
-    left its lattice or melted (mechanically unstable there)."""
+    left its lattice or melted (mechanically unstable there).
+
+    One repetition first: a solid that is unstable, or lies above by more than five times the
+    expected error (the melting solid's, scaled to one repetition), is settled by it; otherwise
+    the other repetitions follow in the same folder (a lower solid sets T_m, so it gets the full
+    statistics)."""
+    folder = Path(workdir) / f"solid_{_tag(other, t_lo, t_hi)}"
+    repeats, settled = int(kwargs["repeats"]), False
     try:
-        alt = free_energy(potential, "solid", t_lo, tmax=t_hi, workdir=Path(workdir) / f"solid_{_tag(other, t_lo, t_hi)}",
-                          **dict(kwargs, lattice=other))
+        alt = free_energy(potential, "solid", t_lo, tmax=t_hi, workdir=folder,
+                          **dict(kwargs, lattice=other, repeats=1, **_slots(kwargs, 1)))
+        if repeats > 1:
+            ga = np.interp(tm, alt.temperatures, alt.free_energy)
+            e_one = float(np.interp(tm, temps, es)) * np.sqrt(repeats)
+            d_tm = ga - float(np.interp(tm, temps, gs))
+            if d_tm > 5.0 * np.hypot(e_one, float(np.interp(tm, temps, es))):
+                log.info("%s solid lies %.2f meV/atom above %s at %.0f K after one repetition: settled", other,
+                         d_tm * 1e3, lattice, tm)
+                alt.free_energy_error = np.full_like(np.asarray(alt.free_energy, dtype=float), e_one)
+                settled = True
+            else:
+                alt = free_energy(potential, "solid", t_lo, tmax=t_hi, workdir=folder, **dict(kwargs, lattice=other))
     except PhaseError as exc:
         what = (f"became {exc.new_lattice}" if isinstance(exc, LatticeChange) else "melted")
         at = f" at {exc.temperature:.0f} K" if exc.temperature is not None else ""
@@ -450,7 +474,8 @@ def _compare_lattice(potential, lattice, other, t_lo, t_hi, temps, gs, es, tm, w
         where = (f"{other} lies below {lattice} across {t_lo}-{t_hi} K (the transition is at or below {t_lo} K)"
                  if lower else f"{other} lies above {lattice} across {t_lo}-{t_hi} K")
     detail = (f"G({other}) - G({lattice}) = {d_tm * 1e3:+.2f} +- {e_tm * 1e3:.2f} meV/atom at T_m = {tm:.0f} K "
-              f"({alt.atoms}- and {kwargs.get('atoms')}-atom solids); {where}")
+              f"({alt.atoms}- and {kwargs.get('atoms')}-atom solids"
+              + ("; one repetition, its error scaled from the other solid's" if settled else "") + f"); {where}")
     return {"lattice": other, "outcome": "lower" if lower else "higher", "dg_at_tm": d_tm, "error": e_tm,
             "transition": t_t if lower else None, "detail": detail}, alt
 
