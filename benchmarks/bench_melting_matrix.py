@@ -112,6 +112,29 @@ def run_row(row, args, work):
     return out
 
 
+def plot_matrix(results, path):
+    """Free-energy minus coexistence T_m per converged row, with the combined error and the 10 K
+    band of the target; rows that failed are named at the bottom."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    ok = [r for r in results if r["converged"]]
+    fig, ax = plt.subplots(figsize=(6, 0.5 * len(results) + 1.5))
+    ax.axvspan(-10, 10, color="0.9", label="target: within 10 K")
+    ax.axvline(0, color="k", lw=0.8)
+    for k, r in enumerate(ok):
+        d = r["tm"] - r["coexistence"]
+        ax.errorbar(d, k, xerr=(r["tm_err"] ** 2 + r["coexistence_err"] ** 2) ** 0.5, fmt="o", capsize=3)
+    ax.set_yticks(range(len(ok)), [f"{r['row']} ({r['final_lattice']}, {r['minutes']:.0f} min)" for r in ok])
+    failed = [r["row"] for r in results if not r["converged"]]
+    ax.set(xlabel="T_m(free energies) - T_m(coexistence) (K)",
+           title="melting points without a guess" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
@@ -140,6 +163,7 @@ def main():
         else:
             print(f"{row:7s} {r['lattice']:9s} FAILED after {r['minutes']:.1f} min: {r['error'][:300]}", flush=True)
     (work / "matrix.json").write_text(json.dumps(results, indent=1, default=float))
+    plot_matrix(results, work / "matrix.png")
     ok = [r for r in results if r["converged"]]
     cu = next((r for r in ok if r["row"] == "cu"), None)
     print(f"rows={len(results)} converged={len(ok)} "
