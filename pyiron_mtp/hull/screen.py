@@ -42,10 +42,16 @@ log = logging.getLogger(__name__)
 
 def compute_reference(task):
     """One reference calculation through the ledger (module-level for process pools):
-    ``task`` = {atoms, reference, ledger, stage}; returns (ok, energy or error text)."""
+    ``task`` = {atoms, reference, ledger, stage[, kpoint_structure]}; returns (ok, energy or error
+    text).  A reference that can be fixed to a structure (``for_structure``, e.g. a DFT reference
+    whose k-point mesh scales with the cell) is fixed to ``kpoint_structure``: the candidate a
+    training structure came from, so that near-identical structures share one mesh."""
     ledger = ReferenceLedger(task["ledger"])
     atoms = _atoms(task["atoms"])
-    atoms.calc = LedgerCalculator(task["reference"], ledger, task["stage"])
+    reference = task["reference"]
+    if task.get("kpoint_structure") is not None and hasattr(reference, "for_structure"):
+        reference = reference.for_structure(_atoms(task["kpoint_structure"]))
+    atoms.calc = LedgerCalculator(reference, ledger, task["stage"])
     try:
         return True, float(atoms.get_potential_energy())
     except Exception as exc:   # recorded in the ledger as a failed call
@@ -231,9 +237,9 @@ def screen_hull(candidates, reference, species, potential=None, *, level=12, wor
     else:
         pot = MTP.from_level(level, species, 1.5, max_dist)
 
-    def references(structures, stage, desc):
-        tasks = [{"atoms": _plain(a), "reference": reference, "ledger": str(ledger.folder), "stage": stage}
-                 for a in structures]
+    def references(structures, parents, stage, desc):
+        tasks = [{"atoms": _plain(a), "reference": reference, "ledger": str(ledger.folder), "stage": stage,
+                  "kpoint_structure": _plain(p)} for a, p in zip(structures, parents)]
         out = run_parallel(compute_reference, tasks, workers, executor, progress, desc)
         ledger.reload()
         for (ok, msg), t in zip(out, tasks):
@@ -248,11 +254,11 @@ def screen_hull(candidates, reference, species, potential=None, *, level=12, wor
         others = [c for c in candidates if max(c.composition.values()) < 1.0]
         n0 = n_initial if n_initial is not None else max(5, 2 * len(species))
         picked = pure + [others[i] for i in rng.choice(len(others), min(n0, len(others)), replace=False)]
-        starts = []
+        starts, parents = [], []
         for c in picked:
-            starts.append(c.atoms.copy())
-            starts.append(_perturbed(c.atoms, rng))
-        references(starts, "training", "initial references")
+            starts += [c.atoms.copy(), _perturbed(c.atoms, rng)]
+            parents += [c.atoms, c.atoms]
+        references(starts, parents, "training", "initial references")
     training = ledger.images(("training",))
     if not training:
         raise RuntimeError("no reference calculation succeeded: cannot train (see the warnings)")
@@ -288,6 +294,7 @@ def screen_hull(candidates, reference, species, potential=None, *, level=12, wor
                 starts[r["id"]] = r["atoms"]
         extrapolating = [r["id"] for r in out if r["collected"] or r["status"] == EXTRAPOLATING]
         collected = [_atoms(c) for r in out for c in r["collected"]]
+        origin = [cands[r["id"]].atoms for r in out for _ in r["collected"]]
         log.info("round %d: %d of %d relaxations extrapolated (%d stopped), %d extrapolative structures",
                  state.data["round"], len(extrapolating), len(out),
                  sum(r["status"] == EXTRAPOLATING for r in out), len(collected))
@@ -307,7 +314,8 @@ def screen_hull(candidates, reference, species, potential=None, *, level=12, wor
             state.data["converged"] = True
             state.save()
             break
-        references([collected[i] for i in chosen], "training", f"round {state.data['round']}: references")
+        references([collected[i] for i in chosen], [origin[i] for i in chosen], "training",
+                   f"round {state.data['round']}: references")
         training = ledger.images(("training",))
         pot, _ = train(training, species, init=pot, max_iter=train_iter, valid_fraction=0.0, seed=seed, progress=False)
         pending, full = extrapolating, len(extrapolating) == len(cands)
