@@ -779,3 +779,21 @@ def test_coexistence_repeats_share_the_ranks_and_one_phase_stops_a_run(eam, tmp_
     assert sorted(r[0][-4:] for r in reps) == ["rep1", "rep2"] and all(r[1] == 1 for r in reps)
     assert len({r[2] for r in reps}) == 2                # on two threads
     assert [r.get("repeat") for r in res.runs] == [None, 1, 2]
+
+
+def test_two_phase_lattice_check_counts_the_solid_like_atoms_only(eam):
+    """The coexistence box's quenched structure is classified over the atoms that were solid-like
+    before the quench (a quenched liquid orders into fcc/hcp-like motifs whatever the crystal);
+    a one-phase solid's check counts every atom."""
+    from pyiron_mtp.free_energy import stages
+    from pyiron_mtp.free_energy.coexistence import _script
+    order = stages.order_parameters("bcc", 11.8)
+    two = _script(eam, Protocol.fast(), "bcc", order, 1800.0, 1, (100, 100, 100, 1000)).script
+    assert two.index("group solidlike variable cryst") < two.index("minimize")
+    assert all(f"compute n_{n} solidlike reduce ave v_is_{n}" in two for n in ("bcc", "fcc", "hcp"))
+    one = stages.equilibration(eam, Protocol.fast(), 1800.0, 0.0, "bcc", order, 1).script
+    assert "solidlike" not in one and "compute n_fcc all reduce ave v_is_fcc" in one
+    # the mostly liquid Fe box of the matrix: 41 % bcc, 25 % fcc, 12 % hcp over all atoms read as fcc
+    # at the old two-phase share; its solid-like atoms alone are bcc
+    assert stages.changed_lattice({"bcc": 0.41, "fcc": 0.25, "hcp": 0.12}, "bcc", share=0.25) == "fcc"
+    assert stages.changed_lattice({"bcc": 0.97, "fcc": 0.02, "hcp": 0.0}, "bcc") is None

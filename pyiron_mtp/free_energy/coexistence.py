@@ -14,7 +14,8 @@ temperature with other seeds: the temperature of a few-thousand-atom box wanders
 over tens of ps as its interfaces move (Ag_u3, 2016 atoms: two single runs 27 K apart), so
 T_m is the mean over the coexisting runs and its error the larger of their scatter and their
 block-average errors; a run whose temperature still drifts in its second half is flagged.  The
-solid's lattice is checked at the end (quenched, Ackland-Jones): a solid that became
+solid's lattice is checked at the end (quenched, Ackland-Jones, over the atoms that were solid-like
+before the quench): a solid that became
 another crystal structure is a :class:`~.engine.LatticeChange`.
 
 Energies in eV, temperatures in K, times in fs (steps of ``Protocol.timestep``).
@@ -126,7 +127,7 @@ def _script(potential, p: Protocol, lattice, order, temperature, seed, steps, st
     def read(folder):
         data = stages._table(folder / "coexistence.txt", 5)
         return {**stages._common_phase(folder), "trace": data[:, :3].tolist(), "timestep": p.timestep}
-    return stages.Stage("coexistence", s.finish(lattice_check=True), read)
+    return stages.Stage("coexistence", s.finish(lattice_check=True, solid_only=True), read)
 
 
 def _block_error(values, counts=(20, 10, 5, 4)):
@@ -219,7 +220,7 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
                     "timestep": res.get("timestep", p.timestep)}
         runs.append(run_info)
         if outcome != "liquid":
-            check_lattice(res.get("lattice_end") or {}, lattice, "coexistence", t_mean, share=0.25)
+            check_lattice(res.get("lattice_end") or {}, lattice, "coexistence", t_mean)
         if outcome == "coexisting":
             log.info("coexistence from %s K: steady at %.1f +- %.1f K (solid-like fraction %.2f)", t0, t_mean, t_err,
                      cf)
@@ -243,7 +244,7 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
                         "timestep": res.get("timestep", p.timestep), "repeat": r}
                 runs.append(info)
                 if outcome_r != "liquid":
-                    check_lattice(res.get("lattice_end") or {}, lattice, "coexistence", mean_r, share=0.25)
+                    check_lattice(res.get("lattice_end") or {}, lattice, "coexistence", mean_r)
                 if outcome_r == "coexisting":
                     _flag_drift(info, t_rep, flags)
                     coexisting.append(info)

@@ -110,18 +110,25 @@ class _Script:
         self.lines += list(lines)
         return self
 
-    def finish(self, lattice_check=False):
+    def finish(self, lattice_check=False, solid_only=False):
         """The closing lines; with ``lattice_check`` the final structure is quenched (energy
         minimisation at fixed box, after every output of the stage is written) and classified
         by Ackland-Jones bond angles: ``LATTICE_END`` prints the fractions of bcc, fcc and hcp
         atoms.  Unlike the instantaneous classification of a hot crystal (which calls a third of
-        a hot bcc or hcp crystal fcc), the quenched one is clean."""
+        a hot bcc or hcp crystal fcc), the quenched one is clean.  ``solid_only`` (a box of two
+        phases): the fractions count only the atoms that were solid-like before the quench - a
+        quenched liquid orders into a mixture of local structures that says nothing about the
+        crystal (a mostly liquid bcc Fe box quenches to 25 % fcc and 12 % hcp)."""
         self.lines += ["run 0", 'print "CRYSTALLINE_END $(c_cfrac:%.6f)"']
         if lattice_check:
+            group = "all"
+            if solid_only:
+                group = "solidlike"
+                self.lines += ["group solidlike variable cryst"]
             self.lines += ["compute ackland all ackland/atom"]
             for k, name in enumerate(LATTICE_TYPES):
                 self.lines += [f'variable is_{name} atom "c_ackland=={k + 1}"',
-                               f"compute n_{name} all reduce ave v_is_{name}"]
+                               f"compute n_{name} {group} reduce ave v_is_{name}"]
             self.lines += ["min_style cg", "minimize 0.0 1.0e-3 1000 10000",
                            'print "LATTICE_END ' + " ".join(f"$(c_n_{n}:%.6f)" for n in LATTICE_TYPES) + '"']
         self.lines += ['print "STAGE_DONE"']
