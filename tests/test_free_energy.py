@@ -767,7 +767,8 @@ def test_coexistence_repeats_share_the_ranks_and_one_phase_stops_a_run(eam, tmp_
             seen.append((folder.name, cores, threading.get_ident()))
         if "_rep" in folder.name:
             both.wait()                                   # the two repeats are in flight together
-        assert 'variable onephase equal "c_cfrac < 0.1 || c_cfrac > 0.9"' in script
+        assert 'variable onephase equal "c_cfrac < 0.1 * v_cfref || c_cfrac > 0.9 * v_cfref"' in script
+        assert script.index('print "CRYSTAL_REFERENCE ${cfref}"') < script.index("fix nph")
         assert script.index("fix onephase all halt 500 v_onephase > 0.5 error continue") < script.index(
             "unfix onephase") < script.index("LATTICE_END")
         fake(script, folder, cores)
@@ -797,3 +798,27 @@ def test_two_phase_lattice_check_counts_the_solid_like_atoms_only(eam):
     # at the old two-phase share; its solid-like atoms alone are bcc
     assert stages.changed_lattice({"bcc": 0.41, "fcc": 0.25, "hcp": 0.12}, "bcc", share=0.25) == "fcc"
     assert stages.changed_lattice({"bcc": 0.97, "fcc": 0.02, "hcp": 0.0}, "bcc") is None
+
+
+def test_coexistence_measures_the_box_against_its_own_crystal(eam, tmp_path):
+    """A hot bcc crystal reads a solid-like fraction of ~0.7: a box that crystallised completely
+    (raw 0.68 against the crystal's 0.70 at T0) is solid, not half liquid - T_m lies above and
+    the next run starts higher; the trace holds the solid share (raw / reference)."""
+    from pyiron_mtp.free_energy.coexistence import coexistence_melting_point
+
+    def run(script, folder, cores=1):
+        t0 = float(script.split("velocity all create ")[1].split()[0])
+        steps = np.arange(0, 50001, 100)
+        raw = np.full(len(steps), 0.68 if t0 < 1400 else 0.35)
+        temp = np.full(len(steps), 1500.0 if t0 < 1400 else 1450.0) + np.random.default_rng(1).normal(0, 3, len(steps))
+        rows = np.column_stack([steps, temp, raw, -3.5 + 0 * steps, 40.0 + 0 * steps])
+        np.savetxt(folder / "coexistence.txt", rows)
+        np.savetxt(folder / "crystalline.txt", rows[:, [0, 2]])
+        (folder / "log.lammps").write_text(f"CRYSTALLINE_START 0.7\nCRYSTAL_REFERENCE 0.700000\n"
+                                           f"CRYSTALLINE_END {raw[-1]}\nLATTICE_END 0.9 0.05 0.0\n")
+    res = coexistence_melting_point(eam, "bcc", 1300.0, atoms=500, workdir=tmp_path, repeats=1, run=run)
+    first, last = res.runs[0], res.runs[-1]
+    assert first["outcome"] == "solid" and first["solid_fraction"] == pytest.approx(0.68 / 0.7, rel=1e-6)
+    assert last["start_temperature"] == 1430 and last["outcome"] == "coexisting"
+    assert last["solid_fraction"] == pytest.approx(0.5, rel=1e-6)
+    assert res.melting_temperature == pytest.approx(1450.0, abs=2.0)

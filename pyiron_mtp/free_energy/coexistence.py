@@ -6,8 +6,10 @@ solid-liquid interfaces, run in NPH at zero pressure (x, y and z independently).
 thermostat: when T0 lies above T_m the interfaces move into the solid and the latent heat
 cools the box, below T_m the liquid crystallises and heats it, until the temperature
 settles at T_m with both phases present.  A run's temperature is the mean of the second half
-of the NPH run, accepted only if the solid-like fraction (the q6 bond-order criterion of
-:mod:`.stages`) stayed between ``min_fraction`` and ``1 - min_fraction`` there.  A run in
+of the NPH run, accepted only if the box's solid share stayed between ``min_fraction`` and
+``1 - min_fraction`` there: its solid-like fraction (the q6 bond-order criterion of
+:mod:`.stages`) over the crystal's own at T0, measured in the solid's NPT run (a hot fcc crystal
+reads ~1, a hot bcc one ~0.7 - a fully crystalline bcc box is not half liquid).  A run in
 which one phase took over bounds T_m (all solid: T_m lies above T0; all liquid: below) and the
 next run starts on the other side.  Once a run coexists, ``repeats - 1`` more start at its
 temperature with other seeds: the temperature of a few-thousand-atom box wanders by tens of K
@@ -98,8 +100,11 @@ def _script(potential, p: Protocol, lattice, order, temperature, seed, steps, st
           f"fix npt all npt temp {num(temperature)} {num(temperature)} {num(td)} {couple} 0.0 0.0 {num(pd)}",
           f"run {solid_steps // 2}",
           "variable lxv equal lx", "variable lyv equal ly", "variable lzv equal lz",
-          f"fix boxave all ave/time 10 {solid_steps // 20} {solid_steps // 2} v_lxv v_lyv v_lzv",
+          f"fix boxave all ave/time 10 {solid_steps // 20} {solid_steps // 2} v_lxv v_lyv v_lzv c_cfrac",
           f"run {solid_steps // 2}", "unfix npt",
+          # the crystal's own solid-like fraction at T0 (a hot bcc crystal reads ~0.7): the
+          # two-phase box's fraction is measured against it
+          "variable cfref equal $(f_boxave[4])", 'print "CRYSTAL_REFERENCE ${cfref}"',
           # the mean box of the crystal at T0, atoms scaled into it
           "change_box all x final 0.0 $(f_boxave[1]) y final 0.0 $(f_boxave[2]) z final 0.0 $(f_boxave[3]) "
           "remap units box",
@@ -120,13 +125,18 @@ def _script(potential, p: Protocol, lattice, order, temperature, seed, steps, st
           "variable tv equal temp", "variable pev equal pe/atoms", "variable lzc equal lz",
           'fix coexlog all print 100 "${stepv} ${tv} ${cf} ${pev} ${lzc}" file coexistence.txt screen no title ""',
           # a box that became one phase is done: the run stops (and the script goes on)
-          f'variable onephase equal "c_cfrac < {num(stop_fraction)} || c_cfrac > {num(1.0 - stop_fraction)}"',
+          f'variable onephase equal "c_cfrac < {num(stop_fraction)} * v_cfref || '
+          f'c_cfrac > {num(1.0 - stop_fraction)} * v_cfref"',
           "fix onephase all halt 500 v_onephase > 0.5 error continue message yes",
           f"run {coexist_steps}", "unfix onephase")
 
     def read(folder):
-        data = stages._table(folder / "coexistence.txt", 5)
-        return {**stages._common_phase(folder), "trace": data[:, :3].tolist(), "timestep": p.timestep}
+        data = stages._table(folder / "coexistence.txt", 5)[:, :3]
+        ref = stages._log_value(folder, "CRYSTAL_REFERENCE")
+        ref = ref if ref is not None and ref > 0.05 else 1.0
+        data[:, 2] = data[:, 2] / ref          # solid share of the box: 1 for the crystal at T0
+        return {**stages._common_phase(folder), "trace": data.tolist(), "timestep": p.timestep,
+                "crystal_reference": ref}
     return stages.Stage("coexistence", s.finish(lattice_check=True, solid_only=True), read)
 
 
@@ -194,7 +204,7 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
     ``guess``: the start temperature T0 (K), e.g. from heating (``estimate_melting_temperature``);
     it may be off by ~15 % (the latent heat of half the box moves the temperature by about that
     much).  ``steps``: (solid NPT, melting, cooling the liquid half, NPH coexistence) steps.
-    When one phase takes over (the NPH run stops as soon as the solid-like fraction passes
+    When one phase takes over (the NPH run stops as soon as the solid share passes
     ``min_fraction / 2`` or ``1 - min_fraction / 2``), the next run starts inside the bracket the
     earlier runs established; after ``max_runs`` an error says what happened.  The first
     coexisting run is repeated ``repeats - 1`` times from its temperature (other seeds; these
