@@ -507,33 +507,14 @@ print("jump at", round(s, 3), base, ref.mesh(b))
     assert "jump at" in out.stdout
 
 
-class _PinnedOnlyEMT:
-    """A reference that computes only once fixed to a structure (as a mesh-scaled DFT reference
-    should be), recording the volumes of the structures it was fixed to."""
-    fixed_to = []
-
-    def __init__(self, volume=None):
-        self.volume = volume
-
-    def for_structure(self, atoms):
-        _PinnedOnlyEMT.fixed_to.append(round(atoms.get_volume() / len(atoms), 6))
-        return _PinnedOnlyEMT(atoms.get_volume())
-
-    def __call__(self):
-        from ase.calculators.emt import EMT
-        if self.volume is None:
-            raise RuntimeError("a training structure was computed without its candidate's mesh")
-        return EMT()
-
-
 def test_training_references_share_their_candidates_mesh(tmp_path):
     """Every reference call of a screen - initial, learned and final - is fixed to the ideal cell
     of the candidate it came from (one k-point mesh per candidate), none to its own cell."""
     from pyiron_mtp.hull import enumerate_candidates, screen_hull
     cands = enumerate_candidates(["Cu", "Au"], lattices=("fcc",), max_atoms=2)
-    _PinnedOnlyEMT.fixed_to.clear()
-    res = screen_hull(cands, _PinnedOnlyEMT(), ["Cu", "Au"], level=6, workdir=tmp_path, workers=1, train_iter=30,
+    _PinnableEMT.fixed_to.clear()           # an unfixed _PinnableEMT fails its call (counted as failed)
+    res = screen_hull(cands, _PinnableEMT(), ["Cu", "Au"], level=6, workdir=tmp_path, workers=1, train_iter=30,
                       progress=False)
     assert res.reference_calls.get("failed", 0) == 0 and res.reference_calls["training"] > len(cands)
-    ideal = {round(c.atoms.get_volume() / len(c.atoms), 6) for c in cands}
-    assert _PinnedOnlyEMT.fixed_to and set(_PinnedOnlyEMT.fixed_to) <= ideal
+    ideal = {round(c.atoms.get_volume(), 6) for c in cands}
+    assert _PinnableEMT.fixed_to and {round(v, 6) for v in _PinnableEMT.fixed_to} <= ideal

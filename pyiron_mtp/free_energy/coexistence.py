@@ -196,6 +196,16 @@ def _judge(trace, min_fraction):
     return outcome, float(t.mean()), err, float(cf.mean())
 
 
+def _run_info(res, t0, min_fraction, lattice, p):
+    """One NPH run judged (:func:`_judge`) and, unless it melted, its quenched solid checked for
+    its lattice (:class:`~.engine.LatticeChange` otherwise)."""
+    outcome, t_mean, t_err, cf = _judge(res["trace"], min_fraction)
+    if outcome != "liquid":
+        check_lattice(res.get("lattice_end") or {}, lattice, "coexistence", t_mean)
+    return {"start_temperature": t0, "outcome": outcome, "mean_temperature": t_mean, "mean_temperature_error": t_err,
+            "solid_fraction": cf, "trace": res["trace"], "timestep": res.get("timestep", p.timestep)}
+
+
 def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species=None, atoms=2000, protocol=None,
                               steps=(10000, 5000, 3000, 50000), min_fraction=0.1, max_runs=6, repeats=3,
                               workdir="coexistence", cores=1, seed=2023, run=None) -> CoexistenceResult:
@@ -224,13 +234,10 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
     for k in range(max_runs):
         t0 = round(t0)
         res = runner(_script(potential, p, lattice, order, t0, seed + 10 * k, steps, stop), f"T{t0}", box)
-        outcome, t_mean, t_err, cf = _judge(res["trace"], min_fraction)
-        run_info = {"start_temperature": t0, "outcome": outcome, "mean_temperature": t_mean,
-                    "mean_temperature_error": t_err, "solid_fraction": cf, "trace": res["trace"],
-                    "timestep": res.get("timestep", p.timestep)}
+        run_info = _run_info(res, t0, min_fraction, lattice, p)
         runs.append(run_info)
-        if outcome != "liquid":
-            check_lattice(res.get("lattice_end") or {}, lattice, "coexistence", t_mean)
+        outcome, t_mean, t_err, cf = (run_info[k] for k in ("outcome", "mean_temperature",
+                                                             "mean_temperature_error", "solid_fraction"))
         if outcome == "coexisting":
             log.info("coexistence from %s K: steady at %.1f +- %.1f K (solid-like fraction %.2f)", t0, t_mean, t_err,
                      cf)
@@ -248,13 +255,9 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
             done = run_parallel(lambda r: repeat(r, max(1, cores // at_once)), more, workers=at_once,
                                 progress=False, processes=False)
             for r, res in done:
-                outcome_r, mean_r, err_r, cf_r = _judge(res["trace"], min_fraction)
-                info = {"start_temperature": t_rep, "outcome": outcome_r, "mean_temperature": mean_r,
-                        "mean_temperature_error": err_r, "solid_fraction": cf_r, "trace": res["trace"],
-                        "timestep": res.get("timestep", p.timestep), "repeat": r}
+                info = dict(_run_info(res, t_rep, min_fraction, lattice, p), repeat=r)
                 runs.append(info)
-                if outcome_r != "liquid":
-                    check_lattice(res.get("lattice_end") or {}, lattice, "coexistence", mean_r)
+                outcome_r = info["outcome"]
                 if outcome_r == "coexisting":
                     _flag_drift(info, t_rep, flags)
                     coexisting.append(info)
