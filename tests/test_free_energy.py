@@ -724,7 +724,6 @@ def test_size_check_matches_the_small_solids_statistics(monkeypatch, tmp_path):
     without further doublings; its error (one repetition: none measured) is scaled from the small
     solid's by sqrt(3 x 500 / 2000), and the corrected T_m's error counts G_small once."""
     from pyiron_mtp.free_energy import melting
-    from pyiron_mtp.free_energy.engine import FreeEnergyResult
     calls, seen = [], {}
     model = _model_free_energy(calls, size_coefficient=0.5)
 

@@ -132,8 +132,8 @@ def _script(potential, p: Protocol, lattice, order, temperature, seed, steps, st
 
     def read(folder):
         data = stages._table(folder / "coexistence.txt", 5)[:, :3]
-        ref = stages._log_value(folder, "CRYSTAL_REFERENCE")
-        ref = ref if ref is not None and ref > 0.05 else 1.0
+        ref = stages._log_value(folder, "CRYSTAL_REFERENCE")     # nan in runs from before it was printed
+        ref = ref if ref > 0.05 else 1.0
         data[:, 2] = data[:, 2] / ref          # solid share of the box: 1 for the crystal at T0
         return {**stages._common_phase(folder), "trace": data.tolist(), "timestep": p.timestep,
                 "crystal_reference": ref}
@@ -236,11 +236,10 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
         res = runner(_script(potential, p, lattice, order, t0, seed + 10 * k, steps, stop), f"T{t0}", box)
         run_info = _run_info(res, t0, min_fraction, lattice, p)
         runs.append(run_info)
-        outcome, t_mean, t_err, cf = (run_info[k] for k in ("outcome", "mean_temperature",
-                                                             "mean_temperature_error", "solid_fraction"))
+        outcome, t_mean = run_info["outcome"], run_info["mean_temperature"]
         if outcome == "coexisting":
-            log.info("coexistence from %s K: steady at %.1f +- %.1f K (solid-like fraction %.2f)", t0, t_mean, t_err,
-                     cf)
+            log.info("coexistence from %s K: steady at %.1f +- %.1f K (solid share %.2f)", t0, t_mean,
+                     run_info["mean_temperature_error"], run_info["solid_fraction"])
             _flag_drift(run_info, t0, flags)
             coexisting = [run_info]
             t_rep = round(t_mean)

@@ -264,13 +264,12 @@ def _check_phase(result, phase, stage, temperature, p: Protocol, flags, lattice=
                      f"{p.dissipation_tolerance * 1e3:g} meV/atom: switch more slowly (switching_steps)")
 
 
-def check_lattice(fractions, lattice, stage, temperature, path=(), share=0.5):
+def check_lattice(fractions, lattice, stage, temperature, path=()):
     """Raise :class:`LatticeChange` when a solid's quenched structure (Ackland-Jones
-    ``fractions``) is another lattice (:func:`stages.changed_lattice` with ``share``; a
-    two-phase box holds about half a crystal); ``path``: (T, fraction) rows of the stage, whose
-    hottest temperature bounds where it happened."""
+    ``fractions``, over the solid's atoms) is another lattice (:func:`stages.changed_lattice`);
+    ``path``: (T, fraction) rows of the stage, whose hottest temperature bounds where it happened."""
     path = np.asarray(path, dtype=float).reshape(-1, 2)
-    other = stages.changed_lattice(fractions, lattice, share)
+    other = stages.changed_lattice(fractions, lattice)
     if other is not None:
         hottest = float(path[:, 0].max()) if len(path) else float(temperature)
         where = (f"at {temperature:g} K" if hottest <= temperature + 1e-9

@@ -443,10 +443,10 @@ def _compare_lattice(potential, lattice, other, t_lo, t_hi, temps, gs, es, tm, w
         alt = free_energy(potential, "solid", t_lo, tmax=t_hi, workdir=folder,
                           **dict(kwargs, lattice=other, repeats=1, **_slots(kwargs, 1)))
         if repeats > 1:
-            ga = np.interp(tm, alt.temperatures, alt.free_energy)
-            e_one = float(np.interp(tm, temps, es)) * np.sqrt(repeats)
-            d_tm = ga - float(np.interp(tm, temps, gs))
-            if d_tm > 5.0 * np.hypot(e_one, float(np.interp(tm, temps, es))):
+            e_solid = float(np.interp(tm, temps, es))
+            e_one = e_solid * np.sqrt(repeats)
+            d_tm = float(np.interp(tm, alt.temperatures, alt.free_energy) - np.interp(tm, temps, gs))
+            if d_tm > 5.0 * np.hypot(e_one, e_solid):
                 log.info("%s solid lies %.2f meV/atom above %s at %.0f K after one repetition: settled", other,
                          d_tm * 1e3, lattice, tm)
                 alt.free_energy_error = np.full_like(np.asarray(alt.free_energy, dtype=float), e_one)
