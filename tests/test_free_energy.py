@@ -165,6 +165,27 @@ def test_switching_is_repeated_more_slowly_while_it_dissipates():
         _switch(melting, lambda q: q, "rep0/frenkel_ladd", None, "solid", 900, p, [])
 
 
+def test_default_dissipation_limit_is_a_share_of_kT():
+    """Without an absolute tolerance the limit is dissipation_kt x kT at the stage's temperature: a
+    2.5 meV/atom dissipation is let through at 1200 K and switched again more slowly at 600 K."""
+    from pyiron_mtp.free_energy.engine import _switch
+    p = Protocol(switching_steps=1000, switching_doublings=1)
+    assert p.dissipation_limit(1000.0) == pytest.approx(0.03 * KB * 1000.0)
+    assert Protocol(dissipation_tolerance=1e-3).dissipation_limit(1000.0) == 1e-3
+    ran = []
+
+    def runner(q, name, start):
+        ran.append(name)
+        return {"dissipation": 2.5e-3 * 1000 / q.switching_steps, "crystalline_min": 0.9, "crystalline_end": 0.9,
+                "crystalline_max": 0.95, "work": -1.0}
+    flags = []
+    _switch(runner, lambda q: q, "rep0/frenkel_ladd", None, "solid", 1200.0, p, flags)
+    assert ran == ["rep0/frenkel_ladd"] and flags == []
+    ran.clear()
+    _switch(runner, lambda q: q, "rep0/frenkel_ladd", None, "solid", 600.0, p, flags)
+    assert ran == ["rep0/frenkel_ladd", "rep0/frenkel_ladd_x2"] and flags == []
+
+
 def test_slow_switching_runs_in_lammps(eam, tmp_path):
     from dataclasses import replace
     p = replace(TINY, switching_steps=100, switch_equilibration_steps=100, switching_doublings=2)

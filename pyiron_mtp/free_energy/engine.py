@@ -145,15 +145,17 @@ def unit_cell(species, lattice, a=None, composition=None):
 def make_structure(species, lattice, atoms=500, composition=None, a=None, seed=0):
     """A near-cubic supercell of ``lattice`` with about ``atoms`` atoms.
 
+    Each axis of the (cubic or orthorhombic) unit cell is repeated to the edge of a cube holding
+    ``atoms`` atoms, rounded: a cubic cell n x n x n times, hcp's orthorhombic cell
+    (a, sqrt(3) a, c) about (7, 4, 4) times for 500 atoms (448).
     ``species``: one element or several (random occupation with ``composition``, fractions
     per species).  ``a``: lattice constant (A), default from ASE's reference data (Vegard
     average for alloys).
     """
     species = [species] if isinstance(species, str) else list(species)
     unit = unit_cell(species, lattice, a, composition)
-    n = max(1, round((atoms / len(unit)) ** (1 / 3)))
-    lengths = unit.cell.lengths()
-    reps = [max(1, round(n * lengths.max() / lengths[k])) for k in range(3)]
+    edge = (atoms / len(unit) * unit.get_volume()) ** (1 / 3)
+    reps = [max(1, round(edge / length)) for length in unit.cell.lengths()]
     s = unit.repeat(reps)
     return _occupy(s, species, composition, seed)
 
@@ -259,9 +261,10 @@ def _check_phase(result, phase, stage, temperature, p: Protocol, flags, lattice=
         flags.append(f"{stage}: the MTP's repulsive core acted in the physical system (up to "
                      f"{result['core_energy_physical'] * 1e3:.3f} meV/atom): atoms came closer than its min_dist, "
                      f"where it extrapolates; the free energy is that of MTP + core")
-    if "dissipation" in result and abs(result["dissipation"]) > p.dissipation_tolerance:
+    limit = p.dissipation_limit(temperature)
+    if "dissipation" in result and abs(result["dissipation"]) > limit:
         flags.append(f"{stage}: dissipation {result['dissipation'] * 1e3:.2f} meV/atom above "
-                     f"{p.dissipation_tolerance * 1e3:g} meV/atom: switch more slowly (switching_steps)")
+                     f"{limit * 1e3:.2g} meV/atom: switch more slowly (switching_steps)")
 
 
 def check_lattice(fractions, lattice, stage, temperature, path=()):
@@ -354,7 +357,7 @@ def _repetition(runner, pot, phase, lattice, start, temperature, pressure, tmax,
         out.update(temperatures=temps.tolist(), free_energy_curve=(0.5 * (g_f + g_b)).tolist(),
                    scaling_dissipation=float(0.5 * abs(g_f[-1] - g_b[-1])),
                    max_grade=_max(out["max_grade"], rs["max_grade"]))
-        if out["scaling_dissipation"] > p.dissipation_tolerance:
+        if out["scaling_dissipation"] > p.dissipation_limit(tmax):
             flags.append(f"reversible_scaling: forward and backward G({tmax:g} K) differ by "
                          f"{2e3 * out['scaling_dissipation']:.2f} meV/atom: scale more slowly")
     return out
@@ -362,7 +365,7 @@ def _repetition(runner, pot, phase, lattice, start, temperature, pressure, tmax,
 
 def _switch(runner, make_stage, name, start, phase, temperature, p: Protocol, flags):
     """A switching stage (``make_stage(protocol)``) run in ``name`` with ``p.switching_steps``;
-    while its dissipation exceeds ``p.dissipation_tolerance`` it is run again with twice the
+    while its dissipation exceeds ``p.dissipation_limit(temperature)`` it is run again with twice the
     steps (folders ``name_x2``, ``name_x4``, ...), at most ``p.switching_doublings`` times.
     Returns the slowest run's result with its ``switching_steps``; a phase error in any run
     raises, the dissipation flag concerns the last one only."""
@@ -370,7 +373,7 @@ def _switch(runner, make_stage, name, start, phase, temperature, p: Protocol, fl
     for k in range(p.switching_doublings + 1):
         q = replace(p, switching_steps=p.switching_steps * 2 ** k)
         result = runner(make_stage(q), name if k == 0 else f"{name}_x{2 ** k}", start)
-        last = k == p.switching_doublings or abs(result["dissipation"]) <= p.dissipation_tolerance
+        last = k == p.switching_doublings or abs(result["dissipation"]) <= p.dissipation_limit(temperature)
         _check_phase(result, phase, stage, temperature, p if last else replace(p, dissipation_tolerance=np.inf), flags)
         if last:
             return {**result, "switching_steps": q.switching_steps}

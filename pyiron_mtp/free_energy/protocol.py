@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from .reference import KB
+
 __all__ = ["Protocol"]
 
 
@@ -17,10 +19,16 @@ class Protocol:
     melt_temperature / melt_steps: the liquid is prepared there (default: 2 T; NVT at 1.125 times the
     crystal's volume, so that it cannot boil);
     grade_every: extrapolation grades of an MTP every this many steps;
-    dissipation_tolerance: larger dissipation (eV/atom) is flagged;
+    dissipation_kt / dissipation_tolerance: a switching's dissipation (half the sum of forward and
+    backward work) above ``dissipation_kt`` x kT at the stage's temperature, or above
+    ``dissipation_tolerance`` (eV/atom) when that is set, is flagged.  The estimate (forward -
+    backward) / 2 carries no bias from the dissipation while the switching responds linearly; its
+    noise, sqrt(kT x dissipation / N) per atom, is part of the repetitions' scatter.  The default
+    0.03 kT lies above every dissipation of the melting-point matrix (up to 0.026 kT), where
+    switching twice as slowly changed the work by that noise only (benchmarks/RESULTS.md);
     switching_doublings: a Frenkel-Ladd or Uhlenbeck-Ford switching whose dissipation exceeds
-    ``dissipation_tolerance`` is run again with twice the switching steps, at most this many
-    times (the slowest run counts; 0: switch once);
+    that limit is run again with twice the switching steps, at most this many times (the
+    slowest run counts; 0: switch once);
     solid_min_fraction / liquid_max_fraction: solid-like fraction (q6 bond order, see stages)
     a solid must keep / a liquid must stay below, else the stage is an error (a small liquid's
     fraction fluctuates up to ~0.3; a crystallised or never melted one is near 1).
@@ -37,12 +45,19 @@ class Protocol:
     melt_steps: int = 10000
     grade_every: int = 10
     break_threshold: float = 10.0
-    dissipation_tolerance: float = 1e-3
+    dissipation_tolerance: float | None = None
+    dissipation_kt: float = 0.03
     switching_doublings: int = 2
     solid_min_fraction: float = 0.5
     liquid_max_fraction: float = 0.5
     uf_p: int = 50
     uf_sigma: float = 1.5
+
+    def dissipation_limit(self, temperature):
+        """The dissipation (eV/atom) above which a switching at ``temperature`` (K) is flagged."""
+        if self.dissipation_tolerance is not None:
+            return float(self.dissipation_tolerance)
+        return self.dissipation_kt * KB * float(temperature)
 
     def to_dict(self):
         return asdict(self)
