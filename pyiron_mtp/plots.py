@@ -60,6 +60,11 @@ def learning_curve(history, path=None):
         va = [(h["iteration"], h[f"valid_{key}"]) for h in history if h.get(f"valid_{key}") is not None]
         if va:
             ax.semilogy(*zip(*va), "o-", label="validation")
+        for a, b in zip(history, history[1:]):      # fits on growing subsets: where the data grew
+            if a.get("fit_atoms") and b.get("fit_atoms") and b["fit_atoms"] != a["fit_atoms"]:
+                ax.axvline(b["iteration"], color="0.6", lw=0.8, ls=":")
+                ax.annotate(f"{b['fit_atoms']} atoms", (b["iteration"], 1.0), xycoords=("data", "axes fraction"),
+                            rotation=90, va="top", ha="right", fontsize=7, color="0.4")
         ax.set_xlabel("iteration")
         ax.set_ylabel(f"RMSE ({unit})")
         ax.legend()

@@ -126,3 +126,33 @@ def test_defaults_a_user_can_leave_alone():
         warnings.simplefilter("ignore")
         pot, tr = train(images[:60], ["Cu"], level=6, max_dist=4.5, progress=False, max_time=1e-4)
     assert tr.stopped_by.startswith("time limit") and len(tr.history) <= 3
+
+
+def test_growing_subsets_reach_the_whole_sets_loss_for_less_work():
+    """Fitting on nested subsets first (sample) ends on the whole set with a loss and validation
+    error close to a fit on the whole set from the start, at fewer atom-iterations; the subsets
+    give way in order, and the schedule needs validation data."""
+    from pyiron_mtp.training import train
+    from pyiron_mtp.training.trainer import auto_sample
+    images = emt_data(100, seed=5)
+    runs = {}
+    for label, sample in (("whole", None), ("sampled", [200, 600])):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pot, tr = train(images, SPECIES, level=8, max_dist=4.5, valid_fraction=0.2, max_iter=120, patience=None,
+                            progress=False, sample=sample, seed=3)
+        n = [row["fit_atoms"] for row in tr.history]
+        work = sum(n[1:])
+        tr._cache = None
+        full_loss = tr._objective(pot.radial_coeffs.ravel())[0]      # on the whole training set
+        valid = min(row["valid_force_rmse"] for row in tr.history if row.get("valid_force_rmse") is not None)
+        runs[label] = (n, work, full_loss, valid)
+    n, work, loss, valid = runs["sampled"]
+    whole = runs["whole"]
+    assert n[0] >= 200 and n[0] < 600 and n[-1] == whole[0][-1] == 16 * 80
+    assert np.all(np.diff(n) >= 0) and len(set(n)) == 3, sorted(set(n))
+    assert work < 0.8 * whole[1], (work, whole[1])
+    assert loss < 1.2 * whole[2] and valid < 1.1 * whole[3], (loss, whole[2], valid, whole[3])
+    with pytest.raises(ValueError, match="validation"):
+        Trainer(fresh(6), TrainingSet.from_atoms(images, SPECIES)).fit(max_iter=2, progress=False, sample=[200])
+    assert auto_sample(131875, 897) == [7176, 28704] and auto_sample(13000, 64) == []

@@ -49,6 +49,10 @@ def initialise_radial(pot: MTP, seed=0, noise=0.05):
     pot.scaling = 1.0 / (pot.max_dist - pot.min_dist) ** 2
 
 
+class _NextSubset(Exception):
+    """Raised from the L-BFGS callback: the current subset of the data has taught what it can."""
+
+
 class Trainer:
     """Variable-projection training of an :class:`MTP`.
 
@@ -105,6 +109,7 @@ class Trainer:
     def _record(self, iteration, start):
         loss, rmse = self._last
         row = {"iteration": iteration, "time": time.perf_counter() - start, "loss": loss,
+               "fit_atoms": self.fit_data.n_atoms,
                **{f"train_{k}": v for k, v in rmse.items()}}
         score = loss
         if self.valid is not None and (iteration % self.valid_every == 0 or iteration == 1):
@@ -124,10 +129,34 @@ class Trainer:
             self._since_best += 1
         return row
 
+    def _subsets(self, sample, seed):
+        """Nested random subsets of the fit data with at least ``sample[k]`` atoms each (those
+        smaller than the whole set, in increasing order)."""
+        if not sample:
+            return []
+        data = self.fit_data
+        order = np.random.default_rng(seed).permutation(len(data))
+        cum = np.cumsum([data.structures[k].n_atoms for k in order])
+        out = []
+        for n in sorted(sample):
+            m = int(np.searchsorted(cum, n)) + 1
+            if m >= len(data):
+                break
+            out.append(TrainingSet([data.structures[k] for k in sorted(order[:m])], data.species))
+        return out
+
     def fit(self, max_iter=200, progress=True, valid_every=5, patience=None, gtol=1e-9, monitor=None,
-            precondition=None, refresh=10, gn_atoms=None, stall=None, max_time=None):
+            precondition=None, refresh=10, gn_atoms=None, stall=None, max_time=None, sample=None,
+            sample_patience=2, seed=0):
         """Optimise; returns the potential (with the best parameters seen).
 
+        ``sample``: atom counts of nested random subsets of the training structures to fit
+        first, smallest first (e.g. ``[7000, 28000]``), before the whole set: an iteration costs in
+        proportion to the atoms, and the early iterations, far from the minimum, need no more
+        data than the parameters can learn from.  A subset gives way to the next once the
+        validation score did not improve in ``sample_patience`` checks or its loss stalled
+        (``stall``), never by stopping the fit; needs validation data (the scores of different
+        subsets are compared on it).  ``history`` rows carry ``fit_atoms``.
         ``patience``: stop after this many validation checks without improvement.
         ``stall`` (window, fraction): stop once the training loss fell by less than ``fraction``
         of itself over the last ``window`` iterations.  ``max_time``: stop after this many minutes.
@@ -147,9 +176,19 @@ class Trainer:
         theta = pot.radial_coeffs.ravel().copy()
         if precondition is None:
             precondition = True
-        if gn_atoms is None and theta.size > 256:
-            gn_atoms = max(2000, int(15 * self.fit_data.n_atoms / theta.size))
-        self.gn_atoms = gn_atoms
+        full = self.fit_data
+        subsets = self._subsets(sample, seed)
+        if subsets and self.valid is None:
+            raise ValueError("fitting on growing subsets (sample) needs validation data to compare them")
+        self.fit_data = subsets[0] if subsets else full
+        gn_fixed = gn_atoms
+
+        def gn_size():
+            if gn_fixed is None and theta.size > 256:
+                return max(2000, int(15 * self.fit_data.n_atoms / theta.size))
+            return gn_fixed
+        gn_atoms = self.gn_atoms = gn_size()
+        stage_start = [0]      # first iteration of the current data set
         self._keep_design = bool(precondition)
         refresh = max(1, int(refresh))
         start = time.perf_counter()
@@ -172,14 +211,18 @@ class Trainer:
             bar.update(1)
             if monitor is not None:
                 monitor(it[0], pot)
+            stalled = False
+            if stall is not None and it[0] - stage_start[0] >= stall[0]:
+                old, new = self.history[-1 - stall[0]]["loss"], row["loss"]
+                stalled = old - new < stall[1] * old
+            if subsets and (self._since_best >= sample_patience or stalled):
+                raise _NextSubset
             if patience is not None and self._since_best >= patience:
                 self.stopped_by = "early stopping"
                 raise StopIteration
-            if stall is not None and len(self.history) > stall[0]:
-                old, new = self.history[-1 - stall[0]]["loss"], row["loss"]
-                if old - new < stall[1] * old:
-                    self.stopped_by = f"loss fell by less than {stall[1]:g} of itself in {stall[0]} iterations"
-                    raise StopIteration
+            if stalled:
+                self.stopped_by = f"loss fell by less than {stall[1]:g} of itself in {stall[0]} iterations"
+                raise StopIteration
             if max_time is not None and time.perf_counter() - start > 60.0 * max_time:
                 self.stopped_by = f"time limit ({max_time:g} min)"
                 raise StopIteration
@@ -206,10 +249,22 @@ class Trainer:
                     loss, grad = self._objective(origin + S @ z)
                     return loss, S.T @ grad
 
-                res = scipy.optimize.minimize(objective, np.zeros(S.shape[1]), jac=True, method="L-BFGS-B",
-                                              callback=callback,
-                                              options={"maxiter": steps, "maxfun": 2 * steps + 20,
-                                                       "gtol": gtol, "ftol": 1e-14, "maxcor": 30})
+                try:
+                    res = scipy.optimize.minimize(objective, np.zeros(S.shape[1]), jac=True, method="L-BFGS-B",
+                                                  callback=callback,
+                                                  options={"maxiter": steps, "maxfun": 2 * steps + 20,
+                                                           "gtol": gtol, "ftol": 1e-14, "maxcor": 30})
+                except _NextSubset:
+                    # go on from the best parameters seen (by the validation score) on the next subset
+                    theta = self.best[1][:theta.size].copy()
+                    subsets.pop(0)
+                    self.fit_data = subsets[0] if subsets else full
+                    self._cache = None
+                    self._since_best = 0
+                    stage_start[0] = it[0]
+                    gn_atoms = self.gn_atoms = gn_size()
+                    log.info("iteration %d: fitting on %d atoms", it[0], self.fit_data.n_atoms)
+                    continue
                 theta = origin + S @ res.x
                 # done: converged, failed, stopped early, out of iterations, or no progress
                 if not precondition or res.status != 1 or it[0] >= max_iter or it[0] == done:
@@ -227,11 +282,25 @@ class Trainer:
         return pot
 
 
+def auto_sample(n_atoms, n_radial, smallest=4000, per_coefficient=8, growth=4):
+    """Atom counts of the subsets a fit of ``n_atoms`` atoms and ``n_radial`` radial coefficients
+    goes through first: from max(``smallest``, ``per_coefficient`` x ``n_radial``) growing
+    ``growth``-fold while at most half the set; none (an empty list) below eight times the smallest."""
+    first = max(smallest, per_coefficient * n_radial)
+    if n_atoms < 8 * first:
+        return []
+    out, n = [], first
+    while 2 * n <= n_atoms:
+        out.append(n)
+        n *= growth
+    return out
+
+
 def train(data, species=None, *, level=None, init=None, min_dist=None, max_dist=5.0, radial_basis_size=8,
           valid=None, valid_fraction="auto", energy_weight=1.0, force_weight=0.01, stress_weight=0.001,
           weighting="vibrations", l2_radial=0.0, max_iter="auto", seed=0, progress=True, patience="auto",
           precondition=None, core_radius="auto", baseline="auto", baseline_cutoffs=None, max_memory="auto",
-          max_time=None):
+          max_time=None, sample="auto"):
     """Fit an MTP. ``data``/``valid``: ASE Atoms lists or :class:`TrainingSet`.
 
     Start from ``init`` (an :class:`MTP`, trained or not) or from ``level`` with
@@ -247,6 +316,9 @@ def train(data, species=None, *, level=None, init=None, min_dist=None, max_dist=
     :meth:`Trainer.fit` (default: Gauss-Newton preconditioning, estimated on a subset of the
     structures above 256 radial coefficients).  ``max_memory``: bytes the design rows may take
     (``"auto"``: a quarter of the machine's memory; beyond it they are recomputed in batches).
+    ``sample``: atom counts of growing random subsets fitted first (:meth:`Trainer.fit`);
+    ``"auto"``: :func:`auto_sample` for a new fit with validation data (none when continuing a
+    trained ``init``), None: the whole set from the start.
     ``trainer.pair_min_distances``: the smallest distance per species pair in the data;
     ``trainer.min_dist_warnings``: pairs whose smallest distance lies far above min_dist;
     ``trainer.repulsion``: per species pair, whether the dimer repels from the core radius down to
@@ -312,8 +384,13 @@ def train(data, species=None, *, level=None, init=None, min_dist=None, max_dist=
     trainer = Trainer(pot, train_set, valid_set, weights, l2_radial, max_memory=max_memory)
     trainer.pair_min_distances = pair_min
     trainer.min_dist_warnings = train_set.check_min_dist(pot.min_dist, pot.max_dist)
+    if isinstance(sample, str):
+        if sample != "auto":
+            raise ValueError(f"sample must be a list of atom counts, 'auto' or None, got {sample!r}")
+        fresh = init is None or not init.trained
+        sample = auto_sample(trainer.fit_data.n_atoms, pot.radial_coeffs.size) if fresh and valid_set else None
     trainer.fit(max_iter=max_iter, progress=progress, patience=patience, precondition=precondition, stall=stall,
-                max_time=max_time)
+                max_time=max_time, sample=sample, seed=seed)
     if trainer.pot.species and (trainer.pot.core_radius or trainer.pot.min_dist) > 1.0:
         from ..short_range import repulsion_report
         trainer.repulsion = repulsion_report(trainer.pot)
