@@ -152,7 +152,20 @@ def test_growing_subsets_reach_the_whole_sets_loss_for_less_work():
     assert n[0] >= 200 and n[0] < 600 and n[-1] == whole[0][-1] == 16 * 80
     assert np.all(np.diff(n) >= 0) and len(set(n)) == 3, sorted(set(n))
     assert work < 0.8 * whole[1], (work, whole[1])
-    assert loss < 1.2 * whole[2] and valid < 1.1 * whole[3], (loss, whole[2], valid, whole[3])
+    assert loss < 1.3 * whole[2] and valid < 1.05 * whole[3], (loss, whole[2], valid, whole[3])
     with pytest.raises(ValueError, match="validation"):
         Trainer(fresh(6), TrainingSet.from_atoms(images, SPECIES)).fit(max_iter=2, progress=False, sample=[200])
     assert auto_sample(131875, 897) == [7176, 28704] and auto_sample(13000, 64) == []
+
+
+def test_validation_score_is_the_loss_on_the_validation_set(data):
+    """The score that picks the kept parameters and stops training early is the training loss's
+    own data terms: on the training set itself it equals the loss training minimises."""
+    from pyiron_mtp.training.errors import loss_and_report
+    for weighting in ("vibrations", "structures"):
+        weights = LossWeights(1.0, 0.01, 0.1, weighting)
+        tr = Trainer(fresh(6), data, weights=weights)
+        loss, _ = tr._objective(tr.pot.radial_coeffs.ravel().copy())
+        score, report = loss_and_report(tr.pot, data, weights)
+        assert score == pytest.approx(loss, rel=1e-8)
+        assert report["force_rmse"] > 0 and report["stress_rmse"] > 0

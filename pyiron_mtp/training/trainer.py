@@ -12,7 +12,7 @@ import scipy.optimize
 from ..baseline import switch_range, unknown_elements
 from ..potential import MTP
 from .data import TrainingSet
-from .errors import _train_rmse, error_report
+from .errors import _train_rmse, loss_and_report
 from .linear import LinearProblem
 from .loss import loss_terms, radial_gradient
 from .weights import LossWeights
@@ -113,12 +113,9 @@ class Trainer:
                **{f"train_{k}": v for k, v in rmse.items()}}
         score = loss
         if self.valid is not None and (iteration % self.valid_every == 0 or iteration == 1):
-            rep = error_report(self.pot, self.valid)
+            score, rep = loss_and_report(self.pot, self.valid, self.weights)   # the loss on the validation set
             row.update({f"valid_{k}": rep[k] for k in ("energy_rmse", "force_rmse", "stress_rmse")})
-            # validation score in the loss' own units
-            score = sum(w * (rep[k] or 0.0) ** 2 for w, k in (
-                (self.weights.energy * 1e-6, "energy_rmse"), (self.weights.force, "force_rmse"),
-                (self.weights.stress, "stress_rmse")))
+            row["valid_loss"] = score
         elif self.valid is not None:
             score = None
         self.history.append(row)
@@ -145,18 +142,27 @@ class Trainer:
             out.append(TrainingSet([data.structures[k] for k in sorted(order[:m])], data.species))
         return out
 
+    def _subset_done(self, first, window, gain):
+        """Whether the validation loss of the iterations since ``first`` fell by less than
+        ``gain`` of itself over the last ``window`` checks (False before that many checks)."""
+        scores = [row["valid_loss"] for row in self.history if row["iteration"] > first and "valid_loss" in row]
+        if len(scores) <= window or "valid_loss" not in self.history[-1]:
+            return False
+        return min(scores) > (1.0 - gain) * min(scores[:-window])
+
     def fit(self, max_iter=200, progress=True, valid_every=5, patience=None, gtol=1e-9, monitor=None,
             precondition=None, refresh=10, gn_atoms=None, stall=None, max_time=None, sample=None,
-            sample_patience=2, seed=0):
+            sample_window=2, sample_gain=0.1, seed=0):
         """Optimise; returns the potential (with the best parameters seen).
 
         ``sample``: atom counts of nested random subsets of the training structures to fit
         first, smallest first (e.g. ``[7000, 28000]``), before the whole set: an iteration costs in
         proportion to the atoms, and the early iterations, far from the minimum, need no more
         data than the parameters can learn from.  A subset gives way to the next once the
-        validation score did not improve in ``sample_patience`` checks or its loss stalled
-        (``stall``), never by stopping the fit; needs validation data (the scores of different
-        subsets are compared on it).  ``history`` rows carry ``fit_atoms``.
+        validation loss fell by less than ``sample_gain`` (a fraction) over its last
+        ``sample_window`` checks or its training loss stalled (``stall``), never by stopping the
+        fit; needs validation data (the scores of different subsets are compared on it).
+        ``history`` rows carry ``fit_atoms``.
         ``patience``: stop after this many validation checks without improvement.
         ``stall`` (window, fraction): stop once the training loss fell by less than ``fraction``
         of itself over the last ``window`` iterations.  ``max_time``: stop after this many minutes.
@@ -215,7 +221,7 @@ class Trainer:
             if stall is not None and it[0] - stage_start[0] >= stall[0]:
                 old, new = self.history[-1 - stall[0]]["loss"], row["loss"]
                 stalled = old - new < stall[1] * old
-            if subsets and (self._since_best >= sample_patience or stalled):
+            if subsets and (stalled or self._subset_done(stage_start[0], sample_window, sample_gain)):
                 raise _NextSubset
             if patience is not None and self._since_best >= patience:
                 self.stopped_by = "early stopping"
