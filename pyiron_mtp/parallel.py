@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["run_parallel"]
+__all__ = ["run_parallel", "share_slots"]
 
 
 def run_parallel(fn, tasks, workers=None, executor=None, progress=True, desc="", processes=True, unit="task"):
@@ -45,6 +45,14 @@ def run_parallel(fn, tasks, workers=None, executor=None, progress=True, desc="",
                 executor.shutdown()
     finally:
         bar.close()
+
+
+def share_slots(n_tasks, slots, max_at_once=None):
+    """(tasks at once, slots per task) for ``n_tasks`` tasks on ``slots`` slots (e.g. MPI ranks):
+    as many at once as there are tasks (at most ``max_at_once`` and ``slots``), the slots shared
+    out evenly among them."""
+    at_once = max(1, min(n_tasks, slots, max_at_once or slots))
+    return at_once, max(1, slots // at_once)
 
 
 def _pool(workers, processes):

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..lammps.runtime import num
-from ..parallel import run_parallel
+from ..parallel import run_parallel, share_slots
 from . import stages
 from .engine import _occupy, _Runner, check_lattice, unit_cell
 from .protocol import Protocol
@@ -250,8 +250,8 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
                     f"T{t_rep}_rep{r}", box)
                 return r, res_r
             more = list(range(1, repeats))
-            at_once = max(1, min(len(more), cores))      # the repeats share the ranks, one run each
-            done = run_parallel(lambda r: repeat(r, max(1, cores // at_once)), more, workers=at_once,
+            at_once, cores_each = share_slots(len(more), cores)      # the repeats share the ranks
+            done = run_parallel(lambda r: repeat(r, cores_each), more, workers=at_once,
                                 progress=False, processes=False)
             for r, res in done:
                 info = dict(_run_info(res, t_rep, min_fraction, lattice, p), repeat=r)

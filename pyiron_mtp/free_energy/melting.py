@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..parallel import run_parallel
+from ..parallel import run_parallel, share_slots
 from .engine import FreeEnergyResult, LatticeChange, PhaseError, free_energy
 from .protocol import Protocol
 
@@ -365,9 +365,9 @@ def _beyond_window(temps, dg, t_lo, t_hi, width, bracket, lattice, flags, steps)
 def _slots(kwargs, repeats):
     """``parallel`` and ``cores`` for ``repeats`` repetitions on the slots of ``kwargs``: as many at
     once as there are repetitions, the MPI ranks shared out among them."""
-    slots = max(1, kwargs.get("cores", 1)) * max(1, kwargs.get("parallel", 1))
-    parallel = min(repeats, max(1, kwargs.get("parallel", 1)))
-    return {"parallel": parallel, "cores": max(1, slots // parallel)}
+    parallel = max(1, kwargs.get("parallel", 1))
+    at_once, cores = share_slots(repeats, max(1, kwargs.get("cores", 1)) * parallel, parallel)
+    return {"parallel": at_once, "cores": cores}
 
 
 def _size_check(potential, solid, temperature, atoms, workdir, kwargs):
