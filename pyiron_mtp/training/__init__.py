@@ -17,8 +17,8 @@ exact gradient (envelope theorem: the partial gradient at the optimal linear
 coefficients).  The loss is badly conditioned in the radial coefficients (Gauss-Newton
 eigenvalues over 5-7 orders of magnitude, plus the null directions of the MTP's gauge),
 so by default L-BFGS runs in coordinates whitened by the Gauss-Newton matrix
-(:mod:`.curvature`), recomputed every few iterations.  Large sets are fitted on growing
-random subsets first (:func:`~.trainer.auto_sample`): the early iterations cost a fraction.
+(:mod:`.curvature`), recomputed every few iterations.  Large sets can be fitted on
+growing random subsets first (``sample``, :func:`~.trainer.auto_sample`).
 
 Modules: ``data`` (training structures), ``weights`` (loss weights), ``parallel`` (structures
 on the thread pool), ``linear`` (design rows, the linear solve), ``loss`` (loss and gradient),
