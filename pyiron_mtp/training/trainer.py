@@ -168,9 +168,9 @@ class Trainer:
         of itself over the last ``window`` iterations.  ``max_time``: stop after this many minutes.
         ``monitor(iteration, pot)`` is called after every iteration (read-only use).
         ``precondition``: run L-BFGS in coordinates whitened by the Gauss-Newton matrix of
-        the loss (:mod:`.curvature`), recomputed every ``refresh`` iterations or, where iterations
-        are cheaper than the matrix (a small subset of the data), once the iterations since took
-        about as long as building it (default: on).
+        the loss (:mod:`.curvature`), recomputed every ``refresh`` iterations on the whole set,
+        on a subset (``sample``) proportionally more rarely where its iterations are cheaper than
+        the matrix (default: on).
         Its cost grows with the number of radial coefficients times the atoms it is estimated
         on: up to 256 coefficients on all the data, above on a random subset of structures
         (another each time) with ``gn_atoms`` atoms (default: 15 x atoms / coefficients, at
@@ -191,13 +191,13 @@ class Trainer:
         self.fit_data = subsets[0] if subsets else full
         gn_fixed = gn_atoms
 
-        def gn_size():
+        def gn_size(n_atoms):
             if gn_fixed is None and theta.size > 256:
-                return max(2000, int(15 * self.fit_data.n_atoms / theta.size))
+                return max(2000, int(15 * n_atoms / theta.size))
             return gn_fixed
-        gn_atoms = self.gn_atoms = gn_size()
+        gn_atoms = self.gn_atoms = gn_size(self.fit_data.n_atoms)
+        gn_whole = gn_size(full.n_atoms)
         stage_start = [0]      # first iteration of the current data set
-        t_iter = [None]        # seconds per iteration on the current data set (last segment)
         self._keep_design = bool(precondition)
         refresh = max(1, int(refresh))
         start = time.perf_counter()
@@ -243,17 +243,19 @@ class Trainer:
                     from .curvature import gauss_newton_matrix, whitening
                     self._objective(origin)  # the model at the segment's start (cached)
                     bar.set_description("training (Gauss-Newton matrix)")
-                    t_gn = time.perf_counter()
                     H = gauss_newton_matrix(pot, self.fit_data, self.weights, linear_problem=self._cache[3],
                                             max_atoms=gn_atoms, seed=done)
                     subset = gn_atoms is not None and gn_atoms < self.fit_data.n_atoms
                     S = whitening(H + 2.0 * self.l2_radial * np.eye(len(H)),
                                   **(SUBSET_WHITENING if subset else {}))
-                    t_gn = time.perf_counter() - t_gn
                     bar.set_description("training")
-                    # rebuilt once the iterations since took about as long as building it (a small
-                    # subset's iterations are cheap, its matrix is not), at least `refresh` apart
-                    every = refresh if t_iter[0] is None else max(refresh, int(np.ceil(t_gn / t_iter[0])))
+                    # as costly against the iterations it serves on a subset as on the whole set:
+                    # a subset's iterations are cheaper, its matrix (on gn_atoms) is not
+                    every = refresh
+                    if self.fit_data is not full:
+                        gn_here = gn_atoms or self.fit_data.n_atoms
+                        every = max(refresh, round(refresh * gn_here / (gn_whole or full.n_atoms)
+                                                   * full.n_atoms / self.fit_data.n_atoms))
                     steps = min(every, max_iter - done)
                 else:
                     S = np.eye(theta.size)
@@ -262,7 +264,6 @@ class Trainer:
                 def objective(z, origin=origin, S=S):
                     loss, grad = self._objective(origin + S @ z)
                     return loss, S.T @ grad
-                t_seg = time.perf_counter()
 
                 try:
                     res = scipy.optimize.minimize(objective, np.zeros(S.shape[1]), jac=True, method="L-BFGS-B",
@@ -277,13 +278,10 @@ class Trainer:
                     self._cache = None
                     self._since_best = 0
                     stage_start[0] = it[0]
-                    t_iter[0] = None
-                    gn_atoms = self.gn_atoms = gn_size()
+                    gn_atoms = self.gn_atoms = gn_size(self.fit_data.n_atoms)
                     log.info("iteration %d: fitting on %d atoms", it[0], self.fit_data.n_atoms)
                     continue
                 theta = origin + S @ res.x
-                if it[0] > done:
-                    t_iter[0] = (time.perf_counter() - t_seg) / (it[0] - done)
                 # done: converged, failed, stopped early, out of iterations, or no progress
                 if not precondition or res.status != 1 or it[0] >= max_iter or it[0] == done:
                     self.stopped_by = self.stopped_by or res.message
