@@ -291,6 +291,7 @@ class Trainer:
             log.warning("training interrupted; keeping the best parameters so far")
         finally:
             bar.close()
+            self.fit_data = full      # also when time ran out on a subset
         if self.best is not None:
             pot.parameters = self.best[1]
         pot.trained = True
