@@ -82,22 +82,19 @@ def error_report(pot: MTP, images_or_set, species=None, per_structure=False, wor
 
 
 def loss_and_report(pot: MTP, data: TrainingSet, weights):
-    """The training loss's data terms on ``data`` (:class:`LossWeights` ``weights``, the mean over
-    its structures, as in training) and its :func:`error_report`, from one evaluation of each
-    structure.  The validation score of training: the same units and weights as the loss."""
-    errors = _structure_errors(pot, data)
-    K = len(data)
-    total = 0.0
-    for s, (de, df, ds, _) in zip(data.structures, errors):
-        ce, cf, cs = weights.terms(s, K)
-        if ce and de is not None:
-            total += ce * (de * s.n_atoms) ** 2
-        if cf and df is not None:
-            total += cf * float(df @ df)
-        if cs and ds is not None:      # virial W = -V sigma; off-diagonal components count twice
-            d = np.asarray(ds) / EV_A3_TO_GPA
-            total += cs * s.volume ** 2 * float(d[:3] @ d[:3] + 2.0 * d[3:] @ d[3:])
-    return total, _summarise(errors, data.n_atoms)
+    """The training loss's data terms on ``data`` (:func:`~.loss.loss_terms` with :class:`LossWeights`
+    ``weights``) and its :func:`error_report`, from one evaluation of each structure.  The
+    validation score of training: the same units and weights as the loss."""
+    from .loss import loss_terms
+    errors = _structure_errors(pot, data, per_structure=True)
+    preds = []
+    for s, (_, _, _, row) in zip(data.structures, errors):
+        W = None
+        if "stress" in row:            # virial W = -V sigma (Voigt xx yy zz yz xz xy, GPa)
+            xx, yy, zz, yz, xz, xy = np.asarray(row["stress"]) / EV_A3_TO_GPA
+            W = -s.volume * np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
+        preds.append((row["energy"], row["forces"], W))
+    return loss_terms(data, preds, weights), _summarise(errors, data.n_atoms)
 
 
 def error_report_by(pot: MTP, images, key="config_type", species=None, worst=0):
