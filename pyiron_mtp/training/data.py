@@ -50,6 +50,12 @@ def _weight(atoms, weights, n, name):
     return w
 
 
+def virial_from_stress(voigt, volume):
+    """The virial W = -V sigma (3x3, eV) of a stress in Voigt order xx yy zz yz xz xy (eV/A^3)."""
+    xx, yy, zz, yz, xz, xy = np.asarray(voigt, dtype=float)
+    return -volume * np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
+
+
 class TrainingSet:
     """Structures with reference data, checked and with neighbour lists for a cutoff."""
 
@@ -89,9 +95,7 @@ class TrainingSet:
             virial = None
             if s is not None and atoms.pbc.all():
                 v = atoms.get_volume()
-                sv = np.asarray(s)
-                sig = np.array([[sv[0], sv[5], sv[4]], [sv[5], sv[1], sv[3]], [sv[4], sv[3], sv[2]]])
-                virial = -v * sig
+                virial = virial_from_stress(s, v)
             out.append(Structure(
                 positions=np.ascontiguousarray(atoms.positions, dtype=float),
                 cell=np.ascontiguousarray(atoms.cell.array, dtype=float),

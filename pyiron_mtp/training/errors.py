@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 from ..potential import MTP
-from .data import TrainingSet
+from .data import TrainingSet, virial_from_stress
 
 
 EV_A3_TO_GPA = 160.21766208
@@ -89,10 +89,7 @@ def loss_and_report(pot: MTP, data: TrainingSet, weights):
     errors = _structure_errors(pot, data, per_structure=True)
     preds = []
     for s, (_, _, _, row) in zip(data.structures, errors):
-        W = None
-        if "stress" in row:            # virial W = -V sigma (Voigt xx yy zz yz xz xy, GPa)
-            xx, yy, zz, yz, xz, xy = np.asarray(row["stress"]) / EV_A3_TO_GPA
-            W = -s.volume * np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
+        W = virial_from_stress(np.asarray(row["stress"]) / EV_A3_TO_GPA, s.volume) if "stress" in row else None
         preds.append((row["energy"], row["forces"], W))
     return loss_terms(data, preds, weights), _summarise(errors, data.n_atoms)
 
