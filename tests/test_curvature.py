@@ -95,3 +95,32 @@ def test_r_factor_folded_in_batches_is_that_of_the_stacked_matrix():
     A = np.vstack(blocks)
     assert R.shape == (7, 7) and np.allclose(np.tril(R, -1), 0)
     assert np.allclose(R.T @ R, A.T @ A)
+
+
+def test_gauss_newton_skips_only_the_pairs_a_structure_lacks(monkeypatch):
+    """Structures holding one, two or three of three species: the Gauss-Newton matrix built from
+    the columns of the species pairs each structure holds equals the one from every column."""
+    import pyiron_mtp.training.curvature as curvature
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+    images = []
+    for k, symbols in enumerate([["Cu"], ["Cu", "Ag"], ["Ag", "Au"], ["Cu", "Ag", "Au"]]):
+        a = bulk("Cu", "fcc", a=3.8, cubic=True).repeat((2, 2, 1))
+        a.symbols = [symbols[j % len(symbols)] for j in range(len(a))]
+        a.rattle(0.1, seed=k)
+        a.calc = EMT()
+        a.get_stress()
+        images.append(a)
+    species = ["Cu", "Ag", "Au"]
+    pot = MTP.from_level(8, species, 2.0, 5.0, radial_basis_size=4)
+    initialise_radial(pot, seed=1)
+    data = TrainingSet.from_atoms(images, species)
+    trainer = Trainer(pot, data, weights=LossWeights(1.0, 0.01, 0.001))
+    trainer._objective(pot.radial_coeffs.ravel().copy())
+    used = curvature._used_by(data.structures[2], pot.radial_coeffs.shape).reshape(pot.radial_coeffs.shape)
+    assert used[1:, 1:].all() and not used[0].any() and not used[:, 0].any()
+    H = gauss_newton_matrix(trainer.pot, data, trainer.weights)
+    monkeypatch.setattr(curvature, "_used_by", lambda s, shape: np.ones(int(np.prod(shape)), dtype=bool))
+    H_all = gauss_newton_matrix(trainer.pot, data, trainer.weights)
+    assert np.abs(H).max() > 0
+    assert np.array_equal(H, H_all)

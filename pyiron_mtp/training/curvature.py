@@ -50,6 +50,14 @@ def _weighted_predictions(pot: MTP, s, sqrt_w, radial):
     return np.concatenate(parts)
 
 
+def _used_by(structure, shape):
+    """Mask of the radial coefficients (flattened, ``shape`` = (C, C, K, R)) a structure depends
+    on: those of the species pairs it holds (the others' columns of its Jacobian are zero)."""
+    present = np.zeros(shape[0], dtype=bool)
+    present[np.unique(structure.types)] = True
+    return np.broadcast_to((present[:, None] & present[None, :])[:, :, None, None], shape).ravel()
+
+
 def gauss_newton_matrix(pot: MTP, data, weights, linear_problem=None, rel_step=None, max_atoms=None, seed=0,
                         differences="forward"):
     """Kaufman's Gauss-Newton matrix of the loss in the (flattened) radial coefficients.
@@ -91,14 +99,12 @@ def gauss_newton_matrix(pot: MTP, data, weights, linear_problem=None, rel_step=N
         sqrt_w = tuple(np.sqrt(c) for c in weights.terms(s, K))
         if not any(sqrt_w):
             return None
-        J = None
-        here = None if central else _weighted_predictions(pot, s, sqrt_w, theta)
-        for j in range(n):
+        here = _weighted_predictions(pot, s, sqrt_w, theta)
+        J = np.zeros((len(here), n))
+        for j in np.flatnonzero(_used_by(s, theta.shape)):
             step = np.zeros(n)
             step[j] = h
             plus = _weighted_predictions(pot, s, sqrt_w, theta + step.reshape(theta.shape))
-            if J is None:
-                J = np.empty((len(plus), n))
             if central:
                 J[:, j] = (plus - _weighted_predictions(pot, s, sqrt_w, theta - step.reshape(theta.shape))) / (2.0 * h)
             else:
