@@ -97,14 +97,15 @@ def test_r_factor_folded_in_batches_is_that_of_the_stacked_matrix():
     assert np.allclose(R.T @ R, A.T @ A)
 
 
-def test_gauss_newton_skips_only_the_pairs_a_structure_lacks(monkeypatch):
-    """Structures holding one, two or three of three species: the Gauss-Newton matrix built from
-    the columns of the species pairs each structure holds equals the one from every column."""
-    import pyiron_mtp.training.curvature as curvature
+def test_species_local_jacobian_equals_whole_structure_differences():
+    """Structures holding one, two or three of three species: the Jacobian whose columns
+    re-evaluate only the sites of the coefficient's first species (and skip the pairs a structure
+    lacks) equals forward differences of the whole structure's energy, forces and virial."""
     from ase.build import bulk
     from ase.calculators.emt import EMT
+    from pyiron_mtp.training.curvature import _jacobian, _used_by
     images = []
-    for k, symbols in enumerate([["Cu"], ["Cu", "Ag"], ["Ag", "Au"], ["Cu", "Ag", "Au"]]):
+    for k, symbols in enumerate([["Cu"], ["Ag", "Cu"], ["Au", "Ag"], ["Au", "Cu", "Ag", "Cu"]]):
         a = bulk("Cu", "fcc", a=3.8, cubic=True).repeat((2, 2, 1))
         a.symbols = [symbols[j % len(symbols)] for j in range(len(a))]
         a.rattle(0.1, seed=k)
@@ -114,13 +115,32 @@ def test_gauss_newton_skips_only_the_pairs_a_structure_lacks(monkeypatch):
     species = ["Cu", "Ag", "Au"]
     pot = MTP.from_level(8, species, 2.0, 5.0, radial_basis_size=4)
     initialise_radial(pot, seed=1)
+    pot.species_coeffs = np.array([-1.0, -2.0, -3.0])
+    pot.moment_coeffs = np.random.default_rng(0).standard_normal(pot.n_basis)
     data = TrainingSet.from_atoms(images, species)
-    trainer = Trainer(pot, data, weights=LossWeights(1.0, 0.01, 0.001))
-    trainer._objective(pot.radial_coeffs.ravel().copy())
-    used = curvature._used_by(data.structures[2], pot.radial_coeffs.shape).reshape(pot.radial_coeffs.shape)
+    data.prepare(pot.max_dist)
+    theta = pot.radial_coeffs.copy()
+    h = 1e-6
+    sqrt_w = (1.0, 0.3, 0.1)
+    used = _used_by(data.structures[2], theta.shape).reshape(theta.shape)
     assert used[1:, 1:].all() and not used[0].any() and not used[:, 0].any()
-    H = gauss_newton_matrix(trainer.pot, data, trainer.weights)
-    monkeypatch.setattr(curvature, "_used_by", lambda s, shape: np.ones(int(np.prod(shape)), dtype=bool))
-    H_all = gauss_newton_matrix(trainer.pot, data, trainer.weights)
-    assert np.abs(H).max() > 0
-    assert np.array_equal(H, H_all)
+
+    def whole(s, radial):
+        site, forces, atom_virial, _ = pot._run(s.positions, s.cell, s.types, s.nl, True,
+                                                np.zeros((0, pot.n_basis)), radial_coeffs=radial, threaded=False)
+        return np.concatenate([[site.sum()], 0.3 * forces.ravel(), 0.1 * atom_virial.sum(0).ravel()])
+
+    for s in data.structures:
+        J = _jacobian(pot, s, sqrt_w, theta, h, central=False)
+        here = whole(s, theta)
+        ref = np.empty_like(J)
+        for p in range(theta.size):
+            step = np.zeros(theta.size)
+            step[p] = h
+            ref[:, p] = (whole(s, theta + step.reshape(theta.shape)) - here) / h
+        assert np.abs(ref).max() > 0
+        assert np.abs(J - ref).max() < 1e-6 * np.abs(ref).max()
+        present = np.zeros(len(species), dtype=bool)
+        present[s.types] = True
+        absent = ~(present[:, None] & present[None, :])
+        assert not J.reshape(len(J), *theta.shape)[:, absent].any()

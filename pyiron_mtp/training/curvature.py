@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.kernels import evaluate_range
 from ..potential import MTP
 from .linear import LinearProblem
 from .parallel import map_structures
@@ -36,18 +37,81 @@ from .parallel import map_structures
 PSEUDO_INVERSE_TOL = 1e-10  # singular values of the scaled design matrix kept, relative to the largest
 
 
-def _weighted_predictions(pot: MTP, s, sqrt_w, radial):
-    """sqrt(W) (energy, forces, virial) of structure s for the radial coefficients ``radial``
-    (linear coefficients of ``pot``), in the row order of :meth:`LinearProblem.weighted_design`."""
-    site, forces, atom_virial, _ = pot._run(s.positions, s.cell, s.types, s.nl, True, np.zeros((0, pot.n_basis)),
-                                            radial_coeffs=radial, threaded=False)
+def _sorted_by_species(s):
+    """Structure ``s``'s atoms reordered by species (stable) with its neighbour list relabelled:
+    (order, positions, types, start, index, shift); order[k] is the original index of atom k."""
+    order = np.argsort(s.types, kind="stable")
+    inv = np.empty_like(order)
+    inv[order] = np.arange(len(order))
+    nl = s.nl
+    counts = np.diff(nl.start)[order]
+    start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    pairs = np.concatenate([np.arange(nl.start[i], nl.start[i + 1]) for i in order]) if len(nl.index) \
+        else np.zeros(0, dtype=np.int64)
+    return (order, np.ascontiguousarray(s.positions[order]), np.ascontiguousarray(s.types[order]), start,
+            np.ascontiguousarray(inv[nl.index[pairs]]), np.ascontiguousarray(nl.shift[pairs]))
+
+
+def _site_predictions(pot: MTP, cell, sorted_structure, lo, hi, radial):
+    """Energy, forces (sorted order) and virial that the sites lo..hi-1 of a species-sorted
+    structure contribute, for the radial coefficients ``radial`` (linear coefficients of ``pot``)."""
+    _, positions, types, start, index, shift = sorted_structure
+    t = pot.kernel_tables()
+    n = len(positions)
+    site = np.zeros(n)
+    force = np.zeros((1, n, 3))
+    atom_virial = np.zeros((n, 3, 3))
+    evaluate_range(lo, hi, positions, cell, types, start, index, shift, pot.min_dist, pot.max_dist,
+                   pot.core_radius_or_zero, pot.scaling, radial, pot.species_coeffs, pot.moment_coeffs,
+                   t["mu_offset"], t["mu_nang"], t["ang_axis"], t["ang_lower"], t["ang_pow"], t["ang_rank"],
+                   t["times"], t["times_runs"], t["mapping"], t["n_moments"], True, site,
+                   np.zeros((len(index), 3)), np.zeros((0, pot.n_basis)), np.zeros((0, 1, 1, 1)), np.zeros((0, 0)),
+                   False, np.zeros(0), np.array([0, n], dtype=np.int64), force, atom_virial)
+    return site[lo:hi].sum(), force[0], atom_virial[lo:hi].sum(0)
+
+
+def _jacobian(pot: MTP, s, sqrt_w, theta, h, central):
+    """sqrt(W) d(energy, forces, virial)/d(radial coefficients) of structure ``s`` by finite
+    differences, rows in the order of :meth:`LinearProblem.weighted_design`.
+
+    The coefficients of pair (z_i, z_j) act on the sites of species z_i only: the structure is
+    sorted by species and each column re-evaluates only those sites (C times fewer site
+    evaluations than the whole structure for C species); columns of pairs the structure lacks
+    are zero."""
     ce, cf, cs = sqrt_w
-    parts = [np.array([ce * site.sum()])]
-    if cf:
-        parts.append(cf * forces.ravel())
-    if cs:
-        parts.append(cs * atom_virial.sum(0).ravel())
-    return np.concatenate(parts)
+    st = _sorted_by_species(s)
+    inv = np.empty_like(st[0])
+    inv[st[0]] = np.arange(len(inv))
+    bounds = np.searchsorted(st[2], np.arange(theta.shape[0] + 1))
+    cell = np.ascontiguousarray(s.cell, dtype=float)
+
+    def rows(pred):
+        e, f, w = pred
+        parts = [np.array([ce * e])]
+        if cf:
+            parts.append(cf * f[inv].ravel())
+        if cs:
+            parts.append(cs * w.ravel())
+        return np.concatenate(parts)
+
+    n = theta.size
+    J = np.zeros((1 + (3 * len(inv) if cf else 0) + (9 if cs else 0), n))
+    used = _used_by(s, theta.shape).reshape(theta.shape)
+    for z in range(theta.shape[0]):
+        lo, hi = bounds[z], bounds[z + 1]
+        if lo == hi:
+            continue
+        here = None if central else rows(_site_predictions(pot, cell, st, lo, hi, theta))
+        for flat in np.flatnonzero(used[z].ravel()) + z * theta[z].size:
+            step = np.zeros(n)
+            step[flat] = h
+            plus = rows(_site_predictions(pot, cell, st, lo, hi, theta + step.reshape(theta.shape)))
+            if central:
+                minus = rows(_site_predictions(pot, cell, st, lo, hi, theta - step.reshape(theta.shape)))
+                J[:, flat] = (plus - minus) / (2.0 * h)
+            else:
+                J[:, flat] = (plus - here) / h
+    return J
 
 
 def _used_by(structure, shape):
@@ -99,16 +163,7 @@ def gauss_newton_matrix(pot: MTP, data, weights, linear_problem=None, rel_step=N
         sqrt_w = tuple(np.sqrt(c) for c in weights.terms(s, K))
         if not any(sqrt_w):
             return None
-        here = _weighted_predictions(pot, s, sqrt_w, theta)
-        J = np.zeros((len(here), n))
-        for j in np.flatnonzero(_used_by(s, theta.shape)):
-            step = np.zeros(n)
-            step[j] = h
-            plus = _weighted_predictions(pot, s, sqrt_w, theta + step.reshape(theta.shape))
-            if central:
-                J[:, j] = (plus - _weighted_predictions(pot, s, sqrt_w, theta - step.reshape(theta.shape))) / (2.0 * h)
-            else:
-                J[:, j] = (plus - here) / h
+        J = _jacobian(pot, s, sqrt_w, theta, h, central)
         A = lp.weighted_design(design[k], K)
         return J.T @ J, A.T @ J, A
 
