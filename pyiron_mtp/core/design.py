@@ -30,6 +30,8 @@ def design_rows(lo, hi, positions, cell, types, start, index, shift, r_min, r_cu
     dmono = np.empty((n_ang, 3, max_nn))       # d mono[t] / d r_q
     tan = np.empty((n_moments, 3, max_nn))     # d mom[k] / d r_q
     dummy = np.zeros((0, 3))
+    disp = np.empty((3, max_nn))               # r_q (A)
+    jl = np.empty(max_nn, dtype=np.int64)      # neighbour of pair q, relative to lo
     for i in range(lo, hi):
         nn, _ = gather_neighbors(i, positions, cell, types, start, index, shift, r_min, r_cut, r_core, scaling,
                                  radial_coeffs, False, dummy, rvec, rr, jt, qv, dqv, f, df)
@@ -53,7 +55,7 @@ def design_rows(lo, hi, positions, cell, types, start, index, shift, r_min, r_cu
                 dmono[t, 0, q] = (gx - proj * rvec[0, q]) * inv
                 dmono[t, 1, q] = (gy - proj * rvec[1, q]) * inv
                 dmono[t, 2, q] = (gz - proj * rvec[2, q]) * inv
-        for k in range(n_moments):
+        for k in range(mu_offset[n_mu], n_moments):   # the basic moments' tangents are set below
             for c in range(3):
                 for q in range(nn):
                     tan[k, c, q] = 0.0
@@ -74,15 +76,32 @@ def design_rows(lo, hi, positions, cell, types, start, index, shift, r_min, r_cu
                 for q in range(nn):
                     tan[k, c, q] += mi * tan[jj, c, q] + mj * tan[ii, c, q]
         # scatter: pair q is i -> j, r_q = x_j - x_i
+        il = i - lo
         for q in range(nn):
-            j = index[jt[q]] - lo
-            il = i - lo
-            r = rr[q]
-            for a in range(n_a):
-                k = mapping[a]
-                for c in range(3):
+            rq = rr[q]
+            disp[0, q] = rvec[0, q] * rq
+            disp[1, q] = rvec[1, q] * rq
+            disp[2, q] = rvec[2, q] * rq
+            jl[q] = index[jt[q]] - lo
+        for a in range(n_a):
+            k = mapping[a]
+            for c in range(3):
+                s0 = 0.0
+                w0 = 0.0
+                w1 = 0.0
+                w2 = 0.0
+                for q in range(nn):
                     g = tan[k, c, q]
-                    f_rows[j, c, a] -= g
-                    f_rows[il, c, a] += g
-                    for d in range(3):
-                        w_rows[c, d, a] -= g * rvec[d, q] * r
+                    s0 += g
+                    w0 += g * disp[0, q]
+                    w1 += g * disp[1, q]
+                    w2 += g * disp[2, q]
+                f_rows[il, c, a] += s0
+                w_rows[c, 0, a] -= w0
+                w_rows[c, 1, a] -= w1
+                w_rows[c, 2, a] -= w2
+        for q in range(nn):
+            j = jl[q]
+            for c in range(3):
+                for a in range(n_a):
+                    f_rows[j, c, a] -= tan[mapping[a], c, q]

@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 # eigenvalues are noisy (damped: not amplified beyond 1e-3 of the top), and directions the subset barely sees are not gauge
 # directions (only those at rounding level are left out, not all below 1e-9 of the top).
 SUBSET_WHITENING = {"damping": 1e-3, "null_tol": 1e-14}
+# Atoms of the Gauss-Newton subset per (atoms x species / radial coefficients) of the fit data:
+# one matrix atom costs about (coefficients / species) site evaluations (curvature._jacobian).
+GN_ATOMS_FACTOR = 20
 
 
 
@@ -173,8 +176,9 @@ class Trainer:
         the matrix (default: on).
         Its cost grows with the number of radial coefficients times the atoms it is estimated
         on: up to 256 coefficients on all the data, above on a random subset of structures
-        (another each time) with ``gn_atoms`` atoms (default: 15 x atoms / coefficients, at
-        least 2000), so that it costs about as much as the ``refresh`` iterations it serves.
+        (another each time) with ``gn_atoms`` atoms (default: ``GN_ATOMS_FACTOR`` x atoms x species /
+        coefficients, at least 2000: the matrix costs about half the ``refresh`` iterations it
+        serves; a better estimate of it saves more iterations than it costs).
         Ctrl-C stops cleanly and keeps the best parameters.
         """
         from tqdm.auto import tqdm
@@ -193,7 +197,7 @@ class Trainer:
 
         def gn_size(n_atoms):
             if gn_fixed is None and theta.size > 256:
-                return max(2000, int(15 * n_atoms / theta.size))
+                return max(2000, int(GN_ATOMS_FACTOR * n_atoms * pot.species_count / theta.size))
             return gn_fixed
         gn_atoms = self.gn_atoms = gn_size(self.fit_data.n_atoms)
         gn_whole = gn_size(full.n_atoms)
