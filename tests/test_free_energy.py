@@ -552,6 +552,13 @@ def test_coexistence_repeats_combine_and_flag(eam, tmp_path):
     assert tm == pytest.approx(1148.333, abs=1e-3)
     assert err == pytest.approx(np.std([1160.0, 1135.0, 1150.0], ddof=1) / np.sqrt(3))
     assert combine_runs([1000.0], [4.0]) == (1000.0, 4.0)
+    # zero drifts: the plain mean; a run still drifting by 33 K counts for less than the steady ones
+    assert combine_runs([1160.0, 1135.0, 1150.0], [2.8, 2.9, 3.0], [0.0, 0.0, 0.0]) == (tm, err)
+    means, errors = [1423.0, 1366.0, 1371.0], [4.0, 3.0, 3.0]
+    steady = np.mean(means[1:])
+    tm_d, err_d = combine_runs(means, errors, [33.0, -2.0, 7.0])
+    assert abs(tm_d - steady) < 0.2 * abs(np.mean(means) - steady)
+    assert err_d >= np.sqrt(np.mean(np.square(errors)) / 3) and err_d > abs(means[2] - means[1]) / 2 / np.sqrt(2) * 0.5
     calls = []
 
     def run(script, folder, cores=1):
@@ -573,8 +580,12 @@ def test_coexistence_repeats_combine_and_flag(eam, tmp_path):
                      f"T{round(res.runs[0]['mean_temperature'])}_rep2"]
     first, second = res.runs[0]["mean_temperature"], res.runs[1]["mean_temperature"]
     assert first == pytest.approx(1355.0, abs=3) and second == pytest.approx(1310.0, abs=2)
-    assert res.melting_temperature == pytest.approx(0.5 * (first + second))
-    assert res.melting_temperature_error == pytest.approx(abs(first - second) / 2, rel=1e-6)
+    # the first run, still warming, counts for less than the steady repeat
+    assert abs(res.melting_temperature - second) < 0.2 * abs(first - second)
+    runs = res.runs[:2]
+    assert (res.melting_temperature, res.melting_temperature_error) == combine_runs(
+        [r["mean_temperature"] for r in runs], [r["mean_temperature_error"] for r in runs], [r["drift"] for r in runs])
+    assert runs[0]["drift"] > 20 and abs(runs[1]["drift"]) < 10
     assert any("still drifted by +" in f for f in res.flags)
     assert any("repeat 2" in f and "liquid" in f for f in res.flags) and any("from 2 of 3" in f for f in res.flags)
     with pytest.raises(ValueError, match="repeats"):

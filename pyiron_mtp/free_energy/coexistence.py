@@ -14,8 +14,9 @@ which one phase took over bounds T_m (all solid: T_m lies above T0; all liquid: 
 next run starts on the other side.  Once a run coexists, ``repeats - 1`` more start at its
 temperature with other seeds: the temperature of a few-thousand-atom box wanders by tens of K
 over tens of ps as its interfaces move (Ag_u3, 2016 atoms: two single runs 27 K apart), so
-T_m is the mean over the coexisting runs and its error the larger of their scatter and their
-block-average errors; a run whose temperature still drifts in its second half is flagged.  The
+T_m is the mean over the coexisting runs, a run whose temperature still drifts in its second
+half flagged and weighted down by its drift (:func:`combine_runs`), and its error the larger of
+their scatter and their block-average errors.  The
 solid's lattice is checked at the end (quenched, Ackland-Jones, over the atoms that were solid-like
 before the quench): a solid that became
 another crystal structure is a :class:`~.engine.LatticeChange`.
@@ -172,13 +173,24 @@ def _flag_drift(info, t0, flags, factor=3.0, floor=5.0):
                      f"half (mean {info['mean_temperature']:.0f} K): run longer (steps) or with more atoms")
 
 
-def combine_runs(means, errors):
-    """T_m and its error from independent coexisting runs: the mean, and the larger of the
-    standard error of the means and the runs' own (block-average) errors combined."""
+def combine_runs(means, errors, drifts=None):
+    """T_m and its error from independent coexisting runs.
+
+    A run whose temperature still drifted by d (K, :func:`_drift`) over the averaged second
+    half has not settled: its mean may lie ~d/2 from its steady value.  Each run is weighted by
+    1 / (e^2 + (d/2)^2), e the root mean square of the runs' block-average errors (those
+    understate a single run's wander, so they weigh all runs alike); without drifts that is the
+    plain mean.  The error is the larger of 1 / sqrt(sum of weights) and the weighted standard
+    error of the means."""
     means, errors = np.asarray(means, float), np.asarray(errors, float)
-    own = float(np.sqrt(np.sum(errors ** 2)) / len(means))
-    scatter = float(means.std(ddof=1) / np.sqrt(len(means))) if len(means) > 1 else 0.0
-    return float(means.mean()), max(own, scatter)
+    drifts = np.zeros_like(means) if drifts is None else np.asarray(drifts, float)
+    e2 = float(np.mean(errors ** 2))
+    w = 1.0 / (e2 + (0.5 * drifts) ** 2)
+    tm = float(np.sum(w * means) / np.sum(w))
+    own = float(1.0 / np.sqrt(np.sum(w)))
+    n = len(means)
+    scatter = float(np.sqrt(np.sum(w * (means - tm) ** 2) / ((n - 1) * np.sum(w)))) if n > 1 else 0.0
+    return tm, max(own, scatter)
 
 
 def _judge(trace, min_fraction):
@@ -264,7 +276,8 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
                     flags.append(f"coexistence repeat {r} from {t_rep} K: the box turned {outcome_r} "
                                  f"(ended at {np.asarray(res['trace'])[-10:, 1].mean():.0f} K); left out of T_m")
             tm, tm_err = combine_runs([x["mean_temperature"] for x in coexisting],
-                                      [x["mean_temperature_error"] for x in coexisting])
+                                      [x["mean_temperature_error"] for x in coexisting],
+                                      [x["drift"] for x in coexisting])
             if len(coexisting) < repeats:
                 flags.append(f"coexistence: T_m from {len(coexisting)} of {repeats} runs")
             log.info("coexistence: T_m = %.1f +- %.1f K from %d runs", tm, tm_err, len(coexisting))
