@@ -144,3 +144,10 @@ def test_species_local_jacobian_equals_whole_structure_differences():
         present[s.types] = True
         absent = ~(present[:, None] & present[None, :])
         assert not J.reshape(len(J), *theta.shape)[:, absent].any()
+    H = gauss_newton_matrix(pot, data, LossWeights(1.0, 0.01, 0.001))
+    import pyiron_mtp.training.curvature as curvature
+    group, curvature.GROUP = curvature.GROUP, 1       # summed one structure at a time: the same matrix
+    try:
+        assert np.allclose(gauss_newton_matrix(pot, data, LossWeights(1.0, 0.01, 0.001)), H, rtol=1e-12, atol=0)
+    finally:
+        curvature.GROUP = group

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 SUBSET_WHITENING = {"damping": 1e-3, "null_tol": 1e-14}
 # Atoms of the Gauss-Newton subset per (atoms x species / radial coefficients) of the fit data:
 # one matrix atom costs about (coefficients / species) site evaluations (curvature._jacobian).
-GN_ATOMS_FACTOR = 20
+GN_ATOMS_FACTOR = 6
 
 
 
@@ -177,8 +177,9 @@ class Trainer:
         Its cost grows with the number of radial coefficients times the atoms it is estimated
         on: up to 256 coefficients on all the data, above on a random subset of structures
         (another each time) with ``gn_atoms`` atoms (default: ``GN_ATOMS_FACTOR`` x atoms x species /
-        coefficients, at least 2000: the matrix costs about half the ``refresh`` iterations it
-        serves; a better estimate of it saves more iterations than it costs).
+        coefficients, at least 2000: the matrix costs a small part of the ``refresh`` iterations
+        it serves; on the 5-species benchmark a 6.6x larger subset, 16 500 atoms, converged no faster per
+        iteration).
         Ctrl-C stops cleanly and keeps the best parameters.
         """
         from tqdm.auto import tqdm
