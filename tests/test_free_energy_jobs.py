@@ -145,7 +145,7 @@ def test_melting_point_job_coexistence(project):
     tm = again.output.melting_temperature
     c = again.output.coexistence
     # Mishin 2001: 1327 K; a 1000-atom box and 16 ps: broad
-    assert 1230 < tm < 1420 and tm == c["melting_temperature"] and 0 < c["melting_temperature_error"] < 40
+    assert 1230 < tm < 1420 and tm == c["melting_temperature"] and 0 < c["melting_temperature_error"] < 80
     assert c["atoms"] == 1000 and len(c["runs"].list_groups()) >= 2
     assert c["runs"]["run0"]["start_temperature"] == 1430
     last = c["runs"][f"run{len(c['runs'].list_groups()) - 1}"]

@@ -80,20 +80,22 @@ def test_subset_gauss_newton_matrix_preconditions_the_whole(data):
 def test_preconditioned_and_plain_training_reach_the_same_loss(data):
     """The preconditioner changes the path, not the minimum: plain L-BFGS with four times the
     iterations ends within a factor 1.6 of the preconditioned loss; the preconditioner estimated
-    on a third of the structures is slower than the whole one but well ahead of plain L-BFGS."""
-    runs = {}
-    for label, kwargs, iters in (("whole", dict(precondition=True), 80),
-                                 ("subset", dict(precondition=True, gn_atoms=data.n_atoms // 3), 80),
-                                 ("plain", dict(precondition=False), 320)):
+    on a third of the structures (10 of 30: its small eigenvalues are noisy, and the path depends on
+    the start - three starts) is slower than the whole one but well ahead of plain L-BFGS."""
+    def run(seed, iters, **kwargs):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            tr = Trainer(fresh(8), data)
+            pot = fresh(8)
+            initialise_radial(pot, seed=seed)
+            tr = Trainer(pot, data)
             tr.fit(max_iter=iters, progress=False, **kwargs)
-        runs[label] = [row["loss"] for row in tr.history]
-    best = {k: min(v) for k, v in runs.items()}
-    assert 0.6 < best["plain"] / best["whole"] < 1.6, best
-    assert best["subset"] < 0.5 * min(runs["plain"][:81]), best
-    assert best["subset"] < 3 * best["whole"], best
+        return [row["loss"] for row in tr.history]
+    whole = min(run(1, 80, precondition=True))
+    plain = run(1, 320, precondition=False)
+    subset = [min(run(seed, 80, precondition=True, gn_atoms=data.n_atoms // 3)) for seed in (1, 2, 3)]
+    assert 0.6 < min(plain) / whole < 1.6, (whole, min(plain))
+    assert max(subset) < 0.5 * min(plain[:81]), (subset, min(plain[:81]))
+    assert np.median(subset) < 3 * whole, (subset, whole)
 
 
 def test_defaults_a_user_can_leave_alone():
