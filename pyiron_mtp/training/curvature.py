@@ -40,7 +40,7 @@ PSEUDO_INVERSE_TOL = 1e-10  # singular values of the scaled design matrix kept, 
 
 def _sorted_by_species(s):
     """Structure ``s``'s atoms reordered by species (stable) with its neighbour list relabelled:
-    (order, positions, types, start, index, shift); order[k] is the original index of atom k."""
+    (inv, positions, types, start, index, shift); inv[i] is the new index of original atom i."""
     order = np.argsort(s.types, kind="stable")
     inv = np.empty_like(order)
     inv[order] = np.arange(len(order))
@@ -49,7 +49,7 @@ def _sorted_by_species(s):
     start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     pairs = np.concatenate([np.arange(nl.start[i], nl.start[i + 1]) for i in order]) if len(nl.index) \
         else np.zeros(0, dtype=np.int64)
-    return (order, np.ascontiguousarray(s.positions[order]), np.ascontiguousarray(s.types[order]), start,
+    return (inv, np.ascontiguousarray(s.positions[order]), np.ascontiguousarray(s.types[order]), start,
             np.ascontiguousarray(inv[nl.index[pairs]]), np.ascontiguousarray(nl.shift[pairs]))
 
 
@@ -81,8 +81,7 @@ def _jacobian(pot: MTP, s, sqrt_w, theta, h, central):
     are zero."""
     ce, cf, cs = sqrt_w
     st = _sorted_by_species(s)
-    inv = np.empty_like(st[0])
-    inv[st[0]] = np.arange(len(inv))
+    inv = st[0]
     bounds = np.searchsorted(st[2], np.arange(theta.shape[0] + 1))
     cell = np.ascontiguousarray(s.cell, dtype=float)
 
