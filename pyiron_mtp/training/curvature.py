@@ -168,18 +168,18 @@ def gauss_newton_matrix(pot: MTP, data, weights, linear_problem=None, rel_step=N
         return J.T @ J, A.T @ J, A
 
     # summed group by group: one structure's J^T J takes 8 n^2 bytes (5 MB for 800 coefficients)
-    JtJ, B, parts = 0.0, 0.0, []
+    JtJ, B, designs = 0.0, 0.0, []
     for lo in range(0, len(chosen), GROUP):
         group = [data.structures[k] for k in chosen[lo:lo + GROUP]]
         done = [p for p in map_structures(lambda j, s: one(lo + j, s), group) if p is not None]
         JtJ = JtJ + sum(p[0] for p in done)
         B = B + sum(p[1] for p in done)
-        parts.extend((None, None, p[2]) for p in done)
+        designs.extend(p[2] for p in done)
     # the projection term B^T (A^T A)^+ B through the R factor of the column-scaled A (the
     # normal equations of a large basis are singular to working precision; R is not)
-    d = np.sqrt(sum((p[2] ** 2).sum(0) for p in parts))
+    d = np.sqrt(sum((A ** 2).sum(0) for A in designs))
     d[d == 0] = 1.0
-    R = _r_factor([p[2] / d for p in parts])
+    R = _r_factor([A / d for A in designs])
     _, sigma, Vt = np.linalg.svd(R)
     keep = sigma > PSEUDO_INVERSE_TOL * sigma.max()
     Y = (Vt[keep] @ (B / d[:, None])) / sigma[keep, None]
