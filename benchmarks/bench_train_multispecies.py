@@ -38,7 +38,10 @@ wall time, so that a continuation sharing the machine with other work is not a w
 reference (the fit itself keeps both threads ~90 % busy, so its CPU minutes are about twice
 its wall minutes).  Each chunk restarts L-BFGS (its curvature memory is lost; the Gauss-Newton
 preconditioner is rebuilt anyway), so the reference is if anything a little worse than one
-uninterrupted fit of that length.  Last line: ``reference_cpu_min=... reference_force_rmse=...
+uninterrupted fit of that length.  ``--reference-stopping none`` runs every chunk to its time
+limit (no early stopping, no stall rule; the parameters with the best validation score are still
+the ones kept) and keeps its state apart (``level16_reference_nostop.{mtp,json}``): the check
+that the training's own stopping rules did not stop short of a better fit.  Last line: ``reference_cpu_min=... reference_force_rmse=...
 force_rmse=... ratio=...``.
 """
 import argparse
@@ -177,6 +180,9 @@ def main():
     ap.add_argument("--reference-factor", type=float, default=None,
                     help="continue the --max-time fit until its CPU time is this many times the fit's (the reference)")
     ap.add_argument("--chunk", type=float, default=20.0, help="minutes per resumable chunk of the reference")
+    ap.add_argument("--reference-stopping", choices=["auto", "none"], default="auto",
+                    help="auto: each chunk stops by train's own rules (early stopping, stall); none: every "
+                         "chunk runs its full time (the parameters with the best validation score are still kept)")
     ap.add_argument("--max-memory", type=float, default=None, help="GiB for the design rows (default: auto)")
     args = ap.parse_args()
     import ase.io
@@ -236,7 +242,8 @@ def reference(args, work, train_set, test_images, precondition):
     from pyiron_mtp import MTP
     from pyiron_mtp.training import error_report_by, train
     tag = f"level{args.level}" + ("" if args.baseline == "auto" else f"_{args.baseline}")
-    start, state_path = work / f"{tag}.mtp", work / f"{tag}_reference.json"
+    ref_tag = f"{tag}_reference" + ("" if args.reference_stopping == "auto" else "_nostop")
+    start, state_path = work / f"{tag}.mtp", work / f"{ref_tag}.json"
     if not start.exists():
         raise SystemExit(f"{start} not found: run the --max-time fit first")
     base = json.loads((work / f"{tag}_report.json").read_text())
@@ -251,11 +258,14 @@ def reference(args, work, train_set, test_images, precondition):
     budget = args.reference_factor * base["cpu_min"]
     print(f"reference: {budget:.0f} CPU minutes in all ({args.reference_factor:g} x the fit's {base['cpu_min']:.1f}); "
           f"{state['cpu_minutes']:.0f} done", flush=True)
-    pot = MTP.from_file(work / f"{tag}_reference.mtp" if state_path.exists() else start, species=SPECIES)
+    pot = MTP.from_file(work / f"{ref_tag}.mtp" if state_path.exists() else start, species=SPECIES)
+    stopping = ({"max_iter": "auto", "patience": "auto"} if args.reference_stopping == "auto"
+                else {"max_iter": 100000, "patience": None})
     while state["cpu_minutes"] < budget - 1.0:
         t0, c0 = time.time(), time.process_time()
-        pot, trainer = train(train_set, SPECIES, init=pot, max_iter="auto", max_time=args.chunk, seed=args.seed,
-                             precondition=precondition, progress=True,
+        chunk = min(args.chunk, (budget - state["cpu_minutes"]) / max(1.0, state["cpu_minutes"] / state["minutes"]))
+        pot, trainer = train(train_set, SPECIES, init=pot, max_time=chunk, seed=args.seed,
+                             precondition=precondition, progress=True, **stopping,
                              baseline=None if args.baseline == "none" else "auto")
         state["minutes"] += (time.time() - t0) / 60
         state["cpu_minutes"] += (time.process_time() - c0) / 60
@@ -264,7 +274,7 @@ def reference(args, work, train_set, test_images, precondition):
         state["chunks"].append({"minutes": state["minutes"], "cpu_minutes": state["cpu_minutes"],
                                 "force_rmse": rep["force_rmse"], "energy_rmse": rep["energy_rmse"],
                                 "stopped_by": str(trainer.stopped_by)})
-        pot.to_file(work / f"{tag}_reference.mtp")
+        pot.to_file(work / f"{ref_tag}.mtp")
         state_path.write_text(json.dumps(state, indent=1))
         print(f"reference: {state['cpu_minutes']:.0f} CPU min ({state['minutes']:.0f} wall), {state['iterations']} "
               f"iterations, test force RMSE {rep['force_rmse']:.4f} eV/A, energy {rep['energy_rmse']:.3f} meV/atom",
