@@ -853,3 +853,45 @@ def test_coexistence_measures_the_box_against_its_own_crystal(eam, tmp_path):
     assert last["start_temperature"] == 1430 and last["outcome"] == "coexisting"
     assert last["solid_fraction"] == pytest.approx(0.5, rel=1e-6)
     assert res.melting_temperature == pytest.approx(1450.0, abs=2.0)
+
+
+def test_grades_of_a_melt_are_preparation_not_extrapolation(eam, tmp_path):
+    """The liquid's melt at 2 T (NVT at the crystal's density) and the coexistence box's melted
+    and cooled half only prepare the physical state: their grades are kept as
+    ``max_grade_preparation`` and flag nothing; an MTP extrapolating in a coexistence run's NPH
+    part (or in the liquid at T) is flagged."""
+    from pyiron_mtp.free_energy.coexistence import coexistence_melting_point
+    p = Protocol.fast()
+    stage = stages.equilibration(eam, p, 1300.0, 0.0, "fcc", stages.order_parameters("fcc", 12.0), 1, liquid=True)
+    total = p.melt_steps + p.equilibration_steps
+    steps = np.arange(0, total + 1, 10)
+    np.savetxt(tmp_path / "box.txt", np.tile([24.0, 24.0, 24.0, 0, 0, 0, 13.5, -3.9], (50, 1)))
+    (tmp_path / "crystalline.txt").write_text("")
+    (tmp_path / "log.lammps").write_text("CRYSTALLINE_START 1.0\nCRYSTALLINE_END 0.02\n")
+    for late, expected in ((2.5, 2.5), (40.0, 40.0)):
+        grades = np.where((steps > 0) & (steps <= p.melt_steps), 90.0, 2.0)
+        grades[-3] = late                                 # a grade in the liquid at T
+        np.savetxt(tmp_path / "grades.txt", np.column_stack([steps, grades]))
+        res = stage.read(tmp_path)
+        assert res["max_grade"] == expected and res["max_grade_preparation"] == 90.0
+    # coexistence: (solid NPT, melt, cool, NPH) = 10000, 5000, 3000, 50000 steps
+    prep = (10000, 18000)
+
+    def run(script, folder, cores=1):
+        nph = np.arange(0, 50001, 100)
+        rng = np.random.default_rng(len(folder.name))
+        rows = np.column_stack([18000 + nph, 1330.0 + rng.normal(0, 5, len(nph)), 0.5 + 0 * nph,
+                                -3.5 + 0 * nph, 40.0 + 0 * nph])
+        np.savetxt(folder / "coexistence.txt", rows)
+        np.savetxt(folder / "crystalline.txt", rows[:, [0, 2]])
+        g_steps = np.arange(0, 68001, 10)
+        g = np.where((g_steps > prep[0]) & (g_steps <= prep[1]), 120.0, 1.5)
+        if folder.name.endswith("rep2"):
+            g[-100] = 25.0                                # this repeat extrapolates in its NPH run
+        np.savetxt(folder / "grades.txt", np.column_stack([g_steps, g]))
+        (folder / "log.lammps").write_text("CRYSTALLINE_START 1.0\nCRYSTALLINE_END 0.5\nLATTICE_END 0.0 0.5 0.0\n")
+    res = coexistence_melting_point(eam, "fcc", 1330.0, atoms=500, workdir=tmp_path / "coex", run=run)
+    assert [r["max_grade_preparation"] for r in res.runs] == [120.0] * 3
+    assert [r["max_grade"] for r in res.runs] == [1.5, 1.5, 25.0]
+    graded = [f for f in res.flags if "extrapolates" in f]
+    assert len(graded) == 1 and "max grade 25" in graded[0]

@@ -136,7 +136,9 @@ def _script(potential, p: Protocol, lattice, order, temperature, seed, steps, st
         ref = stages._log_value(folder, "CRYSTAL_REFERENCE")     # nan in runs from before it was printed
         ref = ref if ref > 0.05 else 1.0
         data[:, 2] = data[:, 2] / ref          # solid share of the box: 1 for the crystal at T0
-        return {**stages._common_phase(folder), "trace": data.tolist(), "timestep": p.timestep,
+        # melting and cooling the upper half is preparation: the MTP's grades there are kept apart
+        prep = (solid_steps, solid_steps + melt_steps + cool_steps)
+        return {**stages._common_phase(folder, preparation=prep), "trace": data.tolist(), "timestep": p.timestep,
                 "crystal_reference": ref}
     return stages.Stage("coexistence", s.finish(lattice_check=True, solid_only=True), read)
 
@@ -215,7 +217,17 @@ def _run_info(res, t0, min_fraction, lattice, p):
     if outcome != "liquid":
         check_lattice(res.get("lattice_end") or {}, lattice, "coexistence", t_mean)
     return {"start_temperature": t0, "outcome": outcome, "mean_temperature": t_mean, "mean_temperature_error": t_err,
-            "solid_fraction": cf, "trace": res["trace"], "timestep": res.get("timestep", p.timestep)}
+            "solid_fraction": cf, "trace": res["trace"], "timestep": res.get("timestep", p.timestep),
+            **{k: np.nan if res.get(k) is None else res[k] for k in ("max_grade", "max_grade_preparation")}}
+
+
+def _flag_grade(info, t0, flags, threshold):
+    """Flag a run whose MTP extrapolated in the physical part (the crystal at T0, the NPH run);
+    the melt and cooling of the upper half only prepare the box and are not flagged."""
+    g = info.get("max_grade", np.nan)
+    if g > threshold:
+        flags.append(f"coexistence run from {t0} K: the MTP extrapolates (max grade {g:.3g} > {threshold}); "
+                     f"the structures of this run should go to active learning")
 
 
 def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species=None, atoms=2000, protocol=None,
@@ -248,6 +260,7 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
         res = runner(_script(potential, p, lattice, order, t0, seed + 10 * k, steps, stop), f"T{t0}", box)
         run_info = _run_info(res, t0, min_fraction, lattice, p)
         runs.append(run_info)
+        _flag_grade(run_info, t0, flags, p.break_threshold)
         outcome, t_mean = run_info["outcome"], run_info["mean_temperature"]
         if outcome == "coexisting":
             log.info("coexistence from %s K: steady at %.1f +- %.1f K (solid share %.2f)", t0, t_mean,
@@ -268,6 +281,7 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
             for r, res in done:
                 info = dict(_run_info(res, t_rep, min_fraction, lattice, p), repeat=r)
                 runs.append(info)
+                _flag_grade(info, t_rep, flags, p.break_threshold)
                 outcome_r = info["outcome"]
                 if outcome_r == "coexisting":
                     _flag_drift(info, t_rep, flags)

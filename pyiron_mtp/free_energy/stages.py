@@ -182,8 +182,8 @@ def _table(path, ncol):
     return np.array(rows, dtype=float).reshape(-1, ncol)
 
 
-def _common(folder, physical_until=None, graded_until=None):
-    out = _common_phase(folder, physical_until, graded_until)
+def _common(folder, physical_until=None, graded_until=None, preparation=None):
+    out = _common_phase(folder, physical_until, graded_until, preparation)
     core = _table(folder / "core.txt", 2)
     if len(core):
         sel = core[:, 0] <= physical_until if physical_until is not None else slice(None)
@@ -191,15 +191,22 @@ def _common(folder, physical_until=None, graded_until=None):
     return out
 
 
-def _common_phase(folder, physical_until=None, graded_until=None):
+def _common_phase(folder, physical_until=None, graded_until=None, preparation=None):
     """Grades and crystalline fractions of a stage.  ``physical_until``: the step up to which
     the system is the physical one (Frenkel-Ladd: an Einstein crystal has no lattice
     correlations for the bond-order criterion to see); the fraction along the stage is
     judged only there.  ``graded_until``: likewise for the MTP's grade (``max_grade``; along a
     switching path the MTP is scaled down and visits configurations that need not be learned,
-    their largest grade is ``max_grade_path``)."""
+    their largest grade is ``max_grade_path``).  ``preparation``: steps (first, last], first
+    excluded, of an artificial state that only prepares the physical one (a liquid melted at
+    2 T and the crystal's density): their largest grade is ``max_grade_preparation``, not part of
+    ``max_grade`` - nothing sampled there enters an average."""
     g_all = _table(folder / "grades.txt", 2)
     g = g_all[g_all[:, 0] <= graded_until] if graded_until is not None and len(g_all) else g_all
+    g_prep = g[:0]
+    if preparation is not None and len(g):
+        inside = (g[:, 0] > preparation[0]) & (g[:, 0] <= preparation[1])
+        g, g_prep = g[~inside], g[inside]
     c = _table(folder / "crystalline.txt", 2)
     start, end = _log_value(folder, "CRYSTALLINE_START"), _log_value(folder, "CRYSTALLINE_END")
     if physical_until is not None:
@@ -210,7 +217,8 @@ def _common_phase(folder, physical_until=None, graded_until=None):
             "crystalline_min": float(np.nanmin(along)), "crystalline_max": float(np.nanmax(along)),
             "lattice_end": lattice_fractions(folder),
             "max_grade": float(g[:, 1].max()) if len(g) else None,
-            "max_grade_path": float(g_all[:, 1].max()) if len(g_all) else None}
+            "max_grade_path": float(g_all[:, 1].max()) if len(g_all) else None,
+            "max_grade_preparation": float(g_prep[:, 1].max()) if len(g_prep) else None}
 
 
 def _barostat(lattice, pressure_bar, pdamp_ps):
@@ -252,7 +260,8 @@ def equilibration(potential, protocol, temperature, pressure, lattice, order, se
         box = _table(folder / "box.txt", 8)
         blocks = np.array_split(box[:, 6], 10)
         means = np.array([b.mean() for b in blocks if len(b)])
-        return {**_common(folder), "box": box[:, :6].mean(axis=0).tolist(),
+        prep = (0, p.melt_steps) if liquid else None     # the melt at 2 T is a means, not a state
+        return {**_common(folder, preparation=prep), "box": box[:, :6].mean(axis=0).tolist(),
                 "volume": float(box[:, 6].mean()), "volume_error": float(means.std(ddof=1) / np.sqrt(len(means))),
                 "potential_energy": float(box[:, 7].mean())}
     return Stage("equilibration", s.finish(lattice_check=not liquid), read)
