@@ -2,7 +2,10 @@
 the plain mean of the coexisting runs against the drift-weighted mean of
 :func:`pyiron_mtp.free_energy.coexistence.combine_runs`.
 
-    python benchmarks/coexistence_recombine.py WORKDIR/ROW [WORKDIR/ROW ...]
+    python benchmarks/coexistence_recombine.py WORKDIR/ROW [WORKDIR/ROW ...] [--plot matrix.png]
+
+``--plot``: the matrix figure of bench_melting_matrix.py (free-energy minus coexistence T_m per
+row) from the rows' summaries, with the drift-weighted coexistence figures.
 
 For each row: the coexisting run whose temperature the repeats started from and the repeats,
 each with its second-half mean, block error and drift; then both combinations.
@@ -35,12 +38,22 @@ def recombine(row, min_fraction=0.1):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("rows", nargs="+")
+    ap.add_argument("--plot", default=None, help="write the matrix figure here")
     args = ap.parse_args()
+    summaries = []
     for row in args.rows:
         chosen, plain, weighted = recombine(row)
+        summary = Path(row) / "summary.json"
+        if summary.exists():
+            summaries.append({**json.loads(summary.read_text()), "coexistence": weighted[0],
+                              "coexistence_err": weighted[1]})
         runs = ", ".join(f"{n}: {m:.1f} +- {e:.1f} (drift {d:+.0f})" for n, m, e, d in chosen)
         print(f"{row}: {runs}")
         print(f"    plain {plain[0]:.1f} +- {plain[1]:.1f} K | drift-weighted {weighted[0]:.1f} +- {weighted[1]:.1f} K")
+    if args.plot:
+        from bench_melting_matrix import plot_matrix
+        plot_matrix(summaries, args.plot)
+        print(f"figure: {args.plot} ({len(summaries)} rows)")
 
 
 if __name__ == "__main__":
