@@ -17,11 +17,11 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from .on_the_fly import check_reference, structure_key
+from .structures import atoms_from_dict, atoms_to_dict
 
 __all__ = ["ReferenceLedger", "LedgerCalculator"]
 
@@ -66,8 +66,7 @@ class ReferenceLedger:
         rec = {"key": structure_key(atoms), "stage": stage, "energy": float(energy),
                "forces": np.asarray(forces, dtype=float).tolist(),
                "stress": None if stress is None else np.asarray(stress, dtype=float).tolist(),
-               "numbers": atoms.numbers.tolist(), "positions": atoms.positions.tolist(),
-               "cell": atoms.cell.array.tolist(), "pbc": atoms.pbc.tolist()}
+               **atoms_to_dict(atoms)}
         if seconds is not None:
             rec["seconds"] = float(seconds)
         if cpu_seconds is not None:
@@ -107,7 +106,7 @@ class ReferenceLedger:
         for _, rec in sorted(self.entries.items()):      # a fixed order, whichever process wrote what
             if stages is not None and rec["stage"] not in stages:
                 continue
-            a = Atoms(numbers=rec["numbers"], positions=rec["positions"], cell=rec["cell"], pbc=rec["pbc"])
+            a = atoms_from_dict(rec)
             res = {"energy": rec["energy"], "free_energy": rec["energy"], "forces": np.array(rec["forces"])}
             if rec["stress"] is not None:
                 res["stress"] = np.array(rec["stress"])

@@ -8,7 +8,20 @@ from ase.data import chemical_symbols
 
 from .cfg import read_cfg, write_cfg
 
-__all__ = ["read_structures", "write_structures", "placeholder_species", "is_cfg"]
+__all__ = ["read_structures", "write_structures", "placeholder_species", "is_cfg", "atoms_to_dict", "atoms_from_dict"]
+
+
+def atoms_to_dict(atoms) -> dict:
+    """The structure of ``atoms`` as plain lists (numbers, positions in A, cell in A, pbc):
+    picklable and JSON-able, for worker processes and ledgers.  Calculators and info are dropped."""
+    return {"numbers": atoms.numbers.tolist(), "positions": atoms.positions.tolist(),
+            "cell": atoms.cell.array.tolist(), "pbc": atoms.pbc.tolist()}
+
+
+def atoms_from_dict(d):
+    """``ase.Atoms`` from :func:`atoms_to_dict`'s lists (or a ledger record with those keys)."""
+    from ase import Atoms
+    return Atoms(numbers=d["numbers"], positions=d["positions"], cell=d["cell"], pbc=d["pbc"])
 
 
 def is_cfg(path) -> bool:

@@ -454,14 +454,15 @@ def test_reference_relaxation_fixes_the_reference_to_the_candidate(tmp_path):
     """relax_with_reference fixes a pinnable reference to ``kpoint_structure`` (the candidate's
     ideal cell), not to the start it is given, for every step; without it, to the start."""
     from ase.build import bulk
-    from pyiron_mtp.hull.relax import RELAXED, _plain, relax_with_reference
+    from pyiron_mtp.hull.relax import RELAXED, relax_with_reference
+    from pyiron_mtp.structures import atoms_to_dict
     ideal = bulk("Cu", "fcc", a=3.6) * (2, 1, 1)
     start = ideal.copy()
     start.set_cell(ideal.cell * 1.02, scale_atoms=True)
     start.rattle(0.02, seed=2)
     _PinnableEMT.fixed_to.clear()
-    task = {"id": "c", "atoms": _plain(start), "reference": _PinnableEMT(), "ledger": str(tmp_path / "l"),
-            "stage": "final", "fmax": 0.01, "steps": 200, "optimizer": "BFGS", "kpoint_structure": _plain(ideal)}
+    task = {"id": "c", "atoms": atoms_to_dict(start), "reference": _PinnableEMT(), "ledger": str(tmp_path / "l"),
+            "stage": "final", "fmax": 0.01, "steps": 200, "optimizer": "BFGS", "kpoint_structure": atoms_to_dict(ideal)}
     out = relax_with_reference(task)
     assert out["status"] == RELAXED and out["computed"] > 3
     assert _PinnableEMT.fixed_to == [pytest.approx(ideal.get_volume())]
@@ -518,3 +519,18 @@ def test_training_references_share_their_candidates_mesh(tmp_path):
     assert res.reference_calls.get("failed", 0) == 0 and res.reference_calls["training"] > len(cands)
     ideal = {round(c.atoms.get_volume(), 6) for c in cands}
     assert _PinnableEMT.fixed_to and {round(v, 6) for v in _PinnableEMT.fixed_to} <= ideal
+
+
+def test_atoms_dict_round_trip_through_json():
+    """The plain form that worker processes and ledgers use keeps numbers, positions, cell and
+    pbc exactly (through JSON too)."""
+    import json
+    from ase.build import bulk
+    from pyiron_mtp.structures import atoms_from_dict, atoms_to_dict
+    a = bulk("Cu", "fcc", a=3.6).repeat((2, 1, 1))
+    a.numbers[1] = 13
+    a.rattle(0.05, seed=3)
+    a.pbc = (True, True, False)
+    b = atoms_from_dict(json.loads(json.dumps(atoms_to_dict(a))))
+    assert (b.numbers == a.numbers).all() and (b.pbc == a.pbc).all()
+    assert np.array_equal(b.positions, a.positions) and np.array_equal(b.cell.array, a.cell.array)

@@ -89,7 +89,8 @@ def relax_with_reference_assisted(task):
     optimiser is BFGS, its step at most ``task["max_step"]`` A (default 0.2)."""
     from ..calculator import MTPCalculator
     from ..potential import MTP
-    from .relax import FAILED, NOT_CONVERGED, RELAXED, _one_blas_thread, _plain, ledger_start
+    from ..structures import atoms_to_dict
+    from .relax import FAILED, NOT_CONVERGED, RELAXED, _one_blas_thread, ledger_start
     atoms, calc = ledger_start(task)
     mtp = MTPCalculator(MTP.from_dict(task["potential"]))
     out = {"id": task["id"], "steps": 0}
@@ -105,5 +106,5 @@ def relax_with_reference_assisted(task):
         out["status"], out["reason"], out["energy"] = FAILED, f"{type(exc).__name__}: {exc}", float("nan")
         log.warning("reference relaxation of %s failed: %s", task["id"], exc)
     out["computed"] = calc.computed
-    out["atoms"] = _plain(atoms)
+    out["atoms"] = atoms_to_dict(atoms)
     return out

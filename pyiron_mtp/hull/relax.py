@@ -13,7 +13,7 @@ import logging
 import warnings
 
 import numpy as np
-from ase import Atoms
+from ..structures import atoms_from_dict, atoms_to_dict
 
 __all__ = ["relax_with_mtp", "relax_chunk_with_mtp", "relax_with_reference", "RELAXED", "EXTRAPOLATING",
            "NOT_CONVERGED", "FAILED"]
@@ -44,15 +44,6 @@ def _optimizer(atoms, name):
     return {"BFGS": BFGS, "FIRE": FIRE}[name.upper()](target, logfile=None), target
 
 
-def _plain(atoms):
-    return {"numbers": atoms.numbers.tolist(), "positions": atoms.positions.tolist(),
-            "cell": atoms.cell.array.tolist(), "pbc": atoms.pbc.tolist()}
-
-
-def _atoms(d):
-    return Atoms(numbers=d["numbers"], positions=d["positions"], cell=d["cell"], pbc=d["pbc"])
-
-
 def relax_chunk_with_mtp(task):
     """Relax several candidates with one MTP: ``task`` holds the shared settings (see
     :func:`relax_with_mtp`) and ``candidates``, a list of (id, plain atoms)."""
@@ -79,7 +70,7 @@ def relax_with_mtp(task, pot, aset=None):
     ``collected`` (plain dicts with their grades).
     """
     from ..calculator import MTPCalculator
-    atoms = _atoms(task["atoms"])
+    atoms = atoms_from_dict(task["atoms"])
     calc = MTPCalculator(pot, active_set=aset)
     atoms.calc = calc
     out = {"id": task["id"], "collected": [], "max_grade": 0.0, "steps": 0}
@@ -95,7 +86,7 @@ def relax_with_mtp(task, pot, aset=None):
             g = calc.results["mtp_grade"]
         out["max_grade"] = max(out["max_grade"], g)
         if g > task["select"] and len(out["collected"]) < task.get("max_collect", 20):
-            snap = _plain(atoms)
+            snap = atoms_to_dict(atoms)
             snap["grade"] = float(g)
             out["collected"].append(snap)
         if g > task["break_"]:
@@ -112,9 +103,9 @@ def relax_with_mtp(task, pot, aset=None):
         out["status"] = EXTRAPOLATING
     except Exception as exc:   # a candidate the MTP cannot relax (e.g. atoms collapsing) is reported
         out["status"], out["reason"] = FAILED, f"{type(exc).__name__}: {exc}"
-        out["atoms"], out["energy"] = _plain(atoms), float("nan")
+        out["atoms"], out["energy"] = atoms_to_dict(atoms), float("nan")
         return out
-    out["atoms"] = _plain(atoms)
+    out["atoms"] = atoms_to_dict(atoms)
     out["energy"] = float(atoms.get_potential_energy() / len(atoms))
     return out
 
@@ -125,8 +116,8 @@ def ledger_start(task):
     from ..ledger import LedgerCalculator, ReferenceLedger
     reference = task["reference"]
     if hasattr(reference, "for_structure"):
-        reference = reference.for_structure(_atoms(task.get("kpoint_structure") or task["atoms"]))
-    return _atoms(task["atoms"]), LedgerCalculator(reference, ReferenceLedger(task["ledger"]), task["stage"])
+        reference = reference.for_structure(atoms_from_dict(task.get("kpoint_structure") or task["atoms"]))
+    return atoms_from_dict(task["atoms"]), LedgerCalculator(reference, ReferenceLedger(task["ledger"]), task["stage"])
 
 
 def relax_with_reference(task):
@@ -155,5 +146,5 @@ def relax_with_reference(task):
         log.warning("reference relaxation of %s failed: %s", task["id"], exc)
     out["steps"] = int(opt.nsteps)
     out["computed"] = calc.computed
-    out["atoms"] = _plain(atoms)
+    out["atoms"] = atoms_to_dict(atoms)
     return out

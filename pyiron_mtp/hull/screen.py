@@ -32,8 +32,8 @@ from .geometry import composition_matrix, formation_energies, lower_hull
 from ..ledger import LedgerCalculator, ReferenceLedger
 from ..parallel import run_parallel
 from .assisted import relax_with_reference_assisted
-from .relax import (EXTRAPOLATING, FAILED, NOT_CONVERGED, RELAXED, _atoms, _plain, relax_chunk_with_mtp,
-                    relax_with_reference)
+from ..structures import atoms_from_dict, atoms_to_dict
+from .relax import EXTRAPOLATING, FAILED, NOT_CONVERGED, RELAXED, relax_chunk_with_mtp, relax_with_reference
 
 __all__ = ["screen_hull", "HullScreenResult", "compute_reference"]
 
@@ -47,10 +47,10 @@ def compute_reference(task):
     whose k-point mesh scales with the cell) is fixed to ``kpoint_structure``: the candidate a
     training structure came from, so that near-identical structures share one mesh."""
     ledger = ReferenceLedger(task["ledger"])
-    atoms = _atoms(task["atoms"])
+    atoms = atoms_from_dict(task["atoms"])
     reference = task["reference"]
     if task.get("kpoint_structure") is not None and hasattr(reference, "for_structure"):
-        reference = reference.for_structure(_atoms(task["kpoint_structure"]))
+        reference = reference.for_structure(atoms_from_dict(task["kpoint_structure"]))
     atoms.calc = LedgerCalculator(reference, ledger, task["stage"])
     try:
         return True, float(atoms.get_potential_energy())
@@ -238,8 +238,8 @@ def screen_hull(candidates, reference, species, potential=None, *, level=12, wor
         pot = MTP.from_level(level, species, 1.5, max_dist)
 
     def references(structures, parents, stage, desc):
-        tasks = [{"atoms": _plain(a), "reference": reference, "ledger": str(ledger.folder), "stage": stage,
-                  "kpoint_structure": _plain(p)} for a, p in zip(structures, parents)]
+        tasks = [{"atoms": atoms_to_dict(a), "reference": reference, "ledger": str(ledger.folder), "stage": stage,
+                  "kpoint_structure": atoms_to_dict(p)} for a, p in zip(structures, parents)]
         out = run_parallel(compute_reference, tasks, workers, executor, progress, desc)
         ledger.reload()
         for (ok, msg), t in zip(out, tasks):
@@ -273,7 +273,7 @@ def screen_hull(candidates, reference, species, potential=None, *, level=12, wor
     # time.  When no pending candidate extrapolates, a full round over all candidates with the
     # same potential decides: none extrapolates -> converged.
     results = {}
-    starts = state.data.get("starts") or {i: _plain(cands[i].atoms) for i in ids_of(cands)}
+    starts = state.data.get("starts") or {i: atoms_to_dict(cands[i].atoms) for i in ids_of(cands)}
     pending = state.data.get("pending") or list(cands)
     if state.data.get("converged"):     # a finished stage 1: one full round gives the relaxations again
         pending = list(cands)
@@ -293,7 +293,7 @@ def screen_hull(candidates, reference, species, potential=None, *, level=12, wor
             if r["status"] in (RELAXED, NOT_CONVERGED):
                 starts[r["id"]] = r["atoms"]
         extrapolating = [r["id"] for r in out if r["collected"] or r["status"] == EXTRAPOLATING]
-        collected = [_atoms(c) for r in out for c in r["collected"]]
+        collected = [atoms_from_dict(c) for r in out for c in r["collected"]]
         origin = [cands[r["id"]].atoms for r in out for _ in r["collected"]]
         log.info("round %d: %d of %d relaxations extrapolated (%d stopped), %d extrapolative structures",
                  state.data["round"], len(extrapolating), len(out),
@@ -357,7 +357,7 @@ def screen_hull(candidates, reference, species, potential=None, *, level=12, wor
         else:
             todo.append({"id": i, "atoms": results[i]["atoms"], "reference": reference, "ledger": str(ledger.folder),
                          "stage": "final", "fmax": fmax, "steps": max_steps, "optimizer": optimizer,
-                         "kpoint_structure": _plain(cands[i].atoms), "potential": pot_json})
+                         "kpoint_structure": atoms_to_dict(cands[i].atoms), "potential": pot_json})
     relax = relax_with_reference_assisted if final_relaxation == "assisted" else relax_with_reference
     for r in run_parallel(relax, todo, workers, executor, progress, "reference relaxations"):
         (final_dir / f"{r['id']}.json").write_text(json.dumps(r))
@@ -377,7 +377,7 @@ def screen_hull(candidates, reference, species, potential=None, *, level=12, wor
     table = _table(order, cands, results, final, e_mtp, ef_mtp, hull_mtp, e_ref, ef_ref, hull_ref, survivors)
     vertices = []
     for i in vertex_ids:
-        a = _atoms(final[i]["atoms"])
+        a = atoms_from_dict(final[i]["atoms"])
         vertices.append({"id": i, "formula": a.get_chemical_formula(), "composition": dict(cands[i].composition),
                          "formation_energy": float(ef_ref[order.index(i)]), "atoms": a,
                          "lattice": cands[i].lattice})
@@ -442,7 +442,7 @@ def _table(order, cands, results, final, e_mtp, ef_mtp, hull_mtp, e_ref, ef_ref,
         if f is not None:
             status = f["status"]
             reason = f.get("reason", "")
-            if status in (RELAXED, NOT_CONVERGED) and left_parent_lattice(c, _atoms(f["atoms"])):
+            if status in (RELAXED, NOT_CONVERGED) and left_parent_lattice(c, atoms_from_dict(f["atoms"])):
                 status, reason = "lattice_changed", "the reference relaxation left the parent lattice"
         elif status == EXTRAPOLATING:
             reason = "the MTP relaxation extrapolated in the last round"
@@ -478,9 +478,9 @@ def relax_all(candidates, reference, elements, *, workdir="hull_brute_force", fm
         if f.exists():
             results[c.id] = json.loads(f.read_text())
         else:
-            todo.append({"id": c.id, "atoms": _plain(c.atoms), "reference": reference, "ledger": str(ledger.folder),
+            todo.append({"id": c.id, "atoms": atoms_to_dict(c.atoms), "reference": reference, "ledger": str(ledger.folder),
                          "stage": "brute_force", "fmax": fmax, "steps": max_steps, "optimizer": optimizer,
-                         "kpoint_structure": _plain(c.atoms)})
+                         "kpoint_structure": atoms_to_dict(c.atoms)})
     for r in run_parallel(relax_with_reference, todo, workers, executor, progress, "brute-force relaxations"):
         (done_dir / f"{r['id']}.json").write_text(json.dumps(r))
         results[r["id"]] = r

@@ -22,7 +22,8 @@ from pyiron_base import DataContainer, PythonTemplateJob
 
 from ..hull.candidates import candidates_from, enumerate_candidates
 from ..ledger import ReferenceLedger
-from ..hull.relax import FAILED, RELAXED, _atoms, _plain, relax_chunk_with_mtp, relax_with_reference
+from ..hull.relax import FAILED, RELAXED, relax_chunk_with_mtp, relax_with_reference
+from ..structures import atoms_from_dict, atoms_to_dict
 from ..hull.screen import compute_reference, screen_hull
 from ..on_the_fly import ReferenceError, structure_key
 from .common import PotentialOutput, add_labelled, finish, load_when_readable, save_reference_template
@@ -77,7 +78,7 @@ class PyironHullExecutor:
         raise TypeError(f"unexpected work {fn!r}")
 
     def _single_point(self, task):
-        atoms = _atoms(task["atoms"])
+        atoms = atoms_from_dict(task["atoms"])
         ledger = ReferenceLedger(task["ledger"])
         known = ledger.lookup(atoms)
         if known is not None:
@@ -97,7 +98,7 @@ class PyironHullExecutor:
     def _relaxation(self, task):
         name = f"relax_{task['id']}".replace("-", "_")
         project = self.refs.project
-        atoms = _atoms(task["atoms"])
+        atoms = atoms_from_dict(task["atoms"])
         try:
             job = load_when_readable(project, name) if name in project.list_nodes() else None
             if job is None or not job.status.finished:
@@ -136,7 +137,7 @@ class PyironHullExecutor:
                     new += 1
             final = pyiron_to_ase(j.get_structure(-1))
             return {"id": task["id"], "status": RELAXED, "energy": float(energies[-1] / len(final)),
-                    "steps": len(energies) - 1, "computed": new, "atoms": _plain(final)}
+                    "steps": len(energies) - 1, "computed": new, "atoms": atoms_to_dict(final)}
         return _Pending(collect)
 
 
