@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 
-def _plt():
+def pyplot():
+    """matplotlib.pyplot, on the Agg backend unless a notebook backend is active."""
     import matplotlib
     if matplotlib.get_backend().lower() not in ("module://matplotlib_inline.backend_inline", "nbagg", "widget"):
         matplotlib.use("Agg", force=False)
@@ -17,7 +18,7 @@ def parity_plot(report, title="", path=None):
 
     ``report``: :func:`pyiron_mtp.training.error_report` with ``per_structure=True``.
     """
-    plt = _plt()
+    plt = pyplot()
     rows = report["structures"]
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
     e = np.array([(r["energy"], r["energy_ref"]) for r in rows if r["energy_ref"] is not None])
@@ -50,7 +51,7 @@ def parity_plot(report, title="", path=None):
 
 def learning_curve(history, path=None):
     """Training (and validation) RMSE of energy and forces against iterations."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     it = [h["iteration"] for h in history]
     for ax, key, unit in ((axes[0], "energy_rmse", "meV/atom"), (axes[1], "force_rmse", "eV/Å")):

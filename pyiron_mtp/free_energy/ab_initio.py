@@ -174,7 +174,7 @@ def phase_snapshots(potential, phase, temperature, lattice, atoms, folder, count
     T_m may crystallise) is tried again with another seed, ``attempts`` times."""
     from ..lammps.dump import read_dump
     from . import stages
-    from .engine import PhaseError, _check_phase, _read_data, _Runner, _scaled_to, equilibrate, make_structure
+    from .engine import PhaseError, check_phase, read_lammps_data, StageRunner, scaled_to_box, equilibrate, make_structure
     from .protocol import Protocol
     p = protocol or Protocol()
     liquid = phase == "liquid"
@@ -190,15 +190,15 @@ def phase_snapshots(potential, phase, temperature, lattice, atoms, folder, count
     last = None
     for k in range(attempts):
         s = seed + 1000 * k
-        runner, tag = _Runner(potential, Path(folder), 1, None), f"seed{s}"
+        runner, tag = StageRunner(potential, Path(folder), 1, None), f"seed{s}"
         try:
             eq = equilibrate(runner, potential, phase, lattice, start, temperature, 0.0, p, s, tag, [])
-            eq_start = _scaled_to(_read_data(runner.workdir / tag / "equilibration" / "equilibrated.data",
+            eq_start = scaled_to_box(read_lammps_data(runner.workdir / tag / "equilibration" / "equilibrated.data",
                                              potential.species), eq["box"])
             rc = stages.order_parameters(lattice, eq["volume"])
             sn = runner(stages.snapshots(potential, p, temperature, rc, s + 7, count, interval), f"{tag}/snapshots",
                         eq_start)
-            _check_phase(sn, phase, "snapshots", temperature, p, [], lattice)
+            check_phase(sn, phase, "snapshots", temperature, p, [], lattice)
         except PhaseError as exc:
             log.warning("%s in %d atoms at %.0f K (seed %d): %s; trying another seed", phase, len(start),
                         temperature, s, exc)

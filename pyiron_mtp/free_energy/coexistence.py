@@ -34,7 +34,7 @@ import numpy as np
 from ..lammps.runtime import num
 from ..parallel import run_parallel, share_slots
 from . import stages
-from .engine import _occupy, _Runner, check_lattice, unit_cell
+from .engine import occupy_sites, StageRunner, check_lattice, unit_cell
 from .protocol import Protocol
 
 __all__ = ["coexistence_melting_point", "CoexistenceResult", "coexistence_box", "combine_runs"]
@@ -88,7 +88,7 @@ def coexistence_box(species, lattice, atoms=2000, a=None, composition=None, seed
     side = (atoms / len(unit) * np.prod(lengths) / 2.0) ** (1 / 3)
     reps = [max(2, round(side / lengths[0])), max(2, round(side / lengths[1])), max(4, round(2 * side / lengths[2]))]
     reps[2] += reps[2] % 2                               # two equal halves
-    return _occupy(unit.repeat(reps), species, composition, seed)
+    return occupy_sites(unit.repeat(reps), species, composition, seed)
 
 
 def _script(potential, p: Protocol, lattice, order, temperature, seed, steps, stop_fraction=0.05):
@@ -251,7 +251,7 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
     box = coexistence_box(species or potential.species, lattice, atoms)
     potential.check_species(box.get_chemical_symbols())
     order = stages.order_parameters(lattice, box.get_volume() / len(box))
-    runner = _Runner(potential, Path(workdir), cores, run)
+    runner = StageRunner(potential, Path(workdir), cores, run)
     stop = 0.5 * min_fraction               # a run stops once the box is this close to one phase
     above, below = -np.inf, np.inf          # T_m > above, T_m < below
     t0, runs, flags = float(guess), [], []
@@ -270,7 +270,7 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
             t_rep = round(t_mean)
 
             def repeat(r, cores_r):
-                res_r = _Runner(potential, Path(workdir), cores_r, run)(
+                res_r = StageRunner(potential, Path(workdir), cores_r, run)(
                     _script(potential, p, lattice, order, t_rep, seed + 1000 + 10 * r, steps, stop),
                     f"T{t_rep}_rep{r}", box)
                 return r, res_r

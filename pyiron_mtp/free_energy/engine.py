@@ -157,10 +157,10 @@ def make_structure(species, lattice, atoms=500, composition=None, a=None, seed=0
     edge = (atoms / len(unit) * unit.get_volume()) ** (1 / 3)
     reps = [max(1, round(edge / length)) for length in unit.cell.lengths()]
     s = unit.repeat(reps)
-    return _occupy(s, species, composition, seed)
+    return occupy_sites(s, species, composition, seed)
 
 
-def _occupy(s, species, composition=None, seed=0):
+def occupy_sites(s, species, composition=None, seed=0):
     """Random occupation of the sites of ``s`` by ``species`` (``composition`` fractions)."""
     if len(species) > 1:
         rng = np.random.default_rng(seed)
@@ -192,14 +192,16 @@ def _write_data(atoms, path, species):
                  atom_style="atomic")
 
 
-def _read_data(path, species):
+def read_lammps_data(path, species):
+    """``ase.Atoms`` from a LAMMPS data file (atom style atomic, metal units) whose types 1, 2, ...
+    are ``species`` in order."""
     import ase.io
     from ase.data import atomic_numbers
     return ase.io.read(path, format="lammps-data", atom_style="atomic", units="metal",
                        Z_of_type={k + 1: atomic_numbers[s] for k, s in enumerate(species)})
 
 
-def _scaled_to(atoms, box):
+def scaled_to_box(atoms, box):
     """``atoms`` scaled to the mean LAMMPS box (lx ly lz xy xz yz)."""
     lx, ly, lz, xy, xz, yz = box
     new = atoms.copy()
@@ -207,8 +209,9 @@ def _scaled_to(atoms, box):
     return new
 
 
-class _Runner:
-    """Runs stages in their folders; a finished stage (result.json) is read, not rerun."""
+class StageRunner:
+    """Runs stages in their folders (``workdir/<name>``) on ``cores`` MPI ranks; a finished stage
+    (result.json) is read, not rerun.  ``run``: the function that runs LAMMPS (tests pass fakes)."""
 
     def __init__(self, potential: LammpsPotential, workdir, cores, run=None):
         self.pot, self.workdir, self.cores = potential, Path(workdir), int(cores)
@@ -230,7 +233,7 @@ class _Runner:
         return result
 
 
-def _check_phase(result, phase, stage, temperature, p: Protocol, flags, lattice=None):
+def check_phase(result, phase, stage, temperature, p: Protocol, flags, lattice=None):
     """Raise :class:`PhaseError` (or :class:`LatticeChange`) when the stage left its phase,
     with the temperature where it happened (along reversible scaling: the first logged point
     past the threshold); add flags for extrapolation, the repulsive core and dissipation."""
@@ -292,7 +295,7 @@ def equilibrate(runner, pot, phase, lattice, start, temperature, pressure, p: Pr
     rc = stages.order_parameters(lattice, v_start)
     eq = runner(stages.equilibration(pot, p, temperature, pressure, lattice, rc, seed, liquid=phase == "liquid"),
                 f"{tag}/equilibration", start)
-    _check_phase(eq, phase, "equilibration", temperature, p, flags, lattice)
+    check_phase(eq, phase, "equilibration", temperature, p, flags, lattice)
     volume = eq["volume"]
     if volume > MAX_EXPANSION * v_start:
         raise RuntimeError(f"the {phase} at {temperature:g} K expanded to {volume:.1f} A^3/atom, "
@@ -314,9 +317,9 @@ def _repetition(runner, pot, phase, lattice, start, temperature, pressure, tmax,
     out = {"seed": seed, "volume": volume, "volume_error": eq["volume_error"], "max_grade": eq["max_grade"],
            "solid_fraction": eq["crystalline_end"], "box": eq["box"]}
     if not liquid:
-        lattice_start = _scaled_to(_as_lammps_frame(start), eq["box"])
+        lattice_start = scaled_to_box(_as_lammps_frame(start), eq["box"])
         sp = runner(stages.springs(pot, p, temperature, rc, seed + 1), f"{tag}/springs", lattice_start)
-        _check_phase(sp, phase, "springs", temperature, p, flags)
+        check_phase(sp, phase, "springs", temperature, p, flags)
         ks = _stiff_enough(sp["spring_constants"], pot, lattice, volume, temperature, flags)
         fl = _switch(runner, lambda q: stages.frenkel_ladd(pot, q, temperature, ks, rc, seed + 2),
                      f"{tag}/frenkel_ladd", lattice_start, phase, temperature, p, flags)
@@ -327,7 +330,7 @@ def _repetition(runner, pot, phase, lattice, start, temperature, pressure, tmax,
         sw = fl
         out.update(spring_constants=ks, f_einstein=f_e, f_cm=f_cm, max_grade=_max(out["max_grade"], sp["max_grade"]))
     else:
-        liquid_start = _scaled_to(_read_data(runner.workdir / tag / "equilibration" / "equilibrated.data", species),
+        liquid_start = scaled_to_box(read_lammps_data(runner.workdir / tag / "equilibration" / "equilibrated.data", species),
                                   eq["box"])
         sw = _switch(runner, lambda q: stages.uf_switching(pot, q, temperature, rc, seed + 2), f"{tag}/uf_switching",
                      liquid_start, phase, temperature, p, flags)
@@ -344,10 +347,10 @@ def _repetition(runner, pot, phase, lattice, start, temperature, pressure, tmax,
                max_grade=_max(out["max_grade"], sw["max_grade"]),
                solid_fraction=sw["crystalline_end"])
     if tmax is not None:
-        rs_start = _read_data(runner.workdir / tag / "equilibration" / "equilibrated.data", species)
+        rs_start = read_lammps_data(runner.workdir / tag / "equilibration" / "equilibrated.data", species)
         rs = runner(stages.reversible_scaling(pot, p, temperature, tmax, lattice, rc, seed + 3, liquid=liquid),
                     f"{tag}/reversible_scaling", rs_start)
-        _check_phase(rs, phase, "reversible_scaling", temperature, p, flags, lattice)
+        check_phase(rs, phase, "reversible_scaling", temperature, p, flags, lattice)
         fw, bw = np.array(rs["forward"]), np.array(rs["backward"])[::-1]
         wf = _cumulative(fw[:, 0], fw[:, 1])
         wb = _cumulative(bw[:, 0], bw[:, 1])
@@ -374,7 +377,7 @@ def _switch(runner, make_stage, name, start, phase, temperature, p: Protocol, fl
         q = replace(p, switching_steps=p.switching_steps * 2 ** k)
         result = runner(make_stage(q), name if k == 0 else f"{name}_x{2 ** k}", start)
         last = k == p.switching_doublings or abs(result["dissipation"]) <= p.dissipation_limit(temperature)
-        _check_phase(result, phase, stage, temperature, p if last else replace(p, dissipation_tolerance=np.inf), flags)
+        check_phase(result, phase, stage, temperature, p if last else replace(p, dissipation_tolerance=np.inf), flags)
         if last:
             return {**result, "switching_steps": q.switching_steps}
         log.info("%s: dissipation %.2f meV/atom with %d switching steps; switching again with %d", name,
@@ -480,7 +483,7 @@ def free_energy(potential, phase, temperature, *, lattice="fcc", structure=None,
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     _check_settings(workdir / "settings.json", settings)
-    runner = _Runner(potential, workdir, cores, run)
+    runner = StageRunner(potential, workdir, cores, run)
     flags: list = []
     seeds = [seed + 100 * r for r in range(repeats)]
 
@@ -558,9 +561,9 @@ def upsample_to_reference(potential, result: FreeEnergyResult, reference, *, wor
     source = workdir / "rep0" / "equilibration" / "equilibrated.data"
     if not source.exists():
         raise ValueError(f"{workdir} holds no equilibrated structure (run free_energy there first)")
-    start = _scaled_to(_read_data(source, potential.species), result.repetitions[0]["box"])
+    start = scaled_to_box(read_lammps_data(source, potential.species), result.repetitions[0]["box"])
     rc = stages.order_parameters(lattice, result.volume)
-    runner = _Runner(potential, workdir, cores, run)
+    runner = StageRunner(potential, workdir, cores, run)
     runner(stages.snapshots(potential, p, result.temperature, rc, seed, count, interval), "upsampling", start)
     frames = read_dump(workdir / "upsampling" / "frames.dump", potential.species)[-count:]
     pert = upsample(frames, MTPCalculator(potential.mtp), reference, result.temperature, executor=executor,
@@ -592,7 +595,7 @@ def switching_free_energy(pot_a, pot_b, structure, temperature, *, lattice="fcc"
         a.write_files(folder)
         b.write_files(folder)
     both.write_files = write_files
-    runner = _Runner(both, work, cores, run)
+    runner = StageRunner(both, work, cores, run)
     start = _as_lammps_frame(structure)
 
     def one(r):

@@ -533,7 +533,7 @@ def estimate_melting_temperature(potential, lattice="fcc", atoms=256, t_start=10
     (crystalline fraction below one half) at about ``SUPERHEATING[lattice]`` T_m (fcc 1.4, bcc 1.15);
     coexistence corrects the rest.  The run stops once the crystal has molten."""
     from . import stages
-    from .engine import _Runner, make_structure
+    from .engine import StageRunner, make_structure
     from .protocol import Protocol
     p = Protocol()
     start = make_structure(potential.species, lattice, atoms)
@@ -550,7 +550,7 @@ def estimate_melting_temperature(potential, lattice="fcc", atoms=256, t_start=10
     def read(folder):
         data = stages._table(folder / "heating.txt", 2)
         return {"temperature": data[:, 0].tolist(), "crystalline": data[:, 1].tolist()}
-    res = _Runner(potential, workdir, cores, run)(stages.Stage("heating", s.finish(), read), "heating", start)
+    res = StageRunner(potential, workdir, cores, run)(stages.Stage("heating", s.finish(), read), "heating", start)
     t, c = np.array(res["temperature"]), np.array(res["crystalline"])
     molten = np.flatnonzero(c < 0.5)
     if len(molten) == 0:

@@ -160,8 +160,8 @@ class ActiveLearningMD(PotentialOutput, PythonTemplateJob):
 
     def plot_grades(self, ax=None, start=0):
         """Grade along each iteration's trajectory (log scale) with the select and break thresholds."""
-        from ..plots import _plt
-        plt = _plt()
+        from ..plots import pyplot
+        plt = pyplot()
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 4))
         runs = self.trajectory_grades(start=start)
