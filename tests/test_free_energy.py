@@ -869,11 +869,16 @@ def test_grades_of_a_melt_are_preparation_not_extrapolation(eam, tmp_path):
     (tmp_path / "crystalline.txt").write_text("")
     (tmp_path / "log.lammps").write_text("CRYSTALLINE_START 1.0\nCRYSTALLINE_END 0.02\n")
     for late, expected in ((2.5, 2.5), (40.0, 40.0)):
-        grades = np.where((steps > 0) & (steps <= p.melt_steps), 90.0, 2.0)
+        in_melt = (steps > 0) & (steps <= p.melt_steps)
+        grades = np.where(in_melt, 90.0, 2.0)
         grades[-3] = late                                 # a grade in the liquid at T
         np.savetxt(tmp_path / "grades.txt", np.column_stack([steps, grades]))
+        core = np.where(in_melt, 0.02, 0.0)               # the repulsive core acts in the melt only
+        core[-3] = 0.0 if late < 10 else 0.005
+        np.savetxt(tmp_path / "core.txt", np.column_stack([steps, core]))
         res = stage.read(tmp_path)
         assert res["max_grade"] == expected and res["max_grade_preparation"] == 90.0
+        assert res["core_energy_physical"] == (0.0 if late < 10 else 0.005)
     # coexistence: (solid NPT, melt, cool, NPH) = 10000, 5000, 3000, 50000 steps
     prep = (10000, 18000)
 

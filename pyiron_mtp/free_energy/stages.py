@@ -186,8 +186,10 @@ def _common(folder, physical_until=None, graded_until=None, preparation=None):
     out = _common_phase(folder, physical_until, graded_until, preparation)
     core = _table(folder / "core.txt", 2)
     if len(core):
-        sel = core[:, 0] <= physical_until if physical_until is not None else slice(None)
-        out["core_energy_physical"] = float(core[sel, 1].max()) if len(core[sel]) else 0.0
+        sel = core[:, 0] <= physical_until if physical_until is not None else np.ones(len(core), bool)
+        if preparation is not None:      # the repulsive core may act in a preparation's melt: not physical
+            sel &= ~((core[:, 0] > preparation[0]) & (core[:, 0] <= preparation[1]))
+        out["core_energy_physical"] = float(core[sel, 1].max()) if sel.any() else 0.0
     return out
 
 
