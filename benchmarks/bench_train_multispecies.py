@@ -41,8 +41,8 @@ preconditioner is rebuilt anyway), so the reference is if anything a little wors
 uninterrupted fit of that length.  ``--reference-stopping none`` runs every chunk to its time
 limit (no early stopping, no stall rule; the parameters with the best validation score are still
 the ones kept) and keeps its state apart (``level16_reference_nostop.{mtp,json}``): the check
-that the training's own stopping rules did not stop short of a better fit.  Last line: ``reference_cpu_min=... reference_force_rmse=...
-force_rmse=... ratio=...``.
+that the training's own stopping rules did not stop short of a better fit.  Last line:
+``reference_cpu_min=... reference_force_rmse=... force_rmse=... ratio=...``.
 """
 import argparse
 import json
