@@ -24,7 +24,9 @@ Cost on 2 cores: the screen about 60 minutes (182 GPAW calls; 238 with plain fin
 (~460 calls; 2-60 s each, more for larger cells).  Kept state of that run:
 ``benchmarks/runs/dft_hull`` (copy it to the workdir to continue without repeating a call).
 
-Both parts keep their results in ``--workdir`` (a rerun reads them back and reports the wall
+``--part brute-force`` (or ``screen``) runs one part alone, e.g. the DFT brute force over several
+sittings: every reference call is kept in the work folder's ledger as it finishes, so a killed run
+continues without repeating one.  Both parts keep their results in ``--workdir`` (a rerun reads them back and reports the wall
 times measured when they were computed; delete the folder to measure again).  The last
 line reads ``calls_screen=... calls_brute=... ratio=...
 vertices=... missed=... spurious=... max_vertex_error_mev=... minutes_screen=...``.
@@ -54,6 +56,8 @@ def main():
                     help="eam: AlCu.eam.alloy; gpaw: GPAW PBE (see the docstring)")
     ap.add_argument("--ecut", type=float, default=300.0, help="GPAW plane-wave cutoff (eV)")
     ap.add_argument("--kpoint-density", type=float, default=3.0, help="GPAW k-points per reciprocal A")
+    ap.add_argument("--part", choices=("both", "screen", "brute-force"), default="both",
+                    help="run one part only (e.g. the long DFT brute force on its own, resumable); 'both' compares")
     ap.add_argument("--final-relaxation", choices=("assisted", "plain"), default="assisted",
                     help="survivors' reference relaxations: BFGS from the MTP's Hessian or from BFGS's default")
     args = ap.parse_args()
@@ -70,6 +74,14 @@ def main():
     print(f"{len(cands)} candidates", flush=True)
 
     times = PartTimes(work, {"screen": "screen", "brute_force": "brute_force"})
+    if args.part == "brute-force":
+        t1 = time.time()
+        table, hull, calls = relax_all(cands, reference, elements, workdir=work / "brute_force",
+                                       workers=args.workers, progress=True)
+        print(f"brute force: {calls['total']} reference calls, {times.minutes('brute_force', t1):.1f} min; vertices "
+              f"{[table.id[v] for v in hull.vertices]}")
+        print(table.to_string())
+        return
     t0 = time.time()
     res = screen_hull(cands, reference, elements, level=args.level, k=args.k, workdir=work / "screen",
                       workers=args.workers, train_iter=args.train_iter, batch=args.batch,
@@ -78,6 +90,8 @@ def main():
     print(f"screen: {res.rounds} rounds (converged {res.converged}), reference calls {res.reference_calls}, "
           f"sigma {res.sigma * 1e3:.2f} meV/atom (at the relaxed survivors {res.sigma_relaxed * 1e3:.2f}), survivors {int(res.table.survivor.sum())}, "
           f"k needed {res.k_needed:.2f}, {minutes_screen:.1f} min", flush=True)
+    if args.part == "screen":
+        return
 
     t1 = time.time()
     table, hull, calls = relax_all(cands, reference, elements, workdir=work / "brute_force", workers=args.workers,
