@@ -20,8 +20,8 @@ DFT as the reference (GPAW, PBE, plane waves 300 eV, k-point density 3 per recip
     python benchmarks/bench_hull.py --reference gpaw --max-atoms fcc=4,bcc=2 --level 8 --workdir bench_dft_hull
 
 Targets for the DFT hull: <= 20 % of brute force's DFT calls, every vertex within 2 meV/atom.
-Cost on 2 cores: the screen about 60 minutes (182 GPAW calls; 238 with plain final relaxations), brute force about 4 hours
-(~460 calls; 2-60 s each, more for larger cells).  Kept state of that run:
+Cost on 2 cores: the screen about 60 minutes (182 GPAW calls; 238 with plain final relaxations), brute force about 3.5 hours
+(419 calls; 2-90 s each, more for larger cells).  Kept state of that run:
 ``benchmarks/runs/dft_hull`` (copy it to the workdir to continue without repeating a call).
 
 ``--part brute-force`` (or ``screen``) runs one part alone, e.g. the DFT brute force over several
