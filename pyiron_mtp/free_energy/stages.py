@@ -182,13 +182,18 @@ def _table(path, ncol):
     return np.array(rows, dtype=float).reshape(-1, ncol)
 
 
+def _in_steps(steps, window):
+    """Mask of the ``steps`` in the half-open ``window`` (first, last]."""
+    return (steps > window[0]) & (steps <= window[1])
+
+
 def _common(folder, physical_until=None, graded_until=None, preparation=None):
     out = _common_phase(folder, physical_until, graded_until, preparation)
     core = _table(folder / "core.txt", 2)
     if len(core):
         sel = core[:, 0] <= physical_until if physical_until is not None else np.ones(len(core), bool)
         if preparation is not None:      # the repulsive core may act in a preparation's melt: not physical
-            sel &= ~((core[:, 0] > preparation[0]) & (core[:, 0] <= preparation[1]))
+            sel &= ~_in_steps(core[:, 0], preparation)
         out["core_energy_physical"] = float(core[sel, 1].max()) if sel.any() else 0.0
     return out
 
@@ -207,7 +212,7 @@ def _common_phase(folder, physical_until=None, graded_until=None, preparation=No
     g = g_all[g_all[:, 0] <= graded_until] if graded_until is not None and len(g_all) else g_all
     g_prep = g[:0]
     if preparation is not None and len(g):
-        inside = (g[:, 0] > preparation[0]) & (g[:, 0] <= preparation[1])
+        inside = _in_steps(g[:, 0], preparation)
         g, g_prep = g[~inside], g[inside]
     c = _table(folder / "crystalline.txt", 2)
     start, end = _log_value(folder, "CRYSTALLINE_START"), _log_value(folder, "CRYSTALLINE_END")
