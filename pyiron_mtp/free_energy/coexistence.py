@@ -34,7 +34,7 @@ import numpy as np
 from ..lammps.runtime import num
 from ..parallel import run_parallel, share_slots
 from . import stages
-from .engine import occupy_sites, StageRunner, check_lattice, unit_cell
+from .engine import StageRunner, check_lattice, flag_extrapolation, occupy_sites, unit_cell
 from .protocol import Protocol
 
 __all__ = ["coexistence_melting_point", "CoexistenceResult", "coexistence_box", "combine_runs"]
@@ -221,14 +221,6 @@ def _run_info(res, t0, min_fraction, lattice, p):
             **{k: np.nan if res.get(k) is None else res[k] for k in ("max_grade", "max_grade_preparation")}}
 
 
-def _flag_grade(info, t0, flags, threshold):
-    """Flag a run whose MTP extrapolated in the physical part (the crystal at T0, the NPH run);
-    the melt and cooling of the upper half only prepare the box and are not flagged."""
-    g = info.get("max_grade", np.nan)
-    if g > threshold:
-        flags.append(f"coexistence run from {t0} K: the MTP extrapolates (max grade {g:.3g} > {threshold}); "
-                     f"the structures of this run should go to active learning")
-
 
 def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species=None, atoms=2000, protocol=None,
                               steps=(10000, 5000, 3000, 50000), min_fraction=0.1, max_runs=6, repeats=3,
@@ -260,7 +252,8 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
         res = runner(_script(potential, p, lattice, order, t0, seed + 10 * k, steps, stop), f"T{t0}", box)
         run_info = _run_info(res, t0, min_fraction, lattice, p)
         runs.append(run_info)
-        _flag_grade(run_info, t0, flags, p.break_threshold)
+        # grades of the physical part (the crystal at T0, the NPH run); the melt only prepares the box
+        flag_extrapolation(run_info["max_grade"], p.break_threshold, f"coexistence run from {t0} K", "run", flags)
         outcome, t_mean = run_info["outcome"], run_info["mean_temperature"]
         if outcome == "coexisting":
             log.info("coexistence from %s K: steady at %.1f +- %.1f K (solid share %.2f)", t0, t_mean,
@@ -281,7 +274,8 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
             for r, res in done:
                 info = dict(_run_info(res, t_rep, min_fraction, lattice, p), repeat=r)
                 runs.append(info)
-                _flag_grade(info, t_rep, flags, p.break_threshold)
+                flag_extrapolation(info["max_grade"], p.break_threshold, f"coexistence run from {t_rep} K", "run",
+                                   flags)
                 outcome_r = info["outcome"]
                 if outcome_r == "coexisting":
                     _flag_drift(info, t_rep, flags)

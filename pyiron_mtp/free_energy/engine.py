@@ -233,6 +233,14 @@ class StageRunner:
         return result
 
 
+def flag_extrapolation(grade, threshold, where, what, flags):
+    """Flag ``where`` (a stage, a coexistence run) when the MTP's largest grade in its physical
+    part exceeds ``threshold`` (None or NaN: no MTP, nothing to flag)."""
+    if grade is not None and grade > threshold:
+        flags.append(f"{where}: the MTP extrapolates (max grade {grade:.3g} > {threshold}); "
+                     f"the structures of this {what} should go to active learning")
+
+
 def check_phase(result, phase, stage, temperature, p: Protocol, flags, lattice=None):
     """Raise :class:`PhaseError` (or :class:`LatticeChange`) when the stage left its phase,
     with the temperature where it happened (along reversible scaling: the first logged point
@@ -256,10 +264,7 @@ def check_phase(result, phase, stage, temperature, p: Protocol, flags, lattice=N
                          temperature=t_fail)
     if phase == "solid" and lattice is not None:
         check_lattice(result.get("lattice_end") or {}, lattice, stage, temperature, path)
-    g = result.get("max_grade")
-    if g is not None and g > p.break_threshold:
-        flags.append(f"{stage}: the MTP extrapolates (max grade {g:.3g} > {p.break_threshold}); "
-                     f"the structures of this stage should go to active learning")
+    flag_extrapolation(result.get("max_grade"), p.break_threshold, stage, "stage", flags)
     if result.get("core_energy_physical", 0.0) > 1e-4:
         flags.append(f"{stage}: the MTP's repulsive core acted in the physical system (up to "
                      f"{result['core_energy_physical'] * 1e3:.3f} meV/atom): atoms came closer than its min_dist, "
