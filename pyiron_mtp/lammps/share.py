@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["lammps_share_folder", "find_potential_file", "eam_pair"]
+__all__ = ["lammps_share_folder", "find_potential_file", "eam_pair", "pair_of_file"]
 
 
 def lammps_share_folder() -> Path | None:
@@ -46,3 +46,24 @@ def eam_pair(filename, species):
             raise ValueError(f"{name} is a single-element funcfl file (pair_style eam); got species {species}")
         return "eam", name
     return "eam/alloy", f"{name} {' '.join(species)}"
+
+
+#: file endings of the spline-MEAM formats and their pair styles (longest ending first)
+SPLINE_STYLES = ((".meam.sw.spline", "meam/sw/spline"), (".meam.spline", "meam/spline"))
+
+
+def pair_of_file(filename, species):
+    """(pair style, what follows ``pair_coeff * *``) of a many-body potential file, told by its
+    ending: the EAM formats of :func:`eam_pair` and spline MEAM (``*.meam.spline``,
+    ``*.meam.sw.spline``).  Other formats (MEAM with a library file, Tersoff, ...) need the
+    style and coefficients written out (``LammpsPotential(species, style, coeff, files)``)."""
+    name = Path(filename).name
+    species = [species] if isinstance(species, str) else list(species)
+    for ending, style in SPLINE_STYLES:
+        if name.endswith(ending):
+            return style, f"{name} {' '.join(species)}"
+    if name.endswith(".meam") or name.endswith(".tersoff") or name.endswith(".sw"):
+        raise ValueError(f"{name}: give the pair style and coefficients yourself "
+                         f"(LammpsPotential(species, style, coeff, files)); only EAM and spline-MEAM files "
+                         f"are recognised by their ending")
+    return eam_pair(name, species)
