@@ -184,6 +184,8 @@ def main():
                     help="auto: each chunk stops by train's own rules (early stopping, stall); none: every "
                          "chunk runs its full time (the parameters with the best validation score are still kept)")
     ap.add_argument("--max-memory", type=float, default=None, help="GiB for the design rows (default: auto)")
+    ap.add_argument("--sample", choices=["none", "auto"], default="none",
+                    help="'auto': fit growing random subsets first (train(sample='auto')); state files get '_sampled'")
     args = ap.parse_args()
     import ase.io
     from pyiron_mtp.training import TrainingSet, error_report_by, train
@@ -212,9 +214,10 @@ def main():
                          max_time=args.max_time,
                          seed=args.seed, precondition=precondition, progress=True,
                          baseline=None if args.baseline == "none" else "auto",
-                         max_memory="auto" if args.max_memory is None else args.max_memory * 2 ** 30)
+                         max_memory="auto" if args.max_memory is None else args.max_memory * 2 ** 30,
+                         sample=None if args.sample == "none" else "auto")
     wall, cpu = (time.time() - t0) / 60, (time.process_time() - c0) / 60
-    tag = f"level{args.level}" + ("" if args.baseline == "auto" else f"_{args.baseline}")
+    tag = _tag(args)
     pot.to_file(work / f"{tag}.mtp")
     report = error_report_by(pot, test_images, species=SPECIES)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
@@ -237,11 +240,17 @@ def main():
           f"peak_gib={peak:.2f} repulsive_pairs={repulsive}/{len(trainer.repulsion)}")
 
 
+def _tag(args):
+    """Name of a fit's state files: level, and the options that change the fit."""
+    return (f"level{args.level}" + ("" if args.baseline == "auto" else f"_{args.baseline}")
+            + ("" if args.sample == "none" else "_sampled"))
+
+
 def reference(args, work, train_set, test_images, precondition):
     """Continue the saved fit chunk by chunk until ``args.reference_factor`` times its CPU time (see the docstring)."""
     from pyiron_mtp import MTP
     from pyiron_mtp.training import error_report_by, train
-    tag = f"level{args.level}" + ("" if args.baseline == "auto" else f"_{args.baseline}")
+    tag = _tag(args)
     ref_tag = f"{tag}_reference" + ("" if args.reference_stopping == "auto" else "_nostop")
     start, state_path = work / f"{tag}.mtp", work / f"{ref_tag}.json"
     if not start.exists():

@@ -504,6 +504,32 @@ def test_melting_search_follows_the_evidence_from_a_bad_guess(monkeypatch, tmp_p
     assert len(res.windows) <= 5
 
 
+def test_heating_estimate_heats_on_past_its_end(eam, tmp_path):
+    """A crystal that is still crystalline at the end of the heating ramp (a refractory metal)
+    is heated on at the same rate from 0.9 x the end to twice it; the estimate comes from where
+    it melted; past ``max_end`` an error asks for a guess.  Fake LAMMPS: reads the ramp from the
+    script, the crystal melts at 6000 K."""
+    import re
+    from pyiron_mtp.free_energy.melting import SUPERHEATING, estimate_melting_temperature
+    ramps = []
+
+    def fake(script, folder, cores=1):
+        t_from, t_to = (float(x) for x in re.search(r"npt temp (\S+) (\S+)", script).groups())
+        n = int(re.search(r"^run (\d+)", script, re.M).group(1))
+        ramps.append((t_from, t_to, n))
+        t = np.linspace(t_from, t_to, 50)
+        np.savetxt(folder / "heating.txt", np.column_stack([t, np.where(t < 6000, 0.95, 0.01)]))
+    guess = estimate_melting_temperature(eam, "bcc", workdir=tmp_path, run=fake)
+    assert [r[:2] for r in ramps] == [(100.0, 4000.0), (3600.0, 8000.0)]
+    assert ramps[1][2] / (8000 - 3600) == pytest.approx(ramps[0][2] / 3900, rel=1e-3)     # same rate
+    t = np.linspace(3600, 8000, 50)
+    assert guess == pytest.approx(t[t >= 6000][0] / SUPERHEATING["bcc"])
+    # a rerun reads both stages back
+    assert estimate_melting_temperature(eam, "bcc", workdir=tmp_path, run=fake) == guess and len(ramps) == 2
+    with pytest.raises(RuntimeError, match="did not melt up to 4000 K; give a guess"):
+        estimate_melting_temperature(eam, "bcc", workdir=tmp_path / "capped", run=fake, max_end=5000)
+
+
 def test_melting_search_gives_up_with_the_evidence(monkeypatch, tmp_path):
     """A potential whose solid melts below the temperature where its liquid crystallises
     (inconsistent phases): a clear error naming the bracket, not an endless search."""

@@ -528,31 +528,46 @@ def _on_grid(res, temps, g, e):
 
 
 def estimate_melting_temperature(potential, lattice="fcc", atoms=256, t_start=100.0, t_end=4000.0, steps=20000,
-                                 workdir="melting_estimate", cores=1, seed=4242, run=None):
+                                 workdir="melting_estimate", cores=1, seed=4242, run=None, max_end=16000.0):
     """A first guess of T_m: the crystal heated in NPT from ``t_start`` to ``t_end`` melts
     (crystalline fraction below one half) at about ``SUPERHEATING[lattice]`` T_m (fcc 1.4, bcc 1.15);
-    coexistence corrects the rest.  The run stops once the crystal has molten."""
+    coexistence corrects the rest.  The run stops once the crystal has molten.  A crystal still
+    crystalline at ``t_end`` (a refractory metal, a potential that superheats) is heated on, at
+    the same rate, from 0.9 ``t_end`` to twice ``t_end`` - up to ``max_end`` (K), then an error
+    says so."""
     from . import stages
     from .engine import StageRunner, make_structure
     from .protocol import Protocol
     p = Protocol()
     start = make_structure(potential.species, lattice, atoms)
     rc = stages.order_parameters(lattice, start.get_volume() / len(start))
-    s = stages._Script(potential, p, rc).pair().monitor()
     td, pd = p.tdamp / 1000, p.pdamp / 1000
-    s.add(f"velocity all create {t_start!r} {seed} dist gaussian mom yes rot yes",
-          f"fix npt all npt temp {t_start!r} {t_end!r} {td!r} iso 0.0 0.0 {pd!r}",
-          "variable tv equal temp",
-          'fix heatlog all print 100 "${tv} ${cf}" file heating.txt screen no title ""',
-          # stop once molten: heated on to t_end a liquid boils, and the box of a gas costs minutes
-          "fix molten all halt 500 v_cf < 0.02 error continue", f"run {steps}")
+    rate = (t_end - t_start) / steps                 # K per step
 
-    def read(folder):
-        data = stages._table(folder / "heating.txt", 2)
-        return {"temperature": data[:, 0].tolist(), "crystalline": data[:, 1].tolist()}
-    res = StageRunner(potential, workdir, cores, run)(stages.Stage("heating", s.finish(), read), "heating", start)
-    t, c = np.array(res["temperature"]), np.array(res["crystalline"])
-    molten = np.flatnonzero(c < 0.5)
-    if len(molten) == 0:
-        raise RuntimeError(f"the crystal did not melt up to {t_end:g} K; give a guess of the melting temperature")
-    return float(t[molten[0]] / SUPERHEATING.get(lattice, 1.3))
+    def heating(t_from, t_to, n):
+        s = stages._Script(potential, p, rc).pair().monitor()
+        s.add(f"velocity all create {t_from!r} {seed} dist gaussian mom yes rot yes",
+              f"fix npt all npt temp {t_from!r} {t_to!r} {td!r} iso 0.0 0.0 {pd!r}",
+              "variable tv equal temp",
+              'fix heatlog all print 100 "${tv} ${cf}" file heating.txt screen no title ""',
+              # stop once molten: heated on to t_end a liquid boils, and the box of a gas costs minutes
+              "fix molten all halt 500 v_cf < 0.02 error continue", f"run {n}")
+
+        def read(folder):
+            data = stages._table(folder / "heating.txt", 2)
+            return {"temperature": data[:, 0].tolist(), "crystalline": data[:, 1].tolist()}
+        return stages.Stage("heating", s.finish(), read)
+
+    runner = StageRunner(potential, workdir, cores, run)
+    t_from, t_to, name = float(t_start), float(t_end), "heating"
+    while True:
+        res = runner(heating(t_from, t_to, int(round((t_to - t_from) / rate))), name, start)
+        t, c = np.array(res["temperature"]), np.array(res["crystalline"])
+        molten = np.flatnonzero(c < 0.5)
+        if len(molten):
+            return float(t[molten[0]] / SUPERHEATING.get(lattice, 1.3))
+        if 2 * t_to > max_end:
+            raise RuntimeError(f"the crystal did not melt up to {t_to:g} K; give a guess of the melting temperature")
+        log.warning("heating estimate: the %s crystal is still crystalline at %.0f K; heating on to %.0f K",
+                    lattice, t_to, 2 * t_to)
+        t_from, t_to, name = 0.9 * t_to, 2 * t_to, f"heating_to_{2 * t_to:.0f}"
