@@ -848,6 +848,57 @@ def test_size_check_matches_the_small_solids_statistics(monkeypatch, tmp_path):
     assert any("error scaled from the smaller solid" in f for f in res.flags)
 
 
+def test_more_repetitions_until_the_target_error(monkeypatch, tmp_path):
+    """T_m's error above ``target_error``: the part contributing most gets doubled repetitions
+    (here the one-repetition larger solid, 1 -> 2 -> 4; its error floored at the small solid's
+    scaled by sqrt(N_s R_s / (N_b R_b)) although the model claims 1e-6) until the error is below
+    the target; a target missed at ``max_repeats`` is flagged.  Errors per repetition: solid
+    1e-3, liquid 4e-4 eV/atom."""
+    from pyiron_mtp.free_energy import melting
+    calls, big_repeats = [], []
+    model = _model_free_energy(calls, size_coefficient=0.5)
+
+    def run(potential, phase, temperature, atoms=500, repeats=3, protocol=None, **kw):
+        res = model(potential, phase, temperature, atoms=atoms, **kw)
+        res.repetitions = [{"switching_steps": 25000}] * repeats
+        if atoms == 2000:
+            big_repeats.append(repeats)
+            res.free_energy_error = float("nan") if repeats == 1 else 1e-6
+        else:
+            per_rep = 1e-3 if phase == "solid" else 4e-4
+            res.free_energy_error = np.full_like(np.asarray(res.free_energy, float), per_rep / np.sqrt(repeats))
+        return res
+    monkeypatch.setattr(melting, "free_energy", run)
+    res = melting.melting_point(None, "fcc", 1300.0, method="free_energy", window=0.05, workdir=tmp_path / "a",
+                                parallel=2, progress=False, size_check_atoms=2000)
+    assert big_repeats == [1, 2, 4]
+    more = [st for st in res.steps if st["outcome"] == "more repetitions"]
+    assert len(more) == 2 and all("larger solid" in st["reason"] for st in more)
+    ds, a = 0.12 / 1300, 1 / 3
+    e_s, e_l = 1e-3 / np.sqrt(3), 4e-4 / np.sqrt(3)
+    e_b = e_s * np.sqrt(1500 / (2000 * 4))
+    assert res.finite_size["free_energy_error"][1] == pytest.approx(e_b, rel=1e-9)
+    expected = np.sqrt(e_l ** 2 + (a * e_s) ** 2 + ((1 + a) * e_b) ** 2) / ds
+    assert res.melting_temperature_error == pytest.approx(expected, rel=1e-3) and expected < 5.0
+    assert res.melting_temperature == pytest.approx(1300.0, abs=0.3)
+    # without a size correction the solid dominates: 3 -> 6 repetitions, then the cap is flagged
+    def noisy(potential, phase, temperature, atoms=500, repeats=3, **kw):
+        res = run(potential, phase, temperature, atoms=atoms, repeats=repeats, **kw)
+        res.free_energy_error = res.free_energy_error * (3.0 if phase == "solid" else 1.0)
+        calls.append(("reps", phase, repeats))
+        return res
+    monkeypatch.setattr(melting, "free_energy", noisy)
+    calls.clear()
+    capped = melting.melting_point(None, "fcc", 1300.0, method="free_energy", window=0.05, workdir=tmp_path / "b",
+                                   parallel=2, progress=False, size_check_atoms=None)
+    assert ("reps", "solid", 6) in calls and ("reps", "liquid", 6) not in calls
+    assert capped.melting_temperature_error > 5.0
+    assert any("above the target 5 K with 6 repetitions of the solid" in f for f in capped.flags)
+    off = melting.melting_point(None, "fcc", 1300.0, method="free_energy", window=0.05, workdir=tmp_path / "c",
+                                parallel=2, progress=False, size_check_atoms=None, target_error=None)
+    assert not any(st["outcome"] == "more repetitions" for st in off.steps)
+
+
 def test_coexistence_repeats_share_the_ranks_and_one_phase_stops_a_run(eam, tmp_path):
     """With two ranks the two repeats run at once on one rank each (the search runs on both);
     every NPH run carries a halt at the solid-like fractions min_fraction / 2 and 1 - that."""

@@ -11,6 +11,7 @@ without a crossing from its side.  Energies in eV/atom, temperatures in K.
 """
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -161,7 +162,8 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
                   protocol=None, window=None, workdir=None, cores=1, parallel=1, seed=12345,
                   max_windows=6, liquid_atoms=None, size_check_atoms="auto", coexistence_atoms=2000,
                   coexistence_steps=(10000, 5000, 3000, 50000), coexistence_repeats=3,
-                  follow_lattice=True, competing_lattices="auto", progress=True, run=None) -> MeltingResult:
+                  follow_lattice=True, competing_lattices="auto", target_error=5.0, max_repeats="auto",
+                  progress=True, run=None) -> MeltingResult:
     """Melting temperature (K) of ``potential`` (a :class:`LammpsPotential`) for ``lattice``.
 
     ``method``: "both" (default: solid-liquid coexistence gives the first guess, free energies
@@ -196,11 +198,21 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
     competitor that does not stay in its own lattice or melts is recorded as mechanically
     unstable (one repetition settles an unstable or a far higher competitor, see
     :func:`_compare_lattice`).  Every comparison is in ``result.lattice_comparison`` (G_other - G_solid at T_m).
+
+    ``target_error`` (K, default 5; None: off): while the free-energy T_m's error is above it,
+    the part that contributes most to it (the solid, the liquid or the larger solid of the size
+    correction) gets more repetitions (doubled, at most ``max_repeats``, "auto": twice
+    ``repeats``), and T_m is recomputed from all of them (``result.steps`` says which part
+    and why); a target still missed at the cap is flagged.  The larger solid's error is never
+    taken below the small solid's scaled by sqrt(N_small R_small / (N_big R_big)): two or three
+    repetitions alone say little about their own scatter.
     """
     if method not in ("both", "free_energy", "coexistence"):
         raise ValueError(f"method must be 'both', 'free_energy' or 'coexistence', got {method!r}")
     if size_check_atoms == "auto":
         size_check_atoms = 4 * atoms if atoms < 1500 else None
+    if max_repeats == "auto":
+        max_repeats = 2 * repeats
     if workdir is None:
         from .engine import default_workdir
         workdir = default_workdir("melting_point", potential, lattice=lattice, atoms=atoms, liquid_atoms=liquid_atoms,
@@ -245,7 +257,8 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
         windows.append([t_lo, t_hi])
         window_lattices.append(lattice)
         tag = _tag(lattice, t_lo, t_hi)
-        solid, liquid = _both_phases(potential, t_lo, t_hi, workdir / f"solid_{tag}", workdir / f"liquid_{tag}",
+        solid_dir, liquid_dir = workdir / f"solid_{tag}", workdir / f"liquid_{tag}"
+        solid, liquid = _both_phases(potential, t_lo, t_hi, solid_dir, liquid_dir,
                                      parallel, dict(kwargs, lattice=lattice), liquid_atoms)
         reasons = []
         if isinstance(solid, LatticeChange):
@@ -296,6 +309,7 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
             steps.append({"window": [t_lo, t_hi], "outcome": "lower solid", "reason": msg})
             lattice, solid = entry["lattice"], alt
             tag = _tag(lattice, t_lo, t_hi)
+            solid_dir = workdir / f"solid_{tag}"
             gs = np.interp(temps, alt.temperatures, alt.free_energy)
             es = np.interp(temps, alt.temperatures, alt.free_energy_error)
             found = crossing(temps, gs, es, gl, el)
@@ -304,13 +318,52 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
                 continue
             tm, err, ds = found
         steps.append({"window": [t_lo, t_hi], "outcome": "crossing", "reason": f"T_m = {tm:.1f} K"})
-        finite_size = None
-        if size_check_atoms:
-            big = _size_check(potential, solid, t_lo, size_check_atoms, workdir / f"solid_{size_check_atoms}_{tag}",
-                              dict(kwargs, lattice=lattice))
-            finite_size = _size_correction(solid, big, ds, tm, float(np.interp(tm, temps, es)),
-                                           float(np.interp(tm, temps, el)))
-            tm, err = finite_size["melting_temperature"], finite_size["melting_temperature_error"]
+        phase_kwargs = dict(kwargs, lattice=lattice)
+        big, big_dir = None, workdir / f"solid_{size_check_atoms}_{tag}"
+        reps = {"solid": repeats, "liquid": repeats, "larger solid": None}
+        while True:
+            finite_size = None
+            if size_check_atoms:
+                big = big or _size_check(potential, solid, t_lo, size_check_atoms, big_dir, phase_kwargs)
+                reps["larger solid"] = max(1, len(getattr(big, "repetitions", []) or []))
+                finite_size = _size_correction(solid, big, ds, tm, float(np.interp(tm, temps, es)),
+                                               float(np.interp(tm, temps, el)))
+                tm_c, err = finite_size["melting_temperature"], finite_size["melting_temperature_error"]
+            else:
+                tm_c = tm
+            if not target_error or err <= target_error:
+                break
+            part = _largest_error_part(finite_size, float(np.interp(tm, temps, es)), float(np.interp(tm, temps, el)))
+            if reps[part] >= max_repeats:
+                flags.append(f"T_m's error {err:.1f} K is above the target {target_error:g} K with {max_repeats} "
+                             f"repetitions of the {part} (its largest part): raise max_repeats or atoms")
+                break
+            more = min(max_repeats, 2 * reps[part])
+            why = (f"T_m = {tm_c:.1f} +- {err:.1f} K, above the target {target_error:g} K; the {part} contributes "
+                   f"most: {reps[part]} -> {more} repetitions")
+            log.info(why)
+            steps.append({"window": [t_lo, t_hi], "outcome": "more repetitions", "reason": why})
+            reps[part] = more
+            if part == "larger solid":
+                big = _size_check(potential, solid, t_lo, size_check_atoms, big_dir, phase_kwargs, repeats=more)
+                continue
+            one = dict(phase_kwargs, repeats=more, **_slots(kwargs, more))
+            if part == "solid":
+                solid = free_energy(potential, "solid", t_lo, tmax=t_hi, workdir=solid_dir, **one)
+                gs = np.interp(temps, solid.temperatures, solid.free_energy)
+                es = np.interp(temps, solid.temperatures, solid.free_energy_error)
+            else:
+                liquid = free_energy(potential, "liquid", t_hi, tmax=t_lo, workdir=liquid_dir,
+                                     **dict(one, atoms=liquid_atoms or atoms))
+                gl = np.interp(temps, lt, np.asarray(liquid.free_energy)[::-1])
+                el = np.interp(temps, lt, np.asarray(liquid.free_energy_error)[::-1])
+            found = crossing(temps, gs, es, gl, el)
+            if found is None:
+                raise RuntimeError(f"the crossing of G_s and G_l in {t_lo}-{t_hi} K vanished with more repetitions of "
+                                   f"the {part}; the steps: " + " | ".join(x["reason"] for x in steps))
+            tm, err, ds = found
+        if finite_size is not None:
+            tm = tm_c
             flags.append(f"finite size: T_m of the {finite_size['atoms'][0]}-atom solid corrected by "
                          f"{finite_size['correction']:+.1f} +- {finite_size['correction_error']:.1f} K to N -> infinity "
                          f"(G_s at {t_lo} K with {finite_size['atoms'][1]} atoms, linear in 1/N"
@@ -370,17 +423,22 @@ def _slots(kwargs, repeats):
     return {"parallel": at_once, "cores": cores}
 
 
-def _size_check(potential, solid, temperature, atoms, workdir, kwargs):
+def _size_check(potential, solid, temperature, atoms, workdir, kwargs, repeats=None):
     """G of a larger solid at ``temperature`` for the finite-size extrapolation.
 
     Its statistics match the small solid's (free-energy fluctuations per atom go as 1/sqrt(N)):
     ``round(repeats x N_small / N_big)`` repetitions, at least one, on all the slots; it switches
     as slowly as the slowest repetition of the small solid did and is not switched again on
-    dissipation (a bias of the switching rate is intensive and cancels in the extrapolation)."""
+    dissipation (a bias of the switching rate is intensive and cancels in the extrapolation).
+    ``repeats``: more repetitions later; they keep the switching rate the folder already holds."""
     p = kwargs.get("protocol") or Protocol()
     done = [r.get("switching_steps") for r in getattr(solid, "repetitions", []) or [] if r.get("switching_steps")]
     p = replace(p, switching_steps=int(max(done, default=p.switching_steps)), switching_doublings=0)
-    repeats = max(1, round(kwargs["repeats"] * (solid.atoms or kwargs["atoms"]) / atoms))
+    held = Path(workdir) / "settings.json"
+    if held.exists():
+        p = replace(p, switching_steps=int(json.loads(held.read_text())["protocol"]["switching_steps"]))
+    if repeats is None:
+        repeats = max(1, round(kwargs["repeats"] * (solid.atoms or kwargs["atoms"]) / atoms))
     return free_energy(potential, "solid", temperature, workdir=workdir,
                        **dict(kwargs, atoms=atoms, repeats=repeats, protocol=p, **_slots(kwargs, repeats)))
 
@@ -392,14 +450,16 @@ def _size_correction(solid, big, ds, tm, e_solid_tm, e_liquid_tm):
     Errors: the shift (1 + a)(G_big - G_small), a = (1/N_big) / (1/N_small - 1/N_big), shares
     G_small with the solid's curve, so the corrected T_m's error is
     sqrt(e_l^2 + (e_s(T_m)^2 - e_small^2) + a^2 e_small^2 + (1 + a)^2 e_big^2) / dS (the reversible
-    scaling's own part of e_s kept).  A larger solid of one repetition has its error from the
-    small solid's, scaled by sqrt(N_small R_small / (N_big R_big))."""
+    scaling's own part of e_s kept).  The larger solid's error is the small solid's scaled by
+    sqrt(N_small R_small / (N_big R_big)) where it has one repetition or its own estimate is
+    lower (from a few repetitions it is too uncertain to go below that)."""
     g_small, e_small = float(np.atleast_1d(solid.free_energy)[0]), float(np.atleast_1d(solid.free_energy_error)[0])
     g_big, e_big = float(np.atleast_1d(big.free_energy)[0]), float(np.atleast_1d(big.free_energy_error)[0])
     reps = [max(1, len(getattr(r, "repetitions", []) or [])) for r in (solid, big)]
-    scaled = not np.isfinite(e_big)
+    expected = e_small * np.sqrt(solid.atoms * reps[0] / (big.atoms * reps[1]))
+    scaled = not np.isfinite(e_big) or e_big < expected
     if scaled:
-        e_big = e_small * np.sqrt(solid.atoms * reps[0] / (big.atoms * reps[1]))
+        e_big = expected
     g_inf, e_inf = size_extrapolation(g_small, e_small, solid.atoms, g_big, e_big, big.atoms)
     a = (1.0 / big.atoms) / (1.0 / solid.atoms - 1.0 / big.atoms)
     shift = g_inf - g_small
@@ -411,6 +471,20 @@ def _size_correction(solid, big, ds, tm, e_solid_tm, e_liquid_tm):
             "temperature": float(big.temperature), "shift": shift, "correction": -shift / ds,
             "correction_error": e_shift / ds, "melting_temperature_uncorrected": tm,
             "melting_temperature": tm - shift / ds, "melting_temperature_error": float(np.sqrt(var) / ds)}
+
+
+def _largest_error_part(finite_size, e_solid_tm, e_liquid_tm):
+    """Which part contributes most to T_m's variance: "solid", "liquid" or "larger solid"
+    (the terms of :func:`_size_correction`; without a size correction e_s^2 against e_l^2)."""
+    if finite_size is None:
+        parts = {"solid": e_solid_tm ** 2, "liquid": e_liquid_tm ** 2}
+    else:
+        (n_small, n_big), (_, e_big) = finite_size["atoms"], finite_size["free_energy_error"][:2]
+        e_small = finite_size["free_energy_error"][0]
+        a = (1.0 / n_big) / (1.0 / n_small - 1.0 / n_big)
+        parts = {"solid": max(e_solid_tm ** 2 - e_small ** 2, 0.0) + (a * e_small) ** 2,
+                 "liquid": e_liquid_tm ** 2, "larger solid": ((1 + a) * e_big) ** 2}
+    return max(parts, key=parts.get)
 
 
 def competing_lattices_from(value):
