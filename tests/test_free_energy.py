@@ -231,6 +231,28 @@ def test_a_solid_that_leaves_its_lattice_is_a_phase_change(eam, tmp_path):
     assert fractions["fcc"] + fractions["hcp"] > 0.5 and fractions["bcc"] < 0.1
 
 
+def test_one_noisy_sample_is_not_a_phase_change():
+    """Phase changes are judged on the mean of three consecutive samples of the crystalline
+    fraction (and of the last two, the state a stage ends in): the trace of a bcc W crystal at
+    4608 K (one sample at 0.43 among 0.5-0.8) stays a solid; a solid that melts within a short
+    stage, a liquid that crystallises, and where along a path it happened, are still caught."""
+    hot_bcc = [1, 1, 0.854, 0.565, 0.623, 0.674, 0.711, 0.662, 0.704, 0.799, 0.720, 0.697, 0.697, 0.678, 0.627,
+               0.650, 0.637, 0.426, 0.641, 0.581, 0.706, 0.590, 0.697, 0.697]
+    low, high = stages.sustained_extremes(hot_bcc)
+    assert low > 0.5 and min(hot_bcc) < 0.5 and high == pytest.approx(1.0 * 2 / 3 + 0.854 / 3)
+    assert stages.first_sustained(hot_bcc, below=0.5) is None
+    melting = [1.0, 0.583, 0.231]                     # start, one sample, end of a 600-step stage
+    assert stages.sustained_extremes(melting)[0] == pytest.approx(0.407)
+    assert stages.first_sustained(melting, below=0.5) == 2
+    path = [0.95, 0.9, 0.92, 0.45, 0.9, 0.93, 0.3, 0.1, 0.05, 0.02]
+    assert stages.first_sustained(path, below=0.5) == 6
+    liquid = [0.05, 0.1, 0.6, 0.08, 0.2, 0.55, 0.7, 0.8]
+    assert stages.first_sustained(liquid, above=0.5) == 5
+    assert stages.sustained_extremes([0.2, 0.9])[1] == 0.9          # fewer samples: plain extremes
+    table = np.array([[0, 1.0], [0, 1.0], [500, 0.6], [1000, 0.4], [1000, 0.5]])
+    assert stages._samples_by_step(table).tolist() == [[0, 1.0], [500, 0.6], [1000, 0.5]]
+
+
 def test_changed_lattice_rules():
     assert stages.changed_lattice({"bcc": 0.0, "fcc": 0.38, "hcp": 0.44}, "bcc") == "hcp"
     assert stages.changed_lattice({"bcc": 0.97, "fcc": 0.0, "hcp": 0.0}, "bcc") is None

@@ -247,17 +247,18 @@ def check_phase(result, phase, stage, temperature, p: Protocol, flags, lattice=N
     past the threshold); add flags for extrapolation, the repulsive core and dissipation."""
     path = np.asarray(result.get("crystalline_path", []), dtype=float).reshape(-1, 2)
     if phase == "solid" and result["crystalline_min"] < p.solid_min_fraction:
-        bad = path[path[:, 1] < p.solid_min_fraction, 0] if len(path) else []
-        t_fail = float(bad[0]) if len(bad) else float(temperature)
+        k = stages.first_sustained(path[:, 1], below=p.solid_min_fraction) if len(path) else None
+        t_fail = float(path[k, 0]) if k is not None else float(temperature)
         raise PhaseError(f"the solid melted (or lost its lattice) during {stage} at {t_fail:g} K: crystalline "
-                         f"fraction fell to {result['crystalline_min']:.2f} (needs >= {p.solid_min_fraction}); "
+                         f"fraction fell to {result['crystalline_min']:.2f} over {stages.SUSTAINED_SAMPLES} samples "
+                         f"(needs >= {p.solid_min_fraction}); "
                          f"lower the temperature or check the potential", phase=phase, stage=stage,
                          temperature=t_fail)
     # a liquid is prepared from a crystal: its equilibration is judged at its end
     liquid_fraction = result["crystalline_end"] if stage == "equilibration" else result["crystalline_max"]
     if phase == "liquid" and liquid_fraction > p.liquid_max_fraction:
-        bad = path[path[:, 1] > p.liquid_max_fraction, 0] if len(path) else []
-        t_fail = float(bad[0]) if len(bad) else float(temperature)
+        k = stages.first_sustained(path[:, 1], above=p.liquid_max_fraction) if len(path) else None
+        t_fail = float(path[k, 0]) if k is not None else float(temperature)
         raise PhaseError(f"the liquid is not a liquid during {stage} at {t_fail:g} K: crystalline fraction "
                          f"{liquid_fraction:.2f} (allowed <= {p.liquid_max_fraction}); it was not melted "
                          f"or it crystallised - raise melt_temperature / the temperature", phase=phase, stage=stage,

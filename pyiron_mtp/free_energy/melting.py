@@ -637,9 +637,9 @@ def estimate_melting_temperature(potential, lattice="fcc", atoms=256, t_start=10
     while True:
         res = runner(heating(t_from, t_to, int(round((t_to - t_from) / rate))), name, start)
         t, c = np.array(res["temperature"]), np.array(res["crystalline"])
-        molten = np.flatnonzero(c < 0.5)
-        if len(molten):
-            return float(t[molten[0]] / SUPERHEATING.get(lattice, 1.3))
+        molten = stages.first_sustained(c, below=0.5)      # one noisy sample of a hot crystal is not melting
+        if molten is not None:
+            return float(t[molten] / SUPERHEATING.get(lattice, 1.3))
         if 2 * t_to > max_end:
             raise RuntimeError(f"the crystal did not melt up to {t_to:g} K; give a guess of the melting temperature")
         log.warning("heating estimate: the %s crystal is still crystalline at %.0f K; heating on to %.0f K",

@@ -198,6 +198,59 @@ def _common(folder, physical_until=None, graded_until=None, preparation=None):
     return out
 
 
+#: consecutive samples (500 steps apart) whose mean judges a stage's crystalline fraction: one
+#: noisy sample is not a phase change (a hot bcc crystal, W at 4600 K, reads 0.43-0.80 around 0.65)
+SUSTAINED_SAMPLES = 3
+
+
+def _window_means(v, n):
+    """Means of every ``n`` consecutive values and, last, of the final ``n - 1`` (the state a
+    stage ends in counts once two samples agree on it); the plain values below ``n`` samples."""
+    if len(v) < n:
+        return v, np.arange(len(v)), np.ones(len(v), int)
+    means = np.convolve(v, np.ones(n) / n, mode="valid")
+    starts, sizes = np.arange(len(means)), np.full(len(means), n)
+    if n > 2:
+        means = np.append(means, v[-(n - 1):].mean())
+        starts, sizes = np.append(starts, len(v) - n + 1), np.append(sizes, n - 1)
+    return means, starts, sizes
+
+
+def sustained_extremes(values, n=SUSTAINED_SAMPLES):
+    """(lowest, highest) mean of ``n`` consecutive ``values`` (:func:`_window_means`)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return float("nan"), float("nan")
+    means = _window_means(v, n)[0]
+    return float(means.min()), float(means.max())
+
+
+def first_sustained(values, below=None, above=None, n=SUSTAINED_SAMPLES):
+    """Index of the first sample past the threshold (below ``below`` or above ``above``) inside
+    the first window of :func:`_window_means` whose mean is past it; None if there is none."""
+    v = np.asarray(values, dtype=float)
+    past = (lambda x: x < below) if below is not None else (lambda x: x > above)
+    means, starts, sizes = _window_means(v, n)
+    hits = np.flatnonzero(past(means))
+    if not len(hits):
+        return None
+    k, size = int(starts[hits[0]]), int(sizes[hits[0]])
+    inside = np.flatnonzero(past(v[k:k + size]))
+    return k + int(inside[0]) if len(inside) else k
+
+
+def _samples_by_step(table):
+    """Rows of a (step, value) table in step order, one per step (the last written: a step
+    printed by two consecutive runs appears twice)."""
+    if not len(table):
+        return table
+    order = np.argsort(table[:, 0], kind="stable")
+    t = table[order]
+    last = np.append(t[1:, 0] != t[:-1, 0], True)
+    return t[last]
+
+
 def _common_phase(folder, physical_until=None, graded_until=None, preparation=None):
     """Grades and crystalline fractions of a stage.  ``physical_until``: the step up to which
     the system is the physical one (Frenkel-Ladd: an Einstein crystal has no lattice
@@ -214,14 +267,18 @@ def _common_phase(folder, physical_until=None, graded_until=None, preparation=No
     if preparation is not None and len(g):
         inside = _in_steps(g[:, 0], preparation)
         g, g_prep = g[~inside], g[inside]
-    c = _table(folder / "crystalline.txt", 2)
+    c = _samples_by_step(_table(folder / "crystalline.txt", 2))
     start, end = _log_value(folder, "CRYSTALLINE_START"), _log_value(folder, "CRYSTALLINE_END")
+    head = [] if len(c) and c[0, 0] == 0 else [start]       # step 0 is the start
     if physical_until is not None:
-        along = np.concatenate([[start], c[c[:, 0] <= physical_until, 1]])
+        along = np.concatenate([head, c[c[:, 0] <= physical_until, 1]])
     else:
-        along = np.concatenate([[start, end], c[:, 1]])
+        along = np.concatenate([head, c[:, 1], [end]])
+    low, high = sustained_extremes(along)
     return {"crystalline_start": start, "crystalline_end": end,
-            "crystalline_min": float(np.nanmin(along)), "crystalline_max": float(np.nanmax(along)),
+            # extremes of the mean over SUSTAINED_SAMPLES samples (these judge phase changes)
+            "crystalline_min": low, "crystalline_max": high,
+            "crystalline_min_sample": float(np.nanmin(along)), "crystalline_max_sample": float(np.nanmax(along)),
             "lattice_end": lattice_fractions(folder),
             "max_grade": float(g[:, 1].max()) if len(g) else None,
             "max_grade_path": float(g_all[:, 1].max()) if len(g_all) else None,
