@@ -595,7 +595,7 @@ def _fake_coexistence_run(tm, width=150.0, log=None):
         np.savetxt(folder / "coexistence.txt", rows)
         np.savetxt(folder / "crystalline.txt", rows[:, [0, 2]])
         (folder / "log.lammps").write_text(f"CRYSTALLINE_START 1.0\nCRYSTALLINE_END {cf[-1]}\n"
-                                           f"LATTICE_END 0.0 {0.5 * cf[-1]} 0.0\nCRYSTALLINE_QUENCHED {cf[-1]}\n")
+                                           f"LATTICE_END 0.0 {0.5 * cf[-1]} 0.0\n")
     return run
 
 
@@ -629,21 +629,6 @@ def test_coexistence_search_brackets_and_settles(eam, tmp_path, start):
     assert again.melting_temperature == res.melting_temperature
 
 
-def test_coexistence_verdict_uses_the_quenched_box():
-    """A box that crystallised and heated far above T0 reads a running share of ~0.6 of the
-    crystal at T0 (hot bcc W); its quench says it is one crystal: "solid", not coexistence.  A
-    quench at ~0.5 leaves a coexisting verdict; runs from before the quench was printed (NaN) are
-    judged on the running share alone; every coexistence script prints the quenched share."""
-    from pyiron_mtp.free_energy import coexistence
-    steps = np.arange(0, 50001, 100)
-    trace = np.column_stack([steps, 4860 + 0 * steps, 0.6 + 0.02 * np.sin(steps / 3000.0)])
-    assert coexistence._judge(trace, 0.1)[0] == "coexisting"
-    assert coexistence._judge(trace, 0.1, quenched=0.97)[0] == "solid"
-    assert coexistence._judge(trace, 0.1, quenched=0.52)[0] == "coexisting"
-    assert coexistence._judge(trace, 0.1, quenched=0.03)[0] == "liquid"
-    assert coexistence._judge(trace, 0.1, quenched=float("nan"))[0] == "coexisting"
-
-
 def test_coexistence_repeats_combine_and_flag(eam, tmp_path):
     """Repeats that disagree widen the error to their scatter; a repeat whose box turned
     liquid is left out and said; a run still drifting in its second half is flagged."""
@@ -674,7 +659,7 @@ def test_coexistence_repeats_combine_and_flag(eam, tmp_path):
         np.savetxt(folder / "coexistence.txt", rows)
         np.savetxt(folder / "crystalline.txt", rows[:, [0, 2]])
         (folder / "log.lammps").write_text(f"CRYSTALLINE_START 1.0\nCRYSTALLINE_END {cf[-1]}\n"
-                                           f"LATTICE_END 0.0 {0.5 * cf[-1]} 0.0\nCRYSTALLINE_QUENCHED {cf[-1]}\n")
+                                           f"LATTICE_END 0.0 {0.5 * cf[-1]} 0.0\n")
     res = coexistence_melting_point(eam, "fcc", 1330.0, atoms=500, workdir=tmp_path, run=run)
     assert calls == ["T1330", f"T{round(res.runs[0]['mean_temperature'])}_rep1",
                      f"T{round(res.runs[0]['mean_temperature'])}_rep2"]
@@ -952,7 +937,7 @@ def test_coexistence_repeats_share_the_ranks_and_one_phase_stops_a_run(eam, tmp_
         assert 'variable onephase equal "c_cfrac < 0.1 * v_cfref || c_cfrac > 0.9 * v_cfref"' in script
         assert script.index('print "CRYSTAL_REFERENCE ${cfref}"') < script.index("fix nph")
         assert script.index("fix onephase all halt 500 v_onephase > 0.5 error continue") < script.index(
-            "unfix onephase") < script.index("LATTICE_END") < script.index('print "CRYSTALLINE_QUENCHED')
+            "unfix onephase") < script.index("LATTICE_END")
         fake(script, folder, cores)
     res = coexistence_melting_point(eam, "fcc", 1300.0, atoms=500, workdir=tmp_path, cores=2, min_fraction=0.2,
                                     run=run)

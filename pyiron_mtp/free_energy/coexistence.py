@@ -138,9 +138,8 @@ def _script(potential, p: Protocol, lattice, order, temperature, seed, steps, st
         data[:, 2] = data[:, 2] / ref          # solid share of the box: 1 for the crystal at T0
         # melting and cooling the upper half is preparation: the MTP's grades there are kept apart
         prep = (solid_steps, solid_steps + melt_steps + cool_steps)
-        quenched = stages._log_value(folder, "CRYSTALLINE_QUENCHED")       # nan in runs from before
         return {**stages._common_phase(folder, preparation=prep), "trace": data.tolist(), "timestep": p.timestep,
-                "crystal_reference": ref, "quenched_fraction": quenched}
+                "crystal_reference": ref}
     return stages.Stage("coexistence", s.finish(lattice_check=True, solid_only=True), read)
 
 
@@ -196,20 +195,15 @@ def combine_runs(means, errors, drifts=None):
     return tm, max(own, scatter)
 
 
-def _judge(trace, min_fraction, quenched=float("nan")):
-    """('coexisting' | 'solid' | 'liquid', mean T of the second half, its error, mean fraction).
-
-    ``quenched``: the solid-like share of the box after the final quench.  The running share is
-    measured against the crystal at T0 and reads a box that crystallised and heated far above T0
-    as partly liquid (hot bcc W: 0.5-0.7 of the crystal's reading at T0); the quenched box is free
-    of that - above ``1 - min_fraction`` it crystallised, below ``min_fraction`` it melted."""
+def _judge(trace, min_fraction):
+    """('coexisting' | 'solid' | 'liquid', mean T of the second half, its error, mean fraction)."""
     tr = np.asarray(trace)
     half = tr[len(tr) // 2:]
     t, cf = half[:, 1], half[:, 2]
     err = _block_error(t)
-    if cf.min() < min_fraction or quenched < min_fraction:
+    if cf.min() < min_fraction:
         outcome = "liquid"
-    elif cf.max() > 1.0 - min_fraction or quenched > 1.0 - min_fraction:
+    elif cf.max() > 1.0 - min_fraction:
         outcome = "solid"
     else:
         outcome = "coexisting"
@@ -219,12 +213,11 @@ def _judge(trace, min_fraction, quenched=float("nan")):
 def _run_info(res, t0, min_fraction, lattice, p):
     """One NPH run judged (:func:`_judge`) and, unless it melted, its quenched solid checked for
     its lattice (:class:`~.engine.LatticeChange` otherwise)."""
-    outcome, t_mean, t_err, cf = _judge(res["trace"], min_fraction, res.get("quenched_fraction", float("nan")))
+    outcome, t_mean, t_err, cf = _judge(res["trace"], min_fraction)
     if outcome != "liquid":
         check_lattice(res.get("lattice_end") or {}, lattice, "coexistence", t_mean)
     return {"start_temperature": t0, "outcome": outcome, "mean_temperature": t_mean, "mean_temperature_error": t_err,
-            "solid_fraction": cf, "quenched_fraction": res.get("quenched_fraction", float("nan")),
-            "trace": res["trace"], "timestep": res.get("timestep", p.timestep),
+            "solid_fraction": cf, "trace": res["trace"], "timestep": res.get("timestep", p.timestep),
             **{k: np.nan if res.get(k) is None else res[k] for k in ("max_grade", "max_grade_preparation")}}
 
 

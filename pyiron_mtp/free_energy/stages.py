@@ -130,10 +130,7 @@ class _Script:
                 self.lines += [f'variable is_{name} atom "c_ackland=={k + 1}"',
                                f"compute n_{name} {group} reduce ave v_is_{name}"]
             self.lines += ["min_style cg", "minimize 0.0 1.0e-3 1000 10000",
-                           'print "LATTICE_END ' + " ".join(f"$(c_n_{n}:%.6f)" for n in LATTICE_TYPES) + '"',
-                           # the solid-like share of the quenched box: free of thermal noise (a hot
-                           # crystal quenches to ~1, a liquid to an amorphous ~0)
-                           'print "CRYSTALLINE_QUENCHED $(c_cfrac:%.6f)"']
+                           'print "LATTICE_END ' + " ".join(f"$(c_n_{n}:%.6f)" for n in LATTICE_TYPES) + '"']
         self.lines += ['print "STAGE_DONE"']
         return "\n".join(self.lines) + "\n"
 
