@@ -991,6 +991,43 @@ def test_coexistence_measures_the_box_against_its_own_crystal(eam, tmp_path):
     assert res.melting_temperature == pytest.approx(1450.0, abs=2.0)
 
 
+def test_a_box_that_crystallised_far_above_its_start_is_not_coexistence(eam, tmp_path):
+    """Hot bcc W: the crystal's solid-like reading falls with T (0.78 at 4312 K, 0.56 at 4861 K).
+    A box from 4312 K crystallises and heats itself to 4861 K, where its raw 0.55 reads 0.71 of
+    the crystal at T0 - coexistence by the trace.  Its repeats from 4861 K measure the crystal
+    there (0.56) and melt: against that reference the first box was solid, so T_m lies between
+    4312 and 4861 K and the search goes on (from 4586 K, where the box coexists at 4580 K)."""
+    from pyiron_mtp.free_energy.coexistence import coexistence_melting_point
+    starts = []
+
+    def ref(t):
+        return 0.9 - 0.0004 * (t - 4000.0)
+
+    def run(script, folder, cores=1):
+        t0 = float(script.split("velocity all create ")[1].split()[0])
+        starts.append(t0)
+        steps = np.arange(0, 50001, 100)
+        noise = np.random.default_rng(int(t0) + len(starts)).normal(0, 5, len(steps))
+        if t0 < 4450:                                   # crystallises, heats up to 4861 K
+            temp, raw = 4861.0 + noise, np.full(len(steps), 0.55)
+        elif t0 <= 4700:                                # coexists at 4580 K
+            temp, raw = 4580.0 + noise, np.full(len(steps), 0.30)
+        else:                                           # melts, cools to 4560 K
+            temp, raw = 4560.0 + noise, np.maximum(0.0, 0.3 - steps / 20000.0)
+        rows = np.column_stack([steps, temp, raw, -8.0 + 0 * steps, 50.0 + 0 * steps])
+        np.savetxt(folder / "coexistence.txt", rows)
+        np.savetxt(folder / "crystalline.txt", rows[:, [0, 2]])
+        (folder / "log.lammps").write_text(f"CRYSTALLINE_START {ref(t0)}\nCRYSTAL_REFERENCE {ref(t0):.6f}\n"
+                                           f"CRYSTALLINE_END {raw[-1]}\nLATTICE_END 0.95 0.0 0.0\n")
+    res = coexistence_melting_point(eam, "bcc", 4312.0, atoms=500, workdir=tmp_path, run=run)
+    assert starts[:3] == [4312.0, 4861.0, 4861.0] and starts[3] == pytest.approx(0.5 * (4312 + 4861), abs=1)
+    assert res.runs[0]["outcome"] == "solid"
+    assert [r["outcome"] for r in res.runs[1:3]] == ["liquid", "liquid"]
+    assert res.melting_temperature == pytest.approx(4580.0, abs=3.0)
+    assert any("crystallised: against the crystal at its own temperature" in f for f in res.flags)
+    assert any("no coexisting run at 4861 K" in f for f in res.flags)
+
+
 def test_grades_of_a_melt_are_preparation_not_extrapolation(eam, tmp_path):
     """The liquid's melt at 2 T (NVT at the crystal's density) and the coexistence box's melted
     and cooled half only prepare the physical state: their grades are kept as

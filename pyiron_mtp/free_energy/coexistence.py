@@ -210,6 +210,18 @@ def _judge(trace, min_fraction):
     return outcome, float(t.mean()), err, float(cf.mean())
 
 
+def _crystallised_against(info, res, reference, min_fraction):
+    """Whether a run's second half, its share rescaled from the crystal's reading at T0
+    (``res["crystal_reference"]``) to ``reference`` (the crystal's reading at the run's own
+    temperature), is a solid box."""
+    own = res.get("crystal_reference")
+    if own is None or not np.isfinite(own) or own <= 0.05:
+        return False
+    tr = np.asarray(info["trace"], dtype=float).copy()
+    tr[:, 2] *= own / reference
+    return _judge(tr, min_fraction)[0] == "solid"
+
+
 def _run_info(res, t0, min_fraction, lattice, p):
     """One NPH run judged (:func:`_judge`) and, unless it melted, its quenched solid checked for
     its lattice (:class:`~.engine.LatticeChange` otherwise)."""
@@ -259,7 +271,7 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
             log.info("coexistence from %s K: steady at %.1f +- %.1f K (solid share %.2f)", t0, t_mean,
                      run_info["mean_temperature_error"], run_info["solid_fraction"])
             _flag_drift(run_info, t0, flags)
-            coexisting = [run_info]
+            coexisting, first_res = [run_info], res
             t_rep = round(t_mean)
 
             def repeat(r, cores_r):
@@ -283,6 +295,33 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
                 else:
                     flags.append(f"coexistence repeat {r} from {t_rep} K: the box turned {outcome_r} "
                                  f"(ended at {np.asarray(res['trace'])[-10:, 1].mean():.0f} K); left out of T_m")
+            # the first run's share was measured against the crystal at T0; a box that crystallised
+            # and heated far above T0 reads low against it (hot bcc W: 0.6).  The repeats measured the
+            # crystal at the run's own temperature: judged against that, did it crystallise?
+            refs = [r_.get("crystal_reference") for _, r_ in done]
+            refs = [x for x in refs if x is not None and np.isfinite(x) and x > 0.05]
+            if refs and _crystallised_against(run_info, first_res, float(np.mean(refs)), min_fraction):
+                why = (f"the coexistence run from {t0} K crystallised: against the crystal at its own "
+                       f"temperature ({t_rep} K, solid-like {np.mean(refs):.2f} instead of "
+                       f"{first_res.get('crystal_reference', 1.0):.2f} at {t0} K) its box is solid; T_m is above {t0} K")
+                log.warning("coexistence: %s", why)
+                flags.append(why)
+                run_info["outcome"] = "solid"
+                coexisting.remove(run_info)
+                above = max(above, t0)
+            if not coexisting:
+                for info in runs[-len(more):] if more else []:
+                    if info["outcome"] == "liquid":
+                        below = min(below, t_rep)
+                    elif info["outcome"] == "solid":
+                        above = max(above, t_rep)
+                nxt = (0.5 * (above + below) if np.isfinite(above) and np.isfinite(below)
+                       else t0 * 1.1 if not np.isfinite(below) else t0 * 0.9)
+                why = f"no coexisting run at {t_rep} K; {above:.0f} K < T_m < {below:.0f} K; next start {nxt:.0f} K"
+                log.warning("coexistence: %s", why)
+                flags.append(why)
+                t0 = nxt
+                continue
             tm, tm_err = combine_runs([x["mean_temperature"] for x in coexisting],
                                       [x["mean_temperature_error"] for x in coexisting],
                                       [x["drift"] for x in coexisting])
