@@ -921,6 +921,28 @@ def test_more_repetitions_until_the_target_error(monkeypatch, tmp_path):
     assert not any(st["outcome"] == "more repetitions" for st in off.steps)
 
 
+def test_a_crossing_lost_to_more_repetitions_moves_the_window(monkeypatch, tmp_path):
+    """More repetitions of the solid that put its G above the liquid's across the whole window are
+    evidence like any other: the window moves (a "no crossing" step), it does not stop the search."""
+    from pyiron_mtp.free_energy import melting
+    calls = []
+    model = _model_free_energy(calls)
+
+    def run(potential, phase, temperature, repeats=3, **kw):
+        res = model(potential, phase, temperature, **kw)
+        if phase == "solid" and repeats > 3:
+            res.free_energy = np.asarray(res.free_energy) + 0.02
+        res.free_energy_error = np.full_like(np.asarray(res.free_energy, float), 3e-3 if phase == "solid" else 1e-4)
+        return res
+    monkeypatch.setattr(melting, "free_energy", run)
+    with pytest.raises(RuntimeError) as err:
+        melting.melting_point(None, "fcc", 1300.0, method="free_energy", window=0.05, workdir=tmp_path,
+                              parallel=2, progress=False, size_check_atoms=None, max_windows=2)
+    msg = str(err.value)
+    assert "the solid contributes most: 3 -> 6 repetitions" in msg
+    assert msg.index("3 -> 6 repetitions") < msg.index("no crossing of the liquid and the fcc solid in 1235-1365 K")
+
+
 def test_coexistence_repeats_share_the_ranks_and_one_phase_stops_a_run(eam, tmp_path):
     """With two ranks the two repeats run at once on one rank each (the search runs on both);
     every NPH run carries a halt at the solid-like fractions min_fraction / 2 and 1 - that."""

@@ -360,10 +360,12 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
                 gl = np.interp(temps, lt, np.asarray(liquid.free_energy)[::-1])
                 el = np.interp(temps, lt, np.asarray(liquid.free_energy_error)[::-1])
             found = crossing(temps, gs, es, gl, el)
-            if found is None:
-                raise RuntimeError(f"the crossing of G_s and G_l in {t_lo}-{t_hi} K vanished with more repetitions of "
-                                   f"the {part}; the steps: " + " | ".join(x["reason"] for x in steps))
+            if found is None:          # the better statistics put the crossing outside the window
+                break
             tm, err, ds = found
+        if found is None:
+            centre = _beyond_window(temps, gl - gs, t_lo, t_hi, width, bracket, lattice, flags, steps)
+            continue
         if finite_size is not None:
             tm = tm_c
             flags.append(f"finite size: T_m of the {finite_size['atoms'][0]}-atom solid corrected by "
