@@ -468,26 +468,23 @@ def _size_correction(solid, big, ds, tm, e_solid_tm, e_liquid_tm):
     a = (1.0 / big.atoms) / (1.0 / solid.atoms - 1.0 / big.atoms)
     shift = g_inf - g_small
     e_shift = (1 + a) * float(np.hypot(e_big, e_small))
-    var = (e_liquid_tm ** 2 + max(e_solid_tm ** 2 - e_small ** 2, 0.0) + (a * e_small) ** 2
-           + ((1 + a) * e_big) ** 2)
+    # T_m's variance (times dS^2) by the part it comes from (see :func:`_largest_error_part`)
+    parts = {"solid": max(e_solid_tm ** 2 - e_small ** 2, 0.0) + (a * e_small) ** 2, "liquid": e_liquid_tm ** 2,
+             "larger solid": ((1 + a) * e_big) ** 2}
+    var = sum(parts.values())
     return {"atoms": [solid.atoms, big.atoms], "repetitions": reps, "free_energy": [g_small, g_big, g_inf],
             "free_energy_error": [e_small, e_big, e_inf], "error_scaled": scaled,
             "temperature": float(big.temperature), "shift": shift, "correction": -shift / ds,
             "correction_error": e_shift / ds, "melting_temperature_uncorrected": tm,
-            "melting_temperature": tm - shift / ds, "melting_temperature_error": float(np.sqrt(var) / ds)}
+            "melting_temperature": tm - shift / ds, "melting_temperature_error": float(np.sqrt(var) / ds),
+            "variance_parts": parts}
 
 
 def _largest_error_part(finite_size, e_solid_tm, e_liquid_tm):
     """Which part contributes most to T_m's variance: "solid", "liquid" or "larger solid"
     (the terms of :func:`_size_correction`; without a size correction e_s^2 against e_l^2)."""
-    if finite_size is None:
-        parts = {"solid": e_solid_tm ** 2, "liquid": e_liquid_tm ** 2}
-    else:
-        (n_small, n_big), (_, e_big) = finite_size["atoms"], finite_size["free_energy_error"][:2]
-        e_small = finite_size["free_energy_error"][0]
-        a = (1.0 / n_big) / (1.0 / n_small - 1.0 / n_big)
-        parts = {"solid": max(e_solid_tm ** 2 - e_small ** 2, 0.0) + (a * e_small) ** 2,
-                 "liquid": e_liquid_tm ** 2, "larger solid": ((1 + a) * e_big) ** 2}
+    parts = ({"solid": e_solid_tm ** 2, "liquid": e_liquid_tm ** 2} if finite_size is None
+             else finite_size["variance_parts"])
     return max(parts, key=parts.get)
 
 
