@@ -575,6 +575,14 @@ def test_next_window_stays_inside_the_bracket():
         next_window(b, 1000, 200, [[810, 940]], 10)
 
 
+def _write_coexistence_run(folder, steps, temp, raw, log_lines, pe=-3.5, lz=40.0):
+    """The files a coexistence run leaves (trace, crystalline fractions, log lines) for fakes."""
+    rows = np.column_stack([steps, temp, raw, pe + 0 * steps, lz + 0 * steps])
+    np.savetxt(folder / "coexistence.txt", rows)
+    np.savetxt(folder / "crystalline.txt", rows[:, [0, 2]])
+    (folder / "log.lammps").write_text("".join(f"{ln}\n" for ln in log_lines))
+
+
 def _fake_coexistence_run(tm, width=150.0, log=None):
     """A stand-in for LAMMPS in coexistence runs: from a start within ``width`` of ``tm`` the
     NPH box settles at ``tm`` with both phases present; from further below it crystallises
@@ -591,11 +599,8 @@ def _fake_coexistence_run(tm, width=150.0, log=None):
             temp, cf = np.full(len(steps), tm + 40.0), np.minimum(1.0, 0.5 + steps / 20000.0)
         else:
             temp, cf = np.full(len(steps), tm - 60.0), np.maximum(0.0, 0.5 - steps / 20000.0)
-        rows = np.column_stack([steps, temp, cf, -3.5 + 0 * steps, 40.0 + 0 * steps])
-        np.savetxt(folder / "coexistence.txt", rows)
-        np.savetxt(folder / "crystalline.txt", rows[:, [0, 2]])
-        (folder / "log.lammps").write_text(f"CRYSTALLINE_START 1.0\nCRYSTALLINE_END {cf[-1]}\n"
-                                           f"LATTICE_END 0.0 {0.5 * cf[-1]} 0.0\n")
+        _write_coexistence_run(folder, steps, temp, cf, ["CRYSTALLINE_START 1.0", f"CRYSTALLINE_END {cf[-1]}",
+                                                         f"LATTICE_END 0.0 {0.5 * cf[-1]} 0.0"])
     return run
 
 
@@ -655,11 +660,8 @@ def test_coexistence_repeats_combine_and_flag(eam, tmp_path):
         else:                                     # coexisting, the first still warming by ~60 K
             ramp = 60.0 * steps / steps[-1] if len(calls) == 1 else 0.0
             temp, cf = 1310.0 + ramp + rng.normal(0, 5, len(steps)), 0.5 + 0.0 * steps
-        rows = np.column_stack([steps, temp, cf, -3.5 + 0 * steps, 40.0 + 0 * steps])
-        np.savetxt(folder / "coexistence.txt", rows)
-        np.savetxt(folder / "crystalline.txt", rows[:, [0, 2]])
-        (folder / "log.lammps").write_text(f"CRYSTALLINE_START 1.0\nCRYSTALLINE_END {cf[-1]}\n"
-                                           f"LATTICE_END 0.0 {0.5 * cf[-1]} 0.0\n")
+        _write_coexistence_run(folder, steps, temp, cf, ["CRYSTALLINE_START 1.0", f"CRYSTALLINE_END {cf[-1]}",
+                                                         f"LATTICE_END 0.0 {0.5 * cf[-1]} 0.0"])
     res = coexistence_melting_point(eam, "fcc", 1330.0, atoms=500, workdir=tmp_path, run=run)
     assert calls == ["T1330", f"T{round(res.runs[0]['mean_temperature'])}_rep1",
                      f"T{round(res.runs[0]['mean_temperature'])}_rep2"]
@@ -1036,11 +1038,10 @@ def test_a_box_that_crystallised_far_above_its_start_is_not_coexistence(eam, tmp
             temp, raw = 4580.0 + noise, np.full(len(steps), 0.30)
         else:                                           # melts, cools to 4560 K
             temp, raw = 4560.0 + noise, np.maximum(0.0, 0.3 - steps / 20000.0)
-        rows = np.column_stack([steps, temp, raw, -8.0 + 0 * steps, 50.0 + 0 * steps])
-        np.savetxt(folder / "coexistence.txt", rows)
-        np.savetxt(folder / "crystalline.txt", rows[:, [0, 2]])
-        (folder / "log.lammps").write_text(f"CRYSTALLINE_START {ref(t0)}\nCRYSTAL_REFERENCE {ref(t0):.6f}\n"
-                                           f"CRYSTALLINE_END {raw[-1]}\nLATTICE_END 0.95 0.0 0.0\n")
+        _write_coexistence_run(folder, steps, temp, raw, [f"CRYSTALLINE_START {ref(t0)}",
+                                                          f"CRYSTAL_REFERENCE {ref(t0):.6f}",
+                                                          f"CRYSTALLINE_END {raw[-1]}", "LATTICE_END 0.95 0.0 0.0"],
+                               pe=-8.0, lz=50.0)
     res = coexistence_melting_point(eam, "bcc", 4312.0, atoms=500, workdir=tmp_path, run=run)
     assert starts[:3] == [4312.0, 4861.0, 4861.0] and starts[3] == pytest.approx(0.5 * (4312 + 4861), abs=1)
     assert res.runs[0]["outcome"] == "solid"
