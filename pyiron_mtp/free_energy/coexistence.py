@@ -222,6 +222,14 @@ def _crystallised_against(info, res, reference, min_fraction):
     return _judge(tr, min_fraction)[0] == "solid"
 
 
+def _next_start(t0, above, below, higher):
+    """The next start temperature (K): the middle of the bracket (above, below) once both ends are
+    known, else 10 % beyond ``t0`` towards T_m (``higher``: T_m lies above)."""
+    if np.isfinite(above) and np.isfinite(below):
+        return 0.5 * (above + below)
+    return t0 * 1.1 if higher else t0 * 0.9
+
+
 def _run_info(res, t0, min_fraction, lattice, p):
     """One NPH run judged (:func:`_judge`) and, unless it melted, its quenched solid checked for
     its lattice (:class:`~.engine.LatticeChange` otherwise)."""
@@ -315,8 +323,7 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
                         below = min(below, t_rep)
                     elif info["outcome"] == "solid":
                         above = max(above, t_rep)
-                nxt = (0.5 * (above + below) if np.isfinite(above) and np.isfinite(below)
-                       else t0 * 1.1 if not np.isfinite(below) else t0 * 0.9)
+                nxt = _next_start(t0, above, below, higher=not np.isfinite(below))
                 why = f"no coexisting run at {t_rep} K; {above:.0f} K < T_m < {below:.0f} K; next start {nxt:.0f} K"
                 log.warning("coexistence: %s", why)
                 flags.append(why)
@@ -334,11 +341,11 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
         end_t = float(np.asarray(res["trace"])[-10:, 1].mean())
         if outcome == "solid":
             above = max(above, t0)
-            nxt = t0 * 1.1 if not np.isfinite(below) else 0.5 * (above + below)
+            nxt = _next_start(t0, above, below, higher=True)
             why = f"the box crystallised from {t0} K (ended at {end_t:.0f} K): T_m is above; next start {nxt:.0f} K"
         else:
             below = min(below, t0)
-            nxt = t0 * 0.9 if not np.isfinite(above) else 0.5 * (above + below)
+            nxt = _next_start(t0, above, below, higher=False)
             why = f"the box melted from {t0} K (ended at {end_t:.0f} K): T_m is below; next start {nxt:.0f} K"
         log.warning("coexistence: %s", why)
         flags.append(why)
