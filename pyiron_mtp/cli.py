@@ -327,6 +327,26 @@ def _size_check(text):
     return int(text)
 
 
+def _positive_or_none(text):
+    """A positive number, or None for 'none'."""
+    if str(text).lower() == "none":
+        return None
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'none', got {text!r}")
+    return value
+
+
+def _auto_or_count(text):
+    """'auto' or a positive count."""
+    if text == "auto":
+        return "auto"
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive count, got {text!r}")
+    return value
+
+
 def cmd_melting_point(args):
     from .free_energy.melting import competing_lattices_from, melting_point
     pot = _lammps_potential(args)
@@ -334,7 +354,8 @@ def cmd_melting_point(args):
                         protocol=_protocol(args), workdir=args.workdir, cores=args.cores, parallel=args.parallel,
                         seed=args.seed, coexistence_atoms=args.coexistence_atoms,
                         coexistence_repeats=args.coexistence_repeats, size_check_atoms=_size_check(args.size_check_atoms),
-                        competing_lattices=competing_lattices_from(args.competing), progress=not args.json)
+                        competing_lattices=competing_lattices_from(args.competing), target_error=args.target_error,
+                        max_repeats=args.max_repeats, progress=not args.json)
     if args.plot:
         import matplotlib
         matplotlib.use("Agg")
@@ -571,6 +592,11 @@ def build_parser():
     c.add_argument("--competing", default="auto",
                    help="other solids whose free energies are compared with the melting one across the final "
                         "window: 'auto' (default: bcc for hcp), 'none', or lattices such as 'bcc,fcc'")
+    c.add_argument("--target-error", type=_positive_or_none, default=5.0,
+                   help="K: the part with the largest share of T_m's variance (solid, liquid or the larger solid) "
+                        "gets doubled repetitions until T_m's error is below this (default 5; 'none': off)")
+    c.add_argument("--max-repeats", type=_auto_or_count, default="auto",
+                   help="cap on the repetitions of one part for --target-error ('auto', default: 2 x --repeats)")
     c.add_argument("--plot", help="save G_s(T), G_l(T) to this PNG")
     c.add_argument("--workdir", help="stages are kept here; rerun continues (default: a folder named after the "
                                      "settings)")

@@ -186,6 +186,18 @@ def test_melting_point_cli_prints_both_methods(monkeypatch, capsys, tmp_path):
     assert seen["method"] == "both" and seen["guess"] is None and seen["size_check_atoms"] == 2048
     assert seen["coexistence_atoms"] == 1500 and seen["coexistence_repeats"] == 2 and seen["workdir"] is None and seen["style"] == "eam/alloy"
     assert seen["competing_lattices"] == ("bcc", "fcc")
+    assert seen["target_error"] == 5.0 and seen["max_repeats"] == "auto"
+    assert main(["melting-point", "--eam", "Cu_mishin1.eam.alloy", "--species", "Cu", "--target-error", "none",
+                 "--max-repeats", "12"]) == 0
+    capsys.readouterr()
+    assert seen["target_error"] is None and seen["max_repeats"] == 12
+    assert main(["melting-point", "--eam", "Cu_mishin1.eam.alloy", "--species", "Cu", "--target-error", "2.5"]) == 0
+    capsys.readouterr()
+    assert seen["target_error"] == 2.5
+    for bad in (["--target-error", "-1"], ["--max-repeats", "0"]):
+        with pytest.raises(SystemExit):
+            main(["melting-point", "--eam", "Cu_mishin1.eam.alloy", "--species", "Cu"] + bad)
+        assert "expected" in capsys.readouterr().err
     assert main(["melting-point", "--eam", "Cu_mishin1.eam.alloy", "--species", "Cu", "--json",
                  "--method", "free_energy", "--guess", "1300"]) == 0
     data = json.loads(capsys.readouterr().out)

@@ -127,6 +127,39 @@ def test_melting_point_job_eam(project):
     assert mp.plot() is not None
 
 
+def test_melting_point_job_passes_the_error_target(project, monkeypatch):
+    """input.target_error / input.max_repeats reach melting_point; bad values stop before the run."""
+    from pyiron_mtp.jobs import free_energy as jobs_fe
+    from pyiron_mtp.free_energy import melting
+    seen = {}
+
+    def fake(pot, lattice, guess, **kw):
+        seen.update(kw)
+        return melting.MeltingResult(1330.0, 3.0, 0.124, 9.3e-5, np.array([]), None, None, [], [], lattice=lattice,
+                                     method=kw["method"], workdir=kw["workdir"])
+    monkeypatch.setattr(jobs_fe, "melting_point", fake)
+    mp = project.create.job.MeltingPoint("tm_target")
+    mp.set_potential("Cu_mishin1")
+    assert mp.input.target_error == 5.0 and mp.input.max_repeats == "auto"
+    mp.input.target_error = 2.0
+    mp.input.max_repeats = 9
+    mp.run()
+    assert mp.status.finished and mp.output.melting_temperature == 1330.0
+    assert seen["target_error"] == 2.0 and seen["max_repeats"] == 9
+    for key, value, match in (("target_error", -1.0, "target_error"), ("max_repeats", 1, "max_repeats")):
+        bad = project.create.job.MeltingPoint(f"tm_bad_{key}")
+        bad.set_potential("Cu_mishin1")
+        bad.input.repeats = 3
+        bad.input[key] = value
+        with pytest.raises(ValueError, match=match):
+            bad.validate_ready_to_run()
+    mp = project.create.job.MeltingPoint("tm_no_target")
+    mp.set_potential("Cu_mishin1")
+    mp.input.target_error = None
+    mp.run()
+    assert seen["target_error"] is None and seen["max_repeats"] == "auto"
+
+
 def test_melting_point_job_coexistence(project):
     """The interface method as a job: a small two-phase box from a start 8 % above T_m settles
     between the phases; every run is stored and read back from HDF5."""

@@ -215,6 +215,11 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
         size_check_atoms = 4 * atoms if atoms < 1500 else None
     if max_repeats == "auto":
         max_repeats = 2 * repeats
+    if max_repeats < repeats:
+        raise ValueError(f"max_repeats ({max_repeats}) is below repeats ({repeats}): it caps the repetitions "
+                         "added for target_error")
+    if target_error is not None and not target_error > 0:
+        raise ValueError(f"target_error must be a positive error in K or None, got {target_error!r}")
     if workdir is None:
         from .engine import default_workdir
         workdir = default_workdir("melting_point", potential, lattice=lattice, atoms=atoms, liquid_atoms=liquid_atoms,

@@ -89,6 +89,11 @@ class _FreeEnergyInput:
                     cores=int(self.server.cores), parallel=int(i.parallel), seed=int(i.seed), progress=False)
 
 
+def _max_repeats(value):
+    """'auto' or a count of repetitions."""
+    return "auto" if value == "auto" else int(value)
+
+
 def _potential_paths(resource_paths):
     from pathlib import Path
     out = []
@@ -244,12 +249,20 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
         self.input.coexistence_steps = [10000, 5000, 3000, 50000]   # solid NPT, melting, cooling, NPH
         self.input.coexistence_repeats = 3   # independent NPH runs averaged
         self.input.competing_lattices = "auto"  # other solids compared at T_m ("auto": bcc for hcp; [] for none)
+        self.input.target_error = 5.0  # K: repetitions are added until T_m's error is below it (None: off)
+        self.input.max_repeats = "auto"  # cap on the repetitions per part ("auto": 2 x repeats)
 
     def validate_ready_to_run(self):
         if not (self.input.potential or self.input.potential_job or self.input.mtp is not None):
             raise ValueError("no potential: set_potential(...)")
         if self.input.method not in ("both", "free_energy", "coexistence"):
             raise ValueError(f"input.method must be 'both', 'free_energy' or 'coexistence', got {self.input.method!r}")
+        target, cap = self.input.get("target_error", 5.0), self.input.get("max_repeats", "auto")
+        if target is not None and not float(target) > 0:
+            raise ValueError(f"input.target_error must be a positive error in K or None, got {target!r}")
+        if cap != "auto" and not int(cap) >= int(self.input.repeats):
+            raise ValueError(f"input.max_repeats must be 'auto' or at least input.repeats ({self.input.repeats}), "
+                             f"got {cap!r}")
 
     def run_static(self):
         pot = self._lammps_potential()
@@ -264,6 +277,8 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
                             coexistence_steps=tuple(int(n) for n in i.coexistence_steps),
                             coexistence_repeats=int(i.get("coexistence_repeats", 3)),
                             competing_lattices=competing_lattices_from(i.get("competing_lattices", "auto")),
+                            target_error=None if i.get("target_error", 5.0) is None else float(i.target_error),
+                            max_repeats=_max_repeats(i.get("max_repeats", "auto")),
                             workdir=self.working_directory, **self._common_kwargs())
         o = self.output
         for k, v in res.summary().items():
