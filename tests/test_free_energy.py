@@ -915,12 +915,36 @@ def test_more_repetitions_until_the_target_error(monkeypatch, tmp_path):
     calls.clear()
     capped = melting.melting_point(None, "fcc", 1300.0, method="free_energy", window=0.05, workdir=tmp_path / "b",
                                    parallel=2, progress=False, size_check_atoms=None)
-    assert ("reps", "solid", 6) in calls and ("reps", "liquid", 6) not in calls
+    # the solid first (its variance is 9x the liquid's at the same cost), then, the solid capped, the liquid
+    assert calls.index(("reps", "solid", 6)) < calls.index(("reps", "liquid", 6))
     assert capped.melting_temperature_error > 5.0
-    assert any("above the target 5 K with 6 repetitions of the solid" in f for f in capped.flags)
+    assert any("above the target 5 K with 6 repetitions of every part" in f for f in capped.flags)
     off = melting.melting_point(None, "fcc", 1300.0, method="free_energy", window=0.05, workdir=tmp_path / "c",
                                 parallel=2, progress=False, size_check_atoms=None, target_error=None)
     assert not any(st["outcome"] == "more repetitions" for st in off.steps)
+
+
+def test_more_repetitions_go_where_they_remove_most_variance_per_cost():
+    """Doubling part p removes half its variance term at reps_p x (atoms x steps of one repetition):
+    an expensive larger solid with the largest variance gives way to a cheaper solid, a part at
+    the cap is never chosen, and with every part capped there is none."""
+    from pyiron_mtp.free_energy.melting import _next_part, repetition_cost
+    from pyiron_mtp.free_energy.protocol import Protocol
+    p = Protocol()
+    sizes = {"solid": 500, "liquid": 500, "larger solid": 2000}
+    # a larger solid repetition: NPT, springs, Frenkel-Ladd there and back; the solid adds reversible scaling
+    assert repetition_cost("larger solid", 1, p) == 10000 + 5000 + 2 * (25000 + 5000)
+    assert repetition_cost("solid", 1, p) - repetition_cost("larger solid", 1, p) == 2 * (25000 + 5000)
+    fs = {"variance_parts": {"solid": 1.0, "liquid": 0.5, "larger solid": 1.2}}
+    assert _next_part(fs, 0, 0, {"solid": 3, "liquid": 3, "larger solid": 1}, sizes, p, 6) == "larger solid"
+    # four 2000-atom repetitions: doubling them costs 8000 x 75 000 atom-steps for 0.6, the solid 1500 x 135 000 for 0.5
+    assert _next_part(fs, 0, 0, {"solid": 3, "liquid": 3, "larger solid": 4}, sizes, p, 6) == "solid"
+    # 0.5 / (1500 x 140 000) for the liquid against 1.2 / (8000 x 75 000) for the larger solid
+    assert _next_part(fs, 0, 0, {"solid": 6, "liquid": 3, "larger solid": 4}, sizes, p, 6) == "liquid"
+    assert _next_part(fs, 0, 0, {"solid": 6, "liquid": 6, "larger solid": 4}, sizes, p, 6) == "larger solid"
+    assert _next_part(fs, 0, 0, {"solid": 6, "liquid": 6, "larger solid": 6}, sizes, p, 6) is None
+    # without a size correction: e_s^2 against e_l^2
+    assert _next_part(None, 1e-3, 2e-3, {"solid": 3, "liquid": 3, "larger solid": None}, sizes, p, 6) == "liquid"
 
 
 def test_a_crossing_lost_to_more_repetitions_moves_the_window(monkeypatch, tmp_path):
@@ -941,7 +965,7 @@ def test_a_crossing_lost_to_more_repetitions_moves_the_window(monkeypatch, tmp_p
         melting.melting_point(None, "fcc", 1300.0, method="free_energy", window=0.05, workdir=tmp_path,
                               parallel=2, progress=False, size_check_atoms=None, max_windows=2)
     msg = str(err.value)
-    assert "the solid contributes most: 3 -> 6 repetitions" in msg
+    assert "more repetitions of the solid reduce it most for their cost: 3 -> 6 repetitions" in msg
     assert msg.index("3 -> 6 repetitions") < msg.index("no crossing of the liquid and the fcc solid in 1235-1365 K")
 
 

@@ -202,10 +202,11 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
     :func:`_compare_lattice`).  Every comparison is in ``result.lattice_comparison`` (G_other - G_solid at T_m).
 
     ``target_error`` (K, default 5; None: off): while the free-energy T_m's error is above it,
-    the part that contributes most to it (the solid, the liquid or the larger solid of the size
-    correction) gets more repetitions (doubled, at most ``max_repeats``, "auto": twice
-    ``repeats``), and T_m is recomputed from all of them (``result.steps`` says which part
-    and why); a target still missed at the cap is flagged.  The larger solid's error is never
+    the part whose doubled repetitions remove most of its variance per atom-step (the solid, the
+    liquid or the larger solid of the size correction; :func:`_next_part`) gets them (at most
+    ``max_repeats``, "auto": twice ``repeats``), and T_m is recomputed from all of them
+    (``result.steps`` says which part and why); a target still missed with every part at the cap
+    is flagged.  The larger solid's error is never
     taken below the small solid's scaled by sqrt(N_small R_small / (N_big R_big)): two or three
     repetitions alone say little about their own scatter.
     """
@@ -340,14 +341,18 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
                 tm_c = tm
             if not target_error or err <= target_error:
                 break
-            part = _largest_error_part(finite_size, float(np.interp(tm, temps, es)), float(np.interp(tm, temps, el)))
-            if reps[part] >= max_repeats:
+            sizes = {"solid": getattr(solid, "atoms", None) or atoms,
+                     "liquid": getattr(liquid, "atoms", None) or liquid_atoms or atoms,
+                     "larger solid": getattr(big, "atoms", None) or size_check_atoms}
+            part = _next_part(finite_size, float(np.interp(tm, temps, es)), float(np.interp(tm, temps, el)), reps,
+                              sizes, protocol or Protocol(), max_repeats)
+            if part is None:
                 flags.append(f"T_m's error {err:.1f} K is above the target {target_error:g} K with {max_repeats} "
-                             f"repetitions of the {part} (its largest part): raise max_repeats or atoms")
+                             f"repetitions of every part: raise max_repeats or atoms")
                 break
             more = min(max_repeats, 2 * reps[part])
-            why = (f"T_m = {tm_c:.1f} +- {err:.1f} K, above the target {target_error:g} K; the {part} contributes "
-                   f"most: {reps[part]} -> {more} repetitions")
+            why = (f"T_m = {tm_c:.1f} +- {err:.1f} K, above the target {target_error:g} K; more repetitions of the "
+                   f"{part} reduce it most for their cost: {reps[part]} -> {more} repetitions")
             log.info(why)
             steps.append({"window": [t_lo, t_hi], "outcome": "more repetitions", "reason": why})
             reps[part] = more
@@ -473,7 +478,7 @@ def _size_correction(solid, big, ds, tm, e_solid_tm, e_liquid_tm):
     a = (1.0 / big.atoms) / (1.0 / solid.atoms - 1.0 / big.atoms)
     shift = g_inf - g_small
     e_shift = (1 + a) * float(np.hypot(e_big, e_small))
-    # T_m's variance (times dS^2) by the part it comes from (see :func:`_largest_error_part`)
+    # T_m's variance (times dS^2) by the part it comes from (see :func:`_next_part`)
     parts = {"solid": max(e_solid_tm ** 2 - e_small ** 2, 0.0) + (a * e_small) ** 2, "liquid": e_liquid_tm ** 2,
              "larger solid": ((1 + a) * e_big) ** 2}
     var = sum(parts.values())
@@ -485,12 +490,29 @@ def _size_correction(solid, big, ds, tm, e_solid_tm, e_liquid_tm):
             "variance_parts": parts}
 
 
-def _largest_error_part(finite_size, e_solid_tm, e_liquid_tm):
-    """Which part contributes most to T_m's variance: "solid", "liquid" or "larger solid"
-    (the terms of :func:`_size_correction`; without a size correction e_s^2 against e_l^2)."""
+def repetition_cost(part, atoms, protocol):
+    """Atom-steps of one repetition of a part of the free-energy melting point, from the
+    protocol's steps: the solid (NPT, springs, Frenkel-Ladd there and back, reversible scaling
+    there and back), the liquid (melt, NPT, Uhlenbeck-Ford and reversible scaling there and back)
+    or the larger solid of the size check (Frenkel-Ladd only, at one temperature)."""
+    p = protocol
+    switch = 2 * (p.switching_steps + p.switch_equilibration_steps)     # one switching, there and back
+    steps = {"solid": p.equilibration_steps + p.spring_steps + 2 * switch,
+             "liquid": p.melt_steps + p.equilibration_steps + 2 * switch,
+             "larger solid": p.equilibration_steps + p.spring_steps + switch}[part]
+    return float(atoms) * steps
+
+
+def _next_part(finite_size, e_solid_tm, e_liquid_tm, reps, atoms, protocol, max_repeats):
+    """The part whose doubled repetitions remove most of T_m's variance per atom-step: doubling
+    part p removes about half its variance term (the terms of :func:`_size_correction`; without a
+    size correction e_s^2 and e_l^2) and costs reps_p x :func:`repetition_cost`.  Parts already at
+    ``max_repeats`` are not chosen; None when every part is."""
     parts = ({"solid": e_solid_tm ** 2, "liquid": e_liquid_tm ** 2} if finite_size is None
              else finite_size["variance_parts"])
-    return max(parts, key=parts.get)
+    gain = {part: var / (reps[part] * repetition_cost(part, atoms[part], protocol))
+            for part, var in parts.items() if reps[part] is not None and reps[part] < max_repeats}
+    return max(gain, key=gain.get) if gain else None
 
 
 def competing_lattices_from(value):
