@@ -593,8 +593,9 @@ def build_parser():
                    help="other solids whose free energies are compared with the melting one across the final "
                         "window: 'auto' (default: bcc for hcp), 'none', or lattices such as 'bcc,fcc'")
     c.add_argument("--target-error", type=_positive_or_none, default=5.0,
-                   help="K: the part with the largest share of T_m's variance (solid, liquid or the larger solid) "
-                        "gets doubled repetitions until T_m's error is below this (default 5; 'none': off)")
+                   help="K: the part whose doubled repetitions remove most of T_m's variance per atom-step "
+                        "(solid, liquid or the larger solid) gets them until T_m's error is below this "
+                        "(default 5; 'none': off)")
     c.add_argument("--max-repeats", type=_auto_or_count, default="auto",
                    help="cap on the repetitions of one part for --target-error ('auto', default: 2 x --repeats)")
     c.add_argument("--plot", help="save G_s(T), G_l(T) to this PNG")

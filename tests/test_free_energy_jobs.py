@@ -157,7 +157,7 @@ def test_melting_point_job_passes_the_error_target(project, monkeypatch):
     mp.set_potential("Cu_mishin1")
     mp.input.target_error = None
     mp.run()
-    assert seen["target_error"] is None and seen["max_repeats"] == "auto"
+    assert seen["target_error"] is None and seen["max_repeats"] == 2 * mp.input.repeats    # "auto"
 
 
 def test_melting_point_job_coexistence(project):

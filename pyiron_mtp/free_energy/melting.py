@@ -214,13 +214,7 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
         raise ValueError(f"method must be 'both', 'free_energy' or 'coexistence', got {method!r}")
     if size_check_atoms == "auto":
         size_check_atoms = 4 * atoms if atoms < 1500 else None
-    if max_repeats == "auto":
-        max_repeats = 2 * repeats
-    if max_repeats < repeats:
-        raise ValueError(f"max_repeats ({max_repeats}) is below repeats ({repeats}): it caps the repetitions "
-                         "added for target_error")
-    if target_error is not None and not target_error > 0:
-        raise ValueError(f"target_error must be a positive error in K or None, got {target_error!r}")
+    target_error, max_repeats = error_target(target_error, max_repeats, repeats)
     if workdir is None:
         from .engine import default_workdir
         workdir = default_workdir("melting_point", potential, lattice=lattice, atoms=atoms, liquid_atoms=liquid_atoms,
@@ -488,6 +482,20 @@ def _size_correction(solid, big, ds, tm, e_solid_tm, e_liquid_tm):
             "correction_error": e_shift / ds, "melting_temperature_uncorrected": tm,
             "melting_temperature": tm - shift / ds, "melting_temperature_error": float(np.sqrt(var) / ds),
             "variance_parts": parts}
+
+
+def error_target(target_error, max_repeats, repeats):
+    """``target_error`` (K, positive, or None: off) and ``max_repeats`` ("auto": twice ``repeats``;
+    not below ``repeats``) checked and resolved; ValueError for values that cannot be meant."""
+    if target_error is not None:
+        target_error = float(target_error)
+        if not target_error > 0:
+            raise ValueError(f"target_error must be a positive error in K or None, got {target_error!r}")
+    max_repeats = 2 * int(repeats) if max_repeats == "auto" else int(max_repeats)
+    if max_repeats < repeats:
+        raise ValueError(f"max_repeats ({max_repeats}) is below repeats ({repeats}): it caps the repetitions "
+                         "added for target_error")
+    return target_error, max_repeats
 
 
 def repetition_cost(part, atoms, protocol):

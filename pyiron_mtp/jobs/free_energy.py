@@ -15,7 +15,7 @@ import numpy as np
 from pyiron_base import DataContainer, PythonTemplateJob
 
 from ..free_energy.engine import free_energy
-from ..free_energy.melting import competing_lattices_from, melting_point
+from ..free_energy.melting import competing_lattices_from, error_target, melting_point
 from ..free_energy.potential import LammpsPotential
 from ..free_energy.protocol import Protocol
 from ..potential import MTP
@@ -87,11 +87,6 @@ class _FreeEnergyInput:
         i = self.input
         return dict(atoms=int(i.atoms), repeats=int(i.repeats), protocol=self._protocol(),
                     cores=int(self.server.cores), parallel=int(i.parallel), seed=int(i.seed), progress=False)
-
-
-def _max_repeats(value):
-    """'auto' or a count of repetitions."""
-    return "auto" if value == "auto" else int(value)
 
 
 def _potential_paths(resource_paths):
@@ -257,12 +252,8 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
             raise ValueError("no potential: set_potential(...)")
         if self.input.method not in ("both", "free_energy", "coexistence"):
             raise ValueError(f"input.method must be 'both', 'free_energy' or 'coexistence', got {self.input.method!r}")
-        target, cap = self.input.get("target_error", 5.0), self.input.get("max_repeats", "auto")
-        if target is not None and not float(target) > 0:
-            raise ValueError(f"input.target_error must be a positive error in K or None, got {target!r}")
-        if cap != "auto" and not int(cap) >= int(self.input.repeats):
-            raise ValueError(f"input.max_repeats must be 'auto' or at least input.repeats ({self.input.repeats}), "
-                             f"got {cap!r}")
+        error_target(self.input.get("target_error", 5.0), self.input.get("max_repeats", "auto"),
+                     int(self.input.repeats))
 
     def run_static(self):
         pot = self._lammps_potential()
@@ -277,8 +268,9 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
                             coexistence_steps=tuple(int(n) for n in i.coexistence_steps),
                             coexistence_repeats=int(i.get("coexistence_repeats", 3)),
                             competing_lattices=competing_lattices_from(i.get("competing_lattices", "auto")),
-                            target_error=None if i.get("target_error", 5.0) is None else float(i.target_error),
-                            max_repeats=_max_repeats(i.get("max_repeats", "auto")),
+                            **dict(zip(("target_error", "max_repeats"),
+                                       error_target(i.get("target_error", 5.0), i.get("max_repeats", "auto"),
+                                                    int(i.repeats)))),
                             workdir=self.working_directory, **self._common_kwargs())
         o = self.output
         for k, v in res.summary().items():
