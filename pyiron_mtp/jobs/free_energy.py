@@ -258,6 +258,7 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
     def run_static(self):
         pot = self._lammps_potential()
         i = self.input
+        target, cap = error_target(i.get("target_error", 5.0), i.get("max_repeats", "auto"), int(i.repeats))
         res = melting_point(pot, i.lattice, None if i.guess is None else float(i.guess), method=i.method,
                             species=list(i.species) if i.species else None,
                             window=None if i.window is None else float(i.window),
@@ -268,9 +269,7 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
                             coexistence_steps=tuple(int(n) for n in i.coexistence_steps),
                             coexistence_repeats=int(i.get("coexistence_repeats", 3)),
                             competing_lattices=competing_lattices_from(i.get("competing_lattices", "auto")),
-                            **dict(zip(("target_error", "max_repeats"),
-                                       error_target(i.get("target_error", 5.0), i.get("max_repeats", "auto"),
-                                                    int(i.repeats)))),
+                            target_error=target, max_repeats=cap,
                             workdir=self.working_directory, **self._common_kwargs())
         o = self.output
         for k, v in res.summary().items():
