@@ -375,6 +375,8 @@ def cmd_melting_point(args):
         fs = res.finite_size
         print(f"finite size: {fs['atoms'][0]}-atom solid {fs['melting_temperature_uncorrected']:.1f} K, corrected "
               f"{fs['correction']:+.1f} +- {fs['correction_error']:.1f} K with a {fs['atoms'][1]}-atom solid")
+    if res.comparison is not None:
+        print(f"methods compared: {res.comparison['detail']}")
     for c in res.lattice_comparison:
         print(f"lattice comparison: {c['detail']}")
     for pc in res.phase_changes:

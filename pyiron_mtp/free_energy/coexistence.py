@@ -54,9 +54,18 @@ class CoexistenceResult:
     runs: list = field(default_factory=list)
     flags: list = field(default_factory=list)
 
+    @property
+    def solid_atoms(self):
+        """Atoms in the solid part of the box while it coexisted: the coexisting runs' mean solid
+        share (second half of each NPH run) times the box's atoms; half the box without such runs."""
+        shares = [r["solid_fraction"] for r in self.runs
+                  if r.get("outcome") == "coexisting" and np.isfinite(r.get("solid_fraction", np.nan))]
+        return float(np.mean(shares) if shares else 0.5) * self.atoms
+
     def summary(self):
         return {"melting_temperature": self.melting_temperature,
                 "melting_temperature_error": self.melting_temperature_error, "atoms": self.atoms,
+                "solid_atoms": self.solid_atoms,
                 "lattice": self.lattice, "runs": [{k: v for k, v in r.items() if k != "trace"} for r in self.runs],
                 "flags": self.flags}
 

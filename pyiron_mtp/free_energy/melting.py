@@ -43,7 +43,8 @@ class MeltingResult:
     free energies; G_s(T), G_l(T) on ``temperatures``.  ``windows``: every window tried,
     ``steps``: what each showed and why the search moved; ``coexistence``: the two-phase
     result (method "both" or "coexistence"); ``phase_changes``: solids that changed lattice
-    (from, to, temperature, stage); ``lattice``: the solid that melts."""
+    (from, to, temperature, stage); ``lattice``: the solid that melts; ``comparison``: the two
+    methods side by side, also at equal solid size (:func:`compare_methods`)."""
 
     melting_temperature: float
     melting_temperature_error: float
@@ -62,6 +63,7 @@ class MeltingResult:
     workdir: str = ""
     finite_size: dict | None = None
     lattice_comparison: list = field(default_factory=list)
+    comparison: dict | None = None
 
     def summary(self):
         out = {"melting_temperature": self.melting_temperature,
@@ -72,7 +74,8 @@ class MeltingResult:
                "liquid_volume": float("nan"), "lattice": self.lattice, "method": self.method,
                "phase_changes": self.phase_changes, "steps": self.steps,
                "coexistence": None if self.coexistence is None else self.coexistence.summary(),
-               "finite_size": self.finite_size, "lattice_comparison": self.lattice_comparison}
+               "finite_size": self.finite_size, "lattice_comparison": self.lattice_comparison,
+               "comparison": self.comparison}
         if self.solid is not None:
             out["solid_free_energy_at_tm"] = float(np.interp(self.melting_temperature, self.solid.temperatures,
                                                              self.solid.free_energy))
@@ -379,17 +382,45 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
                          + ")")
         solid_r = _on_grid(solid, temps, gs, es)
         liquid_r = _on_grid(liquid, temps, gl, el)
+        comparison = None
         if coex is not None:
-            diff = tm - coex.melting_temperature
-            if abs(diff) > 3 * np.hypot(err, coex.melting_temperature_error) + 10:
-                flags.append(f"coexistence ({coex.melting_temperature:.1f} K, {coex.atoms} atoms) and free energies "
-                             f"({tm:.1f} K, {atoms} atoms) differ by {diff:+.1f} K")
+            comparison = compare_methods(tm, err, coex, finite_size)
+            if comparison["significant"]:
+                flags.append(comparison["detail"])
         return MeltingResult(tm, err, tm * ds, ds, temps, solid_r, liquid_r, windows,
                              flags + solid.flags + liquid.flags, lattice=lattice, method=method, coexistence=coex,
                              phase_changes=phase_changes, steps=steps, workdir=str(workdir),
-                             finite_size=finite_size, lattice_comparison=comparisons)
+                             finite_size=finite_size, lattice_comparison=comparisons, comparison=comparison)
     raise RuntimeError(f"no melting temperature found in {len(windows)} windows ({windows}); {bracket}; the steps: "
                        + " | ".join(s["reason"] for s in steps))
+
+
+def compare_methods(tm, err, coex, finite_size=None):
+    """Free-energy T_m (K, for N -> infinity when ``finite_size`` holds the size correction)
+    against the coexistence T_m, both as they are and at equal solid size.
+
+    The coexistence box's solid is finite too (``coex.solid_atoms``: its mean solid share while it
+    coexisted, times the box's atoms).  Taken as a periodic crystal of that many atoms, on the
+    free energies' own 1/N line T_m(N) = T_m(inf) - correction * N_small / N (an estimate: the
+    solid slab is periodic across the box and bounded by the interfaces along it).  The error of
+    T_m(N) is taken as that of T_m(inf), which bounds it.  ``significant``: the difference (at
+    equal size where known) exceeds three combined standard errors plus 10 K."""
+    tc, ec = coex.melting_temperature, coex.melting_temperature_error
+    out = {"coexistence": tc, "coexistence_error": ec, "coexistence_atoms": coex.atoms,
+           "coexistence_solid_atoms": coex.solid_atoms, "free_energy": tm, "free_energy_error": err,
+           "difference": tm - tc, "free_energy_at_coexistence_size": None, "difference_at_equal_size": None}
+    text = f"coexistence ({tc:.1f} K, {coex.atoms} atoms) and free energies ({tm:.1f} K) differ by {tm - tc:+.1f} K"
+    diff = tm - tc
+    if finite_size is not None:
+        n_c = max(coex.solid_atoms, 1.0)
+        t_n = tm - finite_size["correction"] * finite_size["atoms"][0] / n_c
+        diff = t_n - tc
+        out.update(free_energy_at_coexistence_size=t_n, difference_at_equal_size=diff)
+        text += (f"; at the coexistence box's solid size ({n_c:.0f} atoms) the free energies give {t_n:.1f} K, "
+                 f"{diff:+.1f} K")
+    out["significant"] = bool(abs(diff) > 3 * np.hypot(err, ec) + 10)
+    out["detail"] = text
+    return out
 
 
 def size_extrapolation(g_small, e_small, n_small, g_large, e_large, n_large):

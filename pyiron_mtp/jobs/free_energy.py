@@ -273,7 +273,7 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
                             workdir=self.working_directory, **self._common_kwargs())
         o = self.output
         for k, v in res.summary().items():
-            if k in ("steps", "phase_changes", "coexistence", "finite_size", "lattice_comparison"):
+            if k in ("steps", "phase_changes", "coexistence", "finite_size", "lattice_comparison", "comparison"):
                 continue
             o[k] = np.asarray(v) if isinstance(v, list) and k != "flags" else v
         o["steps"] = DataContainer({f"step{n}": DataContainer(s) for n, s in enumerate(res.steps)})
@@ -284,6 +284,8 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
         if res.finite_size is not None:
             o["finite_size"] = DataContainer({k: np.asarray(v) if isinstance(v, list) else v
                                               for k, v in res.finite_size.items()})
+        if res.comparison is not None:
+            o["comparison"] = DataContainer({k: (np.nan if v is None else v) for k, v in res.comparison.items()})
         if res.coexistence is not None:
             c = res.coexistence.summary()
             runs = c.pop("runs")
