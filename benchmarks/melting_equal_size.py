@@ -1,6 +1,9 @@
 """Free-energy against coexistence T_m of finished matrix rows at equal solid size (no LAMMPS).
 
-    python benchmarks/melting_equal_size.py [SUMMARY.json ...]   (default: benchmarks/runs/melting_matrix/*.json)
+    python benchmarks/melting_equal_size.py [SUMMARY.json ...] [--plot matrix_equal_size.png]
+    (default: the row summaries in benchmarks/runs/melting_matrix/)
+
+``--plot``: bench_melting_matrix.py's figure, each row's difference for N -> infinity and at equal size.
 
 Rows run with the current code carry ``comparison`` (:func:`pyiron_mtp.free_energy.melting.compare_methods`:
 the coexistence box's solid is its coexisting runs' mean solid share times its atoms).  Older
@@ -32,14 +35,18 @@ def equal_size(row):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("summaries", nargs="*")
+    ap.add_argument("--plot", default=None, help="write the figure here")
     args = ap.parse_args()
-    files = args.summaries or sorted(Path(__file__).parent.glob("runs/melting_matrix/*.json"))
+    files = args.summaries or sorted(f for f in Path(__file__).parent.glob("runs/melting_matrix/*.json")
+                                     if "tm" in json.loads(f.read_text()))
+    rows = []
     print("| row | lattice | free energy, N -> inf (K) | coexistence (K) | difference | coexistence solid atoms "
           "| free energy at that size (K) | difference at equal size |")
     print("|---|---|---|---|---|---|---|---|")
     diffs = []
     for f in files:
         row = json.loads(Path(f).read_text())
+        row["row"] = Path(f).stem.replace("_summary", "")       # a rerun of a row keeps its file name
         if not row.get("converged") or row.get("coexistence") is None:
             continue
         err = (row["tm_err"] ** 2 + row["coexistence_err"] ** 2) ** 0.5
@@ -50,12 +57,17 @@ def main():
         else:
             n_c, measured, t_n = same
             diffs.append(t_n - row["coexistence"])
+            row["comparison"] = {**(row.get("comparison") or {}), "difference_at_equal_size": t_n - row["coexistence"]}
             cells = f"{'' if measured else '~'}{n_c:.0f} | {t_n:.1f} | {t_n - row['coexistence']:+.1f} ± {err:.1f}"
+        rows.append(row)
         print(f"| {Path(f).stem} | {row['final_lattice']} | {row['tm']:.1f} ± {row['tm_err']:.1f} | "
               f"{row['coexistence']:.1f} ± {row['coexistence_err']:.1f} | {d:+.1f} ± {err:.1f} | {cells} |")
     within = sum(abs(x) <= 10 for x in diffs)
     print(f"rows={len(diffs)} within_10K_at_equal_size={within} "
           f"max_abs_difference_at_equal_size={max(map(abs, diffs), default=float('nan')):.1f}")
+    if args.plot:
+        from bench_melting_matrix import plot_matrix
+        plot_matrix(rows, args.plot)
 
 
 if __name__ == "__main__":
