@@ -39,9 +39,13 @@ reference (the fit itself keeps both threads ~90 % busy, so its CPU minutes are 
 its wall minutes).  Each chunk restarts L-BFGS (its curvature memory is lost; the Gauss-Newton
 preconditioner is rebuilt anyway), so the reference is if anything a little worse than one
 uninterrupted fit of that length.  ``--reference-stopping none`` runs every chunk to its time
-limit (no early stopping, no stall rule; the parameters with the best validation score are still
-the ones kept) and keeps its state apart (``level16_reference_nostop.{mtp,json}``): the check
-that the training's own stopping rules did not stop short of a better fit.  Last line:
+limit (no early stopping, no stall rule) and keeps its state apart
+(``level16_reference_nostop.{mtp,json}``, the last parameters in ``..._last.mtp``): the check
+that the training's own stopping rules did not stop short of a better fit.  Every chunk goes on
+from the previous chunk's *last* parameters (a chunk restarted from the best ones would repeat
+the same iterations whenever the validation score stops improving); the reference is the
+parameters with the best validation score over all chunks (the validation split is the same in
+every chunk), and its test RMSE is what the ratio uses.  Last line:
 ``reference_cpu_min=... reference_force_rmse=... force_rmse=... ratio=...``.
 """
 import argparse
@@ -253,6 +257,7 @@ def reference(args, work, train_set, test_images, precondition):
     tag = _tag(args)
     ref_tag = f"{tag}_reference" + ("" if args.reference_stopping == "auto" else "_nostop")
     start, state_path = work / f"{tag}.mtp", work / f"{ref_tag}.json"
+    best_path, last_path = work / f"{ref_tag}.mtp", work / f"{ref_tag}_last.mtp"
     if not start.exists():
         raise SystemExit(f"{start} not found: run the --max-time fit first")
     base = json.loads((work / f"{tag}_report.json").read_text())
@@ -267,31 +272,45 @@ def reference(args, work, train_set, test_images, precondition):
     budget = args.reference_factor * base["cpu_min"]
     print(f"reference: {budget:.0f} CPU minutes in all ({args.reference_factor:g} x the fit's {base['cpu_min']:.1f}); "
           f"{state['cpu_minutes']:.0f} done", flush=True)
-    pot = MTP.from_file(work / f"{ref_tag}.mtp" if state_path.exists() else start, species=SPECIES)
+    from_file = next((f for f in (last_path, best_path) if f.exists()), start)
+    pot = MTP.from_file(from_file, species=SPECIES)
     stopping = ({"max_iter": "auto", "patience": "auto"} if args.reference_stopping == "auto"
                 else {"max_iter": 100000, "patience": None})
     while state["cpu_minutes"] < budget - 1.0:
         t0, c0 = time.time(), time.process_time()
         chunk = min(args.chunk, (budget - state["cpu_minutes"]) / max(1.0, state["cpu_minutes"] / state["minutes"]))
-        pot, trainer = train(train_set, SPECIES, init=pot, max_time=chunk, seed=args.seed,
-                             precondition=precondition, progress=True, **stopping,
-                             baseline=None if args.baseline == "none" else "auto")
+        best, trainer = train(train_set, SPECIES, init=pot, max_time=chunk, seed=args.seed,
+                              precondition=precondition, progress=True, **stopping,
+                              baseline=None if args.baseline == "none" else "auto")
         state["minutes"] += (time.time() - t0) / 60
         state["cpu_minutes"] += (time.process_time() - c0) / 60
-        rep = error_report_by(pot, test_images, species=SPECIES)["all"]
         state["iterations"] += trainer.history[-1]["iteration"]
-        state["chunks"].append({"minutes": state["minutes"], "cpu_minutes": state["cpu_minutes"],
-                                "force_rmse": rep["force_rmse"], "energy_rmse": rep["energy_rmse"],
-                                "stopped_by": str(trainer.stopped_by)})
-        pot.to_file(work / f"{ref_tag}.mtp")
+        score = trainer.best[0] if trainer.best is not None else float("nan")
+        improved = state.get("best_valid_loss") is None or score < state["best_valid_loss"]
+        entry = {"minutes": state["minutes"], "cpu_minutes": state["cpu_minutes"], "valid_loss": score,
+                 "stopped_by": str(trainer.stopped_by)}
+        if improved:
+            rep = error_report_by(best, test_images, species=SPECIES)["all"]
+            best.to_file(best_path)
+            state.update(best_valid_loss=score, best_force_rmse=rep["force_rmse"], best_energy_rmse=rep["energy_rmse"])
+        entry.update(force_rmse=state.get("best_force_rmse"), energy_rmse=state.get("best_energy_rmse"))
+        pot = best
+        if trainer.last_parameters is not None:
+            pot.parameters = trainer.last_parameters       # go on from where the chunk ended
+        pot.to_file(last_path)
+        last = error_report_by(pot, test_images, species=SPECIES)["all"]
+        entry.update(last_force_rmse=last["force_rmse"], last_energy_rmse=last["energy_rmse"],
+                     last_loss=trainer.history[-1]["loss"])
+        state["chunks"].append(entry)
         state_path.write_text(json.dumps(state, indent=1))
         print(f"reference: {state['cpu_minutes']:.0f} CPU min ({state['minutes']:.0f} wall), {state['iterations']} "
-              f"iterations, test force RMSE {rep['force_rmse']:.4f} eV/A, energy {rep['energy_rmse']:.3f} meV/atom",
-              flush=True)
+              f"iterations, best by validation: test force RMSE {entry['force_rmse']:.6f} eV/A"
+              f"{' (new)' if improved else ''}; last: {last['force_rmse']:.6f} eV/A, training loss "
+              f"{entry['last_loss']:.4g}", flush=True)
         if not str(trainer.stopped_by).startswith("time limit"):
             print(f"  the fit stopped by itself ({trainer.stopped_by}): converged", flush=True)
             break
-    best = min(c["force_rmse"] for c in state["chunks"])
+    best = min(c["force_rmse"] for c in state["chunks"] if c.get("force_rmse") is not None)
     mine = base["report"]["all"]["force_rmse"]
     print(f"reference_cpu_min={state['cpu_minutes']:.0f} reference_force_rmse={best:.4f} force_rmse={mine:.4f} "
           f"ratio={mine / best:.3f}")

@@ -1,3 +1,4 @@
+import copy
 import json
 
 import numpy as np
@@ -174,6 +175,13 @@ def test_min_dist_from_data_and_validation_early_stopping():
     assert len(tr.valid) == 3 and len(tr.data) == 7
     assert any("valid_force_rmse" in h for h in tr.history)
     assert tr.best is not None and np.array_equal(pot.parameters, tr.best[1])
+    # the last iteration's parameters are kept apart: their training loss is the last one recorded
+    last = copy.deepcopy(pot)
+    last.parameters = tr.last_parameters
+    x = tr.last_parameters[last.radial_coeffs.size:]            # species and moment coefficients
+    assert loss_at(last, tr.fit_data, tr.weights, x) == pytest.approx(tr.history[-1]["loss"], rel=1e-9)
+    if tr.best[2] != tr.history[-1]["iteration"]:
+        assert not np.array_equal(tr.last_parameters, tr.best[1])
 
 
 def test_interrupt_keeps_best(monkeypatch):

@@ -83,7 +83,8 @@ class Trainer:
         self.history = []
         self._keep_design = False
         self._cache = None  # (theta, loss, gradient, linear problem or None) of the last evaluation
-        self.best = None
+        self.best = None              # (validation score, parameters, iteration): what fit() returns
+        self.last_parameters = None   # parameters at the last recorded iteration (to continue from)
         self.stopped_by = None
         for ds in (self.fit_data, valid_set):
             if ds is not None:
@@ -124,6 +125,7 @@ class Trainer:
         elif self.valid is not None:
             score = None
         self.history.append(row)
+        self.last_parameters = self.pot.parameters.copy()
         if score is not None and (self.best is None or score < self.best[0]):
             self.best = (score, self.pot.parameters.copy(), iteration)
             self._since_best = 0
@@ -345,6 +347,9 @@ def train(data, species=None, *, level=None, init=None, min_dist=None, max_dist=
     trained ``init``); default None: the whole set from the start (on the 5-species benchmark the
     subsets reached a given error 4x sooner, but the whole-set iterations after them converged
     more slowly: benchmarks/RESULTS.md).
+    ``trainer.best``: (validation score, parameters, iteration) of the returned parameters;
+    ``trainer.last_parameters``: those of the last iteration (where a continuation that should not
+    restart from the best goes on from);
     ``trainer.pair_min_distances``: the smallest distance per species pair in the data;
     ``trainer.min_dist_warnings``: pairs whose smallest distance lies far above min_dist;
     ``trainer.repulsion``: per species pair, whether the dimer repels from the core radius down to
