@@ -131,11 +131,7 @@ def plot_matrix(results, path):
     for k, r in enumerate(ok):
         d = r["tm"] - r["coexistence"]
         err = (r["tm_err"] ** 2 + r["coexistence_err"] ** 2) ** 0.5
-        ax.errorbar(d, k, xerr=err, fmt="o", capsize=3, color="C0", label="N -> infinity" if k == 0 else None)
-        same = (r.get("comparison") or {}).get("difference_at_equal_size")
-        if same is not None:
-            ax.errorbar(same, k + 0.2, xerr=err, fmt="s", capsize=3, color="C1", mfc="none",
-                        label="at the coexistence box's solid size" if k == 0 else None)
+        ax.errorbar(d, k, xerr=err, fmt="o", capsize=3, color="C0")
     ax.set_yticks(range(len(ok)), [f"{r['row']} ({r['final_lattice']}, {r['minutes']:.0f} min)" for r in ok])
     failed = [r["row"] for r in results if not r["converged"]]
     ax.set(xlabel="T_m(free energies) - T_m(coexistence) (K)",
@@ -167,11 +163,6 @@ def main():
                   f"({r['coexistence_atoms']} atoms) | free energy {r['tm']:7.1f} +- {r['tm_err']:4.1f} K "
                   f"({r['atoms']} atoms, {len(r['windows'])} windows) | diff {r['tm'] - r['coexistence']:+6.1f} K"
                   f"{ref} | {r['minutes']:5.1f} min | {len(r['flags'])} flags", flush=True)
-            same = (r.get("comparison") or {}).get("difference_at_equal_size")
-            if same is not None:
-                print(f"        at the coexistence box's solid size ({r['comparison']['coexistence_solid_atoms']:.0f} "
-                      f"atoms): free energy {r['comparison']['free_energy_at_coexistence_size']:.1f} K, "
-                      f"diff {same:+.1f} K", flush=True)
             if r.get("lammps_minutes"):
                 print("        LAMMPS minutes: " + ", ".join(f"{k} {v:.1f}" for k, v in r["lammps_minutes"].items()),
                       flush=True)

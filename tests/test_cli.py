@@ -177,15 +177,15 @@ def test_melting_point_cli_prints_both_methods(monkeypatch, capsys, tmp_path):
               "correction_error": 2.0}
         return melting.MeltingResult(1330.0, 3.0, 0.124, 9.3e-5, t, g, g, [[1250, 1400]], ["a flag"], lattice="fcc",
                                      method=kw["method"], coexistence=coex, workdir=str(tmp_path), finite_size=fs,
-                                     comparison=melting.compare_methods(1330.0, 3.0, coex, fs))
+                                     comparison=melting.compare_methods(1330.0, 3.0, coex))
     monkeypatch.setattr(melting, "melting_point", fake)
     assert main(["melting-point", "--eam", "Cu_mishin1.eam.alloy", "--species", "Cu", "--size-check-atoms", "2048",
                  "--coexistence-atoms", "1500", "--coexistence-repeats", "2", "--competing", "bcc,fcc"]) == 0
     out = capsys.readouterr().out
     assert "coexistence (2016 atoms, fcc): T_m = 1327.0 +- 5.0 K" in out and "T_m = 1330.0 +- 3.0 K" in out
     assert "corrected -10.0 +- 2.0 K" in out and f"stages kept in {tmp_path}" in out and "warning: a flag" in out
-    # 1330 K for N -> infinity is 1330 + 10 x 500 / 1008 = 1335.0 K at the box's 1008 solid atoms
-    assert "at the coexistence box's solid size (1008 atoms) the free energies give 1335.0 K, +8.0 K" in out
+    assert "methods compared: coexistence (1327.0 +- 5.0 K, 2016 atoms) and free energies (1330.0 +- 3.0 K) " \
+           "differ by +3.0 K" in out
     assert seen["method"] == "both" and seen["guess"] is None and seen["size_check_atoms"] == 2048
     assert seen["coexistence_atoms"] == 1500 and seen["coexistence_repeats"] == 2 and seen["workdir"] is None and seen["style"] == "eam/alloy"
     assert seen["competing_lattices"] == ("bcc", "fcc")

@@ -1122,11 +1122,11 @@ def test_grades_of_a_melt_are_preparation_not_extrapolation(eam, tmp_path):
     assert len(graded) == 1 and "max grade 25" in graded[0]
 
 
-def test_methods_compared_at_the_coexistence_boxs_solid_size(monkeypatch, tmp_path):
-    """The coexistence box's solid is finite too: its coexisting runs held 50 % and 60 % solid
-    of 2000 atoms (1100 on average; a run that melted does not count).  On the free energies'
-    1/N line that size gives the T_m a 1100-atom solid gives when computed directly; the
-    difference at that size, not the one for N -> infinity, decides the flag."""
+def test_methods_compared(monkeypatch, tmp_path):
+    """Both methods side by side: the free-energy T_m (here corrected to N -> infinity, 1300 K)
+    against the coexistence T_m, the box's solid atoms from its coexisting runs' mean share (50 %
+    and 60 % of 2000: 1100; a run that melted does not count); a difference beyond three combined
+    errors plus 10 K is flagged with both figures."""
     from pyiron_mtp.free_energy import coexistence, melting
     from pyiron_mtp.free_energy.coexistence import CoexistenceResult
     runs = [{"outcome": "coexisting", "solid_fraction": 0.5}, {"outcome": "liquid", "solid_fraction": 0.02},
@@ -1136,24 +1136,18 @@ def test_methods_compared_at_the_coexistence_boxs_solid_size(monkeypatch, tmp_pa
     monkeypatch.setattr(melting, "free_energy", _model_free_energy([], size_coefficient=0.5))
     res = melting.melting_point(None, "fcc", 1300.0, method="both", workdir=tmp_path / "a", parallel=2,
                                 progress=False, size_check_atoms=2000, target_error=None)
-    direct = melting.melting_point(None, "fcc", 1300.0, method="free_energy", window=0.05, workdir=tmp_path / "b",
-                                   parallel=2, progress=False, atoms=1100, size_check_atoms=None)
     c = res.comparison
-    assert c["coexistence_solid_atoms"] == pytest.approx(1100.0)
     assert res.melting_temperature == pytest.approx(1300.0, abs=0.3)
-    assert c["free_energy_at_coexistence_size"] == pytest.approx(direct.melting_temperature, abs=0.3)
+    assert c["coexistence_solid_atoms"] == pytest.approx(1100.0) and c["coexistence_atoms"] == 2000
     assert c["difference"] == pytest.approx(res.melting_temperature - 1305.0)
-    assert c["difference_at_equal_size"] == pytest.approx(direct.melting_temperature - 1305.0, abs=0.3)
     assert not c["significant"] and res.summary()["comparison"] == c
-    # far apart at equal size: flagged, with both figures in the message
+    assert not [f for f in res.flags if f.startswith("coexistence (")]
     monkeypatch.setattr(coexistence, "coexistence_melting_point",
                         lambda *a, **k: CoexistenceResult(1340.0, 2.0, 2000, "fcc", list(runs)))
     far = melting.melting_point(None, "fcc", 1300.0, method="both", workdir=tmp_path / "c", parallel=2,
                                 progress=False, size_check_atoms=2000, target_error=None)
-    assert far.comparison["significant"]
-    flag, = [f for f in far.flags if "coexistence (1340.0 K" in f]
-    assert "solid size (1100 atoms)" in flag
-    # without a size correction only the plain difference is known
-    plain = melting.compare_methods(1310.0, 2.0, CoexistenceResult(1305.0, 2.0, 2000, "fcc", []))
-    assert plain["difference_at_equal_size"] is None and plain["coexistence_solid_atoms"] == 1000.0
-    assert plain["difference"] == 5.0 and not plain["significant"]
+    assert far.comparison["significant"] and far.comparison["difference"] == pytest.approx(-40.0, abs=0.3)
+    flag, = [f for f in far.flags if f.startswith("coexistence (1340.0 +- 2.0 K, 2000 atoms)")]
+    assert "differ by -40" in flag
+    # a box without coexisting runs counts half its atoms as solid
+    assert CoexistenceResult(1305.0, 2.0, 2000, "fcc", []).solid_atoms == 1000.0
