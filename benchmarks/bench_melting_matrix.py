@@ -130,8 +130,7 @@ def plot_matrix(results, path):
     ax.axvline(0, color="k", lw=0.8)
     for k, r in enumerate(ok):
         d = r["tm"] - r["coexistence"]
-        err = (r["tm_err"] ** 2 + r["coexistence_err"] ** 2) ** 0.5
-        ax.errorbar(d, k, xerr=err, fmt="o", capsize=3, color="C0")
+        ax.errorbar(d, k, xerr=(r["tm_err"] ** 2 + r["coexistence_err"] ** 2) ** 0.5, fmt="o", capsize=3)
     ax.set_yticks(range(len(ok)), [f"{r['row']} ({r['final_lattice']}, {r['minutes']:.0f} min)" for r in ok])
     failed = [r["row"] for r in results if not r["converged"]]
     ax.set(xlabel="T_m(free energies) - T_m(coexistence) (K)",

@@ -285,7 +285,7 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
             o["finite_size"] = DataContainer({k: np.asarray(v) if isinstance(v, list) else v
                                               for k, v in res.finite_size.items()})
         if res.comparison is not None:
-            o["comparison"] = DataContainer({k: (np.nan if v is None else v) for k, v in res.comparison.items()})
+            o["comparison"] = DataContainer(res.comparison)
         if res.coexistence is not None:
             c = res.coexistence.summary()
             runs = c.pop("runs")
