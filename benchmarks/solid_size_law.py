@@ -47,7 +47,9 @@ def main():
     args = ap.parse_args()
     if len(args.repeats) != len(args.sizes):
         ap.error("give one --repeats per size")
-    _, element, lattice = ROWS[args.row]
+    if args.repeats[0] < 2:
+        ap.error("the smallest size needs at least 2 repetitions: its scatter sets the errors of single ones")
+    lattice = ROWS[args.row][2]
     pot = potential_of(args.row, None)
     protocol = Protocol(switching_steps=args.switching_steps, switching_doublings=0)
     work = Path(args.workdir) / args.row
