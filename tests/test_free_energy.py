@@ -472,7 +472,7 @@ def _model_free_energy(calls, tm=1300.0, superheat=1495.0, undercool=1066.0, siz
 def test_melting_bracket_with_a_model_free_energy(monkeypatch, tmp_path):
     """The window search on model free energies with T_m = 1300 K: the first window is too wide
     on both sides (the solid melts at 1495 K, the liquid crystallises at 1066 K); the next one
-    lies inside that bracket, 1 % of the guess from each end.  Serial and concurrent phases
+    lies inside that bracket, a quarter of its width from each end.  Serial and concurrent phases
     (parallel=2) take the same path to the same answer."""
     from pyiron_mtp.free_energy import melting
     results = {}
@@ -487,15 +487,15 @@ def test_melting_bracket_with_a_model_free_energy(monkeypatch, tmp_path):
         assert res.melting_temperature_error == pytest.approx(np.sqrt(2) * 1e-4 / (0.12 / 1300), rel=1e-3)
         assert res.latent_heat == pytest.approx(0.12, rel=1e-3)
         if parallel == 2:
-            # both phases failed in the first window: 1066 + 13 .. 1495 - 13
-            assert res.windows == [[1040, 1560], [1079, 1482]]
+            # both phases failed in the first window: a quarter window (130 K) inside 1066 .. 1495
+            assert res.windows == [[1040, 1560], [1196, 1365]]
             assert all(c[3] for c in calls)                 # both phases on one shared pool
             assert ("liquid", 1560, 1040, True) in calls    # ran next to the failing solid
             assert "T_m < 1495" in res.steps[0]["reason"] and "T_m > 1066" in res.steps[0]["reason"]
         else:
             # the liquid is skipped once the solid failed: its crystallisation shows one window later
             assert ("liquid", 1560, 1040, False) not in calls
-            assert res.windows == [[1040, 1560], [962, 1482], [1079, 1482]]
+            assert res.windows == [[1040, 1560], [845, 1365], [1196, 1365]]
         assert all(lo < 1300 < hi for lo, hi in res.windows[-1:])
         assert any("solid melted at 1495" in f for f in res.flags)
         assert res.steps[-1]["outcome"] == "crossing"
@@ -563,16 +563,45 @@ def test_melting_search_gives_up_with_the_evidence(monkeypatch, tmp_path):
                               parallel=2, progress=False)
 
 
+def test_phase_failure_bounds_by_the_extreme_temperature_reached():
+    """Reversible scaling heats and cools again: a solid found molten on the way back down melted
+    near the top, so it proves T_m below the hottest temperature it went through (not below
+    where it was seen molten); a liquid found crystalline on the way back up proves T_m above the
+    coldest.  A failure at the first sample bounds T_m by that sample's temperature."""
+    from pyiron_mtp.free_energy.engine import check_phase
+    p = Protocol()
+    # (T, crystalline fraction) of a solid taken 996 -> 1099 -> 996 K (an Al MTP, 108 atoms)
+    path = [[996, 0.99], [996, 0.99], [1035, 0.99], [1099, 0.90], [1060, 0.57], [996, 0.06], [996, 0.06]]
+    with pytest.raises(PhaseError, match=r"by 996 K \(hottest before: 1099 K\)") as err:
+        check_phase({"crystalline_min": 0.06, "crystalline_path": path}, "solid", "reversible_scaling", 996.0, p, [])
+    assert err.value.temperature == 1099.0
+    path = [[987, 0.01], [987, 0.01], [920, 0.09], [807, 0.19], [874, 0.60], [987, 0.64], [987, 0.64]]
+    with pytest.raises(PhaseError, match=r"coldest before: 807 K") as err:
+        check_phase({"crystalline_max": 0.64, "crystalline_path": path}, "liquid", "reversible_scaling", 987.0, p, [])
+    assert err.value.temperature == 807.0
+    path = [[1500, 0.1], [1500, 0.1], [1520, 0.05]]
+    with pytest.raises(PhaseError, match="at 1500 K") as err:
+        check_phase({"crystalline_min": 0.05, "crystalline_path": path}, "solid", "reversible_scaling", 1500.0, p, [])
+    assert err.value.temperature == 1500.0
+
+
 def test_next_window_stays_inside_the_bracket():
+    """A failed phase keeps the next window a quarter of its width away (it would fail again
+    just inside), an end set by free energies without a crossing only the margin."""
     from pyiron_mtp.free_energy.melting import _Bracket, next_window
     b = _Bracket()
     assert next_window(b, 1000, 200, [], 10) == [900, 1100]
-    b.lower_than(950)                     # a solid melted at 950 K
+    b.lower_than(950, failed=False)       # no crossing, the liquid below the solid up to 950 K
     assert next_window(b, 1000, 200, [], 10) == [740, 940]
-    b.higher_than(800)                    # a liquid crystallised at 800 K
-    assert next_window(b, 1000, 200, [], 10) == [810, 940]
+    b.lower_than(950)                     # a solid melted after reaching 950 K
+    assert next_window(b, 1000, 200, [], 10) == [700, 900]
+    b.higher_than(800)                    # a liquid crystallised after cooling to 800 K
+    assert next_window(b, 1000, 200, [], 10) == [850, 900]
     with pytest.raises(RuntimeError, match="already tried"):
-        next_window(b, 1000, 200, [[810, 940]], 10)
+        next_window(b, 1000, 200, [[850, 900]], 10)
+    b.higher_than(870)
+    with pytest.raises(RuntimeError, match="leave no window"):
+        next_window(b, 1000, 200, [], 10)
 
 
 def _write_coexistence_run(folder, steps, temp, raw, log_lines, pe=-3.5, lz=40.0):

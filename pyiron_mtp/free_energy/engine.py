@@ -241,28 +241,45 @@ def flag_extrapolation(grade, threshold, where, what, flags):
                      f"the structures of this {what} should go to active learning")
 
 
+def failure_bound(path, k, phase, temperature):
+    """(T where the failure was seen, the bound on T_m it proves), K.  ``path``: (T, crystalline
+    fraction) rows in time order, ``k`` the first failing row (None: unknown, both are
+    ``temperature``).  A solid melts only above T_m, so one that melted by row ``k`` proves
+    T_m < the hottest temperature it went through up to there; a liquid crystallises only below
+    T_m: T_m > the coldest.  Along a path that heats and cools again (reversible scaling there
+    and back) the two differ: a solid found molten on the way back down melted near the top."""
+    if k is None or not len(path):
+        return float(temperature), float(temperature)
+    visited = path[:k + 1, 0]
+    return float(path[k, 0]), float(visited.max() if phase == "solid" else visited.min())
+
+
+def _where(seen, bound, extreme):
+    return f" at {seen:g} K" if abs(seen - bound) < 1e-9 else f" by {seen:g} K ({extreme} before: {bound:g} K)"
+
+
 def check_phase(result, phase, stage, temperature, p: Protocol, flags, lattice=None):
     """Raise :class:`PhaseError` (or :class:`LatticeChange`) when the stage left its phase,
-    with the temperature where it happened (along reversible scaling: the first logged point
-    past the threshold); add flags for extrapolation, the repulsive core and dissipation."""
+    with the bound on T_m it proves (:func:`failure_bound`); add flags for extrapolation, the
+    repulsive core and dissipation."""
     path = np.asarray(result.get("crystalline_path", []), dtype=float).reshape(-1, 2)
     if phase == "solid" and result["crystalline_min"] < p.solid_min_fraction:
         k = stages.first_sustained(path[:, 1], below=p.solid_min_fraction) if len(path) else None
-        t_fail = float(path[k, 0]) if k is not None else float(temperature)
-        raise PhaseError(f"the solid melted (or lost its lattice) during {stage} at {t_fail:g} K: crystalline "
-                         f"fraction fell to {result['crystalline_min']:.2f} over {stages.SUSTAINED_SAMPLES} samples "
-                         f"(needs >= {p.solid_min_fraction}); "
+        seen, bound = failure_bound(path, k, "solid", temperature)
+        raise PhaseError(f"the solid melted (or lost its lattice) during {stage}{_where(seen, bound, 'hottest')}: "
+                         f"crystalline fraction fell to {result['crystalline_min']:.2f} over "
+                         f"{stages.SUSTAINED_SAMPLES} samples (needs >= {p.solid_min_fraction}); "
                          f"lower the temperature or check the potential", phase=phase, stage=stage,
-                         temperature=t_fail)
+                         temperature=bound)
     # a liquid is prepared from a crystal: its equilibration is judged at its end
     liquid_fraction = result["crystalline_end"] if stage == "equilibration" else result["crystalline_max"]
     if phase == "liquid" and liquid_fraction > p.liquid_max_fraction:
         k = stages.first_sustained(path[:, 1], above=p.liquid_max_fraction) if len(path) else None
-        t_fail = float(path[k, 0]) if k is not None else float(temperature)
-        raise PhaseError(f"the liquid is not a liquid during {stage} at {t_fail:g} K: crystalline fraction "
-                         f"{liquid_fraction:.2f} (allowed <= {p.liquid_max_fraction}); it was not melted "
+        seen, bound = failure_bound(path, k, "liquid", temperature)
+        raise PhaseError(f"the liquid is not a liquid during {stage}{_where(seen, bound, 'coldest')}: crystalline "
+                         f"fraction {liquid_fraction:.2f} (allowed <= {p.liquid_max_fraction}); it was not melted "
                          f"or it crystallised - raise melt_temperature / the temperature", phase=phase, stage=stage,
-                         temperature=t_fail)
+                         temperature=bound)
     if phase == "solid" and lattice is not None:
         check_lattice(result.get("lattice_end") or {}, lattice, stage, temperature, path)
     flag_extrapolation(result.get("max_grade"), p.break_threshold, stage, "stage", flags)

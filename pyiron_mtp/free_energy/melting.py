@@ -123,16 +123,22 @@ def crossing(temperatures, g_solid, e_solid, g_liquid, e_liquid):
 
 @dataclass
 class _Bracket:
-    """What the runs so far say about T_m: it lies above ``above`` and below ``below`` (K)."""
+    """What the runs so far say about T_m: it lies above ``above`` and below ``below`` (K);
+    ``above_failed``/``below_failed``: that end comes from a phase that failed there (not from
+    free energies without a crossing)."""
 
     above: float = -np.inf
     below: float = np.inf
+    above_failed: bool = False
+    below_failed: bool = False
 
-    def lower_than(self, t):
-        self.below = min(self.below, float(t))
+    def lower_than(self, t, failed=True):
+        if float(t) < self.below or (float(t) == self.below and failed):
+            self.below, self.below_failed = float(t), failed
 
-    def higher_than(self, t):
-        self.above = max(self.above, float(t))
+    def higher_than(self, t, failed=True):
+        if float(t) > self.above or (float(t) == self.above and failed):
+            self.above, self.above_failed = float(t), failed
 
     def __str__(self):
         lo = f"{self.above:.0f}" if np.isfinite(self.above) else "?"
@@ -142,11 +148,16 @@ class _Bracket:
 
 def next_window(bracket: _Bracket, centre, width, tried, margin):
     """The next temperature window [t_lo, t_hi] (K, rounded): ``width`` wide around ``centre``,
-    moved inside the bracket by ``margin`` from its ends (a solid melted at ``bracket.below``,
-    a liquid crystallised at ``bracket.above``; neither would survive there again), never one
-    already ``tried``.  Raises RuntimeError when the bracket leaves no room."""
-    a = bracket.above + margin if np.isfinite(bracket.above) else -np.inf
-    b = bracket.below - margin if np.isfinite(bracket.below) else np.inf
+    kept inside the bracket by ``margin`` from its ends, by max(``margin``, ``width``/4) from an
+    end set by a failed phase (a solid melted after
+    reaching ``bracket.below``, a liquid crystallised after cooling to ``bracket.above``; near
+    there they would fail again: a phase that failed at a window's far end - the solid at the
+    top, the liquid at the bottom - survived most of it, and its next window ends a quarter of
+    a window inside, not just beyond), never one already ``tried``.  Raises RuntimeError when
+    the bracket leaves no room."""
+    keep = max(margin, width / 4)
+    a = bracket.above + (keep if bracket.above_failed else margin) if np.isfinite(bracket.above) else -np.inf
+    b = bracket.below - (keep if bracket.below_failed else margin) if np.isfinite(bracket.below) else np.inf
     if b - a < max(margin, 0.01 * centre):
         raise RuntimeError(f"the runs so far leave no window ({bracket}): the phases fail on both sides - "
                            f"check the potential, or switch more slowly")
@@ -429,9 +440,9 @@ def _beyond_window(temps, dg, t_lo, t_hi, width, bracket, lattice, flags, steps)
     slope, icpt = np.polyfit(temps, dg, 1)
     above = bool(np.all(dg > 0))
     if above:
-        bracket.higher_than(t_hi)
+        bracket.higher_than(t_hi, failed=False)
     else:
-        bracket.lower_than(t_lo)
+        bracket.lower_than(t_lo, failed=False)
     estimate = float(-icpt / slope) if slope < 0 else (t_hi + width if above else t_lo - width)
     why = (f"no crossing of the liquid and the {lattice} solid in {t_lo}-{t_hi} K (G_l - G_s from "
            f"{dg[0] * 1e3:+.2f} to {dg[-1] * 1e3:+.2f} meV/atom): T_m lies {'above' if above else 'below'}, "
