@@ -1,16 +1,21 @@
-"""Is a crystal's free energy per atom linear in 1/N?  The check behind the finite-size
-correction of the melting point, for any row of the matrix.
+"""Is a phase's free energy per atom linear in 1/N, and how far does the smallest size sit from
+N -> infinity?  The check behind the finite-size correction of the melting point, for any row of
+the matrix and either phase.
 
-G_s(T) by Frenkel-Ladd switching at three or more sizes (the same protocol at every size,
-switching without doublings, so the sizes differ in N only), then a weighted least-squares line
-G = G_inf + b / N through all of them, its residuals, and G_inf from every pair of sizes (the
-melting search uses the smallest and the largest).  With ``--entropy`` (eV/K/atom, the row's
-entropy of melting) the shifts are also given in K of T_m.
+G(T) at three or more sizes - the solid by Frenkel-Ladd switching, the liquid by Uhlenbeck-Ford
+switching (``--phase``; the same protocol at every size, switching without doublings, so the
+sizes differ in N only) -, then a weighted least-squares line G = G_inf + b / N through all of
+them, its residuals, and G_inf from every pair of sizes (the melting search uses the smallest and
+the largest solid).  With ``--entropy`` (eV/K/atom, the row's entropy of melting) the shift of
+T_m from the smallest size to N -> infinity is also given in K: -(G_inf - G_N) / dS for the solid,
++(G_inf - G_N) / dS for the liquid (dG = G_l - G_s falls with T at the rate dS).
 
-    python benchmarks/solid_size_law.py --row ni --temperature 1615 --sizes 500 1372 2048 --repeats 3 2 2
+    python benchmarks/size_law.py --row ni --temperature 1615 --sizes 500 1372 2048 --repeats 3 2 2
+    python benchmarks/size_law.py --row fe --phase liquid --temperature 1774 --sizes 500 1024 2000 --repeats 3 2 2
 
-Stages are kept in ``--workdir/<row>/<N>``; a rerun reads them back.  The last line reads
-``row=... g_inf=... slope=... max_residual_mev=... tm_shift_smallest=...``.
+Stages are kept in ``--workdir/<row>/<N>`` (the liquid's in ``<row>/liquid_<N>``); a rerun reads
+them back.  The last line reads ``row=... phase=... g_inf=... slope=... max_residual_mev=...
+tm_shift_smallest=...``.
 """
 import argparse
 import itertools
@@ -37,13 +42,14 @@ def line_fit(n, g, e):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--row", default="ni", choices=[r for r, v in ROWS.items() if v[0] is not None])
+    ap.add_argument("--phase", default="solid", choices=["solid", "liquid"])
     ap.add_argument("--temperature", type=float, default=1615.0)
     ap.add_argument("--sizes", type=int, nargs="+", default=[500, 1372, 2048])
     ap.add_argument("--repeats", type=int, nargs="+", default=[3, 2, 2])
     ap.add_argument("--switching-steps", type=int, default=50000)
     ap.add_argument("--entropy", type=float, default=None, help="entropy of melting (eV/K/atom)")
     ap.add_argument("--cores", type=int, default=1, help="MPI ranks per LAMMPS run (one run at a time)")
-    ap.add_argument("--workdir", default="solid_size_law")
+    ap.add_argument("--workdir", default="size_law")
     args = ap.parse_args()
     if len(args.repeats) != len(args.sizes):
         ap.error("give one --repeats per size")
@@ -56,11 +62,13 @@ def main():
     t0 = time.time()
     n, g, e = [], [], []
     for size, reps in zip(args.sizes, args.repeats):
-        res = free_energy(pot, "solid", args.temperature, lattice=lattice, atoms=size, repeats=reps,
-                          protocol=protocol, cores=args.cores, workdir=work / str(size), progress=False)
+        folder = work / (str(size) if args.phase == "solid" else f"liquid_{size}")
+        res = free_energy(pot, args.phase, args.temperature, lattice=lattice, atoms=size, repeats=reps,
+                          protocol=protocol, cores=args.cores, workdir=folder, progress=False)
         err = float(res.free_energy_error) if reps > 1 else float("nan")
         n.append(res.atoms), g.append(float(res.free_energy)), e.append(err)
-        print(f"{args.row} {lattice} {res.atoms:5d} atoms, {reps} repetitions: G_s({args.temperature:.0f} K) = "
+        name = lattice if args.phase == "solid" else "liquid"
+        print(f"{args.row} {name} {res.atoms:5d} atoms, {reps} repetitions: G({args.temperature:.0f} K) = "
               f"{res.free_energy:.5f} +- {err:.5f} eV/atom ({(time.time() - t0) / 60:.1f} min)", flush=True)
     # a size with one repetition gets the scatter of the smallest size scaled by sqrt(N R)
     e0 = e[0] * np.sqrt(n[0] * args.repeats[0])
@@ -74,10 +82,10 @@ def main():
         print(f"  from {n[i]} and {n[j]} atoms: G_inf = {gi:.5f} +- {ei:.5f}")
     shift = float("nan")
     if args.entropy:
-        shift = -(g_inf - g[0]) / args.entropy
-        print(f"T_m of the {n[0]}-atom solid corrected by {shift:+.1f} K "
+        shift = (-1 if args.phase == "solid" else 1) * (g_inf - g[0]) / args.entropy
+        print(f"T_m of the {n[0]}-atom {args.phase} corrected by {shift:+.1f} K "
               f"(dS = {args.entropy:.3e} eV/K/atom); at N atoms: {shift:+.1f} x {n[0]} / N")
-    print(f"row={args.row} g_inf={g_inf:.5f} slope={b:.3f} "
+    print(f"row={args.row} phase={args.phase} g_inf={g_inf:.5f} slope={b:.3f} "
           f"max_residual_mev={np.max(np.abs(resid)) * 1e3:.3f} tm_shift_smallest={shift:.1f} "
           f"minutes={(time.time() - t0) / 60:.1f}")
 
