@@ -497,7 +497,7 @@ def test_melting_bracket_with_a_model_free_energy(monkeypatch, tmp_path):
             assert ("liquid", 1560, 1040, False) not in calls
             assert res.windows == [[1040, 1560], [845, 1365], [1196, 1365]]
         assert all(lo < 1300 < hi for lo, hi in res.windows[-1:])
-        assert any("solid melted at 1495" in f for f in res.flags)
+        assert any("heated to 1495 K: T_m < 1495 K" in f for f in res.flags)
         assert res.steps[-1]["outcome"] == "crossing"
 
 
@@ -518,10 +518,10 @@ def test_melting_search_follows_the_evidence_from_a_bad_guess(monkeypatch, tmp_p
     for k, step in enumerate(res.steps[:-1]):
         later = res.windows[k + 1:]
         if "solid melted" in step["reason"]:
-            t_fail = float(step["reason"].split("solid melted at ")[1].split(" K")[0])
+            t_fail = float(step["reason"].split("T_m < ")[1].split(" K")[0])
             assert all(hi < t_fail for _, hi in later)
         if "liquid crystallised" in step["reason"]:
-            t_fail = float(step["reason"].split("liquid crystallised at ")[1].split(" K")[0])
+            t_fail = float(step["reason"].split("T_m > ")[1].split(" K")[0])
             assert all(lo > t_fail for lo, _ in later)
     assert len(res.windows) <= 5
 

@@ -284,11 +284,13 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
         if isinstance(solid, PhaseError):
             t_fail = solid.temperature if solid.temperature is not None else t_hi
             bracket.lower_than(t_fail)
-            reasons.append(f"the solid melted at {t_fail:.0f} K ({solid.stage}): T_m < {t_fail:.0f} K")
+            reasons.append(f"the solid melted in {solid.stage}, having been heated to {t_fail:.0f} K: "
+                           f"T_m < {t_fail:.0f} K")
         if isinstance(liquid, PhaseError):
             t_fail = liquid.temperature if liquid.temperature is not None else t_lo
             bracket.higher_than(t_fail)
-            reasons.append(f"the liquid crystallised at {t_fail:.0f} K ({liquid.stage}): T_m > {t_fail:.0f} K")
+            reasons.append(f"the liquid crystallised in {liquid.stage}, having been cooled to {t_fail:.0f} K: "
+                           f"T_m > {t_fail:.0f} K")
         if reasons:
             why = "; ".join(reasons) + f"; now {bracket}"
             log.warning("window %s-%s K: %s", t_lo, t_hi, why)
