@@ -28,10 +28,11 @@ def design_rows(lo, hi, positions, cell, types, start, index, shift, r_min, r_cu
     n_a = mapping.shape[0]
     rvec, rr, jt, qv, dqv, f, df, mono, mom, _, _, _, _, _, _ = make_scratch(max_nn, n_mu, n_rad, n_ang, n_moments)
     dmono = np.empty((n_ang, 3, max_nn))       # d mono[t] / d r_q
-    tan = np.empty((n_moments, 3, max_nn))     # d mom[k] / d r_q
+    tan = np.empty((n_moments, 3 * max_nn))    # d mom[k] / d r_q at c * nn + q
     dummy = np.zeros((0, 3))
     disp = np.empty((3, max_nn))               # r_q (A)
     jl = np.empty(max_nn, dtype=np.int64)      # neighbour of pair q, relative to lo
+    rinv = np.empty(max_nn)
     for i in range(lo, hi):
         nn, _ = gather_neighbors(i, positions, cell, types, start, index, shift, r_min, r_cut, r_core, scaling,
                                  radial_coeffs, False, dummy, rvec, rr, jt, qv, dqv, f, df)
@@ -39,32 +40,36 @@ def design_rows(lo, hi, positions, cell, types, start, index, shift, r_min, r_cu
         for a in range(n_a):
             e_row[a] += mom[mapping[a]]
         # d mono / d r = (grad_u mono - (grad_u mono . u) u) / r
+        for q in range(nn):
+            rinv[q] = 1.0 / rr[q]
         for t in range(n_ang):
+            # d mono / d u_c = pow_c x (the monomial with u_c's power lowered by one); a zero power
+            # multiplies mono[0] = 1 (any valid row), so the loop over q has no branches
+            px = float(ang_pow[t, 0])
+            py = float(ang_pow[t, 1])
+            pz = float(ang_pow[t, 2])
+            lx = ang_lower[t, 0] if ang_pow[t, 0] > 0 else 0
+            ly = ang_lower[t, 1] if ang_pow[t, 1] > 0 else 0
+            lz = ang_lower[t, 2] if ang_pow[t, 2] > 0 else 0
             for q in range(nn):
-                gx = 0.0
-                gy = 0.0
-                gz = 0.0
-                if ang_pow[t, 0] > 0:
-                    gx = ang_pow[t, 0] * mono[ang_lower[t, 0], q]
-                if ang_pow[t, 1] > 0:
-                    gy = ang_pow[t, 1] * mono[ang_lower[t, 1], q]
-                if ang_pow[t, 2] > 0:
-                    gz = ang_pow[t, 2] * mono[ang_lower[t, 2], q]
+                gx = px * mono[lx, q]
+                gy = py * mono[ly, q]
+                gz = pz * mono[lz, q]
                 proj = gx * rvec[0, q] + gy * rvec[1, q] + gz * rvec[2, q]
-                inv = 1.0 / rr[q]
+                inv = rinv[q]
                 dmono[t, 0, q] = (gx - proj * rvec[0, q]) * inv
                 dmono[t, 1, q] = (gy - proj * rvec[1, q]) * inv
                 dmono[t, 2, q] = (gz - proj * rvec[2, q]) * inv
+        n3 = 3 * nn
         for k in range(mu_offset[n_mu], n_moments):   # the basic moments' tangents are set below
-            for c in range(3):
-                for q in range(nn):
-                    tan[k, c, q] = 0.0
+            for x in range(n3):
+                tan[k, x] = 0.0
         for mu in range(n_mu):
             off = mu_offset[mu]
             for t in range(mu_nang[mu]):
                 for c in range(3):
                     for q in range(nn):
-                        tan[off + t, c, q] = df[mu, q] * mono[t, q] * rvec[c, q] + f[mu, q] * dmono[t, c, q]
+                        tan[off + t, c * nn + q] = df[mu, q] * mono[t, q] * rvec[c, q] + f[mu, q] * dmono[t, c, q]
         for row in range(times.shape[0]):
             k = times[row, 3]
             ii = times[row, 0]
@@ -72,9 +77,8 @@ def design_rows(lo, hi, positions, cell, types, start, index, shift, r_min, r_cu
             w = times[row, 2]
             mi = w * mom[ii]
             mj = w * mom[jj]
-            for c in range(3):
-                for q in range(nn):
-                    tan[k, c, q] += mi * tan[jj, c, q] + mj * tan[ii, c, q]
+            for x in range(n3):
+                tan[k, x] += mi * tan[jj, x] + mj * tan[ii, x]
         # scatter: pair q is i -> j, r_q = x_j - x_i
         il = i - lo
         for q in range(nn):
@@ -91,7 +95,7 @@ def design_rows(lo, hi, positions, cell, types, start, index, shift, r_min, r_cu
                 w1 = 0.0
                 w2 = 0.0
                 for q in range(nn):
-                    g = tan[k, c, q]
+                    g = tan[k, c * nn + q]
                     s0 += g
                     w0 += g * disp[0, q]
                     w1 += g * disp[1, q]
@@ -104,4 +108,4 @@ def design_rows(lo, hi, positions, cell, types, start, index, shift, r_min, r_cu
             j = jl[q]
             for c in range(3):
                 for a in range(n_a):
-                    f_rows[j, c, a] -= tan[mapping[a], c, q]
+                    f_rows[j, c, a] -= tan[mapping[a], c * nn + q]
