@@ -15,8 +15,6 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
-
 
 def main():
     ap = argparse.ArgumentParser()
@@ -31,8 +29,8 @@ def main():
     numba.set_num_threads(1)
     from bench_train_multispecies import SPECIES, generate
     from pyiron_mtp import MTP
-    from pyiron_mtp.core.design import design_rows
     from pyiron_mtp.training import TrainingSet, initialise_radial
+    from pyiron_mtp.training.linear import structure_design_rows
 
     path = Path(args.workdir) / "data.extxyz"
     if path.exists():
@@ -54,12 +52,7 @@ def main():
 
     def run():
         for s in data.structures:
-            a = pot.n_basis
-            e, f, w = np.zeros(a), np.zeros((s.n_atoms, 3, a)), np.zeros((3, 3, a))
-            design_rows(0, s.n_atoms, s.positions, s.cell, s.types, s.nl.start, s.nl.index, s.nl.shift,
-                        pot.min_dist, pot.max_dist, pot.core_radius_or_zero, pot.scaling, pot.radial_coeffs,
-                        t["mu_offset"], t["mu_nang"], t["ang_axis"], t["ang_lower"], t["ang_pow"],
-                        t["times"], t["times_runs"], t["mapping"], t["n_moments"], e, f, w)
+            structure_design_rows(pot, s)
     run()                                   # JIT and caches
     best = float("inf")
     for _ in range(args.repeats):

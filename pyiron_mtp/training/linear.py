@@ -27,6 +27,23 @@ def row_bytes(structure, n_basis, species_count):
     return 8 * (species_count + n_basis * (1 + 3 * structure.n_atoms + 9))
 
 
+def structure_design_rows(pot: MTP, s):
+    """Design rows of one prepared structure ``s`` (its neighbour list built) for ``pot``'s radial
+    coefficients: (species counts, energy row (A,), force rows (N, 3, A) in eV/A, virial rows
+    (3, 3, A) in eV), A = ``pot.n_basis``; see :func:`pyiron_mtp.core.design.design_rows`."""
+    t = pot.kernel_tables()
+    A = pot.n_basis
+    e = np.zeros(A)
+    f = np.zeros((s.n_atoms, 3, A))
+    w = np.zeros((3, 3, A))
+    design_rows(0, s.n_atoms, s.positions, s.cell, s.types, s.nl.start, s.nl.index, s.nl.shift,
+                pot.min_dist, pot.max_dist, pot.core_radius_or_zero, pot.scaling, pot.radial_coeffs,
+                t["mu_offset"], t["mu_nang"], t["ang_axis"], t["ang_lower"], t["ang_pow"],
+                t["times"], t["times_runs"], t["mapping"], t["n_moments"], e, f, w)
+    counts = np.bincount(s.types, minlength=pot.species_count).astype(float)
+    return counts, e, f, w
+
+
 class LinearProblem:
     """Design rows of every structure for the current radial coefficients (all of them, or
     those that fit into ``max_memory`` bytes; see the module docstring)."""
@@ -35,22 +52,8 @@ class LinearProblem:
         self.pot = pot
         self.data = data
         self.weights = weights
-        t = pot.kernel_tables()
         C = pot.species_count
-
-        def rows(k, s):
-            A = pot.n_basis
-            e = np.zeros(A)
-            f = np.zeros((s.n_atoms, 3, A))
-            w = np.zeros((3, 3, A))
-            design_rows(0, s.n_atoms, s.positions, s.cell, s.types, s.nl.start, s.nl.index, s.nl.shift,
-                        pot.min_dist, pot.max_dist, pot.core_radius_or_zero, pot.scaling, pot.radial_coeffs,
-                        t["mu_offset"], t["mu_nang"], t["ang_axis"], t["ang_lower"], t["ang_pow"],
-                        t["times"], t["times_runs"], t["mapping"], t["n_moments"], e, f, w)
-            counts = np.bincount(s.types, minlength=C).astype(float)
-            return counts, e, f, w
-
-        self._compute = rows
+        self._compute = lambda k, s: structure_design_rows(pot, s)
         sizes = np.array([row_bytes(s, pot.n_basis, C) for s in data.structures], dtype=float)
         if max_memory is None or sizes.sum() <= max_memory:
             n_kept, self._batches = len(sizes), []
@@ -67,7 +70,7 @@ class LinearProblem:
                     lo, acc = k, 0.0
                 acc += sizes[k]
             self._batches.append((lo, len(sizes)))
-        self.kept = map_structures(rows, data.structures[:n_kept])
+        self.kept = map_structures(self._compute, data.structures[:n_kept])
         self.max_memory = max_memory
 
     @property
