@@ -159,6 +159,10 @@ def test_training_reduces_errors_and_is_deterministic():
     assert np.array_equal(pot1.parameters, pot2.parameters)
     first, last = tr1.history[0], min(tr1.history, key=lambda h: h["loss"])
     assert last["loss"] < 0.2 * first["loss"]
+    # every iteration takes at least one new loss evaluation; the count only grows
+    evaluations = [h["evaluations"] for h in tr1.history]
+    assert evaluations[0] == 1 and np.all(np.diff(evaluations) >= 1)
+    assert evaluations[-1] == tr1.n_evaluations
     rep = error_report(pot1, images)
     assert rep["force_rmse"] < 0.05 and rep["n_structures"] == 8
     pot3, _ = train(images, ["Cu"], **{**kw, "seed": 4})

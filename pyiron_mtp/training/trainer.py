@@ -86,6 +86,7 @@ class Trainer:
         self.best = None              # (validation score, parameters, iteration): what fit() returns
         self.last_parameters = None   # parameters at the last recorded iteration (to continue from)
         self.stopped_by = None
+        self.n_evaluations = 0        # loss evaluations (each one solve of the linear problem)
         for ds in (self.fit_data, valid_set):
             if ds is not None:
                 ds.prepare(pot.max_dist)
@@ -94,6 +95,7 @@ class Trainer:
     def _objective(self, theta):
         if self._cache is not None and np.array_equal(self._cache[0], theta):
             return self._cache[1], self._cache[2].copy()
+        self.n_evaluations += 1
         pot = self.pot
         pot.radial_coeffs = theta.reshape(pot.radial_coeffs.shape).copy()
         lp = LinearProblem(pot, self.fit_data, self.weights, max_memory=self.max_memory)
@@ -115,7 +117,7 @@ class Trainer:
     def _record(self, iteration, start):
         loss, rmse = self._last
         row = {"iteration": iteration, "time": time.perf_counter() - start, "loss": loss,
-               "fit_atoms": self.fit_data.n_atoms,
+               "fit_atoms": self.fit_data.n_atoms, "evaluations": self.n_evaluations,
                **{f"train_{k}": v for k, v in rmse.items()}}
         score = loss
         if self.valid is not None and (iteration % self.valid_every == 0 or iteration == 1):
