@@ -87,6 +87,39 @@ def test_preconditioned_training_converges_faster():
     assert np.array_equal(params[True][0], params[True][1])
 
 
+def test_first_trial_step_is_the_chosen_fraction_of_the_newton_step():
+    """L-BFGS-B in the scaled whitened coordinates tries fraction x the Gauss-Newton step first
+    (on a quadratic whose Gauss-Newton matrix is its Hessian: the Newton step), whatever the
+    gradient's size; unscaled (None) it tries a unit step in the whitened coordinates."""
+    import scipy.optimize
+    from pyiron_mtp.training.trainer import first_step_scale
+    rng = np.random.default_rng(5)
+    Q = np.linalg.qr(rng.standard_normal((6, 6)))[0]
+    H = Q @ np.diag(np.logspace(-3, 4, 6)) @ Q.T
+    b = rng.standard_normal(6)
+    theta0 = np.linalg.solve(H, b) + 1e-4 * rng.standard_normal(6)    # near the minimum: |g_z| << 1
+    g0 = H @ theta0 - b
+    S = whitening(H, damping=0.0)
+    newton = -np.linalg.solve(H, g0)
+    for fraction in (0.25, 0.5, None):
+        c = first_step_scale(S, g0, fraction)
+        tried = []
+
+        def f(z):
+            theta = theta0 + c * S @ z
+            tried.append(theta)
+            return 0.5 * theta @ H @ theta - b @ theta, c * S.T @ (H @ theta - b)
+        scipy.optimize.minimize(f, np.zeros(S.shape[1]), jac=True, method="L-BFGS-B", options={"maxiter": 1})
+        step = tried[1] - theta0
+        if fraction is None:
+            gz = S.T @ g0
+            assert np.abs(step + S @ gz / np.linalg.norm(gz)).max() < 1e-8 * np.abs(step).max()
+            assert np.linalg.norm(step) > 10 * np.linalg.norm(newton)     # the overshoot it avoids
+        else:
+            assert np.abs(step - fraction * newton).max() < 1e-8 * np.abs(newton).max()
+    assert first_step_scale(S, np.zeros(6), 0.25) == 1.0
+
+
 def test_r_factor_folded_in_batches_is_that_of_the_stacked_matrix():
     from pyiron_mtp.training.curvature import _r_factor
     rng = np.random.default_rng(3)

@@ -29,7 +29,27 @@ SUBSET_WHITENING = {"damping": 1e-6, "null_tol": 1e-14}
 # Atoms of the Gauss-Newton subset per (atoms x species / radial coefficients) of the fit data:
 # one matrix atom costs about (coefficients / species) site evaluations (curvature._jacobian).
 GN_ATOMS_FACTOR = 6
+# L-BFGS-B's first trial step after each rebuild of the Gauss-Newton coordinates, as a fraction of
+# the Gauss-Newton step (:func:`first_step_scale`); None: L-BFGS-B's own unit step.  On the 5-species
+# benchmark 0.5 saved the two extra evaluations of each rebuild but made less progress per iteration:
+# ahead per iteration on a 13 874-atom subset, behind at equal time on the whole set (RESULTS.md)
+FIRST_STEP = None
 
+
+
+def first_step_scale(S, grad, fraction):
+    """Factor for the whitened coordinates that makes L-BFGS-B's first trial step ``fraction``
+    of the Gauss-Newton step.
+
+    L-BFGS-B starts every run with a step of unit length along the (whitened) gradient g_z = S^T g,
+    whatever its size; the Gauss-Newton step in those coordinates is -g_z.  Near the minimum
+    |g_z| << 1 and the unit step overshoots by orders of magnitude (several evaluations of backtracking
+    after every rebuild).  With theta = theta0 + c S z', c = fraction |g_z|, the unit step is
+    ``fraction`` x the Gauss-Newton step; later steps are L-BFGS's own (invariant to c).  None: 1."""
+    if fraction is None:
+        return 1.0
+    norm = float(np.linalg.norm(S.T @ grad))
+    return fraction * norm if norm > 0 and np.isfinite(norm) else 1.0
 
 
 def default_max_memory():
@@ -161,7 +181,7 @@ class Trainer:
 
     def fit(self, max_iter=200, progress=True, valid_every=5, patience=None, gtol=1e-9, monitor=None,
             precondition=None, refresh=10, gn_atoms=None, stall=None, max_time=None, sample=None,
-            sample_window=2, sample_gain=0.1, seed=0):
+            sample_window=2, sample_gain=0.1, seed=0, first_step=FIRST_STEP):
         """Optimise; returns the potential (with the best parameters seen).
 
         ``sample``: atom counts of nested random subsets of the training structures to fit
@@ -186,6 +206,8 @@ class Trainer:
         coefficients, at least 2000: the matrix costs a small part of the ``refresh`` iterations
         it serves; on the 5-species benchmark a 6.6x larger subset, 16 500 atoms, converged no faster per
         iteration).
+        ``first_step``: L-BFGS-B's first trial step after each rebuild, as a fraction of the
+        Gauss-Newton step (:func:`first_step_scale`; None: L-BFGS-B's own unit-length step).
         Ctrl-C stops cleanly and keeps the best parameters.
         """
         from tqdm.auto import tqdm
@@ -259,6 +281,8 @@ class Trainer:
                     subset = gn_atoms is not None and gn_atoms < self.fit_data.n_atoms
                     S = whitening(H + 2.0 * self.l2_radial * np.eye(len(H)),
                                   **(SUBSET_WHITENING if subset else {}))
+                    scale = first_step_scale(S, self._cache[2], first_step)
+                    S = scale * S
                     bar.set_description("training")
                     # as costly against the iterations it serves on a subset as on the whole set:
                     # a subset's iterations are cheaper, its matrix (on gn_atoms) is not
@@ -269,7 +293,7 @@ class Trainer:
                                                    * full.n_atoms / self.fit_data.n_atoms))
                     steps = min(every, max_iter - done)
                 else:
-                    S = np.eye(theta.size)
+                    S, scale = np.eye(theta.size), 1.0
                     steps = max_iter - done
 
                 def objective(z, origin=origin, S=S):
@@ -280,7 +304,7 @@ class Trainer:
                     res = scipy.optimize.minimize(objective, np.zeros(S.shape[1]), jac=True, method="L-BFGS-B",
                                                   callback=callback,
                                                   options={"maxiter": steps, "maxfun": 2 * steps + 20,
-                                                           "gtol": gtol, "ftol": 1e-14, "maxcor": 30})
+                                                           "gtol": gtol * scale, "ftol": 1e-14, "maxcor": 30})
                 except _NextSubset:
                     # go on from the best parameters seen (by the validation score) on the next subset
                     theta = self.best[1][:theta.size].copy()
