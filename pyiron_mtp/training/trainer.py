@@ -31,8 +31,8 @@ SUBSET_WHITENING = {"damping": 1e-6, "null_tol": 1e-14}
 GN_ATOMS_FACTOR = 6
 # L-BFGS-B's first trial step after each rebuild of the Gauss-Newton coordinates, as a fraction of
 # the Gauss-Newton step (:func:`first_step_scale`); None: L-BFGS-B's own unit step.  On the 5-species
-# benchmark 0.5 saved the two extra evaluations of each rebuild but made less progress per iteration:
-# ahead per iteration on a 13 874-atom subset, behind at equal time on the whole set (RESULTS.md)
+# benchmark 0.5 and 1 saved evaluations after the rebuilds but made less progress per iteration and
+# fell behind at equal time (RESULTS.md)
 FIRST_STEP = None
 
 
