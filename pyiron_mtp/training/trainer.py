@@ -43,7 +43,7 @@ def first_step_scale(S, grad, fraction):
 
     L-BFGS-B starts every run with a step of unit length along the (whitened) gradient g_z = S^T g,
     whatever its size; the Gauss-Newton step in those coordinates is -g_z.  Near the minimum
-    |g_z| << 1 and the unit step overshoots by orders of magnitude (several evaluations of backtracking
+    |g_z| << 1 and the unit step is many times the Gauss-Newton step (two extra evaluations of backtracking
     after every rebuild).  With theta = theta0 + c S z', c = fraction |g_z|, the unit step is
     ``fraction`` x the Gauss-Newton step; later steps are L-BFGS's own (invariant to c).  None: 1."""
     if fraction is None:
