@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.kernels import evaluate_range
+from ..core.jacobian import radial_jacobian
 from ..potential import MTP
 from .linear import LinearProblem
 from .parallel import map_structures
@@ -53,24 +53,6 @@ def _sorted_by_species(s):
             np.ascontiguousarray(inv[nl.index[pairs]]), np.ascontiguousarray(nl.shift[pairs]))
 
 
-def _site_predictions(pot: MTP, cell, sorted_structure, lo, hi, radial):
-    """Energy, forces (sorted order) and virial that the sites lo..hi-1 of a species-sorted
-    structure contribute, for the radial coefficients ``radial`` (linear coefficients of ``pot``)."""
-    _, positions, types, start, index, shift = sorted_structure
-    t = pot.kernel_tables()
-    n = len(positions)
-    site = np.zeros(n)
-    force = np.zeros((1, n, 3))
-    atom_virial = np.zeros((n, 3, 3))
-    evaluate_range(lo, hi, positions, cell, types, start, index, shift, pot.min_dist, pot.max_dist,
-                   pot.core_radius_or_zero, pot.scaling, radial, pot.species_coeffs, pot.moment_coeffs,
-                   t["mu_offset"], t["mu_nang"], t["ang_axis"], t["ang_lower"], t["ang_pow"], t["ang_rank"],
-                   t["times"], t["times_runs"], t["mapping"], t["n_moments"], True, site,
-                   np.zeros((len(index), 3)), np.zeros((0, pot.n_basis)), np.zeros((0, 1, 1, 1)), np.zeros((0, 0)),
-                   False, np.zeros(0), np.array([0, n], dtype=np.int64), force, atom_virial)
-    return site[lo:hi].sum(), force[0], atom_virial[lo:hi].sum(0)
-
-
 def _jacobian(pot: MTP, s, sqrt_w, theta, h, central):
     """sqrt(W) d(energy, forces, virial)/d(radial coefficients) of structure ``s`` by finite
     differences, rows in the order of :meth:`LinearProblem.weighted_design`.
@@ -78,39 +60,19 @@ def _jacobian(pot: MTP, s, sqrt_w, theta, h, central):
     The coefficients of pair (z_i, z_j) act on the sites of species z_i only: the structure is
     sorted by species and each column re-evaluates only those sites (C times fewer site
     evaluations than the whole structure for C species); columns of pairs the structure lacks
-    are zero."""
-    ce, cf, cs = sqrt_w
-    st = _sorted_by_species(s)
-    inv = st[0]
-    bounds = np.searchsorted(st[2], np.arange(theta.shape[0] + 1))
+    are zero.  All columns in one GIL-free kernel (:func:`~pyiron_mtp.core.jacobian.radial_jacobian`)."""
+    ce, cf, cs = (float(c) for c in sqrt_w)
+    inv, positions, types, start, index, shift = _sorted_by_species(s)
+    bounds = np.searchsorted(types, np.arange(theta.shape[0] + 1)).astype(np.int64)
     cell = np.ascontiguousarray(s.cell, dtype=float)
-
-    def rows(pred):
-        e, f, w = pred
-        parts = [np.array([ce * e])]
-        if cf:
-            parts.append(cf * f[inv].ravel())
-        if cs:
-            parts.append(cs * w.ravel())
-        return np.concatenate(parts)
-
-    n = theta.size
-    J = np.zeros((1 + (3 * len(inv) if cf else 0) + (9 if cs else 0), n))
-    used = _used_by(s, theta.shape).reshape(theta.shape)
-    for z in range(theta.shape[0]):
-        lo, hi = bounds[z], bounds[z + 1]
-        if lo == hi:
-            continue
-        here = None if central else rows(_site_predictions(pot, cell, st, lo, hi, theta))
-        for flat in np.flatnonzero(used[z].ravel()) + z * theta[z].size:
-            step = np.zeros(n)
-            step[flat] = h
-            plus = rows(_site_predictions(pot, cell, st, lo, hi, theta + step.reshape(theta.shape)))
-            if central:
-                minus = rows(_site_predictions(pot, cell, st, lo, hi, theta - step.reshape(theta.shape)))
-                J[:, flat] = (plus - minus) / (2.0 * h)
-            else:
-                J[:, flat] = (plus - here) / h
+    t = pot.kernel_tables()
+    J = np.zeros((1 + (3 * len(inv) if cf else 0) + (9 if cs else 0), theta.size))
+    radial_jacobian(bounds, _used_by(s, theta.shape), positions, cell, types, start, index, shift,
+                    pot.min_dist, pot.max_dist, pot.core_radius_or_zero, pot.scaling,
+                    np.ascontiguousarray(theta, dtype=float), pot.species_coeffs, pot.moment_coeffs,
+                    t["mu_offset"], t["mu_nang"], t["ang_axis"], t["ang_lower"], t["ang_pow"], t["ang_rank"],
+                    t["times"], t["times_runs"], t["mapping"], t["n_moments"], pot.n_basis,
+                    inv.astype(np.int64), ce, cf, cs, float(h), bool(central), J)
     return J
 
 
