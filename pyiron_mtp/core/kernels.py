@@ -163,6 +163,13 @@ def moments_forward(nn, rvec, f, mu_offset, mu_nang, ang_axis, ang_lower, times,
             for q in range(nn):
                 acc += f[mu, q] * mono[t, q]
             mom[off + t] = acc
+    moment_products(times, times_runs, mom)
+
+
+@njit(cache=True, fastmath=True)
+def moment_products(times, times_runs, mom):
+    """Add the products of moments (``alpha_index_times``, in file order) to mom; the product
+    moments must start at zero."""
     for g in range(times_runs.shape[0] - 1):
         acc = 0.0
         for t in range(times_runs[g], times_runs[g + 1]):
@@ -187,56 +194,13 @@ def moments_reverse(mom, moment_coeffs, times, times_runs, mapping, dmom):
 
 
 @njit(cache=True, fastmath=True)
-def _site(i, positions, cell, types, start, index, shift, r_min, r_cut, r_core, scaling,
-          radial_coeffs, species_coeffs, moment_coeffs,
-          mu_offset, mu_nang, ang_axis, ang_lower, times, times_runs, mapping,
-          want_grad, pair_grad, s, radial_rows):
-    """Site energy of atom i; if want_grad, dV_i/dr_ij into pair_grad[start[i]:...];
-    if radial_rows has rows, dV_i/dc[z_i, z_j, mu, beta] into radial_rows[i, z_j, mu, beta].
-
-    Per-neighbour work is laid out (feature, neighbour) so the inner loops run over
-    neighbours and vectorise.  ``s`` is the tuple from :func:`make_scratch`.
-    Returns (site_energy, short) with short = (number of coincident pairs << 32)
-    + number of neighbours closer than r_min.
-    """
-    rvec, rr, jt, qv, dqv, f, df, mono, mom, dmom, accA, accB, gu, rp, zq = s
+def pair_gradient(nn, rvec, rr, jt, f, df, mono, dmom, mu_offset, mu_nang, ang_axis, ang_lower,
+                  accA, accB, gu, rp, pair_grad):
+    """dV_i/dr_ij into pair_grad[jt[q]] for the nn gathered neighbours, from the moment
+    derivatives dmom (:func:`moments_reverse`) and the radial functions f, df; accA, accB, gu
+    and rp are work arrays."""
     n_ang = ang_axis.shape[0]
     n_mu = f.shape[0]
-    nn, short = gather_neighbors(i, positions, cell, types, start, index, shift, r_min, r_cut, r_core, scaling,
-                                 radial_coeffs, want_grad, pair_grad, rvec, rr, jt, qv, dqv, f, df)
-    moments_forward(nn, rvec, f, mu_offset, mu_nang, ang_axis, ang_lower, times, times_runs, mono, mom)
-    energy = species_coeffs[types[i]]
-    for a in range(mapping.shape[0]):
-        energy += moment_coeffs[a] * mom[mapping[a]]
-    if not want_grad:
-        return energy, short
-    moments_reverse(mom, moment_coeffs, times, times_runs, mapping, dmom)
-    if radial_rows.shape[0] > 0:
-        # dV/dc[z_i, z_j, mu, b] = sum_q (sum_t dmom[mu, t] mono[t, q]) Q_b(r_q)
-        n_species = radial_rows.shape[1]
-        if n_species > 1:
-            for q in range(nn):
-                zq[q] = types[index[jt[q]]]
-        for mu in range(n_mu):
-            off = mu_offset[mu]
-            for q in range(nn):
-                rp[q] = 0.0
-            for t in range(mu_nang[mu]):
-                dm = dmom[off + t]
-                for q in range(nn):
-                    rp[q] += dm * mono[t, q]
-            # per species a dot product over the neighbours (vectorises)
-            for z in range(n_species):
-                for b in range(qv.shape[0]):
-                    acc = 0.0
-                    if n_species == 1:
-                        for q in range(nn):
-                            acc += rp[q] * qv[b, q]
-                    else:
-                        for q in range(nn):
-                            if zq[q] == z:
-                                acc += rp[q] * qv[b, q]
-                    radial_rows[i, z, mu, b] += acc
     # dE/df (accA) and dE/dmono (accB) per neighbour
     for t in range(n_ang):
         for q in range(nn):
@@ -276,6 +240,60 @@ def _site(i, positions, cell, types, start, index, shift, r_min, r_cut, r_core, 
         pair_grad[p, 0] = rp[q] * ux + (gu[0, q] - proj * ux) * inv
         pair_grad[p, 1] = rp[q] * uy + (gu[1, q] - proj * uy) * inv
         pair_grad[p, 2] = rp[q] * uz + (gu[2, q] - proj * uz) * inv
+
+
+@njit(cache=True, fastmath=True)
+def _site(i, positions, cell, types, start, index, shift, r_min, r_cut, r_core, scaling,
+          radial_coeffs, species_coeffs, moment_coeffs,
+          mu_offset, mu_nang, ang_axis, ang_lower, times, times_runs, mapping,
+          want_grad, pair_grad, s, radial_rows):
+    """Site energy of atom i; if want_grad, dV_i/dr_ij into pair_grad[start[i]:...];
+    if radial_rows has rows, dV_i/dc[z_i, z_j, mu, beta] into radial_rows[i, z_j, mu, beta].
+
+    Per-neighbour work is laid out (feature, neighbour) so the inner loops run over
+    neighbours and vectorise.  ``s`` is the tuple from :func:`make_scratch`.
+    Returns (site_energy, short) with short = (number of coincident pairs << 32)
+    + number of neighbours closer than r_min.
+    """
+    rvec, rr, jt, qv, dqv, f, df, mono, mom, dmom, accA, accB, gu, rp, zq = s
+    n_mu = f.shape[0]
+    nn, short = gather_neighbors(i, positions, cell, types, start, index, shift, r_min, r_cut, r_core, scaling,
+                                 radial_coeffs, want_grad, pair_grad, rvec, rr, jt, qv, dqv, f, df)
+    moments_forward(nn, rvec, f, mu_offset, mu_nang, ang_axis, ang_lower, times, times_runs, mono, mom)
+    energy = species_coeffs[types[i]]
+    for a in range(mapping.shape[0]):
+        energy += moment_coeffs[a] * mom[mapping[a]]
+    if not want_grad:
+        return energy, short
+    moments_reverse(mom, moment_coeffs, times, times_runs, mapping, dmom)
+    if radial_rows.shape[0] > 0:
+        # dV/dc[z_i, z_j, mu, b] = sum_q (sum_t dmom[mu, t] mono[t, q]) Q_b(r_q)
+        n_species = radial_rows.shape[1]
+        if n_species > 1:
+            for q in range(nn):
+                zq[q] = types[index[jt[q]]]
+        for mu in range(n_mu):
+            off = mu_offset[mu]
+            for q in range(nn):
+                rp[q] = 0.0
+            for t in range(mu_nang[mu]):
+                dm = dmom[off + t]
+                for q in range(nn):
+                    rp[q] += dm * mono[t, q]
+            # per species a dot product over the neighbours (vectorises)
+            for z in range(n_species):
+                for b in range(qv.shape[0]):
+                    acc = 0.0
+                    if n_species == 1:
+                        for q in range(nn):
+                            acc += rp[q] * qv[b, q]
+                    else:
+                        for q in range(nn):
+                            if zq[q] == z:
+                                acc += rp[q] * qv[b, q]
+                    radial_rows[i, z, mu, b] += acc
+    pair_gradient(nn, rvec, rr, jt, f, df, mono, dmom, mu_offset, mu_nang, ang_axis, ang_lower,
+                  accA, accB, gu, rp, pair_grad)
     return energy, short
 
 

@@ -38,50 +38,24 @@ GROUP = 32                  # structures whose J^T J are held at once
 PSEUDO_INVERSE_TOL = 1e-10  # singular values of the scaled design matrix kept, relative to the largest
 
 
-def _sorted_by_species(s):
-    """Structure ``s``'s atoms reordered by species (stable) with its neighbour list relabelled:
-    (inv, positions, types, start, index, shift); inv[i] is the new index of original atom i."""
-    order = np.argsort(s.types, kind="stable")
-    inv = np.empty_like(order)
-    inv[order] = np.arange(len(order))
-    nl = s.nl
-    counts = np.diff(nl.start)[order]
-    start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    pairs = np.concatenate([np.arange(nl.start[i], nl.start[i + 1]) for i in order]) if len(nl.index) \
-        else np.zeros(0, dtype=np.int64)
-    return (inv, np.ascontiguousarray(s.positions[order]), np.ascontiguousarray(s.types[order]), start,
-            np.ascontiguousarray(inv[nl.index[pairs]]), np.ascontiguousarray(nl.shift[pairs]))
-
-
 def _jacobian(pot: MTP, s, sqrt_w, theta, h, central):
     """sqrt(W) d(energy, forces, virial)/d(radial coefficients) of structure ``s`` by finite
     differences, rows in the order of :meth:`LinearProblem.weighted_design`.
 
-    The coefficients of pair (z_i, z_j) act on the sites of species z_i only: the structure is
-    sorted by species and each column re-evaluates only those sites (C times fewer site
-    evaluations than the whole structure for C species); columns of pairs the structure lacks
-    are zero.  All columns in one GIL-free kernel (:func:`~pyiron_mtp.core.jacobian.radial_jacobian`)."""
+    Site by site in one GIL-free kernel (:func:`~pyiron_mtp.core.jacobian.radial_jacobian`): a
+    coefficient of pair (z_i, z_j) changes only the sites of species z_i with neighbours of
+    species z_j, and each is re-evaluated from its moments on; columns of pairs the structure
+    lacks are zero."""
     ce, cf, cs = (float(c) for c in sqrt_w)
-    inv, positions, types, start, index, shift = _sorted_by_species(s)
-    bounds = np.searchsorted(types, np.arange(theta.shape[0] + 1)).astype(np.int64)
-    cell = np.ascontiguousarray(s.cell, dtype=float)
+    nl = s.nl
     t = pot.kernel_tables()
-    J = np.zeros((1 + (3 * len(inv) if cf else 0) + (9 if cs else 0), theta.size))
-    radial_jacobian(bounds, _used_by(s, theta.shape), positions, cell, types, start, index, shift,
-                    pot.min_dist, pot.max_dist, pot.core_radius_or_zero, pot.scaling,
-                    np.ascontiguousarray(theta, dtype=float), pot.species_coeffs, pot.moment_coeffs,
-                    t["mu_offset"], t["mu_nang"], t["ang_axis"], t["ang_lower"], t["ang_pow"], t["ang_rank"],
-                    t["times"], t["times_runs"], t["mapping"], t["n_moments"], pot.n_basis,
-                    inv.astype(np.int64), ce, cf, cs, float(h), bool(central), J)
+    J = np.zeros((1 + (3 * s.n_atoms if cf else 0) + (9 if cs else 0), theta.size))
+    radial_jacobian(np.ascontiguousarray(s.positions, dtype=float), np.ascontiguousarray(s.cell, dtype=float),
+                    s.types, nl.start, nl.index, nl.shift, pot.min_dist, pot.max_dist, pot.core_radius_or_zero,
+                    pot.scaling, np.ascontiguousarray(theta, dtype=float), pot.species_coeffs, pot.moment_coeffs,
+                    t["mu_offset"], t["mu_nang"], t["ang_axis"], t["ang_lower"], t["times"], t["times_runs"],
+                    t["mapping"], t["n_moments"], ce, cf, cs, float(h), bool(central), J)
     return J
-
-
-def _used_by(structure, shape):
-    """Mask of the radial coefficients (flattened, ``shape`` = (C, C, K, R)) a structure depends
-    on: those of the species pairs it holds (the others' columns of its Jacobian are zero)."""
-    present = np.zeros(shape[0], dtype=bool)
-    present[np.unique(structure.types)] = True
-    return np.broadcast_to((present[:, None] & present[None, :])[:, :, None, None], shape).ravel()
 
 
 def gauss_newton_matrix(pot: MTP, data, weights, linear_problem=None, rel_step=None, max_atoms=None, seed=0,
