@@ -3,7 +3,8 @@
 For a structure the loss terms of energy, forces and stress reduce, per atom i, to
 an objective O_i = a_i V_i + sum_q g_q . dV_i/dr_q, where a_i is the energy
 residual weight of the atom's structure and g_q the displacement of pair q
-(i -> j) built from the force and stress residuals (see ``training``):
+(i -> j, vector r_q) built from the weighted force residuals rf and the weighted virial
+residual rw: g_q = -(rf_j - rf_i) - rw r_q (see ``training``);
 sum_q g_q . dV_i/dr_q is the derivative of V_i along that displacement field.
 Its parameter gradient needs one forward pass, a tangent pass along g and one
 reverse pass through both (forward-over-reverse).
@@ -17,11 +18,11 @@ from .kernels import gather_neighbors, make_scratch, max_neighbors, moments_forw
 @njit(cache=True, nogil=True, fastmath=True)
 def loss_gradient_range(lo, hi, positions, cell, types, start, index, shift, r_min, r_cut, r_core, scaling,
                         radial_coeffs, moment_coeffs, mu_offset, mu_nang, ang_axis, ang_lower,
-                        times, times_runs, mapping, n_moments, atom_weight, pair_disp,
+                        times, times_runs, mapping, n_moments, atom_weight, force_resid, virial_resid,
                         grad_radial, grad_species, grad_moment):
     """Accumulate dO_i/d(parameters) for atoms lo..hi-1.
 
-    atom_weight[i] = a_i; pair_disp[p] = g_p (3,) for every neighbour-list pair.
+    atom_weight[i] = a_i; force_resid (N, 3) = rf, virial_resid (3, 3) = rw (see above).
     Adds into grad_radial (C, C, K, R), grad_species (C,), grad_moment (A,).
     Returns sum_i O_i (for checks).
     """
@@ -48,10 +49,16 @@ def loss_gradient_range(lo, hi, positions, cell, types, start, index, shift, r_m
         moments_forward(nn, rvec, f, mu_offset, mu_nang, ang_axis, ang_lower, times, times_runs, mono, mom)
         # tangent along the pair displacements g_q
         for q in range(nn):
-            p = jt[q]
-            gx = pair_disp[p, 0]
-            gy = pair_disp[p, 1]
-            gz = pair_disp[p, 2]
+            j = index[jt[q]]
+            dx = rr[q] * rvec[0, q]
+            dy = rr[q] * rvec[1, q]
+            dz = rr[q] * rvec[2, q]
+            gx = force_resid[i, 0] - force_resid[j, 0] - (virial_resid[0, 0] * dx + virial_resid[0, 1] * dy
+                                                         + virial_resid[0, 2] * dz)
+            gy = force_resid[i, 1] - force_resid[j, 1] - (virial_resid[1, 0] * dx + virial_resid[1, 1] * dy
+                                                         + virial_resid[1, 2] * dz)
+            gz = force_resid[i, 2] - force_resid[j, 2] - (virial_resid[2, 0] * dx + virial_resid[2, 1] * dy
+                                                         + virial_resid[2, 2] * dz)
             rd = gx * rvec[0, q] + gy * rvec[1, q] + gz * rvec[2, q]
             rdot[q] = rd
             inv = 1.0 / rr[q]

@@ -32,23 +32,17 @@ def radial_gradient(pot, data, preds, weights):
         E, F, W = preds[k]
         ce, cf, cs = weights.terms(s, K)
         atom_weight = np.full(s.n_atoms, 2.0 * ce * (E - s.energy) if ce else 0.0)
+        force_resid = 2.0 * cf * (F - s.forces) if cf else np.zeros((s.n_atoms, 3))
+        virial_resid = 2.0 * cs * (W - s.virial) if cs else np.zeros((3, 3))
         nl = s.nl
-        i_of_pair = np.repeat(np.arange(s.n_atoms), np.diff(nl.start))
-        disp = np.zeros((len(nl.index), 3))
-        if cf:
-            rF = F - s.forces
-            disp -= 2.0 * cf * (rF[nl.index] - rF[i_of_pair])
-        if cs:
-            rW = W - s.virial
-            rvec = s.positions[nl.index] + nl.shift @ s.cell - s.positions[i_of_pair]
-            disp -= 2.0 * cs * (rvec @ rW.T)
         g_rad = np.zeros_like(pot.radial_coeffs)
         g_sp = np.zeros(pot.species_count)
         g_mo = np.zeros(pot.n_basis)
         loss_gradient_range(0, s.n_atoms, s.positions, s.cell, s.types, nl.start, nl.index, nl.shift,
                             pot.min_dist, pot.max_dist, pot.core_radius_or_zero, pot.scaling, pot.radial_coeffs, pot.moment_coeffs,
                             t["mu_offset"], t["mu_nang"], t["ang_axis"], t["ang_lower"], t["times"],
-                            t["times_runs"], t["mapping"], t["n_moments"], atom_weight, disp,
+                            t["times_runs"], t["mapping"], t["n_moments"], atom_weight,
+                            np.ascontiguousarray(force_resid, dtype=float), np.ascontiguousarray(virial_resid, dtype=float),
                             g_rad, g_sp, g_mo)
         return g_rad, g_sp, g_mo
 
