@@ -16,11 +16,12 @@ makes plain L-BFGS slow on this loss.  :class:`pyiron_mtp.training.Trainer` uses
 change coordinates (:func:`whitening`) before running L-BFGS; the gradient stays the exact
 one of the loss.
 
-J is formed column by column from forward differences of the predictions along each
-radial coefficient (one evaluation of every structure per coefficient, each a fraction of
-the cost of one loss gradient; relative error ~1e-7, ample for a preconditioner, and the
-gauge directions stay null to ~1e-14 of the largest eigenvalue), structures in parallel;
-``differences="central"`` takes two evaluations per coefficient.  With many radial coefficients
+J is formed from forward differences of the predictions along each radial coefficient
+(relative error ~1e-7, ample for a preconditioner, and the gauge directions stay null to
+~1e-14 of the largest eigenvalue): per structure one kernel goes site by site and re-evaluates
+each site, from its moments on, once per coefficient that acts on it
+(:mod:`pyiron_mtp.core.jacobian`), structures in parallel; ``differences="central"`` takes two
+evaluations per coefficient.  With many radial coefficients
 (several species: they grow with the square of the species count) on large data that is
 too expensive, and H is estimated on a random subset of the structures (a row sketch of J,
 scaled to the whole set): ``max_atoms`` bounds the atoms it holds.
