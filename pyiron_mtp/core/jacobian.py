@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit
 
 from .kernels import (gather_neighbors, make_scratch, max_neighbors, moment_products, moments_forward,
-                      moments_reverse, pair_gradient)
+                      moments_reverse, pair_gradient, site_energy)
 
 
 @njit(cache=True, nogil=True)
@@ -27,7 +27,8 @@ def _perturbed_site(z, zz, mu, b, step, nn, zq, qv, dqv, f, df, f0, df0, mono, m
                     species_coeffs, moment_coeffs, mu_offset, mu_nang, ang_axis, ang_lower, times, times_runs,
                     mapping, rvec, rr, jt, accA, accB, gu, rp, pair_grad, grad_out):
     """Site energy with f_mu of the neighbours of species zz shifted by step x Q_b; the pair
-    gradients into grad_out[q] (neighbour q).  f, df, mom are restored to the base site after."""
+    gradients into grad_out[q] (neighbour q).  mom is rebuilt from the base moments mom0 on every
+    call; f and df are restored to the base site (f0, df0) after."""
     n_basic = mu_offset[f.shape[0]]
     for k in range(n_basic):
         mom[k] = mom0[k]
@@ -41,9 +42,7 @@ def _perturbed_site(z, zz, mu, b, step, nn, zq, qv, dqv, f, df, f0, df0, mono, m
                 acc += qv[b, q] * mono[t, q]
         mom[off + t] += step * acc
     moment_products(times, times_runs, mom)
-    energy = species_coeffs[z]
-    for a in range(mapping.shape[0]):
-        energy += moment_coeffs[a] * mom[mapping[a]]
+    energy = site_energy(z, species_coeffs, moment_coeffs, mapping, mom)
     moments_reverse(mom, moment_coeffs, times, times_runs, mapping, dmom)
     for q in range(nn):
         if zq[q] == zz:
@@ -91,9 +90,7 @@ def radial_jacobian(positions, cell, types, start, index, shift, r_min, r_cut, r
         if nn == 0:
             continue
         moments_forward(nn, rvec, f, mu_offset, mu_nang, ang_axis, ang_lower, times, times_runs, mono, mom)
-        e0 = species_coeffs[z]
-        for a in range(mapping.shape[0]):
-            e0 += moment_coeffs[a] * mom[mapping[a]]
+        e0 = site_energy(z, species_coeffs, moment_coeffs, mapping, mom)
         if not central:
             moments_reverse(mom, moment_coeffs, times, times_runs, mapping, dmom)
             pair_gradient(nn, rvec, rr, jt, f, df, mono, dmom, mu_offset, mu_nang, ang_axis, ang_lower,

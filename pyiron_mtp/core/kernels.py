@@ -178,6 +178,15 @@ def moment_products(times, times_runs, mom):
 
 
 @njit(cache=True, fastmath=True)
+def site_energy(z, species_coeffs, moment_coeffs, mapping, mom):
+    """V = c_z + sum_alpha xi_alpha B_alpha (eV) from the moments of a site of species z."""
+    energy = species_coeffs[z]
+    for a in range(mapping.shape[0]):
+        energy += moment_coeffs[a] * mom[mapping[a]]
+    return energy
+
+
+@njit(cache=True, fastmath=True)
 def moments_reverse(mom, moment_coeffs, times, times_runs, mapping, dmom):
     """dmom[k] = d(sum_alpha coeff_alpha B_alpha)/d mom[k] (reverse through the products)."""
     for k in range(dmom.shape[0]):
@@ -260,9 +269,7 @@ def _site(i, positions, cell, types, start, index, shift, r_min, r_cut, r_core, 
     nn, short = gather_neighbors(i, positions, cell, types, start, index, shift, r_min, r_cut, r_core, scaling,
                                  radial_coeffs, want_grad, pair_grad, rvec, rr, jt, qv, dqv, f, df)
     moments_forward(nn, rvec, f, mu_offset, mu_nang, ang_axis, ang_lower, times, times_runs, mono, mom)
-    energy = species_coeffs[types[i]]
-    for a in range(mapping.shape[0]):
-        energy += moment_coeffs[a] * mom[mapping[a]]
+    energy = site_energy(types[i], species_coeffs, moment_coeffs, mapping, mom)
     if not want_grad:
         return energy, short
     moments_reverse(mom, moment_coeffs, times, times_runs, mapping, dmom)
