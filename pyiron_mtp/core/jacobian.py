@@ -121,16 +121,17 @@ def radial_jacobian(positions, cell, types, start, index, shift, r_min, r_cut, r
                                              dmom, species_coeffs, moment_coeffs, mu_offset, mu_nang, ang_axis,
                                              ang_lower, times, times_runs, mapping, rvec, rr, jt, accA, accB, gu, rp,
                                              pair_grad, gm)
+                        gref = gm
                         scale = 1.0 / (2.0 * h)
                     else:
                         em = e0
-                        gm[:nn] = g0[:nn]
+                        gref = g0
                         scale = 1.0 / h
                     J[0, col] += ce * (ep - em) * scale
                     for q in range(nn):
                         j = index[jt[q]]
                         for a in range(3):
-                            d = (gp[q, a] - gm[q, a]) * scale
+                            d = (gp[q, a] - gref[q, a]) * scale
                             if cf != 0.0:
                                 J[1 + 3 * i + a, col] += cf * d
                                 J[1 + 3 * j + a, col] -= cf * d
