@@ -587,12 +587,12 @@ def test_phase_failure_bounds_by_the_extreme_temperature_reached():
 
 def test_next_window_stays_inside_the_bracket():
     """A failed phase keeps the next window a quarter of its width away (it would fail again
-    just inside), an end set by free energies without a crossing only the margin."""
+    just inside); an end set by free energies without a crossing only moves the centre."""
     from pyiron_mtp.free_energy.melting import _Bracket, next_window
     b = _Bracket()
     assert next_window(b, 1000, 200, [], 10) == [900, 1100]
     b.lower_than(950, failed=False)       # no crossing, the liquid below the solid up to 950 K
-    assert next_window(b, 1000, 200, [], 10) == [740, 940]
+    assert next_window(b, 1000, 200, [], 10) == [840, 1040]
     b.lower_than(950)                     # a solid melted after reaching 950 K
     assert next_window(b, 1000, 200, [], 10) == [700, 900]
     b.higher_than(800)                    # a liquid crystallised after cooling to 800 K
@@ -602,6 +602,31 @@ def test_next_window_stays_inside_the_bracket():
     b.higher_than(870)
     with pytest.raises(RuntimeError, match="leave no window"):
         next_window(b, 1000, 200, [], 10)
+
+
+def test_next_window_crosses_the_gap_between_two_windows_without_a_crossing():
+    """G_l - G_s > 0 up to 876 K in one window and < 0 from 884 K in the next: T_m lies in the
+    8 K gap; the next window spans it (both phases survived there), centred in the gap even
+    when the extrapolation points outside it.  A third window contradicting the first two is
+    an error about precision, not a search without end."""
+    from pyiron_mtp.free_energy.melting import _Bracket, next_window
+    b = _Bracket()
+    b.higher_than(876, failed=False)
+    assert next_window(b, 916, 160, [[716, 876]], 8) == [836, 996]
+    b.lower_than(884, failed=False)
+    t_lo, t_hi = next_window(b, 866, 160, [[716, 876], [884, 1043]], 8)
+    assert (t_lo, t_hi) == (800, 960) and t_lo < 876 and t_hi > 884
+    b.higher_than(960, failed=False)
+    with pytest.raises(RuntimeError, match="contradict each other"):
+        next_window(b, 1000, 160, [[716, 876], [884, 1043], [800, 960]], 8)
+    # failures still bound the reach: a solid that melted at 900 K caps the window at 860 K
+    b = _Bracket()
+    b.higher_than(800, failed=False)
+    b.lower_than(900)
+    assert next_window(b, 916, 160, [], 8) == [700, 860]
+    b.higher_than(876, failed=False)        # T_m in 876-900 K, where no window may reach
+    with pytest.raises(RuntimeError, match="where a phase failed"):
+        next_window(b, 916, 160, [], 8)
 
 
 def _write_coexistence_run(folder, steps, temp, raw, log_lines, pe=-3.5, lz=40.0):

@@ -123,22 +123,25 @@ def crossing(temperatures, g_solid, e_solid, g_liquid, e_liquid):
 
 @dataclass
 class _Bracket:
-    """What the runs so far say about T_m: it lies above ``above`` and below ``below`` (K);
-    ``above_failed``/``below_failed``: that end comes from a phase that failed there (not from
-    free energies without a crossing)."""
+    """What the runs so far say about T_m (K): it lies above ``above`` and below ``below`` (all
+    evidence: failed phases and free energies without a crossing); ``froze``: the highest
+    temperature a liquid crystallised at, ``melted``: the lowest a solid melted at (failures
+    only - they limit where the next window may reach, the rest only where it is centred)."""
 
     above: float = -np.inf
     below: float = np.inf
-    above_failed: bool = False
-    below_failed: bool = False
+    froze: float = -np.inf
+    melted: float = np.inf
 
     def lower_than(self, t, failed=True):
-        if float(t) < self.below or (float(t) == self.below and failed):
-            self.below, self.below_failed = float(t), failed
+        self.below = min(self.below, float(t))
+        if failed:
+            self.melted = min(self.melted, float(t))
 
     def higher_than(self, t, failed=True):
-        if float(t) > self.above or (float(t) == self.above and failed):
-            self.above, self.above_failed = float(t), failed
+        self.above = max(self.above, float(t))
+        if failed:
+            self.froze = max(self.froze, float(t))
 
     def __str__(self):
         lo = f"{self.above:.0f}" if np.isfinite(self.above) else "?"
@@ -147,25 +150,42 @@ class _Bracket:
 
 
 def next_window(bracket: _Bracket, centre, width, tried, margin):
-    """The next temperature window [t_lo, t_hi] (K, rounded): ``width`` wide around ``centre``,
-    kept inside the bracket by ``margin`` from its ends, by max(``margin``, ``width``/4) from an
-    end set by a failed phase (a solid melted after
-    reaching ``bracket.below``, a liquid crystallised after cooling to ``bracket.above``; near
-    there they would fail again: a phase that failed at a window's far end - the solid at the
-    top, the liquid at the bottom - survived most of it, and its next window ends a quarter of
-    a window inside, not just beyond), never one already ``tried``.  Raises RuntimeError when
-    the bracket leaves no room."""
+    """The next temperature window [t_lo, t_hi] (K, rounded), ``width`` wide.
+
+    Its ends stay max(``margin``, ``width``/4) away from where a phase failed (a solid melted
+    after reaching ``bracket.melted``, a liquid crystallised after cooling to ``bracket.froze``;
+    near there they would fail again: a phase that failed at a window's far end survived most
+    of it, so its next window ends a quarter of a window inside, not just beyond).  Its centre
+    is ``centre`` (the extrapolated crossing), moved into the bracket by ``margin`` from its
+    ends (to the bracket's middle when narrower); an end set by free energies without a
+    crossing does not limit the window's reach - those phases survived there - so two windows
+    without a crossing on either side of T_m are followed by one across the gap.  Never a
+    window already ``tried``.  RuntimeError when the failures leave no room or the evidence
+    puts T_m where no window can reach."""
     keep = max(margin, width / 4)
-    a = bracket.above + (keep if bracket.above_failed else margin) if np.isfinite(bracket.above) else -np.inf
-    b = bracket.below - (keep if bracket.below_failed else margin) if np.isfinite(bracket.below) else np.inf
-    if b - a < max(margin, 0.01 * centre):
-        raise RuntimeError(f"the runs so far leave no window ({bracket}): the phases fail on both sides - "
-                           f"check the potential, or switch more slowly")
-    if b - a <= width:
-        lo, hi = a, b
-    else:
-        c = min(max(centre, a + width / 2), b - width / 2)
-        lo, hi = c - width / 2, c + width / 2
+    lo_lim = bracket.froze + keep
+    hi_lim = bracket.melted - keep
+    if hi_lim - lo_lim < max(margin, 0.01 * centre):
+        raise RuntimeError(f"the runs so far leave no window ({bracket}; a liquid crystallised at "
+                           f"{bracket.froze:.0f} K, a solid melted at {bracket.melted:.0f} K): the phases fail on "
+                           f"both sides - check the potential, or switch more slowly")
+    if bracket.above >= bracket.below:
+        raise RuntimeError(f"the windows contradict each other (T_m above {bracket.above:.0f} K and below "
+                           f"{bracket.below:.0f} K): the free energies are not precise enough to place the crossing "
+                           f"- switch more slowly (switching_steps), run more repetitions or more atoms")
+    a, b = max(bracket.above, lo_lim), min(bracket.below, hi_lim)
+    if not a < b:
+        raise RuntimeError(f"the runs so far leave no window ({bracket}): the free energies put T_m where a "
+                           f"phase failed in an earlier window (liquid crystallised at {bracket.froze:.0f} K, solid "
+                           f"melted at {bracket.melted:.0f} K) - switch more slowly or run more repetitions")
+    c = min(max(centre, a + margin), b - margin) if b - a > 2 * margin else 0.5 * (a + b)
+    lo, hi = c - width / 2, c + width / 2
+    if hi_lim - lo_lim <= width:
+        lo, hi = lo_lim, hi_lim
+    elif lo < lo_lim:
+        lo, hi = lo_lim, lo_lim + width
+    elif hi > hi_lim:
+        lo, hi = hi_lim - width, hi_lim
     window = [round(lo), round(hi)]
     if window in tried:
         raise RuntimeError(f"the next window {window} K was already tried ({bracket}); the free energies are not "
