@@ -212,7 +212,8 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
     +-``window`` x T (default 0.05 after coexistence, 0.1 otherwise) and follows the evidence:
     a solid that melted at T puts T_m below T, a liquid that crystallised at T puts it above,
     a window without a crossing puts it beyond the side where G_l - G_s points; the next window
-    lies inside that bracket (never a window already tried), and every move is logged with its
+    is centred inside that bracket and kept away from where a phase failed (:func:`next_window`;
+    never a window already tried), and every move is logged with its
     reason (``MeltingResult.windows``, ``.steps``).  A solid that turns into another lattice
     (e.g. hcp -> bcc) is reported as a phase change and, with ``follow_lattice``, the search
     continues with the new lattice.  Each phase runs ``repeats`` independent repetitions
