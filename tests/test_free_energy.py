@@ -552,6 +552,21 @@ def test_heating_estimate_heats_on_past_its_end(eam, tmp_path):
         estimate_melting_temperature(eam, "bcc", workdir=tmp_path / "capped", run=fake, max_end=5000)
 
 
+def test_melting_search_centres_on_the_extrapolated_crossing(monkeypatch, tmp_path):
+    """A first window that ends just below T_m (716-876 K, T_m = 880 K): the next one is centred on
+    the extrapolated crossing (kept a margin inside the bracket) and spans it (804-964 K), not pushed beyond the first window's end
+    (884-1044 K, which has no crossing either and left an 8 K gap that no window could fill)."""
+    from pyiron_mtp.free_energy import melting
+    calls = []
+    monkeypatch.setattr(melting, "free_energy", _model_free_energy(calls, tm=880.0, superheat=2000.0,
+                                                                   undercool=100.0))
+    res = melting.melting_point(None, "fcc", 796.0, method="free_energy", window=0.1, size_check_atoms=None,
+                                workdir=tmp_path, parallel=2, progress=False)
+    assert res.windows == [[716, 876], [804, 964]]      # centred a margin (8 K) inside the bracket
+    assert res.melting_temperature == pytest.approx(880.0, abs=0.5)
+    assert [s["outcome"] for s in res.steps] == ["no crossing", "crossing"]
+
+
 def test_melting_search_gives_up_with_the_evidence(monkeypatch, tmp_path):
     """A potential whose solid melts below the temperature where its liquid crystallises
     (inconsistent phases): a clear error naming the bracket, not an endless search."""
