@@ -22,7 +22,7 @@ import numpy as np
 
 from bench_melting_matrix import ROWS, potential_of
 from pyiron_mtp.free_energy.engine import free_energy
-from pyiron_mtp.free_energy.melting import crossing
+from pyiron_mtp.free_energy.melting import crossing, curve_on
 from pyiron_mtp.free_energy.protocol import Protocol
 
 
@@ -36,11 +36,8 @@ def melting_at_speed(pot, lattice, t_lo, t_hi, factor, atoms, repeats, workdir, 
     solid = free_energy(pot, "solid", t_lo, tmax=t_hi, workdir=workdir / "solid", **kw)
     liquid = free_energy(pot, "liquid", t_hi, tmax=t_lo, workdir=workdir / "liquid", **kw)
     temps = np.linspace(t_lo, t_hi, 201)
-    gs = np.interp(temps, solid.temperatures, solid.free_energy)
-    es = np.interp(temps, solid.temperatures, solid.free_energy_error)
-    lt = liquid.temperatures[::-1]
-    gl = np.interp(temps, lt, np.asarray(liquid.free_energy)[::-1])
-    el = np.interp(temps, lt, np.asarray(liquid.free_energy_error)[::-1])
+    gs, es = curve_on(solid, temps)
+    gl, el = curve_on(liquid, temps)
     found = crossing(temps, gs, es, gl, el)
     tm, err, ds = found if found is not None else (float("nan"),) * 3
     return tm, err, ds, solid, liquid, (time.time() - t0) / 60

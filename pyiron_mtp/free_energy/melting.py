@@ -22,7 +22,7 @@ from ..parallel import run_parallel, share_slots
 from .engine import FreeEnergyResult, LatticeChange, PhaseError, free_energy
 from .protocol import Protocol
 
-__all__ = ["melting_point", "MeltingResult", "crossing", "estimate_melting_temperature", "next_window",
+__all__ = ["melting_point", "MeltingResult", "crossing", "curve_on", "estimate_melting_temperature", "next_window",
            "size_extrapolation", "competing_lattices_from"]
 
 # a 256-atom crystal heated at ~200 K/ps melts at about this times T_m (Cu_mishin1 fcc 1.44,
@@ -119,6 +119,17 @@ def crossing(temperatures, g_solid, e_solid, g_liquid, e_liquid):
     slope = np.polyfit(t, dg, 1)[0]
     sigma = float(np.hypot(np.interp(tm, t, e_solid), np.interp(tm, t, e_liquid)))
     return float(tm), float(sigma / abs(slope)), float(-slope)
+
+
+def curve_on(result, temps):
+    """(G, error) in eV/atom of a reversible-scaling result interpolated on ``temps`` (K); its own
+    grid may run up (the solid, scaled from the window's lower end) or down (the liquid)."""
+    t = np.asarray(result.temperatures, dtype=float)
+    g = np.asarray(result.free_energy, dtype=float)
+    e = np.asarray(result.free_energy_error, dtype=float)
+    if t[0] > t[-1]:
+        t, g, e = t[::-1], g[::-1], e[::-1]
+    return np.interp(temps, t, g), np.interp(temps, t, e)
 
 
 @dataclass
@@ -319,11 +330,8 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
             steps.append({"window": [t_lo, t_hi], "outcome": "phase failed", "reason": why})
             continue
         temps = np.linspace(t_lo, t_hi, 201)
-        gs = np.interp(temps, solid.temperatures, solid.free_energy)
-        es = np.interp(temps, solid.temperatures, solid.free_energy_error)
-        lt = liquid.temperatures[::-1]
-        gl = np.interp(temps, lt, np.asarray(liquid.free_energy)[::-1])
-        el = np.interp(temps, lt, np.asarray(liquid.free_energy_error)[::-1])
+        gs, es = curve_on(solid, temps)
+        gl, el = curve_on(liquid, temps)
         found = crossing(temps, gs, es, gl, el)
         if found is None:
             centre = _beyond_window(temps, gl - gs, t_lo, t_hi, width, bracket, lattice, flags, steps)
@@ -349,8 +357,7 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
             lattice, solid = entry["lattice"], alt
             tag = _tag(lattice, t_lo, t_hi)
             solid_dir = workdir / f"solid_{tag}"
-            gs = np.interp(temps, alt.temperatures, alt.free_energy)
-            es = np.interp(temps, alt.temperatures, alt.free_energy_error)
+            gs, es = curve_on(alt, temps)
             found = crossing(temps, gs, es, gl, el)
             if found is None:
                 centre = _beyond_window(temps, gl - gs, t_lo, t_hi, width, bracket, lattice, flags, steps)
@@ -393,13 +400,11 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
             one = dict(phase_kwargs, repeats=more, **_slots(kwargs, more))
             if part == "solid":
                 solid = free_energy(potential, "solid", t_lo, tmax=t_hi, workdir=solid_dir, **one)
-                gs = np.interp(temps, solid.temperatures, solid.free_energy)
-                es = np.interp(temps, solid.temperatures, solid.free_energy_error)
+                gs, es = curve_on(solid, temps)
             else:
                 liquid = free_energy(potential, "liquid", t_hi, tmax=t_lo, workdir=liquid_dir,
                                      **dict(one, atoms=liquid_atoms or atoms))
-                gl = np.interp(temps, lt, np.asarray(liquid.free_energy)[::-1])
-                el = np.interp(temps, lt, np.asarray(liquid.free_energy_error)[::-1])
+                gl, el = curve_on(liquid, temps)
             found = crossing(temps, gs, es, gl, el)
             if found is None:          # the better statistics put the crossing outside the window
                 break
@@ -622,8 +627,7 @@ def _compare_lattice(potential, lattice, other, t_lo, t_hi, temps, gs, es, tm, w
         return {"lattice": other, "outcome": "unstable", "dg_at_tm": None, "error": None, "transition": None,
                 "detail": f"the {other} solid {what}{at} ({exc.stage}): not a stable competitor of {lattice} "
                           f"in {t_lo}-{t_hi} K"}, None
-    ga = np.interp(temps, alt.temperatures, alt.free_energy)
-    ea = np.interp(temps, alt.temperatures, alt.free_energy_error)
+    ga, ea = curve_on(alt, temps)
     dg = ga - gs
     d_tm, e_tm = float(np.interp(tm, temps, dg)), float(np.hypot(np.interp(tm, temps, ea), np.interp(tm, temps, es)))
     lower = d_tm < -2.0 * e_tm
