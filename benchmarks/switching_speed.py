@@ -24,13 +24,19 @@ from bench_melting_matrix import ROWS, potential_of
 from pyiron_mtp.free_energy.engine import free_energy
 from pyiron_mtp.free_energy.melting import crossing, curve_on
 from pyiron_mtp.free_energy.protocol import Protocol
+from pyiron_mtp.free_energy.reference import KB
+
+
+def protocol_at(factor):
+    """The default protocol with every switching and its equilibration ``factor`` x as long, no doublings."""
+    base = Protocol()
+    return Protocol(switching_steps=int(base.switching_steps * factor),
+                    switch_equilibration_steps=int(base.switch_equilibration_steps * factor), switching_doublings=0)
 
 
 def melting_at_speed(pot, lattice, t_lo, t_hi, factor, atoms, repeats, workdir, parallel):
     """(T_m, error, dS, solid, liquid, minutes) with every switching ``factor`` x the default length."""
-    base = Protocol()
-    p = Protocol(switching_steps=int(base.switching_steps * factor),
-                 switch_equilibration_steps=int(base.switch_equilibration_steps * factor), switching_doublings=0)
+    p = protocol_at(factor)
     t0 = time.time()
     kw = dict(lattice=lattice, atoms=atoms, repeats=repeats, protocol=p, parallel=parallel, progress=False)
     solid = free_energy(pot, "solid", t_lo, tmax=t_hi, workdir=workdir / "solid", **kw)
@@ -67,8 +73,8 @@ def main():
                                                               args.repeats, wd, args.parallel)
         gs, es = solid.at(t_lo)
         gl, el = liquid.at(t_hi)
-        steps = int(Protocol().switching_steps * f)
-        print(f"| {steps} | {tm:.1f} ± {err:.1f} | {ds / 8.617333262e-5:.3f} | {gs:.5f} ± {es:.5f} | "
+        steps = protocol_at(f).switching_steps
+        print(f"| {steps} | {tm:.1f} ± {err:.1f} | {ds / KB:.3f} | {gs:.5f} ± {es:.5f} | "
               f"{gl:.5f} ± {el:.5f} | {solid.dissipation * 1e3:.2f} / {liquid.dissipation * 1e3:.2f} | {minutes:.1f} |",
               flush=True)
         rows.append({"factor": f, "switching_steps": steps, "tm": tm, "tm_err": err, "ds": ds, "g_solid_lo": gs,

@@ -186,9 +186,11 @@ def next_window(bracket: _Bracket, centre, width, tried, margin):
                            f"- switch more slowly (switching_steps), run more repetitions or more atoms")
     a, b = max(bracket.above, lo_lim), min(bracket.below, hi_lim)
     if not a < b:
+        failed = [f"{what} at {t:.0f} K" for what, t in (("a liquid crystallised", bracket.froze),
+                                                          ("a solid melted", bracket.melted)) if np.isfinite(t)]
         raise RuntimeError(f"the runs so far leave no window ({bracket}): the free energies put T_m where a "
-                           f"phase failed in an earlier window (liquid crystallised at {bracket.froze:.0f} K, solid "
-                           f"melted at {bracket.melted:.0f} K) - switch more slowly or run more repetitions")
+                           f"phase failed in an earlier window ({', '.join(failed)}) - switch more slowly or run "
+                           f"more repetitions")
     c = min(max(centre, a + margin), b - margin) if b - a > 2 * margin else 0.5 * (a + b)
     lo, hi = c - width / 2, c + width / 2
     if hi_lim - lo_lim <= width:
