@@ -100,7 +100,10 @@ def coexistence_box(species, lattice, atoms=2000, a=None, composition=None, seed
     return occupy_sites(unit.repeat(reps), species, composition, seed)
 
 
-def _script(potential, p: Protocol, lattice, order, temperature, seed, steps, stop_fraction=0.05):
+def _script(potential, p: Protocol, lattice, order, temperature, seed, steps, stop_fraction=0.05, hold=False):
+    """The two-phase run: crystal at ``temperature`` (NPT), upper half melted and cooled back, then both
+    halves in NPH at zero pressure - or, with ``hold``, in NPT at ``temperature`` (the interfaces move
+    towards the stable phase at a constant temperature; :mod:`.interface_velocity`)."""
     td, pd = p.tdamp / 1000, p.pdamp / 1000
     couple = "iso" if lattice in ("fcc", "bcc") else "aniso"
     t_hot = 2.0 * temperature
@@ -131,7 +134,8 @@ def _script(potential, p: Protocol, lattice, order, temperature, seed, steps, st
           f"dilate liquid",
           f"run {cool_steps}", "unfix cool",
           f"velocity solid create {num(temperature)} {seed + 2} dist gaussian mom yes rot yes",
-          f"fix nph all nph aniso 0.0 0.0 {num(pd)}",
+          (f"fix nph all npt temp {num(temperature)} {num(temperature)} {num(td)} aniso 0.0 0.0 {num(pd)}" if hold
+           else f"fix nph all nph aniso 0.0 0.0 {num(pd)}"),
           "variable tv equal temp", "variable pev equal pe/atoms", "variable lzc equal lz",
           'fix coexlog all print 100 "${stepv} ${tv} ${cf} ${pev} ${lzc}" file coexistence.txt screen no title ""',
           # a box that became one phase is done: the run stops (and the script goes on)
