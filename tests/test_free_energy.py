@@ -1220,3 +1220,79 @@ def test_methods_compared(monkeypatch, tmp_path):
     assert "differ by -40" in flag
     # a box without coexisting runs counts half its atoms as solid
     assert CoexistenceResult(1305.0, 2.0, 2000, "fcc", []).solid_atoms == 1000.0
+
+
+def test_share_rate_reads_the_slope_after_the_settling_time():
+    """The rate is the slope of the solid share against ps after ``settle``; rows before it do not count."""
+    from pyiron_mtp.free_energy.interface_velocity import share_rate
+    steps = np.arange(0, 40001, 100.0)
+    ps = steps / 1000.0                         # 1 fs steps
+    share = np.where(ps < 5, 0.9, 0.5 + 0.004 * (ps - 5))   # a jump while the interfaces form, then 0.4 %/ps
+    share = share + 0.002 * np.random.default_rng(3).standard_normal(len(ps))
+    rate, err = share_rate(np.column_stack([steps, 1500 + 0 * ps, share]), timestep=1.0, settle=5.0)
+    assert rate == pytest.approx(0.004, abs=3 * err) and 0 < err < 4e-4
+    # with 2 fs steps the same rows span twice the time
+    rate2, _ = share_rate(np.column_stack([steps, 1500 + 0 * ps, share]), timestep=2.0, settle=10.0)
+    assert rate2 == pytest.approx(rate / 2, rel=1e-12)
+    assert share_rate(np.column_stack([steps[:30], ps[:30], share[:30]]), settle=5.0) is None
+
+
+def test_zero_of_line_finds_the_crossing_and_its_error():
+    """Rates on a falling line cross zero at T_m; noisy rates widen the error by their scatter;
+    rates that do not fall with T are refused."""
+    from pyiron_mtp.free_energy.interface_velocity import zero_of_line
+    t = np.array([1500.0, 1520.0, 1540.0, 1560.0, 1580.0])
+    v = -2e-4 * (t - 1537.0)
+    tm, err, slope = zero_of_line(t, v, np.full(5, 1e-4))
+    assert tm == pytest.approx(1537.0, abs=1e-9) and slope == pytest.approx(-2e-4) and 0 < err < 1.0
+    noisy = v + np.array([5e-4, -6e-4, 4e-4, -5e-4, 6e-4])        # ~5x the stated errors
+    tm_n, err_n, _ = zero_of_line(t, noisy, np.full(5, 1e-4))
+    assert abs(tm_n - 1537.0) < 3 * err_n and err_n > 3 * err
+    with pytest.raises(ValueError, match="does not fall"):
+        zero_of_line(t, -v, np.full(5, 1e-4))
+    with pytest.raises(ValueError, match="two or more"):
+        zero_of_line([1500.0, 1500.0], [1e-3, -1e-3], [1e-4, 1e-4])
+
+
+def _fake_interface_run(tm, mobility=3e-4, log=None):
+    """A stand-in for LAMMPS in NPT two-phase runs: the box's solid share changes at
+    mobility x (tm - T) per ps from one half, until it reaches one phase (the run stops)."""
+    def run(script, folder, cores=1):
+        assert "fix nph all npt temp" in script and "nph aniso" not in script
+        t = float(script.split("velocity all create ")[1].split()[0])
+        if log is not None:
+            log.append((t, cores))
+        steps = np.arange(18000, 68001, 100)
+        ps = (steps - steps[0]) / 1000.0
+        rng = np.random.default_rng(int(t))
+        share = 0.5 + mobility * (tm - t) * ps + 0.003 * rng.standard_normal(len(ps))
+        stop = np.flatnonzero((share < 0.02) | (share > 0.98))
+        n = stop[0] + 1 if len(stop) else len(steps)
+        _write_coexistence_run(folder, steps[:n], t + 3 * rng.standard_normal(n), share[:n],
+                               ["CRYSTALLINE_START 1.0", f"CRYSTALLINE_END {share[n - 1]}",
+                                f"LATTICE_END 0.0 {0.5 * share[n - 1]} 0.0"])
+    return run
+
+
+def test_interface_velocity_melting_point_with_a_fake_lammps(eam, tmp_path):
+    """Runs at fixed temperatures share the ranks; the rates' zero is T_m within its error;
+    a run far from T_m that turns one phase at once is left out and said; a rerun reads every
+    run back; too few rates give a clear error."""
+    from pyiron_mtp.free_energy.interface_velocity import interface_velocity_melting_point
+    calls = []
+    res = interface_velocity_melting_point(eam, "fcc", [1300, 1320, 1340, 1360, 2900], atoms=500, cores=2,
+                                           workdir=tmp_path, run=_fake_interface_run(1333.0, log=calls))
+    assert sorted(t for t, _ in calls) == [1300, 1320, 1340, 1360, 2900] and {c for _, c in calls} == {1}
+    assert abs(res.melting_temperature - 1333.0) < max(3 * res.melting_temperature_error, 1.0)
+    assert 0 < res.melting_temperature_error < 5 and res.slope == pytest.approx(-3e-4, rel=0.1)
+    assert len(res.runs) == 5 and np.isnan([r["rate"] for r in res.runs if r["temperature"] == 2900][0])
+    assert any("2900 K" in f and "left out" in f for f in res.flags)
+    assert res.plot() is not None and res.summary()["atoms"] == res.atoms
+    again = interface_velocity_melting_point(eam, "fcc", [1300, 1320, 1340, 1360, 2900], atoms=500, cores=2,
+                                             workdir=tmp_path, run=lambda *a, **k: pytest.fail("rerun"))
+    assert again.melting_temperature == res.melting_temperature
+    with pytest.raises(RuntimeError, match="fewer than two temperatures"):
+        interface_velocity_melting_point(eam, "fcc", [100, 2900], atoms=500, workdir=tmp_path / "far",
+                                         run=_fake_interface_run(1333.0))
+    with pytest.raises(ValueError, match="two different temperatures"):
+        interface_velocity_melting_point(eam, "fcc", [1300, 1300.2], atoms=500, workdir=tmp_path / "one")
