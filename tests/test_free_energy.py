@@ -1296,3 +1296,20 @@ def test_interface_velocity_melting_point_with_a_fake_lammps(eam, tmp_path):
                                          run=_fake_interface_run(1333.0))
     with pytest.raises(ValueError, match="two different temperatures"):
         interface_velocity_melting_point(eam, "fcc", [1300, 1300.2], atoms=500, workdir=tmp_path / "one")
+
+
+def test_result_at_reads_grids_that_run_down():
+    """A liquid's reversible scaling runs from the upper temperature down: ``at`` interpolates it
+    the same as an upward grid (np.interp alone would return the lower end's value everywhere)."""
+    from pyiron_mtp.free_energy.engine import FreeEnergyResult
+    t = np.linspace(1630.0, 1475.0, 32)
+    g = -6.7259 - 1.04e-3 * (t - 1475.0)
+    down = FreeEnergyResult("liquid", 1630.0, 0.0, g, np.full_like(g, 1e-4) + 1e-6 * (1630 - t), temperatures=t)
+    up = FreeEnergyResult("liquid", 1475.0, 0.0, g[::-1], (np.full_like(g, 1e-4) + 1e-6 * (1630 - t))[::-1],
+                          temperatures=t[::-1])
+    for temp in (1630.0, 1550.0, 1475.0):
+        assert down.at(temp)[0] == pytest.approx(-6.7259 - 1.04e-3 * (temp - 1475.0), abs=1e-12)
+        assert down.at(temp) == pytest.approx(up.at(temp), abs=1e-15)
+    assert down.at(1630.0)[1] == pytest.approx(1e-4)
+    with pytest.raises(ValueError, match="outside"):
+        down.at(1700.0)

@@ -100,11 +100,13 @@ class FreeEnergyResult:
             if abs(temperature - self.temperature) > 1e-9:
                 raise ValueError(f"only T = {self.temperature} K was computed")
             return float(self.free_energy), float(self.free_energy_error)
-        t = self.temperatures
+        t = np.asarray(self.temperatures, dtype=float)
         if not t.min() - 1e-9 <= temperature <= t.max() + 1e-9:
             raise ValueError(f"T = {temperature} K outside the computed range {t.min()}..{t.max()} K")
-        return float(np.interp(temperature, t, self.free_energy)), float(np.interp(temperature, t,
-                                                                                   self.free_energy_error))
+        g, e = np.asarray(self.free_energy, dtype=float), np.asarray(self.free_energy_error, dtype=float)
+        if t[0] > t[-1]:             # a liquid scaled down from its upper temperature
+            t, g, e = t[::-1], g[::-1], e[::-1]
+        return float(np.interp(temperature, t, g)), float(np.interp(temperature, t, e))
 
     def summary(self) -> dict:
         """JSON-ready numbers (arrays as lists)."""
