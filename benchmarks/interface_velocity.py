@@ -27,6 +27,7 @@ def main():
     ap.add_argument("--atoms", type=int, default=2000)
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--steps", type=int, default=50000, help="NPT steps of each two-phase run")
+    ap.add_argument("--settle", type=float, default=10.0, help="ps at the start of each run left out of its rate")
     ap.add_argument("--cores", type=int, default=2, help="MPI ranks shared by the runs (one run per rank)")
     ap.add_argument("--workdir", default="interface_velocity")
     args = ap.parse_args()
@@ -35,9 +36,10 @@ def main():
     t0 = time.time()
     work = Path(args.workdir) / args.row
     res = interface_velocity_melting_point(pot, lattice, args.temperatures, atoms=args.atoms, repeats=args.repeats,
-                                           steps=(10000, 5000, 3000, args.steps), workdir=work, cores=args.cores)
+                                           steps=(10000, 5000, 3000, args.steps), settle=args.settle, workdir=work,
+                                           cores=args.cores)
     minutes = (time.time() - t0) / 60
-    print(f"{args.row} ({lattice}), {res.atoms} atoms, {args.steps} NPT steps per run")
+    print(f"{args.row} ({lattice}), {res.atoms} atoms, {args.steps} NPT steps per run, rates after {args.settle:g} ps")
     print("| T (K) | repeat | solid share per ps (%) | share start -> end | mean T of the second half (K) |")
     print("|---|---|---|---|---|")
     for r in sorted(res.runs, key=lambda x: (x["temperature"], x["repeat"])):

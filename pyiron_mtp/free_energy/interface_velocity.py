@@ -75,7 +75,7 @@ class InterfaceVelocityResult:
         return ax
 
 
-def share_rate(trace, timestep=1.0, settle=5.0, min_points=10):
+def share_rate(trace, timestep=1.0, settle=10.0, min_points=10):
     """(rate, its error) of the solid share in a run's trace (rows: step, T, share): the slope of
     a straight line through the share against time (ps) after the first ``settle`` ps, and its
     error from the slopes of the four quarters of that stretch (their scatter, / 2).  ``timestep``
@@ -128,7 +128,7 @@ def zero_of_line(temperatures, rates, errors):
 
 
 def interface_velocity_melting_point(potential, lattice="fcc", temperatures=(), *, species=None, atoms=2000,
-                                     protocol=None, steps=(10000, 5000, 3000, 50000), repeats=1, settle=5.0,
+                                     protocol=None, steps=(10000, 5000, 3000, 50000), repeats=1, settle=10.0,
                                      workdir="interface_velocity", cores=1, seed=4049,
                                      run=None) -> InterfaceVelocityResult:
     """T_m (K) of ``potential`` (a :class:`LammpsPotential`) from the interfaces' speed at fixed
@@ -137,7 +137,10 @@ def interface_velocity_melting_point(potential, lattice="fcc", temperatures=(), 
 
     ``steps``: (crystal NPT, melting, cooling the liquid half, NPT of the two-phase box) steps, as in
     :func:`~.coexistence.coexistence_melting_point`; ``repeats`` runs per temperature (other seeds);
-    ``settle``: ps at the start of each two-phase run left out of its rate (the interfaces form).
+    ``settle``: ps at the start of each two-phase run left out of its rate (the interfaces form and
+    the liquid half, prepared at the crystal's density, relaxes: Pt_u3's and W_zhou's boxes kept
+    their share for 10-25 ps before it moved; from 5 to 20 ps Pt's T_m went 1544 -> 1552 K, W's
+    4612 -> 4616 K).
     A run whose box turns one phase stops there; its rate comes from the time it had.  The runs
     share the ``cores`` MPI ranks (one run per rank as far as they go) and are kept in ``workdir``
     (a rerun continues).  A T_m outside the temperatures tried is extrapolated and flagged."""
