@@ -116,8 +116,8 @@ def main():
         out[key] = float(grid[k[0]] - dd[k[0]] * (grid[k[0] + 1] - grid[k[0]]) / (dd[k[0] + 1] - dd[k[0]])) \
             if len(k) else float("nan")
     out.update(g_solid_lo=float(gs[0]), g_solid_lo_err=float(es[0]), g_liquid_hi=float(gl[-1]),
-               g_liquid_hi_err=float(el[-1]), solid_atoms=n_solid, liquid_atoms=4 * args.liquid_repeat ** 3
-               if lattice == "fcc" else 2 * args.liquid_repeat ** 3, window=[t_lo, t_hi], steps=args.steps,
+               g_liquid_hi_err=float(el[-1]), solid_atoms=n_solid,
+               liquid_atoms=LATTICE_ATOMS[lattice] * args.liquid_repeat ** 3, window=[t_lo, t_hi], steps=args.steps,
                iterations=args.iterations)
     (work / "summary.json").write_text(json.dumps(out, indent=1))
     print(f"row={args.row} solid_atoms={n_solid} tm_calphy={out['tm_calphy']:.1f} "
