@@ -1052,7 +1052,7 @@ def test_coexistence_repeats_share_the_ranks_and_one_phase_stops_a_run(eam, tmp_
         if "_rep" in folder.name:
             both.wait()                                   # the two repeats are in flight together
         assert 'variable onephase equal "c_cfrac < 0.1 * v_cfref || c_cfrac > 0.9 * v_cfref"' in script
-        assert script.index('print "CRYSTAL_REFERENCE ${cfref}"') < script.index("fix nph")
+        assert script.index('print "CRYSTAL_REFERENCE ${cfref}"') < script.index("fix twophase")
         assert script.index("fix onephase all halt 500 v_onephase > 0.5 error continue") < script.index(
             "unfix onephase") < script.index("LATTICE_END")
         fake(script, folder, cores)
@@ -1071,9 +1071,9 @@ def test_two_phase_lattice_check_counts_the_solid_like_atoms_only(eam):
     before the quench (a quenched liquid orders into fcc/hcp-like motifs whatever the crystal);
     a one-phase solid's check counts every atom."""
     from pyiron_mtp.free_energy import stages
-    from pyiron_mtp.free_energy.coexistence import _script
+    from pyiron_mtp.free_energy.coexistence import two_phase_stage
     order = stages.order_parameters("bcc", 11.8)
-    two = _script(eam, Protocol.fast(), "bcc", order, 1800.0, 1, (100, 100, 100, 1000)).script
+    two = two_phase_stage(eam, Protocol.fast(), "bcc", order, 1800.0, 1, (100, 100, 100, 1000)).script
     assert two.index("group solidlike variable cryst") < two.index("minimize")
     assert all(f"compute n_{n} solidlike reduce ave v_is_{n}" in two for n in ("bcc", "fcc", "hcp"))
     one = stages.equilibration(eam, Protocol.fast(), 1800.0, 0.0, "bcc", order, 1).script
@@ -1258,7 +1258,7 @@ def _fake_interface_run(tm, mobility=3e-4, log=None):
     """A stand-in for LAMMPS in NPT two-phase runs: the box's solid share changes at
     mobility x (tm - T) per ps from one half, until it reaches one phase (the run stops)."""
     def run(script, folder, cores=1):
-        assert "fix nph all npt temp" in script and "nph aniso" not in script
+        assert "fix twophase all npt temp" in script and "nph aniso" not in script
         t = float(script.split("velocity all create ")[1].split()[0])
         if log is not None:
             log.append((t, cores))

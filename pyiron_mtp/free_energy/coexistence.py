@@ -37,7 +37,7 @@ from . import stages
 from .engine import StageRunner, check_lattice, flag_extrapolation, occupy_sites, unit_cell
 from .protocol import Protocol
 
-__all__ = ["coexistence_melting_point", "CoexistenceResult", "coexistence_box", "combine_runs"]
+__all__ = ["coexistence_melting_point", "CoexistenceResult", "coexistence_box", "combine_runs", "two_phase_stage"]
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def coexistence_box(species, lattice, atoms=2000, a=None, composition=None, seed
     return occupy_sites(unit.repeat(reps), species, composition, seed)
 
 
-def _script(potential, p: Protocol, lattice, order, temperature, seed, steps, stop_fraction=0.05, hold=False):
+def two_phase_stage(potential, p: Protocol, lattice, order, temperature, seed, steps, stop_fraction=0.05, hold=False):
     """The two-phase run: crystal at ``temperature`` (NPT), upper half melted and cooled back, then both
     halves in NPH at zero pressure - or, with ``hold``, in NPT at ``temperature`` (the interfaces move
     towards the stable phase at a constant temperature; :mod:`.interface_velocity`)."""
@@ -134,8 +134,8 @@ def _script(potential, p: Protocol, lattice, order, temperature, seed, steps, st
           f"dilate liquid",
           f"run {cool_steps}", "unfix cool",
           f"velocity solid create {num(temperature)} {seed + 2} dist gaussian mom yes rot yes",
-          (f"fix nph all npt temp {num(temperature)} {num(temperature)} {num(td)} aniso 0.0 0.0 {num(pd)}" if hold
-           else f"fix nph all nph aniso 0.0 0.0 {num(pd)}"),
+          (f"fix twophase all npt temp {num(temperature)} {num(temperature)} {num(td)} aniso 0.0 0.0 {num(pd)}"
+           if hold else f"fix twophase all nph aniso 0.0 0.0 {num(pd)}"),
           "variable tv equal temp", "variable pev equal pe/atoms", "variable lzc equal lz",
           'fix coexlog all print 100 "${stepv} ${tv} ${cf} ${pev} ${lzc}" file coexistence.txt screen no title ""',
           # a box that became one phase is done: the run stops (and the script goes on)
@@ -282,7 +282,7 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
     t0, runs, flags = float(guess), [], []
     for k in range(max_runs):
         t0 = round(t0)
-        res = runner(_script(potential, p, lattice, order, t0, seed + 10 * k, steps, stop), f"T{t0}", box)
+        res = runner(two_phase_stage(potential, p, lattice, order, t0, seed + 10 * k, steps, stop), f"T{t0}", box)
         run_info = _run_info(res, t0, min_fraction, lattice, p)
         runs.append(run_info)
         # grades of the physical part (the crystal at T0, the NPH run); the melt only prepares the box
@@ -297,7 +297,7 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
 
             def repeat(r, cores_r):
                 res_r = StageRunner(potential, Path(workdir), cores_r, run)(
-                    _script(potential, p, lattice, order, t_rep, seed + 1000 + 10 * r, steps, stop),
+                    two_phase_stage(potential, p, lattice, order, t_rep, seed + 1000 + 10 * r, steps, stop),
                     f"T{t_rep}_rep{r}", box)
                 return r, res_r
             more = list(range(1, repeats))

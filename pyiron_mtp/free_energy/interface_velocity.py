@@ -26,7 +26,7 @@ import numpy as np
 
 from ..parallel import run_parallel, share_slots
 from . import stages
-from .coexistence import _script, coexistence_box
+from .coexistence import coexistence_box, two_phase_stage
 from .engine import StageRunner
 from .protocol import Protocol
 
@@ -160,7 +160,7 @@ def interface_velocity_melting_point(potential, lattice="fcc", temperatures=(), 
         t, r = task
         name = f"T{t}" if r == 0 else f"T{t}_rep{r}"
         res = StageRunner(potential, Path(workdir), cores_each, run)(
-            _script(potential, p, lattice, order, t, seed + 10 * r + t, steps, stop_fraction=0.02, hold=True),
+            two_phase_stage(potential, p, lattice, order, t, seed + 10 * r + t, steps, stop_fraction=0.02, hold=True),
             name, box)
         return t, r, res
 
