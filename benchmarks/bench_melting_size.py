@@ -44,7 +44,8 @@ def main():
                 target.symlink_to(liquid.resolve(), target_is_directory=True)
         t0 = time.time()
         res = melting_point(pot, "fcc", args.guess, method="free_energy", atoms=n, liquid_atoms=args.liquid_atoms,
-                            repeats=3, parallel=2, window=0.05, workdir=work / str(n), progress=False)
+                            repeats=3, parallel=2, window=0.05, workdir=work / str(n), progress=False,
+                            size_correction=None)
         minutes = times.minutes(str(n), t0)
         rows.append({"atoms": n, "tm": res.melting_temperature, "tm_err": res.melting_temperature_error,
                      "ds": res.entropy_of_melting, "temperatures": res.temperatures.tolist(),

@@ -5,8 +5,11 @@ the matrix and either phase.
 G(T) at three or more sizes - the solid by Frenkel-Ladd switching, the liquid by Uhlenbeck-Ford
 switching (``--phase``; the same protocol at every size, switching without doublings, so the
 sizes differ in N only) -, then a weighted least-squares line G = G_inf + b / N through all of
-them, its residuals, and G_inf from every pair of sizes (the melting search uses the smallest and
-the largest solid).  With ``--entropy`` (eV/K/atom, the row's entropy of melting) the shift of
+them, its residuals, G_inf from every pair of sizes (the measured correction uses the smallest
+and the largest solid) and, for the solid, G + (3/2) kT ln N / N at every size (the crystal's
+translation term, :func:`~pyiron_mtp.free_energy.reference.crystal_translation_term`, which the
+melting point adds by default: flat in N if it is the whole size effect).  With ``--entropy``
+(eV/K/atom, the row's entropy of melting) the shift of
 T_m from the smallest size to N -> infinity is also given in K: -(G_inf - G_N) / dS for the solid,
 +(G_inf - G_N) / dS for the liquid (dG = G_l - G_s falls with T at the rate dS).
 
@@ -28,6 +31,7 @@ from bench_melting_matrix import ROWS, potential_of
 from pyiron_mtp.free_energy.engine import free_energy
 from pyiron_mtp.free_energy.melting import size_extrapolation
 from pyiron_mtp.free_energy.protocol import Protocol
+from pyiron_mtp.free_energy.reference import crystal_translation_term
 
 
 def line_fit(n, g, e):
@@ -80,13 +84,26 @@ def main():
     for i, j in itertools.combinations(range(len(n)), 2):
         gi, ei = size_extrapolation(g[i], e[i], n[i], g[j], e[j], n[j])
         print(f"  from {n[i]} and {n[j]} atoms: G_inf = {gi:.5f} +- {ei:.5f}")
+    dev_max = float("nan")
+    if args.phase == "solid":
+        # the crystal's translation term alone: G + (3/2) kT ln N / N should not depend on N
+        gt = np.asarray(g) + np.array([crystal_translation_term(args.temperature, m) for m in n])
+        w = 1.0 / np.asarray(e) ** 2
+        mean = float(np.sum(w * gt) / np.sum(w))
+        dev = gt - mean
+        dev_max = float(np.max(np.abs(dev)) * 1e3)
+        print(f"G + (3/2) kT ln N / N: " + ", ".join(f"{m}: {x:.5f}" for m, x in zip(n, gt))
+              + f"; weighted mean {mean:.5f} +- {1 / np.sqrt(np.sum(w)):.5f} eV/atom, deviations "
+              + ", ".join(f"{d * 1e3:+.3f} meV ({d / s:+.1f} sigma)" for d, s in zip(dev, e))
+              + f"; G_inf from the line {(g_inf - mean) * 1e3:+.3f} meV from it")
     shift = float("nan")
     if args.entropy:
         shift = (-1 if args.phase == "solid" else 1) * (g_inf - g[0]) / args.entropy
         print(f"T_m of the {n[0]}-atom {args.phase} corrected by {shift:+.1f} K "
               f"(dS = {args.entropy:.3e} eV/K/atom); at N atoms: {shift:+.1f} x {n[0]} / N")
     print(f"row={args.row} phase={args.phase} g_inf={g_inf:.5f} slope={b:.3f} "
-          f"max_residual_mev={np.max(np.abs(resid)) * 1e3:.3f} tm_shift_smallest={shift:.1f} "
+          f"max_residual_mev={np.max(np.abs(resid)) * 1e3:.3f} translation_max_dev_mev={dev_max:.3f} "
+          f"tm_shift_smallest={shift:.1f} "
           f"minutes={(time.time() - t0) / 60:.1f}")
 
 

@@ -320,11 +320,15 @@ def cmd_free_energy(args):
 
 
 def _size_check(text):
-    if text in (None, "auto"):
+    if text is None or text == "auto":
         return text
     if str(text).lower() == "none":
         return None
     return int(text)
+
+
+def _size_correction(text):
+    return None if str(text).lower() == "none" else text
 
 
 def _positive_or_none(text):
@@ -353,7 +357,9 @@ def cmd_melting_point(args):
     res = melting_point(pot, args.lattice, args.guess, method=args.method, atoms=args.atoms, repeats=args.repeats,
                         protocol=_protocol(args), workdir=args.workdir, cores=args.cores, parallel=args.parallel,
                         seed=args.seed, coexistence_atoms=args.coexistence_atoms,
-                        coexistence_repeats=args.coexistence_repeats, size_check_atoms=_size_check(args.size_check_atoms),
+                        coexistence_repeats=args.coexistence_repeats,
+                        size_correction=_size_correction(args.size_correction),
+                        size_check_atoms=_size_check(args.size_check_atoms),
                         competing_lattices=competing_lattices_from(args.competing), target_error=args.target_error,
                         max_repeats=args.max_repeats, progress=not args.json)
     if args.plot:
@@ -373,8 +379,10 @@ def cmd_melting_point(args):
               f"melting {res.entropy_of_melting / 8.617333262e-5:.3f} k_B (windows {res.windows})")
     if res.finite_size is not None:
         fs = res.finite_size
+        how = (f"with a {fs['atoms'][1]}-atom solid" if fs.get("method", "measured") == "measured"
+               else "by the crystal's translation term (3/2) kT ln N / N")
         print(f"finite size: {fs['atoms'][0]}-atom solid {fs['melting_temperature_uncorrected']:.1f} K, corrected "
-              f"{fs['correction']:+.1f} +- {fs['correction_error']:.1f} K with a {fs['atoms'][1]}-atom solid")
+              f"{fs['correction']:+.1f} +- {fs['correction_error']:.1f} K {how}")
     if res.comparison is not None:
         print(f"methods compared: {res.comparison['detail']}")
     for c in res.lattice_comparison:
@@ -588,9 +596,12 @@ def build_parser():
     c.add_argument("--coexistence-atoms", type=int, default=2000, help="atoms of the two-phase box")
     c.add_argument("--coexistence-repeats", type=int, default=3,
                    help="independent two-phase runs averaged for the coexistence T_m (default 3)")
-    c.add_argument("--size-check-atoms", default="auto",
-                   help="a larger solid extrapolating T_m to N -> infinity (linear in 1/N); 'auto' (default): "
-                        "4 x --atoms below 1500 atoms; 'none': no correction")
+    c.add_argument("--size-correction", choices=["translation", "measured", "none"], default="translation",
+                   help="T_m to N -> infinity: 'translation' (default) adds the crystal's (3/2) kT ln N / N to G_s; "
+                        "'measured': a larger solid (--size-check-atoms) extrapolated linearly in 1/N; 'none'")
+    c.add_argument("--size-check-atoms", default=None,
+                   help="atoms of the larger solid of the measured correction ('auto': 4 x --atoms); giving it "
+                        "chooses --size-correction measured")
     c.add_argument("--competing", default="auto",
                    help="other solids whose free energies are compared with the melting one across the final "
                         "window: 'auto' (default: bcc for hcp), 'none', or lattices such as 'bcc,fcc'")

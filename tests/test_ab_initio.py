@@ -77,7 +77,7 @@ def test_ab_initio_melting_point_with_a_stand_in_reference(tmp_path):
     ref = CountingEMT(tmp_path / "calls")
     kwargs = dict(temperatures=(300, 1600), workdir=tmp_path / "work", cell_atoms=32, level=8, learn_steps=1000,
                   max_iterations=4, train_iter=40, melting_atoms=108,
-                  melting_kwargs=dict(repeats=2, size_check_atoms=None, protocol=FAST), snapshots=8, interval=50,
+                  melting_kwargs=dict(repeats=2, size_correction=None, protocol=FAST), snapshots=8, interval=50,
                   progress=False)
     res = ab_initio_melting_point(ref, ["Al"], "fcc", **kwargs)
     calls = int((tmp_path / "calls").read_text())

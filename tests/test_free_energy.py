@@ -444,10 +444,13 @@ def test_lambda_path_between_two_potentials(eam, tmp_path):
     assert d_ab <= first + 0.01
 
 
-def _model_free_energy(calls, tm=1300.0, superheat=1495.0, undercool=1066.0, size_coefficient=0.0):
+def _model_free_energy(calls, tm=1300.0, superheat=1495.0, undercool=1066.0, size_coefficient=0.0,
+                       translation=False):
     """free_energy stand-in: G_s = -3 - 1e-3 (T - 1000), G_l = G_s + 0.12 (1 - T / tm).  A solid
     heated past ``superheat`` melts there (at its start temperature if that is already above),
-    a liquid cooled below ``undercool`` crystallises there; each error carries that temperature."""
+    a liquid cooled below ``undercool`` crystallises there; each error carries that temperature.
+    The solid lies ``size_coefficient`` / N below that, and with ``translation`` also by the
+    crystal's (3/2) kT ln N / N."""
     from pyiron_mtp.free_energy.engine import FreeEnergyResult, PhaseError
 
     def model(potential, phase, temperature, tmax=None, workdir=None, parallel=1, executor=None, atoms=500, **kw):
@@ -461,7 +464,8 @@ def _model_free_energy(calls, tm=1300.0, superheat=1495.0, undercool=1066.0, siz
             where = min(temperature, undercool)
             raise PhaseError(f"the liquid crystallised at {where} K", phase="liquid", temperature=where,
                              stage="equilibration" if temperature < undercool else "reversible_scaling")
-        g = -3 - 1e-3 * (t - 1000) + (0.12 * (1 - t / tm) if phase == "liquid" else -size_coefficient / atoms)
+        g = -3 - 1e-3 * (t - 1000) + (0.12 * (1 - t / tm) if phase == "liquid" else -size_coefficient / atoms
+                                      - (1.5 * 8.617333262e-5 * t * np.log(atoms) / atoms if translation else 0.0))
         if tmax is None:
             return FreeEnergyResult(phase, temperature, 0.0, float(g[0]), 1e-4, atoms=atoms)
         return FreeEnergyResult(phase, temperature, 0.0, g, np.full_like(t, 1e-4), temperatures=t,
@@ -479,7 +483,7 @@ def test_melting_bracket_with_a_model_free_energy(monkeypatch, tmp_path):
     for parallel in (1, 2):
         calls = []
         monkeypatch.setattr(melting, "free_energy", _model_free_energy(calls))
-        res = melting.melting_point(None, "fcc", 1300.0, method="free_energy", window=0.2, size_check_atoms=None,
+        res = melting.melting_point(None, "fcc", 1300.0, method="free_energy", window=0.2, size_correction=None,
                                     workdir=tmp_path / str(parallel), parallel=parallel, progress=False)
         results[parallel] = res
         assert res.melting_temperature == pytest.approx(1300.0, abs=0.5)
@@ -512,7 +516,7 @@ def test_melting_search_follows_the_evidence_from_a_bad_guess(monkeypatch, tmp_p
     monkeypatch.setattr(melting, "free_energy", _model_free_energy(calls, tm=1000.0, superheat=1100.0,
                                                                    undercool=850.0))
     res = melting.melting_point(None, "fcc", guess, method="free_energy", window=0.1, workdir=tmp_path,
-                                parallel=2, progress=False, max_windows=8)
+                                parallel=2, progress=False, max_windows=8, size_correction=None)
     assert res.melting_temperature == pytest.approx(1000.0, abs=0.5)
     assert len({tuple(w) for w in res.windows}) == len(res.windows)          # no window twice
     for k, step in enumerate(res.steps[:-1]):
@@ -560,7 +564,7 @@ def test_melting_search_centres_on_the_extrapolated_crossing(monkeypatch, tmp_pa
     calls = []
     monkeypatch.setattr(melting, "free_energy", _model_free_energy(calls, tm=880.0, superheat=2000.0,
                                                                    undercool=100.0))
-    res = melting.melting_point(None, "fcc", 796.0, method="free_energy", window=0.1, size_check_atoms=None,
+    res = melting.melting_point(None, "fcc", 796.0, method="free_energy", window=0.1, size_correction=None,
                                 workdir=tmp_path, parallel=2, progress=False)
     assert res.windows == [[716, 876], [804, 964]]      # centred a margin (8 K) inside the bracket
     assert res.melting_temperature == pytest.approx(880.0, abs=0.5)
@@ -780,7 +784,7 @@ def test_melting_search_follows_a_lattice_change(monkeypatch, tmp_path):
         return model(potential, phase, temperature, **kw)
     monkeypatch.setattr(melting, "free_energy", with_change)
     res = melting.melting_point(None, "hcp", 1300.0, method="free_energy", window=0.1, workdir=tmp_path,
-                                parallel=2, progress=False)
+                                parallel=2, progress=False, size_correction=None)
     assert res.lattice == "bcc" and res.melting_temperature == pytest.approx(1300.0, abs=0.5)
     assert res.phase_changes == [{"from": "hcp", "to": "bcc", "temperature": 1170, "stage": "equilibration"}]
     assert res.windows == [[1170, 1430], [1170, 1430]]
@@ -818,7 +822,7 @@ def test_a_lower_competing_solid_is_a_phase_change(monkeypatch, tmp_path):
     monkeypatch.setattr(melting, "free_energy", _with_bcc(_model_free_energy(calls), calls,
                                                           lambda t: 3e-5 * (1250.0 - t), seen))
     res = melting.melting_point(None, "hcp", 1300.0, method="free_energy", window=0.1, workdir=tmp_path,
-                                parallel=2, progress=False, size_check_atoms=None)
+                                parallel=2, progress=False, size_correction=None)
     tm = 0.0825 / (0.12 / 1300 - 3e-5)
     assert res.lattice == "bcc" and res.melting_temperature == pytest.approx(tm, abs=0.5)
     assert res.entropy_of_melting == pytest.approx(0.12 / 1300 - 3e-5, rel=1e-3)
@@ -845,7 +849,7 @@ def test_a_competing_solid_that_is_higher_or_unstable_changes_nothing(monkeypatc
                                                   phase="solid", stage="equilibration", temperature=1170.0)}[kind]
     monkeypatch.setattr(melting, "free_energy", _with_bcc(_model_free_energy(calls), calls, offset, seen))
     res = melting.melting_point(None, "hcp", 1300.0, method="free_energy", window=0.1, workdir=tmp_path,
-                                parallel=2, progress=False, size_check_atoms=None,
+                                parallel=2, progress=False, size_correction=None,
                                 competing_lattices=() if kind == "off" else "auto")
     assert res.lattice == "hcp" and res.melting_temperature == pytest.approx(1300.0, abs=0.5)
     assert res.phase_changes == []
@@ -881,7 +885,7 @@ def test_melting_point_corrected_for_the_solids_size(monkeypatch, tmp_path):
     calls = []
     monkeypatch.setattr(melting, "free_energy", _model_free_energy(calls, size_coefficient=0.5))
     plain = melting.melting_point(None, "fcc", 1300.0, method="free_energy", window=0.05, workdir=tmp_path / "a",
-                                  parallel=2, progress=False, size_check_atoms=None)
+                                  parallel=2, progress=False, size_correction=None)
     assert plain.melting_temperature == pytest.approx(1300 + 1e-3 / (0.12 / 1300), abs=0.3)
     res = melting.melting_point(None, "fcc", 1300.0, method="free_energy", window=0.05, workdir=tmp_path / "b",
                                 parallel=2, progress=False, size_check_atoms=2000)
@@ -896,14 +900,54 @@ def test_melting_point_corrected_for_the_solids_size(monkeypatch, tmp_path):
     assert g_inf == pytest.approx(-1.0, abs=1e-12) and e_inf > 1e-4
     with pytest.raises(ValueError, match="larger"):
         melting.size_extrapolation(-1, 0, 500, -1, 0, 256)
-    # by default ("auto") a 500-atom solid is checked against one of 2000 atoms
+    # "measured" without a size: a solid four times as large
     calls.clear()
     auto = melting.melting_point(None, "fcc", 1300.0, method="free_energy", window=0.05, workdir=tmp_path / "c",
-                                 parallel=2, progress=False)
+                                 parallel=2, progress=False, size_correction="measured")
     assert auto.finite_size["atoms"] == [500, 2000] and auto.melting_temperature == pytest.approx(1300.0, abs=0.3)
-    none = melting.melting_point(None, "fcc", 1300.0, method="free_energy", window=0.05, workdir=tmp_path / "d",
-                                 parallel=2, progress=False, atoms=2000)
-    assert none.finite_size is None
+    assert auto.finite_size["method"] == "measured"
+    for bad, match in ((dict(size_correction=None, size_check_atoms=2000), "drop one"),
+                       (dict(size_check_atoms=400), "must exceed"), (dict(size_correction="ln"), "must be")):
+        with pytest.raises(ValueError, match=match):
+            melting.melting_point(None, "fcc", 1300.0, method="free_energy", workdir=tmp_path / "e", **bad)
+
+
+def test_melting_point_corrected_by_the_crystals_translation(monkeypatch, tmp_path):
+    """A solid that lies (3/2) kT ln N / N below the bulk (the model has no other size effect):
+    by default T_m comes back to the bulk's 1300 K from any size, with no larger solid computed,
+    and the flag, the result and the plot say by how much."""
+    from pyiron_mtp.free_energy import melting
+    from pyiron_mtp.free_energy.reference import crystal_translation_term
+    assert crystal_translation_term(1000.0, 500) == pytest.approx(1.5 * 8.617333262e-5 * 1000 * np.log(500) / 500)
+    with pytest.raises(ValueError, match="at least 2"):
+        crystal_translation_term(1000.0, 1)
+    for atoms in (250, 500, 2000):
+        calls = []
+        monkeypatch.setattr(melting, "free_energy", _model_free_energy(calls, translation=True))
+        plain = melting.melting_point(None, "fcc", 1300.0, method="free_energy", window=0.05, atoms=atoms,
+                                      workdir=tmp_path / f"plain{atoms}", parallel=2, progress=False,
+                                      size_correction=None)
+        res = melting.melting_point(None, "fcc", 1300.0, method="free_energy", window=0.05, atoms=atoms,
+                                    workdir=tmp_path / str(atoms), parallel=2, progress=False)
+        high = 1.5 * 8.617333262e-5 * np.log(atoms) / atoms * 1300 / (0.12 / 1300)    # K, to first order
+        assert plain.melting_temperature - 1300 == pytest.approx(high, rel=0.05)
+        assert res.melting_temperature == pytest.approx(1300.0, abs=1e-6)
+        assert all(c[0] != "solid" or c[1] == 1235 for c in calls)          # no larger solid
+        fs = res.finite_size
+        assert fs["method"] == "translation" and fs["atoms"] == [atoms] and fs["correction_error"] == 0.0
+        assert fs["correction"] == pytest.approx(1300.0 - plain.melting_temperature, abs=1e-6)
+        assert fs["shift"] == pytest.approx(float(crystal_translation_term(1300.0, atoms)), rel=1e-9)
+        # sigma_dG over the bulk's dS (the N-atom crossing's slope is shallower by the term's)
+        assert res.melting_temperature_error == pytest.approx(np.sqrt(2) * 1e-4 / (0.12 / 1300), rel=1e-3)
+        assert any(f.startswith("finite size") and "translation" in f for f in res.flags)
+    import matplotlib
+    matplotlib.use("Agg")
+    ax = res.plot()
+    dashed = [line for line in ax.get_lines() if line.get_label() == "solid, N -> infinity"]
+    assert len(dashed) == 1
+    t, g = dashed[0].get_data()
+    liquid = np.interp(t, res.liquid.temperatures, res.liquid.free_energy)
+    assert np.interp(0.0, g - liquid, t) == pytest.approx(1300.0, abs=0.05)     # G_s - G_l rises with T
 
 
 def test_size_check_matches_the_small_solids_statistics(monkeypatch, tmp_path):
@@ -983,13 +1027,13 @@ def test_more_repetitions_until_the_target_error(monkeypatch, tmp_path):
     monkeypatch.setattr(melting, "free_energy", noisy)
     calls.clear()
     capped = melting.melting_point(None, "fcc", 1300.0, method="free_energy", window=0.05, workdir=tmp_path / "b",
-                                   parallel=2, progress=False, size_check_atoms=None)
+                                   parallel=2, progress=False, size_correction=None)
     # the solid first (its variance is 9x the liquid's at the same cost), then, the solid capped, the liquid
     assert calls.index(("reps", "solid", 6)) < calls.index(("reps", "liquid", 6))
     assert capped.melting_temperature_error > 5.0
     assert any("above the target 5 K with 6 repetitions of every part" in f for f in capped.flags)
     off = melting.melting_point(None, "fcc", 1300.0, method="free_energy", window=0.05, workdir=tmp_path / "c",
-                                parallel=2, progress=False, size_check_atoms=None, target_error=None)
+                                parallel=2, progress=False, size_correction=None, target_error=None)
     assert not any(st["outcome"] == "more repetitions" for st in off.steps)
 
 
@@ -1032,7 +1076,7 @@ def test_a_crossing_lost_to_more_repetitions_moves_the_window(monkeypatch, tmp_p
     monkeypatch.setattr(melting, "free_energy", run)
     with pytest.raises(RuntimeError) as err:
         melting.melting_point(None, "fcc", 1300.0, method="free_energy", window=0.05, workdir=tmp_path,
-                              parallel=2, progress=False, size_check_atoms=None, max_windows=2)
+                              parallel=2, progress=False, size_correction=None, max_windows=2)
     msg = str(err.value)
     assert "more repetitions of the solid reduce it most for their cost: 3 -> 6 repetitions" in msg
     assert msg.index("3 -> 6 repetitions") < msg.index("no crossing of the liquid and the fcc solid in 1235-1365 K")

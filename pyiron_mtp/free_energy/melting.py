@@ -21,9 +21,10 @@ import numpy as np
 from ..parallel import run_parallel, share_slots
 from .engine import FreeEnergyResult, LatticeChange, PhaseError, free_energy
 from .protocol import Protocol
+from .reference import crystal_translation_term
 
 __all__ = ["melting_point", "MeltingResult", "crossing", "curve_on", "estimate_melting_temperature", "next_window",
-           "size_extrapolation", "competing_lattices_from"]
+           "size_extrapolation", "translation_correction", "size_options", "competing_lattices_from"]
 
 # a 256-atom crystal heated at ~200 K/ps melts at about this times T_m (Cu_mishin1 fcc 1.44,
 # Fe_mm bcc 1.10; other fcc EAMs 1.3-1.6); coexistence corrects the rest
@@ -97,6 +98,12 @@ class MeltingResult:
             t, g, e = res.temperatures, np.asarray(res.free_energy), np.asarray(res.free_energy_error)
             ax.plot(t, g, label=label)
             ax.fill_between(t, g - e, g + e, alpha=0.3)
+        fs = self.finite_size
+        if fs is not None:
+            t, g = self.solid.temperatures, np.asarray(self.solid.free_energy)
+            shift = (crystal_translation_term(t, fs["atoms"][0]) if fs.get("method") == "translation"
+                     else fs["shift"])
+            ax.plot(t, g + shift, color="C0", ls="--", label="solid, N -> infinity")
         tm, dtm = self.melting_temperature, self.melting_temperature_error
         ax.axvline(tm, color="k", lw=0.8)
         ax.axvspan(tm - dtm, tm + dtm, color="k", alpha=0.1)
@@ -209,7 +216,8 @@ def next_window(bracket: _Bracket, centre, width, tried, margin):
 
 def melting_point(potential, lattice="fcc", guess=None, *, method="both", species=None, atoms=500, repeats=3,
                   protocol=None, window=None, workdir=None, cores=1, parallel=1, seed=12345,
-                  max_windows=6, liquid_atoms=None, size_check_atoms="auto", coexistence_atoms=2000,
+                  max_windows=6, liquid_atoms=None, size_correction="translation", size_check_atoms=None,
+                  coexistence_atoms=2000,
                   coexistence_steps=(10000, 5000, 3000, 50000), coexistence_repeats=3,
                   follow_lattice=True, competing_lattices="auto", target_error=5.0, max_repeats="auto",
                   progress=True, run=None) -> MeltingResult:
@@ -231,11 +239,14 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
     (e.g. hcp -> bcc) is reported as a phase change and, with ``follow_lattice``, the search
     continues with the new lattice.  Each phase runs ``repeats`` independent repetitions
     (stages kept in ``workdir``, so a killed search continues) with about ``atoms`` atoms (the
-    liquid: ``liquid_atoms``, default the same); ``size_check_atoms``: a larger solid whose free
-    energy at the window's lower end extrapolates G_s to N -> infinity (linear in 1/N) and
-    corrects T_m, the correction's error included (``result.finite_size``; "auto": four times
-    ``atoms`` below 1500 atoms - a 500-atom fcc solid puts T_m ~20 K high -, None: no
-    correction); with ``parallel`` >= 2 the
+    liquid: ``liquid_atoms``, default the same).  T_m is corrected to N -> infinity
+    (``result.finite_size``; a 500-atom fcc solid alone puts it ~20 K high) by
+    ``size_correction``: "translation" (default, free) raises G_s(T) by
+    :func:`~.reference.crystal_translation_term`, (3/2) kT ln N / N, the one part of a crystal's
+    free energy per atom that is not intensive; "measured" computes a larger solid of
+    ``size_check_atoms`` atoms (default, or "auto": four times ``atoms``) at the window's lower end
+    and extrapolates G_s linearly in 1/N, its error included (giving ``size_check_atoms`` alone
+    chooses it); None: no correction.  With ``parallel`` >= 2 the
     repetitions of solid and liquid share the ``parallel`` slots.  ``workdir``: default a folder
     named after the settings (:func:`~.engine.default_workdir`).
 
@@ -260,13 +271,13 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
     """
     if method not in ("both", "free_energy", "coexistence"):
         raise ValueError(f"method must be 'both', 'free_energy' or 'coexistence', got {method!r}")
-    if size_check_atoms == "auto":
-        size_check_atoms = 4 * atoms if atoms < 1500 else None
+    size_correction, size_check_atoms = size_options(size_correction, size_check_atoms, atoms)
     target_error, max_repeats = error_target(target_error, max_repeats, repeats)
     if workdir is None:
         from .engine import default_workdir
         workdir = default_workdir("melting_point", potential, lattice=lattice, atoms=atoms, liquid_atoms=liquid_atoms,
-                                  size_check_atoms=size_check_atoms, method=method,
+                                  size_correction=size_correction, size_check_atoms=size_check_atoms,
+                                  method=method,
                                   guess=guess, repeats=repeats, seed=seed, window=window,
                                   protocol=(protocol or Protocol()).to_dict(), coexistence_atoms=coexistence_atoms,
                                   coexistence_steps=list(coexistence_steps))
@@ -371,7 +382,7 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
         reps = {"solid": repeats, "liquid": repeats, "larger solid": None}
         while True:
             finite_size = None
-            if size_check_atoms:
+            if size_correction == "measured":
                 big = big or _size_check(potential, solid, t_lo, size_check_atoms, big_dir, phase_kwargs)
                 reps["larger solid"] = max(1, len(getattr(big, "repetitions", []) or []))
                 finite_size = _size_correction(solid, big, ds, tm, float(np.interp(tm, temps, es)),
@@ -414,7 +425,14 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
         if found is None:
             centre = _beyond_window(temps, gl - gs, t_lo, t_hi, width, bracket, lattice, flags, steps)
             continue
-        if finite_size is not None:
+        if size_correction == "translation":
+            finite_size = translation_correction(getattr(solid, "atoms", None) or atoms, tm, err, ds)
+            tm_c, err = finite_size["melting_temperature"], finite_size["melting_temperature_error"]
+            flags.append(f"finite size: T_m of the {finite_size['atoms'][0]}-atom solid corrected by "
+                         f"{finite_size['correction']:+.1f} K to N -> infinity (G_s raised by (3/2) kT ln N / N, "
+                         f"{finite_size['shift'] * 1e3:.2f} meV/atom at T_m: the crystal's translation)")
+            tm = tm_c
+        elif finite_size is not None:
             tm = tm_c
             flags.append(f"finite size: T_m of the {finite_size['atoms'][0]}-atom solid corrected by "
                          f"{finite_size['correction']:+.1f} +- {finite_size['correction_error']:.1f} K to N -> infinity "
@@ -452,10 +470,42 @@ def compare_methods(tm, err, coex):
                       f"({tm:.1f} +- {err:.1f} K) differ by {diff:+.1f} K"}
 
 
+def size_options(size_correction, size_check_atoms, atoms):
+    """(size_correction, size_check_atoms) checked: a given ``size_check_atoms`` ("auto": 4 x
+    ``atoms``) means the measured correction; ValueError for settings that contradict."""
+    if size_correction not in ("translation", "measured", None):
+        raise ValueError(f"size_correction must be 'translation', 'measured' or None, got {size_correction!r}")
+    if size_check_atoms is not None and size_correction is None:
+        raise ValueError("size_check_atoms is set but size_correction is None: drop one of them")
+    if size_correction == "measured" and size_check_atoms is None:
+        size_check_atoms = "auto"
+    if size_check_atoms == "auto":
+        size_check_atoms = 4 * atoms
+    if size_check_atoms is not None:
+        size_check_atoms = int(size_check_atoms)
+        if size_check_atoms <= atoms:
+            raise ValueError(f"size_check_atoms ({size_check_atoms}) must exceed atoms ({atoms})")
+        size_correction = "measured"
+    return size_correction, size_check_atoms
+
+
+def translation_correction(atoms, tm, err, ds):
+    """T_m (K) of an ``atoms``-atom solid corrected to N -> infinity by the crystal's translation
+    term c T (:func:`~.reference.crystal_translation_term`, c = (3/2) k_B ln N / N): with
+    G_l - G_s = -dS (T - T_m) near T_m, the corrected crossing is T_m dS / (dS + c).  The term is
+    exact, so it adds no error; ``err`` is scaled with T_m."""
+    c = float(crystal_translation_term(1.0, atoms))
+    tm_c = tm * ds / (ds + c)
+    return {"method": "translation", "atoms": [int(atoms)], "temperature": float(tm_c), "shift": c * tm_c,
+            "correction": tm_c - tm, "correction_error": 0.0, "melting_temperature_uncorrected": tm,
+            "melting_temperature": tm_c, "melting_temperature_error": err * ds / (ds + c)}
+
+
 def size_extrapolation(g_small, e_small, n_small, g_large, e_large, n_large):
     """(G for N -> infinity, its error) from per-atom free energies at two sizes, linear in
-    1/N (Polson et al. 2000: once the ln N / N terms are accounted for - here by the
-    centre-of-mass correction over V/N - a crystal's free energy per atom goes linearly in 1/N)."""
+    1/N.  For a crystal the measured size dependence is mostly the (3/2) kT ln N / N of its
+    translation (:func:`translation_correction`); through two sizes a line in 1/N takes it up to a
+    small remainder (for 500 and 2000 atoms at 1300 K, 0.2 meV/atom)."""
     if n_large <= n_small:
         raise ValueError(f"the second size ({n_large} atoms) must be larger than the first ({n_small})")
     a = (1.0 / n_large) / (1.0 / n_small - 1.0 / n_large)
@@ -536,7 +586,7 @@ def _size_correction(solid, big, ds, tm, e_solid_tm, e_liquid_tm):
     parts = {"solid": max(e_solid_tm ** 2 - e_small ** 2, 0.0) + (a * e_small) ** 2, "liquid": e_liquid_tm ** 2,
              "larger solid": ((1 + a) * e_big) ** 2}
     var = sum(parts.values())
-    return {"atoms": [solid.atoms, big.atoms], "repetitions": reps, "free_energy": [g_small, g_big, g_inf],
+    return {"method": "measured", "atoms": [solid.atoms, big.atoms], "repetitions": reps, "free_energy": [g_small, g_big, g_inf],
             "free_energy_error": [e_small, e_big, e_inf], "error_scaled": scaled,
             "temperature": float(big.temperature), "shift": shift, "correction": -shift / ds,
             "correction_error": e_shift / ds, "melting_temperature_uncorrected": tm,

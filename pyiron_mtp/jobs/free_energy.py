@@ -15,7 +15,7 @@ import numpy as np
 from pyiron_base import DataContainer, PythonTemplateJob
 
 from ..free_energy.engine import free_energy
-from ..free_energy.melting import competing_lattices_from, error_target, melting_point
+from ..free_energy.melting import size_options, competing_lattices_from, error_target, melting_point
 from ..free_energy.potential import LammpsPotential
 from ..free_energy.protocol import Protocol
 from ..potential import MTP
@@ -239,7 +239,8 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
         self.input.guess = None        # K (default: from heating the crystal until it melts)
         self.input.window = None       # first window: T +- window x T (default 0.05 after coexistence, else 0.1)
         self.input.liquid_atoms = None  # default: input.atoms
-        self.input.size_check_atoms = "auto"  # a larger solid (4 x atoms): T_m extrapolated to N -> infinity
+        self.input.size_correction = "translation"  # T_m to N -> infinity: "translation" | "measured" | None
+        self.input.size_check_atoms = None  # the measured correction's larger solid ("auto": 4 x atoms)
         self.input.coexistence_atoms = 2000
         self.input.coexistence_steps = [10000, 5000, 3000, 50000]   # solid NPT, melting, cooling, NPH
         self.input.coexistence_repeats = 3   # independent NPH runs averaged
@@ -254,6 +255,9 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
             raise ValueError(f"input.method must be 'both', 'free_energy' or 'coexistence', got {self.input.method!r}")
         error_target(self.input.get("target_error", 5.0), self.input.get("max_repeats", "auto"),
                      int(self.input.repeats))
+        size = self.input.get("size_check_atoms")
+        size_options(self.input.get("size_correction", "measured" if size else "translation"),
+                      size if size is None or size == "auto" else int(size), int(self.input.atoms))
 
     def run_static(self):
         pot = self._lammps_potential()
@@ -263,8 +267,10 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
                             species=list(i.species) if i.species else None,
                             window=None if i.window is None else float(i.window),
                             liquid_atoms=None if i.liquid_atoms is None else int(i.liquid_atoms),
-                            size_check_atoms=(i.size_check_atoms if i.size_check_atoms in (None, "auto")
-                                              else int(i.size_check_atoms)),
+                            size_correction=i.get("size_correction", "measured" if i.get("size_check_atoms")
+                                                  else "translation"),
+                            size_check_atoms=(i.size_check_atoms if i.size_check_atoms is None
+                                              or i.size_check_atoms == "auto" else int(i.size_check_atoms)),
                             coexistence_atoms=int(i.coexistence_atoms),
                             coexistence_steps=tuple(int(n) for n in i.coexistence_steps),
                             coexistence_repeats=int(i.get("coexistence_repeats", 3)),
