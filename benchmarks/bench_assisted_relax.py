@@ -28,7 +28,7 @@ from ase.optimize import BFGS
 from pyiron_mtp.calculator import MTPCalculator
 from pyiron_mtp.hull import enumerate_candidates
 from pyiron_mtp.hull.assisted import relax_assisted
-from pyiron_mtp.hull.relax import _one_blas_thread
+from pyiron_mtp.hull.relax import one_blas_thread
 from pyiron_mtp.potential import MTP
 from pyiron_mtp.training import train
 
@@ -66,7 +66,7 @@ class Counting(Calculator):
 def _relax(atoms, calc, fmax=0.01, steps=300):
     x = atoms.copy()
     x.calc = calc
-    with _one_blas_thread():
+    with one_blas_thread():
         ok = BFGS(FrechetCellFilter(x), logfile=None).run(fmax=fmax, steps=steps)
     return x, bool(ok)
 

@@ -30,10 +30,10 @@ def _start(seed=1):
 def _plain_bfgs(atoms, calc, fmax=0.01, steps=300):
     from ase.filters import FrechetCellFilter
     from ase.optimize import BFGS
-    from pyiron_mtp.hull.relax import _one_blas_thread
+    from pyiron_mtp.hull.relax import one_blas_thread
     x = atoms.copy()
     x.calc = calc
-    with _one_blas_thread():
+    with one_blas_thread():
         ok = BFGS(FrechetCellFilter(x), logfile=None).run(fmax=fmax, steps=steps)
     return x, ok
 
@@ -80,7 +80,7 @@ def test_an_imperfect_mtp_saves_reference_calls_and_finds_the_same_minimum():
     calls than plain BFGS, in sum over the cells."""
     from pyiron_mtp.calculator import MTPCalculator
     from pyiron_mtp.hull import enumerate_candidates
-    from pyiron_mtp.hull.relax import _one_blas_thread, _optimizer
+    from pyiron_mtp.hull.relax import one_blas_thread, _optimizer
     from pyiron_mtp.potential import MTP
     from pyiron_mtp.training import train
     rng = np.random.default_rng(0)
@@ -101,7 +101,7 @@ def test_an_imperfect_mtp_saves_reference_calls_and_finds_the_same_minimum():
     for c in cands:
         m = c.atoms.copy()
         m.calc = MTPCalculator(pot)
-        with _one_blas_thread():
+        with one_blas_thread():
             _optimizer(m, "BFGS")[0].run(fmax=0.01, steps=300)
         start = m.copy()
         ref_plain = CountingEMT()

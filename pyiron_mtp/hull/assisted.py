@@ -39,14 +39,14 @@ def mtp_hessian(atoms: Atoms, mtp_calc, delta=1e-3, floor=None):
     periodic cells, ``FrechetCellFilter``'s cell coordinates), by central differences of its
     forces, made positive definite: each eigenvalue is replaced by the larger of its absolute
     value and ``floor`` (default 5 % of the largest), so it can start a BFGS.  eV/A^2."""
-    from .relax import _one_blas_thread
+    from .relax import one_blas_thread
     a = atoms.copy()
     a.calc = mtp_calc
     target = _target(a)
     x0 = target.get_positions().copy()
     n = x0.size
     hess = np.empty((n, n))
-    with _one_blas_thread():
+    with one_blas_thread():
         for j in range(n):
             cols = []
             for sign in (1.0, -1.0):
@@ -67,7 +67,7 @@ def relax_assisted(atoms: Atoms, reference_calc, mtp_calc, *, fmax=0.01, steps=3
     ``steps`` BFGS steps of at most ``max_step`` A, starting from the Hessian of ``mtp_calc``.
     Returns ``(atoms, converged, steps)``; ``atoms`` carries the reference calculator."""
     from ase.optimize import BFGS
-    from .relax import _one_blas_thread
+    from .relax import one_blas_thread
     x = atoms.copy()
     try:
         hess = mtp_hessian(x, mtp_calc)
@@ -78,7 +78,7 @@ def relax_assisted(atoms: Atoms, reference_calc, mtp_calc, *, fmax=0.01, steps=3
     opt = BFGS(_target(x), logfile=None, maxstep=max_step)
     if hess is not None and np.all(np.isfinite(hess)):
         opt.H0 = hess
-    with _one_blas_thread():
+    with one_blas_thread():
         converged = bool(opt.run(fmax=fmax, steps=steps))
     return x, converged, int(opt.nsteps)
 
@@ -90,12 +90,12 @@ def relax_with_reference_assisted(task):
     from ..calculator import MTPCalculator
     from ..potential import MTP
     from ..structures import atoms_to_dict
-    from .relax import FAILED, NOT_CONVERGED, RELAXED, _one_blas_thread, ledger_start
+    from .relax import FAILED, NOT_CONVERGED, RELAXED, one_blas_thread, ledger_start
     atoms, calc = ledger_start(task)
     mtp = MTPCalculator(MTP.from_dict(task["potential"]))
     out = {"id": task["id"], "steps": 0}
     try:
-        with _one_blas_thread(), warnings.catch_warnings():
+        with one_blas_thread(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             atoms, converged, steps = relax_assisted(atoms, calc, mtp, fmax=task["fmax"], steps=task["steps"],
                                                      max_step=task.get("max_step", 0.2))

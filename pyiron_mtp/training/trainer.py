@@ -12,7 +12,7 @@ import scipy.optimize
 from ..baseline import switch_range, unknown_elements
 from ..potential import MTP
 from .data import TrainingSet
-from .errors import _train_rmse, loss_and_report
+from .errors import train_rmse, loss_and_report
 from .linear import LinearProblem
 from .loss import loss_terms, radial_gradient
 from .weights import LossWeights
@@ -129,7 +129,7 @@ class Trainer:
             bad = [s.name for s, p in zip(self.fit_data.structures, preds) if not np.isfinite(p[0])]
             raise FloatingPointError(f"the loss is not finite (non-finite predictions for {bad[:5]})")
         grad = radial_gradient(pot, self.fit_data, preds, self.weights)[0].ravel() + 2 * self.l2_radial * theta
-        self._last = (loss, _train_rmse(self.fit_data, preds))
+        self._last = (loss, train_rmse(self.fit_data, preds))
         # the linear problem is kept only for the curvature of preconditioned training (memory)
         self._cache = (np.array(theta, copy=True), loss, grad.copy(), lp if self._keep_design else None)
         return loss, grad
