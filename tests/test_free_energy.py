@@ -207,6 +207,29 @@ def test_liquid_uhlenbeck_ford(eam, tmp_path):
     rep = res.repetitions[0]
     assert rep["f_ideal"] < 0 < rep["f_uf"]
     assert any("one repetition" in f for f in res.flags)
+    # the UF width was chosen from this liquid's density ("auto"): x = 0.8 to the 0.01 A rounding
+    assert uf_x(1.0 / rep["volume"], rep["uf_sigma"]) == pytest.approx(0.8, abs=0.02)
+    script = (tmp_path / "rep0" / "uf_switching" / "in.lammps").read_text().splitlines()
+    coeff = next(line for line in script if line.startswith("pair_coeff * * ufm"))
+    assert float(coeff.split()[-1]) == pytest.approx(rep["uf_sigma"], abs=1e-9)
+
+
+def test_uf_width_follows_the_liquids_density():
+    """uf_sigma="auto": the width that puts a liquid at x = 0.8 - for Mg's, Cu's and W's densities
+    about 1.5-2 A -, a given width as it is, and clear errors for what cannot be meant."""
+    from pyiron_mtp.free_energy.reference import UF_X_TARGET, uf_sigma_for
+    for rho in (0.040, 0.058, 0.0742, 0.09):
+        sigma = uf_sigma_for(rho)
+        assert uf_x(rho, sigma) == pytest.approx(UF_X_TARGET, rel=0.02) and 1.4 < sigma < 2.1
+        assert Protocol().uf_sigma_at(rho) == sigma and Protocol(uf_sigma=1.5).uf_sigma_at(rho) == 1.5
+    assert uf_sigma_for(0.0545, x=uf_x(0.0545, 1.5)) == 1.5          # the inverse of uf_x
+    for bad in (dict(density=0.0), dict(density=0.05, x=-1)):
+        with pytest.raises(ValueError, match="positive"):
+            uf_sigma_for(**bad)
+    with pytest.raises(ValueError, match="uf_sigma must be"):
+        Protocol(uf_sigma=-1.0).uf_sigma_at(0.05)
+    with pytest.raises(ValueError, match="needs the UF width"):
+        stages.uf_switching(None, Protocol(), 1000, (12, 3.9), 1)
 
 
 def test_melted_solid_and_unmelted_liquid_are_errors(eam, tmp_path):
@@ -363,7 +386,7 @@ def test_uf_path_keeps_the_mtp_core_at_full_strength():
     from conftest import data_file
     from pyiron_mtp import MTP
     pot = MTP.from_file(data_file("mlearn", "published_mtp", "Li.mtp"), species=["Li"])
-    script = stages.uf_switching(LammpsPotential.from_mtp(pot), Protocol(), 1400, (12, 3.9), 1).script
+    script = stages.uf_switching(LammpsPotential.from_mtp(pot), Protocol(uf_sigma=1.5), 1400, (12, 3.9), 1).script
     style = next(line for line in script.splitlines() if line.startswith("pair_style"))
     assert "v_lpot mtp" in style and "v_lcore lj/cut" in style and "v_lam ufm 6.0" in style
     assert 'variable lcore equal "1-v_lam^20"' in script
@@ -377,7 +400,7 @@ def test_uf_path_counts_the_core_switching_work(tmp_path):
     from conftest import data_file
     pot = LammpsPotential.from_mtp(MTP.from_file(data_file("mlearn", "published_mtp", "Li.mtp"), species=["Li"]))
     p = Protocol.fast(switching_steps=4000, switch_equilibration_steps=100)
-    stage = stages.uf_switching(pot, p, 1000, (12, 3.9), 1)
+    stage = stages.uf_switching(pot, p, 1000, (12, 3.9), 1, sigma=1.5)
     t_eq, t_s, c = p.switch_equilibration_steps, p.switching_steps, 0.25
     steps = np.arange(1, 2 * (t_eq + t_s) + 1)
     fwd = np.clip((steps - t_eq) / t_s, 0, 1)

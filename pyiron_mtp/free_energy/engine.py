@@ -357,13 +357,14 @@ def _repetition(runner, pot, phase, lattice, start, temperature, pressure, tmax,
     else:
         liquid_start = scaled_to_box(read_lammps_data(runner.workdir / tag / "equilibration" / "equilibrated.data", species),
                                   eq["box"])
-        sw = _switch(runner, lambda q: stages.uf_switching(pot, q, temperature, rc, seed + 2), f"{tag}/uf_switching",
-                     liquid_start, phase, temperature, p, flags)
         rho = 1.0 / volume
+        sigma = p.uf_sigma_at(rho)
+        sw = _switch(runner, lambda q: stages.uf_switching(pot, q, temperature, rc, seed + 2, sigma=sigma),
+                     f"{tag}/uf_switching", liquid_start, phase, temperature, p, flags)
         f_id = ideal_gas_free_energy(temperature, rho, masses, counts)
-        f_uf = uf_excess_free_energy(temperature, rho, p.uf_p, p.uf_sigma)
+        f_uf = uf_excess_free_energy(temperature, rho, p.uf_p, sigma)
         f_ref = f_id + f_uf
-        out.update(f_ideal=f_id, f_uf=f_uf)
+        out.update(f_ideal=f_id, f_uf=f_uf, uf_sigma=sigma)
     f = f_ref - sw["work"]
     g0 = f + pressure * GPA_TO_EV_PER_A3 * volume
     out.update(work=sw["work"], work_forward=sw["work_forward"], work_backward=sw["work_backward"],

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from .reference import KB
+from .reference import KB, uf_sigma_for
 
 __all__ = ["Protocol"]
 
@@ -31,7 +31,11 @@ class Protocol:
     slowest run counts; 0: switch once);
     solid_min_fraction / liquid_max_fraction: solid-like fraction (q6 bond order, see stages)
     a solid must keep / a liquid must stay below, else the stage is an error (a small liquid's
-    fraction fluctuates up to ~0.3; a crystallised or never melted one is near 1).
+    fraction fluctuates up to ~0.3; a crystallised or never melted one is near 1);
+    uf_p / uf_sigma: the Uhlenbeck-Ford reference fluid of the liquid (u = -p kT ln(1 - exp(-(r /
+    sigma)^2)), sigma in A); "auto" (default) takes for each liquid the sigma at which its density
+    is x = 0.8 in the fluid's reduced units (a fixed 1.5 A put W_zhou's dilute liquid at x = 0.51,
+    where its switching was irreversible and G_l came out 1.5 meV/atom low).
     """
 
     timestep: float = 1.0
@@ -51,7 +55,17 @@ class Protocol:
     solid_min_fraction: float = 0.5
     liquid_max_fraction: float = 0.5
     uf_p: int = 50
-    uf_sigma: float = 1.5
+    uf_sigma: float | str = "auto"
+
+    def uf_sigma_at(self, density):
+        """The UF width (A) for a liquid of number density ``density`` (1/A^3): ``uf_sigma``, or
+        with "auto" the width that puts it at x = UF_X_TARGET (:func:`~.reference.uf_sigma_for`)."""
+        if self.uf_sigma == "auto":
+            return uf_sigma_for(density)
+        sigma = float(self.uf_sigma)
+        if not sigma > 0:
+            raise ValueError(f"uf_sigma must be 'auto' or a positive width in A, got {self.uf_sigma!r}")
+        return sigma
 
     def dissipation_limit(self, temperature):
         """The dissipation (eV/atom) above which a switching at ``temperature`` (K) is flagged."""

@@ -393,9 +393,10 @@ def frenkel_ladd(potential, protocol, temperature, spring_constants, order, seed
 CORE_POWER = 20     # an MTP's core along the UF path: 1 - lambda^CORE_POWER
 
 
-def uf_switching(potential, protocol, temperature, order, seed):
-    """Switching U -> Uhlenbeck-Ford fluid (p, sigma of the protocol) and back, with
-    ``pair_style hybrid/scaled``; NVT (Langevin) at the equilibrium volume.
+def uf_switching(potential, protocol, temperature, order, seed, sigma=None):
+    """Switching U -> Uhlenbeck-Ford fluid (p of the protocol, width ``sigma`` in A, default the
+    protocol's, which must then be a number) and back, with ``pair_style hybrid/scaled``; NVT
+    (Langevin) at the equilibrium volume.
 
     An MTP's repulsive core is switched off late, by 1 - lambda^CORE_POWER instead of the MTP's
     1 - lambda: with the MTP scaled down, the soft UF fluid brings atoms below its min_dist, where
@@ -406,11 +407,15 @@ def uf_switching(potential, protocol, temperature, order, seed):
     p = protocol
     t_s, t_eq = p.switching_steps, p.switch_equilibration_steps
     eps = p.uf_p * KB * temperature
+    sigma = p.uf_sigma if sigma is None else sigma
+    if isinstance(sigma, str):
+        raise ValueError(f"uf_switching needs the UF width in A, got {sigma!r}: resolve it with "
+                         "Protocol.uf_sigma_at(density)")
     style, coeffs, names = potential.scaled_terms("v_lpot", core_scale="v_lcore")
     lines = [_lambda_variable("lam", t_eq, t_s), 'variable lpot equal "1-v_lam"',
              f'variable lcore equal "1-v_lam^{CORE_POWER}"',
-             f"pair_style hybrid/scaled {style} v_lam ufm {num(UF_CUTOFF * p.uf_sigma)}",
-             *coeffs, f"pair_coeff * * ufm {num(eps)} {num(p.uf_sigma)}"]
+             f"pair_style hybrid/scaled {style} v_lam ufm {num(UF_CUTOFF * sigma)}",
+             *coeffs, f"pair_coeff * * ufm {num(eps)} {num(sigma)}"]
     s = _Script(potential, p, order).pair(lines).monitor()
     s.add(f"velocity all create {num(temperature)} {seed} dist gaussian mom yes rot yes", "fix nve all nve",
           f"fix lang all langevin {num(temperature)} {num(temperature)} {num(p.tdamp / 1000)} {seed + 17} zero yes",
