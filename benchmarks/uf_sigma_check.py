@@ -6,7 +6,7 @@ atoms, repetitions and switching steps each) and prints each with its error, x (
 density) and the switchings' dissipation; a difference beyond the errors is a bias of the path.
 
     python benchmarks/uf_sigma_check.py --row w --temperature 4837 --sigmas 1.5 1.7 1.85
-    python benchmarks/uf_sigma_check.py --row cu --temperature 1320 --sigmas 1.5 1.65
+    python benchmarks/uf_sigma_check.py --row cu --temperature 1320 --atoms 500 --sigmas 1.5 1.65
 
 Stages are kept in ``--workdir/<row>_<atoms>_sigma<s>[_steps<n>]``; a rerun reads them back.  The last line
 reads ``row=... sigmas=... g=... err=... max_diff_sigma=...``.
@@ -29,7 +29,7 @@ def main():
     ap.add_argument("--row", default="w", choices=[r for r, v in ROWS.items() if v[0] is not None])
     ap.add_argument("--temperature", type=float, default=4837.0)
     ap.add_argument("--sigmas", type=float, nargs="+", default=[1.5, 1.7, 1.85])
-    ap.add_argument("--atoms", type=int, default=432, help="asked for; the liquid starts from an fcc cell (500)")
+    ap.add_argument("--atoms", type=int, default=432, help="atoms asked for; the liquid starts from the nearest fcc cell (432 -> 500)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--switching-steps", type=int, default=50000)
     ap.add_argument("--cores", type=int, default=2)
