@@ -379,8 +379,10 @@ def cmd_melting_point(args):
               f"melting {res.entropy_of_melting / 8.617333262e-5:.3f} k_B (windows {res.windows})")
     if res.finite_size is not None:
         fs = res.finite_size
-        how = (f"with a {fs['atoms'][1]}-atom solid" if fs.get("method", "measured") == "measured"
-               else "by the crystal's translation term (3/2) kT ln N / N")
+        how = {"measured": f"with a {fs['atoms'][-1]}-atom solid",
+               "harmonic": f"by the harmonic crystal's size dependence ({fs.get('shift', 0) * 1e3:.2f} meV/atom; "
+                           f"translation term {fs.get('translation_shift', 0) * 1e3:.2f})",
+               }.get(fs.get("method", "measured"), "by the crystal's translation term (3/2) kT ln N / N")
         print(f"finite size: {fs['atoms'][0]}-atom solid {fs['melting_temperature_uncorrected']:.1f} K, corrected "
               f"{fs['correction']:+.1f} +- {fs['correction_error']:.1f} K {how}")
     if res.comparison is not None:
@@ -596,8 +598,9 @@ def build_parser():
     c.add_argument("--coexistence-atoms", type=int, default=2000, help="atoms of the two-phase box")
     c.add_argument("--coexistence-repeats", type=int, default=3,
                    help="independent two-phase runs averaged for the coexistence T_m (default 3)")
-    c.add_argument("--size-correction", choices=["translation", "measured", "none"], default="translation",
-                   help="T_m to N -> infinity: 'translation' (default) adds the crystal's (3/2) kT ln N / N to G_s; "
+    c.add_argument("--size-correction", choices=["harmonic", "translation", "measured", "none"], default="harmonic",
+                   help="T_m to N -> infinity: 'harmonic' (default) adds the harmonic crystal's f(inf) - f(N) from "
+                        "the potential's force constants to G_s; 'translation' the crystal's (3/2) kT ln N / N; "
                         "'measured': a larger solid (--size-check-atoms) extrapolated linearly in 1/N; 'none'")
     c.add_argument("--size-check-atoms", default=None,
                    help="atoms of the larger solid of the measured correction ('auto': 4 x --atoms); giving it "

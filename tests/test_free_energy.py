@@ -937,8 +937,9 @@ def test_melting_point_corrected_for_the_solids_size(monkeypatch, tmp_path):
 
 def test_melting_point_corrected_by_the_crystals_translation(monkeypatch, tmp_path):
     """A solid that lies (3/2) kT ln N / N below the bulk (the model has no other size effect):
-    by default T_m comes back to the bulk's 1300 K from any size, with no larger solid computed,
-    and the flag, the result and the plot say by how much."""
+    without a LAMMPS potential for force constants the default falls back on the term, and T_m
+    comes back to the bulk's 1300 K from any size, with no larger solid computed; the flag, the
+    result and the plot say by how much."""
     from pyiron_mtp.free_energy import melting
     from pyiron_mtp.free_energy.reference import crystal_translation_term
     assert crystal_translation_term(1000.0, 500) == pytest.approx(1.5 * 8.617333262e-5 * 1000 * np.log(500) / 500)
@@ -963,6 +964,9 @@ def test_melting_point_corrected_by_the_crystals_translation(monkeypatch, tmp_pa
         # sigma_dG over the bulk's dS (the N-atom crossing's slope is shallower by the term's)
         assert res.melting_temperature_error == pytest.approx(np.sqrt(2) * 1e-4 / (0.12 / 1300), rel=1e-3)
         assert any(f.startswith("finite size") and "translation" in f for f in res.flags)
+        # the default harmonic correction needs force constants of a LAMMPS potential: without one
+        # it says so and falls back on the term
+        assert any("no harmonic correction" in f and "translation term is used" in f for f in res.flags)
     import matplotlib
     matplotlib.use("Agg")
     ax = res.plot()

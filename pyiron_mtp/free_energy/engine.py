@@ -136,12 +136,25 @@ def unit_cell(species, lattice, a=None, composition=None):
             vols.append(probe.get_volume() / len(probe))
         w = np.full(len(species), 1.0 / len(species)) if composition is None else np.asarray(composition, float)
         v = float(np.dot(w / w.sum(), vols))
-        if lattice not in ("fcc", "bcc", "hcp"):
-            raise ValueError(f"lattice must be fcc, bcc or hcp, got {lattice!r}")
-        a = {"fcc": (4 * v) ** (1 / 3), "bcc": (2 * v) ** (1 / 3), "hcp": (np.sqrt(2) * v) ** (1 / 3)}[lattice]
+        a = lattice_constant_of(lattice, v)
     if lattice == "hcp":
         return bulk(species[0], "hcp", a=a, c=a * np.sqrt(8 / 3), orthorhombic=True)
     return bulk(species[0], lattice, a=a, cubic=True)
+
+
+def lattice_constant_of(lattice, volume):
+    """Lattice constant a (A) of the conventional cell of ``unit_cell`` for ``volume`` A^3/atom
+    (hcp: ideal c/a)."""
+    if lattice not in ("fcc", "bcc", "hcp"):
+        raise ValueError(f"lattice must be fcc, bcc or hcp, got {lattice!r}")
+    return {"fcc": (4 * volume) ** (1 / 3), "bcc": (2 * volume) ** (1 / 3), "hcp": (np.sqrt(2) * volume) ** (1 / 3)}[lattice]
+
+
+def cell_repetitions(unit, atoms):
+    """Repetitions of ``unit`` along its axes that make the near-cubic supercell of about
+    ``atoms`` atoms which :func:`make_structure` builds."""
+    edge = (atoms / len(unit) * unit.get_volume()) ** (1 / 3)
+    return [max(1, round(edge / length)) for length in unit.cell.lengths()]
 
 
 def make_structure(species, lattice, atoms=500, composition=None, a=None, seed=0):
@@ -156,9 +169,7 @@ def make_structure(species, lattice, atoms=500, composition=None, a=None, seed=0
     """
     species = [species] if isinstance(species, str) else list(species)
     unit = unit_cell(species, lattice, a, composition)
-    edge = (atoms / len(unit) * unit.get_volume()) ** (1 / 3)
-    reps = [max(1, round(edge / length)) for length in unit.cell.lengths()]
-    s = unit.repeat(reps)
+    s = unit.repeat(cell_repetitions(unit, atoms))
     return occupy_sites(s, species, composition, seed)
 
 

@@ -24,7 +24,8 @@ from .protocol import Protocol
 from .reference import crystal_translation_term
 
 __all__ = ["melting_point", "MeltingResult", "crossing", "curve_on", "estimate_melting_temperature", "next_window",
-           "size_extrapolation", "translation_correction", "size_options", "competing_lattices_from"]
+           "size_extrapolation", "translation_correction", "harmonic_correction", "shifted_crossing",
+           "size_options", "SIZE_CORRECTIONS", "competing_lattices_from"]
 
 # a 256-atom crystal heated at ~200 K/ps melts at about this times T_m (Cu_mishin1 fcc 1.44,
 # Fe_mm bcc 1.10; other fcc EAMs 1.3-1.6); coexistence corrects the rest
@@ -36,6 +37,9 @@ MOLTEN_FRACTION = 0.25
 COMPETING = {"hcp": ("bcc",), "fcc": (), "bcc": ()}
 
 log = logging.getLogger(__name__)
+
+#: finite-size corrections of the solid's T_m (see melting_point)
+SIZE_CORRECTIONS = ("harmonic", "translation", "measured", None)
 
 
 @dataclass
@@ -102,7 +106,7 @@ class MeltingResult:
         if fs is not None:
             t, g = self.solid.temperatures, np.asarray(self.solid.free_energy)
             shift = (crystal_translation_term(t, fs["atoms"][0]) if fs.get("method") == "translation"
-                     else fs["shift"])
+                     else np.interp(t, *fs["shift_curve"]) if fs.get("method") == "harmonic" else fs["shift"])
             ax.plot(t, g + shift, color="C0", ls="--", label="solid, N -> infinity")
         tm, dtm = self.melting_temperature, self.melting_temperature_error
         ax.axvline(tm, color="k", lw=0.8)
@@ -216,7 +220,7 @@ def next_window(bracket: _Bracket, centre, width, tried, margin):
 
 def melting_point(potential, lattice="fcc", guess=None, *, method="both", species=None, atoms=500, repeats=3,
                   protocol=None, window=None, workdir=None, cores=1, parallel=1, seed=12345,
-                  max_windows=6, liquid_atoms=None, size_correction="translation", size_check_atoms=None,
+                  max_windows=6, liquid_atoms=None, size_correction="harmonic", size_check_atoms=None,
                   coexistence_atoms=2000,
                   coexistence_steps=(10000, 5000, 3000, 50000), coexistence_repeats=3,
                   follow_lattice=True, competing_lattices="auto", target_error=5.0, max_repeats="auto",
@@ -241,9 +245,12 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
     (stages kept in ``workdir``, so a killed search continues) with about ``atoms`` atoms (the
     liquid: ``liquid_atoms``, default the same).  T_m is corrected to N -> infinity
     (``result.finite_size``; a 500-atom fcc solid alone puts it ~20 K high) by
-    ``size_correction``: "translation" (default, free) raises G_s(T) by
-    :func:`~.reference.crystal_translation_term`, (3/2) kT ln N / N, the one part of a crystal's
-    free energy per atom that is not intensive; "measured" computes a larger solid of
+    ``size_correction``: "harmonic" (default; seconds) raises G_s(T) by the size dependence of
+    the potential's harmonic crystal, f(inf) - f(N) from its force constants
+    (:func:`harmonic_correction`; one species, a harmonically stable lattice, else the
+    translation term with a flag); "translation" (free) by
+    :func:`~.reference.crystal_translation_term`, (3/2) kT ln N / N, which the harmonic shift
+    follows to 0.1-0.5 meV/atom between 400 and 2000 atoms; "measured" computes a larger solid of
     ``size_check_atoms`` atoms (default, or "auto": four times ``atoms``) at the window's lower end
     and extrapolates G_s linearly in 1/N, its error included (giving ``size_check_atoms`` alone
     chooses it); None: no correction.  With ``parallel`` >= 2 the
@@ -311,7 +318,7 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
     bracket, windows, steps = _Bracket(), [], []
     width, margin = 2 * window * guess, 0.01 * guess
     centre = guess
-    window_lattices, comparisons = [], []
+    window_lattices, comparisons, harmonic_cache = [], [], {}
     while len(windows) < max_windows:
         tried = [w for w, lat in zip(windows, window_lattices) if lat == lattice]    # a new lattice starts afresh
         t_lo, t_hi = next_window(bracket, centre, width, tried, margin)
@@ -425,12 +432,26 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
         if found is None:
             centre = _beyond_window(temps, gl - gs, t_lo, t_hi, width, bracket, lattice, flags, steps)
             continue
-        if size_correction == "translation":
-            finite_size = translation_correction(getattr(solid, "atoms", None) or atoms, tm, err, ds)
+        if size_correction in ("harmonic", "translation"):
+            n_solid = getattr(solid, "atoms", None) or atoms
+            finite_size = None
+            if size_correction == "harmonic":
+                try:
+                    finite_size = harmonic_correction(potential, lattice, species, n_solid, solid.volume, tm, err, ds,
+                                                      cache=harmonic_cache)
+                except Exception as exc:  # noqa: BLE001 - a failed correction must not lose the computed T_m
+                    why = (f"finite size: no harmonic correction for the {n_solid}-atom {lattice} solid ({exc}); "
+                           "the translation term is used")
+                    log.warning(why)
+                    flags.append(why)
+            if finite_size is None:
+                finite_size = translation_correction(n_solid, tm, err, ds)
             tm_c, err = finite_size["melting_temperature"], finite_size["melting_temperature_error"]
+            what = ("the harmonic crystal's f(inf) - f(N)" if finite_size["method"] == "harmonic"
+                    else "(3/2) kT ln N / N, the crystal's translation")
             flags.append(f"finite size: T_m of the {finite_size['atoms'][0]}-atom solid corrected by "
-                         f"{finite_size['correction']:+.1f} K to N -> infinity (G_s raised by (3/2) kT ln N / N, "
-                         f"{finite_size['shift'] * 1e3:.2f} meV/atom at T_m: the crystal's translation)")
+                         f"{finite_size['correction']:+.1f} K to N -> infinity (G_s raised by "
+                         f"{finite_size['shift'] * 1e3:.2f} meV/atom at T_m: {what})")
             tm = tm_c
         elif finite_size is not None:
             tm = tm_c
@@ -473,8 +494,9 @@ def compare_methods(tm, err, coex):
 def size_options(size_correction, size_check_atoms, atoms):
     """(size_correction, size_check_atoms) checked: a given ``size_check_atoms`` ("auto": 4 x
     ``atoms``) means the measured correction; ValueError for settings that contradict."""
-    if size_correction not in ("translation", "measured", None):
-        raise ValueError(f"size_correction must be 'translation', 'measured' or None, got {size_correction!r}")
+    if size_correction not in SIZE_CORRECTIONS:
+        raise ValueError(f"size_correction must be 'harmonic', 'translation', 'measured' or None, "
+                         f"got {size_correction!r}")
     if size_check_atoms is not None and size_correction is None:
         raise ValueError("size_check_atoms is set but size_correction is None: drop one of them")
     if size_correction == "measured" and size_check_atoms is None:
@@ -499,6 +521,64 @@ def translation_correction(atoms, tm, err, ds):
     return {"method": "translation", "atoms": [int(atoms)], "temperature": float(tm_c), "shift": c * tm_c,
             "correction": tm_c - tm, "correction_error": 0.0, "melting_temperature_uncorrected": tm,
             "melting_temperature": tm_c, "melting_temperature_error": err * ds / (ds + c)}
+
+
+def shifted_crossing(tm, err, ds, shift):
+    """(T_m, error) after G_s(T) is raised by ``shift(T)`` (eV/atom, smooth in T): with
+    G_l - G_s = -dS (T - T_m) near T_m, the new crossing solves T = T_m - shift(T) / dS."""
+    t = float(tm)
+    for _ in range(50):
+        new = tm - float(shift(t)) / ds
+        if abs(new - t) < 1e-9:
+            break
+        t = new
+    h = 1.0
+    slope = (float(shift(t + h)) - float(shift(t - h))) / (2 * h)
+    return t, err * ds / (ds + slope)
+
+
+def harmonic_correction(potential, lattice, species, atoms, volume, tm, err, ds, cache=None, forces=None):
+    """T_m (K) of the ``atoms``-atom ``lattice`` solid (its cell as :func:`~.engine.make_structure`
+    builds it, at ``volume`` A^3/atom) corrected to N -> infinity by the harmonic crystal's size
+    dependence f(inf) - f(N) (:func:`~.harmonic.harmonic_size_shift`, force constants of
+    ``potential`` by finite differences in a supercell of the solid's cell at least 28 A wide).
+    One species only.  Exact for the harmonic crystal; what anharmonicity adds to the size
+    dependence is not included (for bcc Fe_mm near T_m the measured size law exceeds the harmonic
+    one by ~1.3 meV/atom at 432 atoms, benchmarks/RESULTS.md).  ``cache``: a dict that keeps the
+    force constants between calls; ``forces``: see :func:`~.harmonic.force_constants`."""
+    from .engine import cell_repetitions, lattice_constant_of, unit_cell
+    from .harmonic import force_constants, harmonic_size_shift
+    from .potential import LammpsPotential
+    if not isinstance(potential, LammpsPotential):
+        raise TypeError("no LAMMPS potential to take force constants from")
+    names = list(dict.fromkeys([species] if isinstance(species, str) else (species or potential.species)))
+    if len(names) != 1:
+        raise ValueError(f"the harmonic correction needs one species, the solid has {names}")
+    if not np.isfinite(volume) or volume <= 0:
+        raise ValueError(f"no volume of the solid ({volume})")
+    unit = unit_cell(names, lattice, lattice_constant_of(lattice, volume))
+    reps = np.array(cell_repetitions(unit, atoms))
+    if len(unit) * int(np.prod(reps)) != atoms:
+        raise ValueError(f"the solid's {atoms} atoms are not the {lattice} cell {tuple(reps)} this correction knows")
+    key = (lattice, round(float(volume), 6), tuple(reps))
+    fc = (cache or {}).get(key)
+    if fc is None:
+        k = max(1, int(np.ceil(28.0 / (unit.cell.lengths() * reps).min())))
+        fc = force_constants(potential, unit, k * reps, forces=forces)
+        if cache is not None:
+            cache[key] = fc
+    t_grid = np.linspace(0.8 * tm, 1.2 * tm, 9)
+    s_grid = harmonic_size_shift(fc, reps, t_grid)
+
+    def shift(t):
+        return np.interp(t, t_grid, s_grid)
+    tm_c, err_c = shifted_crossing(tm, err, ds, shift)
+    return {"method": "harmonic", "atoms": [int(atoms)], "temperature": float(tm_c), "shift": float(shift(tm_c)),
+            "shift_curve": [t_grid.tolist(), s_grid.tolist()],
+            "translation_shift": float(crystal_translation_term(tm_c, atoms)),
+            "correction": tm_c - tm, "correction_error": 0.0, "melting_temperature_uncorrected": tm,
+            "melting_temperature": tm_c, "melting_temperature_error": err_c, "volume": float(volume),
+            "cell": [int(r) for r in reps]}
 
 
 def size_extrapolation(g_small, e_small, n_small, g_large, e_large, n_large):

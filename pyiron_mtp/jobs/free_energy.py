@@ -239,7 +239,7 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
         self.input.guess = None        # K (default: from heating the crystal until it melts)
         self.input.window = None       # first window: T +- window x T (default 0.05 after coexistence, else 0.1)
         self.input.liquid_atoms = None  # default: input.atoms
-        self.input.size_correction = "translation"  # T_m to N -> infinity: "translation" | "measured" | None
+        self.input.size_correction = "harmonic"  # T_m to N -> infinity: "harmonic" | "translation" | "measured" | None
         self.input.size_check_atoms = None  # the measured correction's larger solid ("auto": 4 x atoms)
         self.input.coexistence_atoms = 2000
         self.input.coexistence_steps = [10000, 5000, 3000, 50000]   # solid NPT, melting, cooling, NPH
