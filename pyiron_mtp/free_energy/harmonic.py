@@ -185,12 +185,14 @@ def harmonic_size_shift(fc, cell_reps, temperatures, grid=20):
     """f(inf) - f(N) per atom (eV) at ``temperatures`` (K) for the periodic cell
     ``fc.unit.repeat(cell_reps)`` of N atoms (see the module's docstring): add it to that
     cell's G_s(T) for the bulk."""
+    if np.ptp(fc.masses) > 0:
+        raise ValueError("the size shift is written for one species (one mass in the centre-of-mass term)")
     natoms, modes = cell_modes(fc, cell_reps)
     bulk = bulk_modes(fc, grid)
     t = np.asarray(temperatures, dtype=float)
     kt = KB * t
     v = fc.unit.get_volume() / len(fc.unit)                                    # A^3
-    m = float(np.mean(fc.masses)) * AMU
+    m = float(fc.masses[0]) * AMU
     lam = H_PLANCK * EV / np.sqrt(2 * np.pi * m * kt * EV) * 1e10             # A
     shift = kt * (bulk - modes / natoms) - 3 * kt / natoms * np.log(kt) \
         + kt / natoms * (np.log(v / lam ** 3) + 1.5 * np.log(natoms))
