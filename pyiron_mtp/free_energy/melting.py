@@ -543,8 +543,8 @@ def harmonic_correction(potential, lattice, species, atoms, volume, tm, err, ds,
     dependence f(inf) - f(N) (:func:`~.harmonic.harmonic_size_shift`, force constants of
     ``potential`` by finite differences in a supercell of the solid's cell at least 28 A wide).
     One species only.  Exact for the harmonic crystal; what anharmonicity adds to the size
-    dependence is not included (for bcc Fe_mm near T_m the measured size law exceeds the harmonic
-    one by ~1.3 meV/atom at 432 atoms, benchmarks/RESULTS.md).  ``cache``: a dict that keeps the
+    dependence is not included (the measured size laws of Cu, W and Fe follow the harmonic one
+    within their errors, 0.4-1.5 meV/atom; benchmarks/RESULTS.md).  ``cache``: a dict that keeps the
     force constants between calls; ``forces``: see :func:`~.harmonic.force_constants`."""
     from .engine import cell_repetitions, lattice_constant_of, unit_cell
     from .harmonic import force_constants, harmonic_size_shift
