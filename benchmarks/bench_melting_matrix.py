@@ -139,7 +139,7 @@ def plot_matrix(results, path):
     failed = [r["row"] for r in results if not r["converged"]]
     ax.set(xlabel="T_m(free energies) - T_m(coexistence) (K)",
            title="melting points without a guess" + (f"; failed: {', '.join(failed)}" if failed else ""))
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=1, fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18 - 0.6 / (0.5 * len(results) + 1.5)), ncol=1, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
