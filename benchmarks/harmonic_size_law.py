@@ -14,17 +14,14 @@ route minus the harmonic one: term - shift over the entropy of melting, with a m
 Seconds per row.  Last line: ``rows=... max_residual_mev=... max_residual_k=...``.
 """
 import argparse
-import os
-import tempfile
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 
 from pyiron_mtp.free_energy.engine import cell_repetitions, lattice_constant_of, unit_cell
-from pyiron_mtp.free_energy.harmonic import force_constants, harmonic_size_shift
+from pyiron_mtp.free_energy.harmonic import force_constants, harmonic_size_shift, lammps_displaced
 from pyiron_mtp.free_energy.potential import LammpsPotential
 from pyiron_mtp.free_energy.reference import crystal_translation_term
-from pyiron_mtp.lammps.runtime import load_lammps, structure_commands
 
 # name: (file, element, lattice, T (K) near the row's T_m, latent heat (eV/atom))
 ROWS = {
@@ -41,33 +38,14 @@ ROWS = {
 SIZES = (500, 1400, 2000)
 
 
-def energy_per_atom(pot, atoms, element):
-    """Potential energy per atom (eV) of ``atoms`` from one LAMMPS ``run 0``."""
-    lammps = load_lammps()
-    with tempfile.TemporaryDirectory() as tmp:
-        pot.write_files(tmp)
-        cwd = os.getcwd()
-        os.chdir(tmp)
-        try:
-            lmp = lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
-            structure_commands(atoms, [element], lmp)
-            for line in pot.pair_lines():
-                lmp.command(line)
-            lmp.command("run 0")
-            e = lmp.get_thermo("pe") / len(atoms)
-            lmp.close()
-        finally:
-            os.chdir(cwd)
-    return e
-
-
 def zero_kelvin_volume(pot, element, lattice):
     """The volume per atom (A^3) of the lowest energy of the lattice (hcp at ideal c/a)."""
     unit = unit_cell([element], lattice)
     v0 = unit.get_volume() / len(unit)
 
     def energy(v):
-        return energy_per_atom(pot, unit_cell([element], lattice, lattice_constant_of(lattice, v)).repeat(4), element)
+        cell = unit_cell([element], lattice, lattice_constant_of(lattice, v)).repeat(4)
+        return lammps_displaced(pot, cell, [(0, np.zeros(3))])[0][0] / len(cell)
     return float(minimize_scalar(energy, bracket=(0.95 * v0, v0, 1.05 * v0)).x)
 
 

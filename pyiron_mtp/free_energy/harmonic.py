@@ -32,7 +32,8 @@ import numpy as np
 
 from .reference import AMU, EV, HBAR, H_PLANCK, KB, mass_of
 
-__all__ = ["ForceConstants", "HarmonicInstability", "force_constants", "harmonic_size_shift", "cell_modes"]
+__all__ = ["ForceConstants", "HarmonicInstability", "force_constants", "harmonic_size_shift", "cell_modes",
+           "lammps_displaced"]
 
 _W2_TO_SI = EV / 1e-20 / AMU          # (eV / A^2) / amu -> 1 / s^2
 
@@ -74,12 +75,13 @@ class ForceConstants:
         return 0.5 * (d + d.conj().transpose(0, 2, 1))
 
 
-def _lammps_forces(potential, atoms, displacements):
-    """Forces (eV/A) on ``atoms`` (its own order) after each (index, vector) displacement in
-    ``displacements``, from one LAMMPS instance of ``potential``."""
+def lammps_displaced(potential, atoms, displacements):
+    """(potential energies eV, forces eV/A on ``atoms`` in its own order) after each (index,
+    vector A) displacement in ``displacements``, each undone before the next, from one LAMMPS
+    instance of ``potential``."""
     from ..lammps.runtime import load_lammps, structure_commands
     lammps = load_lammps()
-    out = []
+    energies, out = [], []
     with tempfile.TemporaryDirectory() as tmp:
         potential.write_files(tmp)
         cwd = os.getcwd()
@@ -99,6 +101,7 @@ def _lammps_forces(potential, atoms, displacements):
                     lmp.command(f"group moved id {index + 1}")
                     lmp.command(f"displace_atoms moved move {v[0]!r} {v[1]!r} {v[2]!r} units box")
                     lmp.command("run 0 post no")
+                    energies.append(float(lmp.get_thermo("pe")))
                     ids = np.array(lmp.numpy.extract_atom("id")[:n]) - 1
                     f = np.empty((n, 3))
                     f[ids] = np.array(lmp.numpy.extract_atom("f")[:n]) @ rot.T
@@ -109,7 +112,7 @@ def _lammps_forces(potential, atoms, displacements):
                 lmp.close()
         finally:
             os.chdir(cwd)
-    return out
+    return energies, out
 
 
 def force_constants(potential, unit, reps, step=0.01, forces=None) -> ForceConstants:
@@ -125,7 +128,7 @@ def force_constants(potential, unit, reps, step=0.01, forces=None) -> ForceConst
     sc = unit.repeat(reps)
     nb = len(unit)
     moves = [(b, s * step * np.eye(3)[a]) for b in range(nb) for a in range(3) for s in (1.0, -1.0)]
-    got = (forces or (lambda atoms, d: _lammps_forces(potential, atoms, d)))(sc, moves)
+    got = (forces or (lambda atoms, d: lammps_displaced(potential, atoms, d)[1]))(sc, moves)
     blocks = np.zeros((nb, len(sc), 3, 3))
     for k in range(0, len(moves), 2):
         b, a = moves[k][0], (k // 2) % 3
