@@ -513,14 +513,14 @@ def size_options(size_correction, size_check_atoms, atoms):
 
 def translation_correction(atoms, tm, err, ds):
     """T_m (K) of an ``atoms``-atom solid corrected to N -> infinity by the crystal's translation
-    term c T (:func:`~.reference.crystal_translation_term`, c = (3/2) k_B ln N / N): with
-    G_l - G_s = -dS (T - T_m) near T_m, the corrected crossing is T_m dS / (dS + c).  The term is
+    term c T (:func:`~.reference.crystal_translation_term`, c = (3/2) k_B ln N / N): the corrected
+    crossing (:func:`shifted_crossing`) is T_m dS / (dS + c).  The term is
     exact, so it adds no error; ``err`` is scaled with T_m."""
     c = float(crystal_translation_term(1.0, atoms))
-    tm_c = tm * ds / (ds + c)
+    tm_c, err_c = shifted_crossing(tm, err, ds, lambda t: c * t)
     return {"method": "translation", "atoms": [int(atoms)], "temperature": float(tm_c), "shift": c * tm_c,
             "correction": tm_c - tm, "correction_error": 0.0, "melting_temperature_uncorrected": tm,
-            "melting_temperature": tm_c, "melting_temperature_error": err * ds / (ds + c)}
+            "melting_temperature": tm_c, "melting_temperature_error": err_c}
 
 
 def shifted_crossing(tm, err, ds, shift):
