@@ -19,7 +19,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from pyiron_mtp.free_energy.engine import cell_repetitions, lattice_constant_of, unit_cell
-from pyiron_mtp.free_energy.harmonic import force_constants, harmonic_size_shift, lammps_displaced
+from pyiron_mtp.free_energy.harmonic import force_constants, harmonic_size_shift, lammps_displaced, supercell_for
 from pyiron_mtp.free_energy.potential import LammpsPotential
 from pyiron_mtp.free_energy.reference import crystal_translation_term
 
@@ -58,8 +58,7 @@ def run_row(name):
     out = []
     for size in SIZES:
         reps = np.array(cell_repetitions(unit, size))
-        k = max(1, int(np.ceil(28.0 / (unit.cell.lengths() * reps).min())))
-        fc = force_constants(pot, unit, k * reps)
+        fc = force_constants(pot, unit, supercell_for(unit, reps))
         natoms = len(unit) * int(np.prod(reps))
         shift = float(harmonic_size_shift(fc, reps, [temperature])[0])
         term = float(crystal_translation_term(temperature, natoms))

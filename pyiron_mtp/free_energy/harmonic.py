@@ -33,7 +33,7 @@ import numpy as np
 from .reference import AMU, EV, HBAR, H_PLANCK, KB, mass_of
 
 __all__ = ["ForceConstants", "HarmonicInstability", "force_constants", "harmonic_size_shift", "cell_modes",
-           "lammps_displaced"]
+           "lammps_displaced", "supercell_for"]
 
 _W2_TO_SI = EV / 1e-20 / AMU          # (eV / A^2) / amu -> 1 / s^2
 
@@ -57,10 +57,9 @@ class ForceConstants:
     sublattice: np.ndarray
     masses: np.ndarray
 
-    def dynamical_matrices(self, qs, images=False):
-        """D(q) (len(qs), 3 n_b, 3 n_b) in (eV/A^2)/amu at q (1/A).  ``images``: q is a q-point of
-        the supercell (phases then do not depend on which image of j is taken); otherwise the
-        minimum image (the bulk average)."""
+    def dynamical_matrices(self, qs):
+        """D(q) (len(qs), 3 n_b, 3 n_b) in (eV/A^2)/amu at q (1/A), from the minimum-image vectors
+        (exact at the supercell's own q-points, where the phase is the same for every image)."""
         qs = np.atleast_2d(np.asarray(qs, dtype=float))
         nb = len(self.masses)
         out = np.zeros((len(qs), nb, 3, nb, 3), dtype=complex)
@@ -115,6 +114,13 @@ def lammps_displaced(potential, atoms, displacements):
     return energies, out
 
 
+def supercell_for(unit, cell_reps, width=28.0):
+    """Repetitions of ``unit``: the smallest multiple of ``cell_reps`` at least ``width`` A wide
+    (twice the reach of the force constants of the usual potentials)."""
+    cell_reps = np.asarray(np.broadcast_to(cell_reps, 3), dtype=int)
+    return max(1, int(np.ceil(width / (unit.cell.lengths() * cell_reps).min()))) * cell_reps
+
+
 def force_constants(potential, unit, reps, step=0.01, forces=None) -> ForceConstants:
     """Force constants of ``unit`` (ASE Atoms, one species per site as in ``potential.species``)
     from the supercell ``unit.repeat(reps)``, by central differences with displacements of
@@ -144,12 +150,12 @@ def force_constants(potential, unit, reps, step=0.01, forces=None) -> ForceConst
     return ForceConstants(unit, reps, blocks, vectors, sublattice, masses)
 
 
-def _log_hbar_omega(fc, qs, images, gamma=None, chunk=4000):
+def _log_hbar_omega(fc, qs, gamma=None, chunk=4000):
     """sum over branches of ln(hbar omega / eV) per q; at ``gamma`` (bool per q) the three lowest
     (zero) modes are left out.  HarmonicInstability for a non-positive omega^2 elsewhere."""
     sums = np.empty(len(qs))
     for k in range(0, len(qs), chunk):
-        w2 = np.linalg.eigvalsh(fc.dynamical_matrices(qs[k:k + chunk], images=images))
+        w2 = np.linalg.eigvalsh(fc.dynamical_matrices(qs[k:k + chunk]))
         if gamma is not None:
             g = gamma[k:k + chunk]
             w2[g, :3] = np.nan
@@ -172,7 +178,7 @@ def cell_modes(fc, cell_reps):
     grid = np.stack(np.meshgrid(*[np.arange(r) / r for r in cell_reps], indexing="ij"), -1).reshape(-1, 3)
     qs = grid @ recip
     gamma = np.all(grid == 0, axis=1)
-    return int(len(fc.unit) * np.prod(cell_reps)), float(_log_hbar_omega(fc, qs, True, gamma).sum())
+    return int(len(fc.unit) * np.prod(cell_reps)), float(_log_hbar_omega(fc, qs, gamma).sum())
 
 
 def bulk_modes(fc, grid=20):
@@ -181,7 +187,7 @@ def bulk_modes(fc, grid=20):
     recip = 2 * np.pi * np.linalg.inv(fc.unit.cell.array).T
     x = (np.arange(grid) + 0.5) / grid
     qs = np.stack(np.meshgrid(x, x, x, indexing="ij"), -1).reshape(-1, 3) @ recip
-    return float(_log_hbar_omega(fc, qs, False).mean() / len(fc.unit))
+    return float(_log_hbar_omega(fc, qs).mean() / len(fc.unit))
 
 
 def harmonic_size_shift(fc, cell_reps, temperatures, grid=20):

@@ -541,13 +541,14 @@ def harmonic_correction(potential, lattice, species, atoms, volume, tm, err, ds,
     """T_m (K) of the ``atoms``-atom ``lattice`` solid (its cell as :func:`~.engine.make_structure`
     builds it, at ``volume`` A^3/atom) corrected to N -> infinity by the harmonic crystal's size
     dependence f(inf) - f(N) (:func:`~.harmonic.harmonic_size_shift`, force constants of
-    ``potential`` by finite differences in a supercell of the solid's cell at least 28 A wide).
+    ``potential`` by finite differences in a supercell of the solid's cell at least 28 A wide,
+    :func:`~.harmonic.supercell_for`).
     One species only.  Exact for the harmonic crystal; what anharmonicity adds to the size
     dependence is not included (the measured size laws of Cu, W and Fe follow the harmonic one
     within their errors, 0.4-1.5 meV/atom; benchmarks/RESULTS.md).  ``cache``: a dict that keeps the
     force constants between calls; ``forces``: see :func:`~.harmonic.force_constants`."""
     from .engine import cell_repetitions, lattice_constant_of, unit_cell
-    from .harmonic import force_constants, harmonic_size_shift
+    from .harmonic import force_constants, harmonic_size_shift, supercell_for
     from .potential import LammpsPotential
     if not isinstance(potential, LammpsPotential):
         raise TypeError("no LAMMPS potential to take force constants from")
@@ -563,8 +564,7 @@ def harmonic_correction(potential, lattice, species, atoms, volume, tm, err, ds,
     key = (lattice, round(float(volume), 6), tuple(reps))
     fc = (cache or {}).get(key)
     if fc is None:
-        k = max(1, int(np.ceil(28.0 / (unit.cell.lengths() * reps).min())))
-        fc = force_constants(potential, unit, k * reps, forces=forces)
+        fc = force_constants(potential, unit, supercell_for(unit, reps), forces=forces)
         if cache is not None:
             cache[key] = fc
     t_grid = np.linspace(0.8 * tm, 1.2 * tm, 9)
