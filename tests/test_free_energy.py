@@ -770,9 +770,61 @@ def test_coexistence_repeats_combine_and_flag(eam, tmp_path):
         [r["mean_temperature"] for r in runs], [r["mean_temperature_error"] for r in runs], [r["drift"] for r in runs])
     assert runs[0]["drift"] > 20 and abs(runs[1]["drift"]) < 10
     assert any("still drifted by +" in f for f in res.flags)
-    assert any("repeat 2" in f and "liquid" in f for f in res.flags) and any("from 2 of 3" in f for f in res.flags)
+    assert any("repeat 2" in f and "melted" in f for f in res.flags) and any("from 2 of 3" in f for f in res.flags)
     with pytest.raises(ValueError, match="repeats"):
         coexistence_melting_point(eam, "fcc", 1330.0, atoms=500, workdir=tmp_path, repeats=0, run=run)
+
+
+def test_a_run_whose_solid_share_still_moves_is_not_coexisting():
+    """The trend of the solid share over the second half decides between a settled box and one on
+    its way to a phase, even while the share stays inside [min_fraction, 1 - min_fraction]."""
+    from pyiron_mtp.free_energy.coexistence import MAX_SHARE_CHANGE, _judge, _share_change
+    steps = np.arange(0, 50001, 100.0)
+    rng = np.random.default_rng(3)
+    temp = 1780.0 + rng.normal(0, 10, len(steps))
+    wander = 0.5 + 0.06 * np.sin(2 * np.pi * steps / 12500.0) + rng.normal(0, 0.02, len(steps))
+
+    def judged(share):
+        return _judge(np.column_stack([steps, temp, share]), 0.1)[0]
+    assert judged(wander) == "coexisting"
+    late = np.clip((steps - 25000.0) / 25000.0, 0, None)        # moves only in the second half
+    assert abs(_share_change(np.column_stack([steps, temp, wander]))) < 0.05
+    assert judged(wander + 1.3 * MAX_SHARE_CHANGE * late) == "crystallising"
+    assert judged(wander - 1.3 * MAX_SHARE_CHANGE * late) == "melting"
+    assert judged(wander + 0.7 * MAX_SHARE_CHANGE * late) == "coexisting"
+    assert judged(np.minimum(0.95, wander + 2 * late)) == "solid"        # the band decides first
+
+
+def test_a_crystallising_repeat_is_left_out_and_a_melting_start_bounds(eam, tmp_path):
+    """Fe_mm-like: a repeat whose solid share climbs 0.45 -> 0.85 in its second half while the box
+    heats by ~190 K is still crystallising, not coexisting: it is left out of T_m and said.  A
+    first run from above that is still melting bounds T_m from above like a box that melted."""
+    from pyiron_mtp.free_energy.coexistence import coexistence_melting_point
+    starts = []
+
+    def run(script, folder, cores=1):
+        t0 = float(script.split("velocity all create ")[1].split()[0])
+        starts.append(t0)
+        steps = np.arange(0, 50001, 100)
+        rng = np.random.default_rng(len(starts))
+        late = np.clip((steps - 25000.0) / 25000.0, 0, None)
+        if t0 > 1850:                                       # still melting at the end, cooling
+            temp, cf = 1790.0 - 80.0 * late + rng.normal(0, 5, len(steps)), 0.5 - 0.35 * late
+        elif folder.name.endswith("rep2"):                  # crystallising and heating past T_m
+            temp, cf = 1775.0 + 190.0 * late + rng.normal(0, 5, len(steps)), 0.45 + 0.4 * late
+        else:
+            temp, cf = 1775.0 + rng.normal(0, 5, len(steps)), 0.45 + 0.0 * steps
+        _write_coexistence_run(folder, steps, temp, cf, ["CRYSTALLINE_START 1.0", f"CRYSTALLINE_END {cf[-1]}",
+                                                         f"LATTICE_END 0.0 {0.5 * cf[-1]} 0.0"])
+    res = coexistence_melting_point(eam, "bcc", 1900.0, atoms=500, workdir=tmp_path, run=run)
+    assert res.runs[0]["outcome"] == "melting" and res.runs[0]["share_change"] < -0.25
+    assert starts[1] == pytest.approx(0.9 * 1900, abs=1)                # below the melting start
+    assert any("from 1900 K the box was still melting" in f and "T_m is below" in f for f in res.flags)
+    rep2 = [r for r in res.runs if r.get("repeat") == 2][0]
+    assert rep2["outcome"] == "crystallising" and rep2["share_change"] > 0.3
+    assert res.melting_temperature == pytest.approx(1775.0, abs=2.0)    # the crystallising box is not in it
+    assert any("repeat 2" in f and "still crystallising" in f and "left out" in f for f in res.flags)
+    assert any("from 2 of 3" in f for f in res.flags)
 
 
 def test_coexistence_gives_up_with_a_bracket(eam, tmp_path):

@@ -16,7 +16,10 @@ temperature with other seeds: the temperature of a few-thousand-atom box wanders
 over tens of ps as its interfaces move (Ag_u3, 2016 atoms: two single runs 27 K apart), so
 T_m is the mean over the coexisting runs, a run whose temperature still drifts in its second
 half flagged and weighted down by its drift (:func:`combine_runs`), and its error the larger of
-their scatter and their block-average errors.  The
+their scatter and their block-average errors.  A run whose solid share still rose or fell by more
+than :data:`MAX_SHARE_CHANGE` over its second half is not coexisting but on its way to one phase
+(its temperature moves with it): a first run bounds T_m like one that finished the way, a repeat
+is left out.  The
 solid's lattice is checked at the end (quenched, Ackland-Jones, over the atoms that were solid-like
 before the quench): a solid that became
 another crystal structure is a :class:`~.engine.LatticeChange`.
@@ -169,13 +172,24 @@ def _block_error(values, counts=(20, 10, 5, 4)):
     return float(max(errors)) if errors else float("nan")
 
 
-def _drift(trace):
-    """Change of the temperature (K) over the second half of an NPH run from a straight-line fit."""
+def _trend(trace, column):
+    """Change of a trace column over the second half of an NPH run from a straight-line fit
+    (column 1: the temperature in K, column 2: the solid share)."""
     half = np.asarray(trace)[len(trace) // 2:]
     if len(half) < 3:
         return 0.0
-    slope = np.polyfit(half[:, 0], half[:, 1], 1)[0]
+    slope = np.polyfit(half[:, 0], half[:, column], 1)[0]
     return float(slope * (half[-1, 0] - half[0, 0]))
+
+
+def _drift(trace):
+    """Change of the temperature (K) over the second half of an NPH run from a straight-line fit."""
+    return _trend(trace, 1)
+
+
+def _share_change(trace):
+    """Change of the box's solid share over the second half of an NPH run from a straight-line fit."""
+    return _trend(trace, 2)
 
 
 def _flag_drift(info, t0, flags, factor=3.0, floor=5.0):
@@ -208,19 +222,38 @@ def combine_runs(means, errors, drifts=None):
     return tm, max(own, scatter)
 
 
-def _judge(trace, min_fraction):
-    """('coexisting' | 'solid' | 'liquid', mean T of the second half, its error, mean fraction)."""
+MAX_SHARE_CHANGE = 0.25
+"""Largest change of the solid share over a run's second half for the run to count as coexisting.
+Settled 2000-atom boxes wander by up to ~0.13 over 25 ps (Cu, Ag, Pt, Fe, an MTP); a box whose share
+still moves by more is on its way to one phase, and in NPH its temperature moves with it (latent
+heat: ~+190 K for Fe_mm's +0.31), so its mean temperature is not T_m."""
+
+
+def _judge(trace, min_fraction, max_share_change=MAX_SHARE_CHANGE):
+    """('coexisting' | 'solid' | 'liquid' | 'crystallising' | 'melting', mean T of the second half,
+    its error, mean solid share).  'solid'/'liquid': the share left [min_fraction, 1 - min_fraction]
+    in the second half; 'crystallising'/'melting': it stayed inside but still rose/fell by more than
+    ``max_share_change`` there (:func:`_share_change`)."""
     tr = np.asarray(trace)
     half = tr[len(tr) // 2:]
     t, cf = half[:, 1], half[:, 2]
     err = _block_error(t)
+    change = _share_change(tr)
     if cf.min() < min_fraction:
         outcome = "liquid"
     elif cf.max() > 1.0 - min_fraction:
         outcome = "solid"
+    elif change > max_share_change:
+        outcome = "crystallising"
+    elif change < -max_share_change:
+        outcome = "melting"
     else:
         outcome = "coexisting"
     return outcome, float(t.mean()), err, float(cf.mean())
+
+
+TOWARDS = {"solid": "solid", "crystallising": "solid", "liquid": "liquid", "melting": "liquid"}
+"""The phase a judged run took over or was heading to."""
 
 
 def _crystallised_against(info, res, reference, min_fraction):
@@ -232,7 +265,17 @@ def _crystallised_against(info, res, reference, min_fraction):
         return False
     tr = np.asarray(info["trace"], dtype=float).copy()
     tr[:, 2] *= own / reference
-    return _judge(tr, min_fraction)[0] == "solid"
+    return TOWARDS.get(_judge(tr, min_fraction)[0]) == "solid"
+
+
+def _what_happened(info, res):
+    """A judged run that did not coexist, in words."""
+    end_t = float(np.asarray(res["trace"])[-10:, 1].mean())
+    if info["outcome"] in ("solid", "liquid"):
+        verb = "crystallised" if info["outcome"] == "solid" else "melted"
+        return f"the box {verb} (ended at {end_t:.0f} K)"
+    return (f"the box was still {info['outcome']} (solid share {info['share_change']:+.2f} and temperature "
+            f"{_drift(info['trace']):+.0f} K over the second half, ended at {end_t:.0f} K)")
 
 
 def _next_start(t0, above, below, higher):
@@ -250,7 +293,8 @@ def _run_info(res, t0, min_fraction, lattice, p):
     if outcome != "liquid":
         check_lattice(res.get("lattice_end") or {}, lattice, "coexistence", t_mean)
     return {"start_temperature": t0, "outcome": outcome, "mean_temperature": t_mean, "mean_temperature_error": t_err,
-            "solid_fraction": cf, "trace": res["trace"], "timestep": res.get("timestep", p.timestep),
+            "solid_fraction": cf, "share_change": _share_change(res["trace"]), "trace": res["trace"],
+            "timestep": res.get("timestep", p.timestep),
             **{k: np.nan if res.get(k) is None else res[k] for k in ("max_grade", "max_grade_preparation")}}
 
 
@@ -314,8 +358,8 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
                     _flag_drift(info, t_rep, flags)
                     coexisting.append(info)
                 else:
-                    flags.append(f"coexistence repeat {r} from {t_rep} K: the box turned {outcome_r} "
-                                 f"(ended at {np.asarray(res['trace'])[-10:, 1].mean():.0f} K); left out of T_m")
+                    flags.append(f"coexistence repeat {r} from {t_rep} K: {_what_happened(info, res)}; "
+                                 f"left out of T_m")
             # the first run's share was measured against the crystal at T0; a box that crystallised
             # and heated far above T0 reads low against it (hot bcc W: 0.6).  The repeats measured the
             # crystal at the run's own temperature: judged against that, did it crystallise?
@@ -332,9 +376,9 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
                 above = max(above, t0)
             if not coexisting:
                 for info in runs[-len(more):] if more else []:
-                    if info["outcome"] == "liquid":
+                    if TOWARDS.get(info["outcome"]) == "liquid":
                         below = min(below, t_rep)
-                    elif info["outcome"] == "solid":
+                    elif TOWARDS.get(info["outcome"]) == "solid":
                         above = max(above, t_rep)
                 nxt = _next_start(t0, above, below, higher=not np.isfinite(below))
                 why = f"no coexisting run at {t_rep} K; {above:.0f} K < T_m < {below:.0f} K; next start {nxt:.0f} K"
@@ -351,15 +395,15 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
             return CoexistenceResult(tm, tm_err, len(box), lattice, runs, flags)
         # the interfaces moved towards the stable phase at T0 (the end temperature is no bound:
         # a box that crystallised heats up past T_m, one that melted cools below it)
-        end_t = float(np.asarray(res["trace"])[-10:, 1].mean())
-        if outcome == "solid":
+        # (a box still crystallising or melting at the end of its run is on its way there)
+        if TOWARDS[outcome] == "solid":
             above = max(above, t0)
             nxt = _next_start(t0, above, below, higher=True)
-            why = f"the box crystallised from {t0} K (ended at {end_t:.0f} K): T_m is above; next start {nxt:.0f} K"
+            why = f"from {t0} K {_what_happened(run_info, res)}: T_m is above; next start {nxt:.0f} K"
         else:
             below = min(below, t0)
             nxt = _next_start(t0, above, below, higher=False)
-            why = f"the box melted from {t0} K (ended at {end_t:.0f} K): T_m is below; next start {nxt:.0f} K"
+            why = f"from {t0} K {_what_happened(run_info, res)}: T_m is below; next start {nxt:.0f} K"
         log.warning("coexistence: %s", why)
         flags.append(why)
         t0 = nxt
