@@ -825,6 +825,9 @@ def test_a_crystallising_repeat_is_left_out_and_a_melting_start_bounds(eam, tmp_
     assert res.melting_temperature == pytest.approx(1775.0, abs=2.0)    # the crystallising box is not in it
     assert any("repeat 2" in f and "still crystallising" in f and "left out" in f for f in res.flags)
     assert any("from 2 of 3" in f for f in res.flags)
+    lines = res.plot()[0].lines[:len(res.runs)]          # runs left out are dashed and say why
+    assert [ln.get_linestyle() == "--" for ln in lines] == [r["outcome"] != "coexisting" for r in res.runs]
+    assert lines[0].get_label().endswith("melting") and "repeat 2: crystallising" in lines[-1].get_label()
 
 
 def test_coexistence_gives_up_with_a_bracket(eam, tmp_path):

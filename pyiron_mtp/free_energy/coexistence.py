@@ -73,7 +73,8 @@ class CoexistenceResult:
                 "flags": self.flags}
 
     def plot(self, axes=None):
-        """Temperature and solid-like fraction along each NPH run; returns the axes."""
+        """Temperature and solid share along each NPH run (dashed: runs left out of T_m, each
+        labelled with its outcome); returns the axes."""
         import matplotlib.pyplot as plt
         if axes is None:
             _, axes = plt.subplots(2, 1, figsize=(6, 5), sharex=True)
@@ -81,12 +82,14 @@ class CoexistenceResult:
             tr = np.asarray(r["trace"])
             ps = (tr[:, 0] - tr[0, 0]) * r.get("timestep", 1.0) / 1000.0
             rep = f", repeat {r['repeat']}" if r.get("repeat") else ""
-            axes[0].plot(ps, tr[:, 1], label=f"start {r['start_temperature']:.0f} K{rep}")
-            axes[1].plot(ps, tr[:, 2])
+            kept = r.get("outcome") == "coexisting"
+            line, = axes[0].plot(ps, tr[:, 1], lw=1.2 if kept else 0.8, ls="-" if kept else "--",
+                                 label=f"start {r['start_temperature']:.0f} K{rep}: {r.get('outcome', '?')}")
+            axes[1].plot(ps, tr[:, 2], color=line.get_color(), lw=line.get_linewidth(), ls=line.get_linestyle())
         axes[0].axhline(self.melting_temperature, color="k", lw=0.8)
         axes[0].set(ylabel="T (K)", title=f"coexistence: T_m = {self.melting_temperature:.0f} ± "
                                           f"{self.melting_temperature_error:.0f} K")
-        axes[1].set(xlabel="time in NPH (ps)", ylabel="solid-like fraction", ylim=(0, 1))
+        axes[1].set(xlabel="time in NPH (ps)", ylabel="solid share", ylim=(0, 1.05))
         axes[0].legend(fontsize=8)
         return axes
 
