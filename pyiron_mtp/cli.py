@@ -360,6 +360,8 @@ def cmd_melting_point(args):
                         coexistence_repeats=args.coexistence_repeats,
                         size_correction=_size_correction(args.size_correction),
                         size_check_atoms=_size_check(args.size_check_atoms),
+                        liquid_atoms=args.liquid_atoms,
+                        liquid_size_check_atoms=_size_check(args.liquid_size_check_atoms),
                         competing_lattices=competing_lattices_from(args.competing), target_error=args.target_error,
                         max_repeats=args.max_repeats, progress=not args.json)
     if args.plot:
@@ -385,6 +387,10 @@ def cmd_melting_point(args):
                }.get(fs.get("method", "measured"), "by the crystal's translation term (3/2) kT ln N / N")
         print(f"finite size: {fs['atoms'][0]}-atom solid {fs['melting_temperature_uncorrected']:.1f} K, corrected "
               f"{fs['correction']:+.1f} +- {fs['correction_error']:.1f} K {how}")
+    lf = getattr(res, "liquid_finite_size", None)
+    if lf is not None:
+        print(f"finite size: {lf['atoms'][0]}-atom liquid corrected {lf['correction']:+.1f} +- "
+              f"{lf['correction_error']:.1f} K with a {lf['atoms'][1]}-atom liquid at {lf['temperature']:.0f} K")
     if res.comparison is not None:
         print(f"methods compared: {res.comparison['detail']}")
     for c in res.lattice_comparison:
@@ -605,6 +611,10 @@ def build_parser():
     c.add_argument("--size-check-atoms", default=None,
                    help="atoms of the larger solid of the measured correction ('auto': 4 x --atoms); giving it "
                         "chooses --size-correction measured")
+    c.add_argument("--liquid-atoms", type=int, default=None, help="atoms of the liquid (default: --atoms)")
+    c.add_argument("--liquid-size-check-atoms", default=None,
+                   help="a larger liquid at the window's upper end extrapolates G_l linearly in 1/N (a count, or "
+                        "'auto': 4 x the liquid's atoms; default: the liquid is not corrected)")
     c.add_argument("--competing", default="auto",
                    help="other solids whose free energies are compared with the melting one across the final "
                         "window: 'auto' (default: bcc for hcp), 'none', or lattices such as 'bcc,fcc'")

@@ -175,9 +175,12 @@ def test_melting_point_cli_prints_both_methods(monkeypatch, capsys, tmp_path):
         coex = CoexistenceResult(1327.0, 5.0, 2016, "fcc", [{"start_temperature": 1363, "trace": []}])
         fs = {"atoms": [500, 2048], "melting_temperature_uncorrected": 1340.0, "correction": -10.0,
               "correction_error": 2.0}
+        lf = None if kw.get("liquid_size_check_atoms") is None else {
+            "atoms": [kw["liquid_atoms"], kw["liquid_size_check_atoms"]], "correction": -2.5, "correction_error": 1.5,
+            "temperature": 1400.0}
         return melting.MeltingResult(1330.0, 3.0, 0.124, 9.3e-5, t, g, g, [[1250, 1400]], ["a flag"], lattice="fcc",
                                      method=kw["method"], coexistence=coex, workdir=str(tmp_path), finite_size=fs,
-                                     comparison=melting.compare_methods(1330.0, 3.0, coex))
+                                     comparison=melting.compare_methods(1330.0, 3.0, coex), liquid_finite_size=lf)
     monkeypatch.setattr(melting, "melting_point", fake)
     assert main(["melting-point", "--eam", "Cu_mishin1.eam.alloy", "--species", "Cu", "--size-check-atoms", "2048",
                  "--coexistence-atoms", "1500", "--coexistence-repeats", "2", "--competing", "bcc,fcc"]) == 0
@@ -196,7 +199,11 @@ def test_melting_point_cli_prints_both_methods(monkeypatch, capsys, tmp_path):
     assert seen["target_error"] is None and seen["max_repeats"] == 12
     assert main(["melting-point", "--eam", "Cu_mishin1.eam.alloy", "--species", "Cu", "--target-error", "2.5"]) == 0
     capsys.readouterr()
-    assert seen["target_error"] == 2.5
+    assert seen["target_error"] == 2.5 and seen["liquid_size_check_atoms"] is None and seen["liquid_atoms"] is None
+    assert main(["melting-point", "--eam", "Cu_mishin1.eam.alloy", "--species", "Cu", "--liquid-atoms", "864",
+                 "--liquid-size-check-atoms", "3456"]) == 0
+    assert "864-atom liquid corrected -2.5 +- 1.5 K with a 3456-atom liquid at 1400 K" in capsys.readouterr().out
+    assert seen["liquid_atoms"] == 864 and seen["liquid_size_check_atoms"] == 3456
     for bad in (["--target-error", "-1"], ["--max-repeats", "0"]):
         with pytest.raises(SystemExit):
             main(["melting-point", "--eam", "Cu_mishin1.eam.alloy", "--species", "Cu"] + bad)

@@ -468,12 +468,12 @@ def test_lambda_path_between_two_potentials(eam, tmp_path):
 
 
 def _model_free_energy(calls, tm=1300.0, superheat=1495.0, undercool=1066.0, size_coefficient=0.0,
-                       translation=False):
+                       translation=False, liquid_size_coefficient=0.0):
     """free_energy stand-in: G_s = -3 - 1e-3 (T - 1000), G_l = G_s + 0.12 (1 - T / tm).  A solid
     heated past ``superheat`` melts there (at its start temperature if that is already above),
     a liquid cooled below ``undercool`` crystallises there; each error carries that temperature.
     The solid lies ``size_coefficient`` / N below that, and with ``translation`` also by the
-    crystal's (3/2) kT ln N / N."""
+    crystal's (3/2) kT ln N / N; the liquid ``liquid_size_coefficient`` / N above it."""
     from pyiron_mtp.free_energy.engine import FreeEnergyResult, PhaseError
 
     def model(potential, phase, temperature, tmax=None, workdir=None, parallel=1, executor=None, atoms=500, **kw):
@@ -487,7 +487,8 @@ def _model_free_energy(calls, tm=1300.0, superheat=1495.0, undercool=1066.0, siz
             where = min(temperature, undercool)
             raise PhaseError(f"the liquid crystallised at {where} K", phase="liquid", temperature=where,
                              stage="equilibration" if temperature < undercool else "reversible_scaling")
-        g = -3 - 1e-3 * (t - 1000) + (0.12 * (1 - t / tm) if phase == "liquid" else -size_coefficient / atoms
+        g = -3 - 1e-3 * (t - 1000) + (0.12 * (1 - t / tm) + liquid_size_coefficient / atoms if phase == "liquid"
+                                      else -size_coefficient / atoms
                                       - (1.5 * 8.617333262e-5 * t * np.log(atoms) / atoms if translation else 0.0))
         if tmax is None:
             return FreeEnergyResult(phase, temperature, 0.0, float(g[0]), 1e-4, atoms=atoms)
@@ -988,6 +989,40 @@ def test_melting_point_corrected_for_the_solids_size(monkeypatch, tmp_path):
                        (dict(size_check_atoms=400), "must exceed"), (dict(size_correction="ln"), "must be")):
         with pytest.raises(ValueError, match=match):
             melting.melting_point(None, "fcc", 1300.0, method="free_energy", workdir=tmp_path / "e", **bad)
+
+
+def test_liquid_size_check_extrapolates_the_liquid(monkeypatch, tmp_path):
+    """A liquid that lies 0.4 eV / N above its bulk puts a 500-atom T_m 8.7 K high; one larger
+    liquid at the window's upper end (2000 atoms, or "auto": four times the liquid) extrapolates
+    G_l linearly in 1/N and brings T_m back to 1300 K, beside the solid's own correction; its
+    error is added; a size that is not larger is refused."""
+    from pyiron_mtp.free_energy import melting
+    calls = []
+    monkeypatch.setattr(melting, "free_energy", _model_free_energy(calls, liquid_size_coefficient=0.4))
+    common = dict(method="free_energy", window=0.05, parallel=2, progress=False, size_correction=None)
+    plain = melting.melting_point(None, "fcc", 1300.0, workdir=tmp_path / "a", **common)
+    high = 0.4 / 500 / (0.12 / 1300)
+    assert plain.melting_temperature == pytest.approx(1300 + high, abs=0.3) and plain.liquid_finite_size is None
+    res = melting.melting_point(None, "fcc", 1300.0, workdir=tmp_path / "b", liquid_size_check_atoms=2000, **common)
+    assert res.melting_temperature == pytest.approx(1300.0, abs=0.3)
+    lf = res.liquid_finite_size
+    assert lf["atoms"] == [500, 2000] and lf["phase"] == "liquid" and lf["temperature"] == 1365
+    assert lf["correction"] == pytest.approx(-high, rel=2e-2)
+    assert lf["free_energy"][2] == pytest.approx(-3 - 1e-3 * 365 + 0.12 * (1 - 1365 / 1300), abs=1e-12)
+    assert res.melting_temperature_error > plain.melting_temperature_error
+    assert ("liquid", 1365, None, False) in calls
+    assert any("500-atom liquid corrected by" in f for f in res.flags)
+    assert res.summary()["liquid_finite_size"]["atoms"] == [500, 2000]
+    # "auto": four times the liquid's atoms (here given apart from the solid's), with the solid's correction
+    calls.clear()
+    monkeypatch.setattr(melting, "free_energy", _model_free_energy(calls, size_coefficient=0.5,
+                                                                   liquid_size_coefficient=0.4))
+    both = melting.melting_point(None, "fcc", 1300.0, workdir=tmp_path / "c", liquid_atoms=600,
+                                 liquid_size_check_atoms="auto", **dict(common, size_correction="measured"))
+    assert both.liquid_finite_size["atoms"] == [600, 2400] and both.finite_size["atoms"] == [500, 2000]
+    assert both.melting_temperature == pytest.approx(1300.0, abs=0.3)
+    with pytest.raises(ValueError, match="must exceed the liquid"):
+        melting.melting_point(None, "fcc", 1300.0, workdir=tmp_path / "d", liquid_size_check_atoms=400, **common)
 
 
 def test_melting_point_corrected_by_the_crystals_translation(monkeypatch, tmp_path):

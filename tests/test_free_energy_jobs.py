@@ -137,23 +137,30 @@ def test_melting_point_job_passes_the_error_target(project, monkeypatch):
     def fake(pot, lattice, guess, **kw):
         seen.update(kw)
         coex = CoexistenceResult(1327.0, 5.0, 2000, "fcc", [{"outcome": "coexisting", "solid_fraction": 0.6}])
+        lf = None if kw.get("liquid_size_check_atoms") is None else {
+            "atoms": [500, kw["liquid_size_check_atoms"]], "correction": -2.5, "correction_error": 1.5}
         return melting.MeltingResult(1330.0, 3.0, 0.124, 9.3e-5, np.array([]), None, None, [], [], lattice=lattice,
                                      method=kw["method"], workdir=kw["workdir"], coexistence=coex,
-                                     comparison=melting.compare_methods(1330.0, 3.0, coex))
+                                     comparison=melting.compare_methods(1330.0, 3.0, coex), liquid_finite_size=lf)
     monkeypatch.setattr(jobs_fe, "melting_point", fake)
     mp = project.create.job.MeltingPoint("tm_target")
     mp.set_potential("Cu_mishin1")
     assert mp.input.target_error == 5.0 and mp.input.max_repeats == "auto"
+    assert mp.input.liquid_size_check_atoms is None
     mp.input.target_error = 2.0
     mp.input.max_repeats = 9
+    mp.input.liquid_size_check_atoms = 2000
     mp.run()
     assert mp.status.finished and mp.output.melting_temperature == 1330.0
-    assert seen["target_error"] == 2.0 and seen["max_repeats"] == 9
+    assert seen["target_error"] == 2.0 and seen["max_repeats"] == 9 and seen["liquid_size_check_atoms"] == 2000
+    liquid = project.load("tm_target").output.liquid_finite_size
+    assert list(liquid["atoms"]) == [500, 2000] and liquid["correction"] == -2.5
     # the two methods side by side in the job's HDF5
     again = project.load("tm_target").output.comparison
     assert again["coexistence_solid_atoms"] == 1200.0 and again["difference"] == pytest.approx(3.0)
     assert not again["significant"] and "differ by +3.0 K" in again["detail"]
-    for key, value, match in (("target_error", -1.0, "target_error"), ("max_repeats", 1, "max_repeats")):
+    for key, value, match in (("target_error", -1.0, "target_error"), ("max_repeats", 1, "max_repeats"),
+                              ("liquid_size_check_atoms", 300, "must exceed the liquid")):
         bad = project.create.job.MeltingPoint(f"tm_bad_{key}")
         bad.set_potential("Cu_mishin1")
         bad.input.repeats = 3

@@ -69,6 +69,7 @@ class MeltingResult:
     finite_size: dict | None = None
     lattice_comparison: list = field(default_factory=list)
     comparison: dict | None = None
+    liquid_finite_size: dict | None = None
 
     def summary(self):
         out = {"melting_temperature": self.melting_temperature,
@@ -79,7 +80,8 @@ class MeltingResult:
                "liquid_volume": float("nan"), "lattice": self.lattice, "method": self.method,
                "phase_changes": self.phase_changes, "steps": self.steps,
                "coexistence": None if self.coexistence is None else self.coexistence.summary(),
-               "finite_size": self.finite_size, "lattice_comparison": self.lattice_comparison,
+               "finite_size": self.finite_size, "liquid_finite_size": self.liquid_finite_size,
+               "lattice_comparison": self.lattice_comparison,
                "comparison": self.comparison}
         if self.solid is not None:
             out["solid_free_energy_at_tm"] = float(np.interp(self.melting_temperature, self.solid.temperatures,
@@ -221,7 +223,7 @@ def next_window(bracket: _Bracket, centre, width, tried, margin):
 def melting_point(potential, lattice="fcc", guess=None, *, method="both", species=None, atoms=500, repeats=3,
                   protocol=None, window=None, workdir=None, cores=1, parallel=1, seed=12345,
                   max_windows=6, liquid_atoms=None, size_correction="harmonic", size_check_atoms=None,
-                  coexistence_atoms=2000,
+                  liquid_size_check_atoms=None, coexistence_atoms=2000,
                   coexistence_steps=(10000, 5000, 3000, 50000), coexistence_repeats=3,
                   follow_lattice=True, competing_lattices="auto", target_error=5.0, max_repeats="auto",
                   progress=True, run=None) -> MeltingResult:
@@ -253,7 +255,11 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
     follows to 0.1-0.5 meV/atom between 400 and 2000 atoms; "measured" computes a larger solid of
     ``size_check_atoms`` atoms (default, or "auto": four times ``atoms``) at the window's lower end
     and extrapolates G_s linearly in 1/N, its error included (giving ``size_check_atoms`` alone
-    chooses it); None: no correction.  With ``parallel`` >= 2 the
+    chooses it); None: no correction.  The liquid is not corrected by default (at 432-500 atoms its
+    size moved T_m by -2 to +8 K on the potentials measured, benchmarks/RESULTS.md);
+    ``liquid_size_check_atoms`` (a count, or "auto": four times the liquid's atoms) computes a
+    larger liquid at the window's upper end and extrapolates G_l linearly in 1/N, its error
+    included (:func:`liquid_size_correction`, ``result.liquid_finite_size``).  With ``parallel`` >= 2 the
     repetitions of solid and liquid share the ``parallel`` slots.  ``workdir``: default a folder
     named after the settings (:func:`~.engine.default_workdir`).
 
@@ -279,11 +285,14 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
     if method not in ("both", "free_energy", "coexistence"):
         raise ValueError(f"method must be 'both', 'free_energy' or 'coexistence', got {method!r}")
     size_correction, size_check_atoms = size_options(size_correction, size_check_atoms, atoms)
+    liquid_size_check_atoms = liquid_size_option(liquid_size_check_atoms, liquid_atoms or atoms)
     target_error, max_repeats = error_target(target_error, max_repeats, repeats)
     if workdir is None:
         from .engine import default_workdir
         workdir = default_workdir("melting_point", potential, lattice=lattice, atoms=atoms, liquid_atoms=liquid_atoms,
                                   size_correction=size_correction, size_check_atoms=size_check_atoms,
+                                  **({"liquid_size_check_atoms": liquid_size_check_atoms}
+                                     if liquid_size_check_atoms else {}),
                                   method=method,
                                   guess=guess, repeats=repeats, seed=seed, window=window,
                                   protocol=(protocol or Protocol()).to_dict(), coexistence_atoms=coexistence_atoms,
@@ -460,6 +469,17 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
                          f"(G_s at {t_lo} K with {finite_size['atoms'][1]} atoms, linear in 1/N"
                          + (", its error scaled from the smaller solid's" if finite_size["error_scaled"] else "")
                          + ")")
+        liquid_size = None
+        if liquid_size_check_atoms:
+            n_liquid = getattr(liquid, "atoms", None) or liquid_atoms or atoms
+            big_liquid = _size_check(potential, liquid, t_hi, liquid_size_check_atoms,
+                                     workdir / f"liquid_{liquid_size_check_atoms}_{tag}",
+                                     dict(kwargs, lattice=lattice, atoms=n_liquid), phase="liquid")
+            liquid_size = liquid_size_correction(liquid, big_liquid, ds, tm, err)
+            tm, err = liquid_size["melting_temperature"], liquid_size["melting_temperature_error"]
+            flags.append(f"finite size: T_m of the {liquid_size['atoms'][0]}-atom liquid corrected by "
+                         f"{liquid_size['correction']:+.1f} +- {liquid_size['correction_error']:.1f} K to N -> infinity "
+                         f"(G_l at {t_hi} K with {liquid_size['atoms'][1]} atoms, linear in 1/N)")
         solid_r = _on_grid(solid, temps, gs, es)
         liquid_r = _on_grid(liquid, temps, gl, el)
         comparison = None
@@ -470,7 +490,8 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
         return MeltingResult(tm, err, tm * ds, ds, temps, solid_r, liquid_r, windows,
                              flags + solid.flags + liquid.flags, lattice=lattice, method=method, coexistence=coex,
                              phase_changes=phase_changes, steps=steps, workdir=str(workdir),
-                             finite_size=finite_size, lattice_comparison=comparisons, comparison=comparison)
+                             finite_size=finite_size, lattice_comparison=comparisons, comparison=comparison,
+                             liquid_finite_size=liquid_size)
     raise RuntimeError(f"no melting temperature found in {len(windows)} windows ({windows}); {bracket}; the steps: "
                        + " | ".join(s["reason"] for s in steps))
 
@@ -509,6 +530,45 @@ def size_options(size_correction, size_check_atoms, atoms):
             raise ValueError(f"size_check_atoms ({size_check_atoms}) must exceed atoms ({atoms})")
         size_correction = "measured"
     return size_correction, size_check_atoms
+
+
+def liquid_size_option(liquid_size_check_atoms, liquid_atoms):
+    """The larger liquid's atom count (None: no liquid correction; "auto": 4 x ``liquid_atoms``);
+    ValueError unless it exceeds ``liquid_atoms``."""
+    if liquid_size_check_atoms is None:
+        return None
+    n = 4 * int(liquid_atoms) if liquid_size_check_atoms == "auto" else int(liquid_size_check_atoms)
+    if n <= int(liquid_atoms):
+        raise ValueError(f"liquid_size_check_atoms ({n}) must exceed the liquid's atoms ({liquid_atoms})")
+    return n
+
+
+def liquid_size_correction(liquid, big, ds, tm, err):
+    """T_m (K) corrected for the liquid's size: G_l at the larger liquid's temperature (the window's
+    upper end) at two sizes, linear in 1/N (:func:`size_extrapolation`) -> shift = G_inf - G_N,
+    taken as the same across the window; G_l lowered by -shift moves T_m by +shift / dS.
+
+    The larger liquid's error is the small one's scaled by sqrt(N_small R_small / (N_big R_big))
+    where it has one repetition or its own estimate is lower (as for the solid's
+    :func:`_size_correction`).  The shift's error (1 + a) sqrt(e_big^2 + e_small^2) is added to
+    T_m's in quadrature - an upper bound, as G_l(N) enters T_m's error too."""
+    g_small, e_small = liquid.at(float(big.temperature))
+    g_big, e_big = float(np.atleast_1d(big.free_energy)[0]), float(np.atleast_1d(big.free_energy_error)[0])
+    reps = [max(1, len(getattr(r, "repetitions", []) or [])) for r in (liquid, big)]
+    expected = e_small * np.sqrt(liquid.atoms * reps[0] / (big.atoms * reps[1]))
+    scaled = not np.isfinite(e_big) or e_big < expected
+    if scaled:
+        e_big = expected
+    g_inf, e_inf = size_extrapolation(g_small, e_small, liquid.atoms, g_big, e_big, big.atoms)
+    a = (1.0 / big.atoms) / (1.0 / liquid.atoms - 1.0 / big.atoms)
+    shift = g_inf - g_small
+    e_shift = (1 + a) * float(np.hypot(e_big, e_small))
+    return {"method": "measured", "phase": "liquid", "atoms": [int(liquid.atoms), int(big.atoms)],
+            "repetitions": reps, "free_energy": [g_small, g_big, g_inf], "free_energy_error": [e_small, e_big, e_inf],
+            "error_scaled": bool(scaled), "temperature": float(big.temperature), "shift": shift,
+            "correction": shift / ds, "correction_error": e_shift / ds, "melting_temperature_uncorrected": tm,
+            "melting_temperature": tm + shift / ds,
+            "melting_temperature_error": float(np.hypot(err, e_shift / ds))}
 
 
 def translation_correction(atoms, tm, err, ds):
@@ -621,12 +681,13 @@ def _slots(kwargs, repeats):
     return {"parallel": at_once, "cores": cores}
 
 
-def _size_check(potential, solid, temperature, atoms, workdir, kwargs, repeats=None):
-    """G of a larger solid at ``temperature`` for the finite-size extrapolation.
+def _size_check(potential, solid, temperature, atoms, workdir, kwargs, repeats=None, phase="solid"):
+    """G of a larger solid (or liquid: ``phase``) at ``temperature`` for the finite-size
+    extrapolation; ``solid``: the small one's result.
 
-    Its statistics match the small solid's (free-energy fluctuations per atom go as 1/sqrt(N)):
+    Its statistics match the small one's (free-energy fluctuations per atom go as 1/sqrt(N)):
     ``round(repeats x N_small / N_big)`` repetitions, at least one, on all the slots; it switches
-    as slowly as the slowest repetition of the small solid did and is not switched again on
+    as slowly as the slowest repetition of the small one did and is not switched again on
     dissipation (a bias of the switching rate is intensive and cancels in the extrapolation).
     ``repeats``: more repetitions later; they keep the switching rate the folder already holds."""
     p = kwargs.get("protocol") or Protocol()
@@ -637,7 +698,7 @@ def _size_check(potential, solid, temperature, atoms, workdir, kwargs, repeats=N
         p = replace(p, switching_steps=int(json.loads(held.read_text())["protocol"]["switching_steps"]))
     if repeats is None:
         repeats = max(1, round(kwargs["repeats"] * (solid.atoms or kwargs["atoms"]) / atoms))
-    return free_energy(potential, "solid", temperature, workdir=workdir,
+    return free_energy(potential, phase, temperature, workdir=workdir,
                        **dict(kwargs, atoms=atoms, repeats=repeats, protocol=p, **_slots(kwargs, repeats)))
 
 

@@ -15,13 +15,19 @@ import numpy as np
 from pyiron_base import DataContainer, PythonTemplateJob
 
 from ..free_energy.engine import free_energy
-from ..free_energy.melting import size_options, competing_lattices_from, error_target, melting_point
+from ..free_energy.melting import (competing_lattices_from, error_target, liquid_size_option, melting_point,
+                                   size_options)
 from ..free_energy.potential import LammpsPotential
 from ..free_energy.protocol import Protocol
 from ..potential import MTP
 from .common import finish, save_reference_template
 
 __all__ = ["ThermodynamicIntegration", "MeltingPoint"]
+
+
+def _count_or_auto(value):
+    """None, "auto" or an atom count from a job's input (HDF gives numpy integers back)."""
+    return value if value is None or value == "auto" else int(value)
 
 
 class _FreeEnergyInput:
@@ -241,6 +247,7 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
         self.input.liquid_atoms = None  # default: input.atoms
         self.input.size_correction = "harmonic"  # T_m to N -> infinity: "harmonic" | "translation" | "measured" | None
         self.input.size_check_atoms = None  # the measured correction's larger solid ("auto": 4 x atoms)
+        self.input.liquid_size_check_atoms = None  # a larger liquid, G_l linear in 1/N ("auto": 4 x liquid atoms)
         self.input.coexistence_atoms = 2000
         self.input.coexistence_steps = [10000, 5000, 3000, 50000]   # solid NPT, melting, cooling, NPH
         self.input.coexistence_repeats = 3   # independent NPH runs averaged
@@ -255,6 +262,8 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
             raise ValueError(f"input.method must be 'both', 'free_energy' or 'coexistence', got {self.input.method!r}")
         error_target(self.input.get("target_error", 5.0), self.input.get("max_repeats", "auto"),
                      int(self.input.repeats))
+        liquid_size_option(_count_or_auto(self.input.get("liquid_size_check_atoms")),
+                           int(self.input.liquid_atoms or self.input.atoms))
         size = self.input.get("size_check_atoms")
         size_options(self.input.get("size_correction", "measured" if size else "translation"),
                       size if size is None or size == "auto" else int(size), int(self.input.atoms))
@@ -271,6 +280,7 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
                                                   else "translation"),
                             size_check_atoms=(i.size_check_atoms if i.size_check_atoms is None
                                               or i.size_check_atoms == "auto" else int(i.size_check_atoms)),
+                            liquid_size_check_atoms=_count_or_auto(i.get("liquid_size_check_atoms")),
                             coexistence_atoms=int(i.coexistence_atoms),
                             coexistence_steps=tuple(int(n) for n in i.coexistence_steps),
                             coexistence_repeats=int(i.get("coexistence_repeats", 3)),
@@ -279,7 +289,8 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
                             workdir=self.working_directory, **self._common_kwargs())
         o = self.output
         for k, v in res.summary().items():
-            if k in ("steps", "phase_changes", "coexistence", "finite_size", "lattice_comparison", "comparison"):
+            if k in ("steps", "phase_changes", "coexistence", "finite_size", "liquid_finite_size",
+                     "lattice_comparison", "comparison"):
                 continue
             o[k] = np.asarray(v) if isinstance(v, list) and k != "flags" else v
         o["steps"] = DataContainer({f"step{n}": DataContainer(s) for n, s in enumerate(res.steps)})
@@ -290,6 +301,9 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
         if res.finite_size is not None:
             o["finite_size"] = DataContainer({k: np.asarray(v) if isinstance(v, list) else v
                                               for k, v in res.finite_size.items()})
+        if res.liquid_finite_size is not None:
+            o["liquid_finite_size"] = DataContainer({k: np.asarray(v) if isinstance(v, list) else v
+                                                     for k, v in res.liquid_finite_size.items()})
         if res.comparison is not None:
             o["comparison"] = DataContainer(res.comparison)
         if res.coexistence is not None:
