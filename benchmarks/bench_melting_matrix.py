@@ -15,6 +15,7 @@ free energies within 10 K (plus the stated size effect); Cu_mishin1 within 5 K o
 (Mishin et al. 2001, coexistence); <= 20 minutes per potential on 2 cores.
 
     python benchmarks/bench_melting_matrix.py [--rows cu fe mg ...] [--atoms 500] [--workdir bench_melting_matrix]
+    python benchmarks/bench_melting_matrix.py --rows fe --liquid-size-check-atoms 2000   # the liquid extrapolated too
 
 Each row keeps its stages in ``--workdir/<row>``: a rerun reads finished rows and stages back
 (wall times as recorded when computed); ``--refresh`` derives finished rows again from their
@@ -78,8 +79,8 @@ def stage_minutes(folder):
         top = log.relative_to(folder).parts[0]
         kind, *rest = top.split("_")
         name = {"estimate": "heating"}.get(kind, kind)
-        if kind == "solid" and rest and (rest[0] == "size" or (rest[0].isdigit() and len(rest) >= 3)):
-            name = "larger solid"                      # solid_<N>_<window> (solid_size_<window> before)
+        if kind in ("solid", "liquid") and rest and (rest[0] == "size" or (rest[0].isdigit() and len(rest) >= 3)):
+            name = f"larger {kind}"                    # <phase>_<N>_<window> (solid_size_<window> before)
         elif kind in ("solid", "liquid") and rest and rest[0].isalpha():
             name = f"{kind} {rest[0]}"                 # solid_<lattice>_<window>
         parts[name] = parts.get(name, 0.0) + _log_seconds(log) / 60
@@ -87,7 +88,8 @@ def stage_minutes(folder):
 
 
 def run_row(row, args, work):
-    out_file = work / row / "summary.json"
+    big_liquid = args.liquid_size_check_atoms
+    out_file = work / row / ("summary.json" if big_liquid is None else f"summary_liquid_{big_liquid}.json")
     recorded = json.loads(out_file.read_text()) if out_file.exists() else None
     if recorded is not None and not args.refresh:
         return recorded
@@ -98,7 +100,7 @@ def run_row(row, args, work):
         pot = potential_of(row, work / row)
         res = melting_point(pot, lattice, None, method="both", atoms=args.atoms, repeats=args.repeats,
                             parallel=2, workdir=work / row / "melting", coexistence_atoms=args.coexistence_atoms,
-                            progress=False)
+                            liquid_size_check_atoms=big_liquid, progress=False)
         s = res.summary()
         c = res.coexistence
         out = {"row": row, "element": element, "lattice": lattice, "final_lattice": res.lattice, "converged": True,
@@ -107,7 +109,7 @@ def run_row(row, args, work):
                "coexistence_atoms": c.atoms, "atoms": args.atoms, "latent_heat": res.latent_heat,
                "windows": res.windows, "phase_changes": res.phase_changes, "flags": res.flags,
                "lattice_comparison": res.lattice_comparison, "comparison": res.comparison,
-               "steps": s["steps"]}
+               "liquid_finite_size": res.liquid_finite_size, "steps": s["steps"]}
     except Exception as exc:      # noqa: BLE001 - a failing row is a result, reported as such
         out = {"row": row, "element": element, "lattice": lattice, "converged": False,
                "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()[-3000:]}
@@ -153,10 +155,16 @@ def main():
     ap.add_argument("--coexistence-atoms", type=int, default=2000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--workdir", default="bench_melting_matrix")
+    ap.add_argument("--liquid-size-check-atoms", default=None,
+                    help="also extrapolate the liquid with one larger liquid of this many atoms ('auto': 4 x the "
+                         "liquid's); the rows' stages are reused, the summaries kept apart "
+                         "(<row>/summary_liquid_<N>.json)")
     ap.add_argument("--refresh", action="store_true",
                     help="derive finished rows again from their kept stages with the current code (e.g. a new "
                          "finite-size correction), keeping their recorded wall times")
     args = ap.parse_args()
+    if args.liquid_size_check_atoms not in (None, "auto"):
+        args.liquid_size_check_atoms = int(args.liquid_size_check_atoms)
     work = Path(args.workdir)
     results = []
     for row in args.rows:
@@ -172,6 +180,10 @@ def main():
             if r.get("lammps_minutes"):
                 print("        LAMMPS minutes: " + ", ".join(f"{k} {v:.1f}" for k, v in r["lammps_minutes"].items()),
                       flush=True)
+            lf = r.get("liquid_finite_size")
+            if lf:
+                print(f"        liquid size: {lf['atoms'][0]} -> {lf['atoms'][1]} atoms at {lf['temperature']:.0f} K, "
+                      f"T_m corrected {lf['correction']:+.1f} +- {lf['correction_error']:.1f} K", flush=True)
             for c in r.get("lattice_comparison", []):
                 print(f"        lattice comparison: {c['detail']}", flush=True)
         else:
