@@ -553,14 +553,7 @@ def liquid_size_correction(liquid, big, ds, tm, err):
     :func:`_size_correction`).  The shift's error (1 + a) sqrt(e_big^2 + e_small^2) is added to
     T_m's in quadrature - an upper bound, as G_l(N) enters T_m's error too."""
     g_small, e_small = liquid.at(float(big.temperature))
-    g_big, e_big = float(np.atleast_1d(big.free_energy)[0]), float(np.atleast_1d(big.free_energy_error)[0])
-    reps = [max(1, len(getattr(r, "repetitions", []) or [])) for r in (liquid, big)]
-    expected = e_small * np.sqrt(liquid.atoms * reps[0] / (big.atoms * reps[1]))
-    scaled = not np.isfinite(e_big) or e_big < expected
-    if scaled:
-        e_big = expected
-    g_inf, e_inf = size_extrapolation(g_small, e_small, liquid.atoms, g_big, e_big, big.atoms)
-    a = (1.0 / big.atoms) / (1.0 / liquid.atoms - 1.0 / big.atoms)
+    g_big, e_big, scaled, reps, g_inf, e_inf, a = _two_sizes(liquid, g_small, e_small, big)
     shift = g_inf - g_small
     e_shift = (1 + a) * float(np.hypot(e_big, e_small))
     return {"method": "measured", "phase": "liquid", "atoms": [int(liquid.atoms), int(big.atoms)],
@@ -702,6 +695,23 @@ def _size_check(potential, solid, temperature, atoms, workdir, kwargs, repeats=N
                        **dict(kwargs, atoms=atoms, repeats=repeats, protocol=p, **_slots(kwargs, repeats)))
 
 
+def _two_sizes(small, g_small, e_small, big):
+    """The two-size extrapolation of the measured corrections (solid and liquid): (G_big, e_big,
+    whether e_big was scaled, repetitions of both, G_inf, its error, a = (1/N_big) / (1/N_small -
+    1/N_big)).  ``g_small``, ``e_small``: the small one's G and error at the larger one's
+    temperature.  e_big is not taken below e_small sqrt(N_small R_small / (N_big R_big)) (one
+    repetition measures no scatter; a few say little about their own)."""
+    g_big, e_big = float(np.atleast_1d(big.free_energy)[0]), float(np.atleast_1d(big.free_energy_error)[0])
+    reps = [max(1, len(getattr(r, "repetitions", []) or [])) for r in (small, big)]
+    expected = e_small * np.sqrt(small.atoms * reps[0] / (big.atoms * reps[1]))
+    scaled = bool(not np.isfinite(e_big) or e_big < expected)
+    if scaled:
+        e_big = float(expected)
+    g_inf, e_inf = size_extrapolation(g_small, e_small, small.atoms, g_big, e_big, big.atoms)
+    a = (1.0 / big.atoms) / (1.0 / small.atoms - 1.0 / big.atoms)
+    return g_big, e_big, scaled, reps, g_inf, e_inf, a
+
+
 def _size_correction(solid, big, ds, tm, e_solid_tm, e_liquid_tm):
     """T_m corrected for the solid's size: G_s(T_lo) at two sizes -> N -> infinity; the shift of
     G_s, taken as the same across the window, moves T_m by -shift / dS.
@@ -713,14 +723,7 @@ def _size_correction(solid, big, ds, tm, e_solid_tm, e_liquid_tm):
     sqrt(N_small R_small / (N_big R_big)) where it has one repetition or its own estimate is
     lower (from a few repetitions it is too uncertain to go below that)."""
     g_small, e_small = float(np.atleast_1d(solid.free_energy)[0]), float(np.atleast_1d(solid.free_energy_error)[0])
-    g_big, e_big = float(np.atleast_1d(big.free_energy)[0]), float(np.atleast_1d(big.free_energy_error)[0])
-    reps = [max(1, len(getattr(r, "repetitions", []) or [])) for r in (solid, big)]
-    expected = e_small * np.sqrt(solid.atoms * reps[0] / (big.atoms * reps[1]))
-    scaled = not np.isfinite(e_big) or e_big < expected
-    if scaled:
-        e_big = expected
-    g_inf, e_inf = size_extrapolation(g_small, e_small, solid.atoms, g_big, e_big, big.atoms)
-    a = (1.0 / big.atoms) / (1.0 / solid.atoms - 1.0 / big.atoms)
+    g_big, e_big, scaled, reps, g_inf, e_inf, a = _two_sizes(solid, g_small, e_small, big)
     shift = g_inf - g_small
     e_shift = (1 + a) * float(np.hypot(e_big, e_small))
     # T_m's variance (times dS^2) by the part it comes from (see :func:`_next_part`)
