@@ -266,7 +266,7 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
                            int(self.input.liquid_atoms or self.input.atoms))
         size = self.input.get("size_check_atoms")
         size_options(self.input.get("size_correction", "measured" if size else "translation"),
-                      size if size is None or size == "auto" else int(size), int(self.input.atoms))
+                     _count_or_auto(size), int(self.input.atoms))
 
     def run_static(self):
         pot = self._lammps_potential()
@@ -278,8 +278,7 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
                             liquid_atoms=None if i.liquid_atoms is None else int(i.liquid_atoms),
                             size_correction=i.get("size_correction", "measured" if i.get("size_check_atoms")
                                                   else "translation"),
-                            size_check_atoms=(i.size_check_atoms if i.size_check_atoms is None
-                                              or i.size_check_atoms == "auto" else int(i.size_check_atoms)),
+                            size_check_atoms=_count_or_auto(i.size_check_atoms),
                             liquid_size_check_atoms=_count_or_auto(i.get("liquid_size_check_atoms")),
                             coexistence_atoms=int(i.coexistence_atoms),
                             coexistence_steps=tuple(int(n) for n in i.coexistence_steps),
