@@ -819,7 +819,8 @@ def test_a_crystallising_repeat_is_left_out_and_a_melting_start_bounds(eam, tmp_
                                                          f"LATTICE_END 0.0 {0.5 * cf[-1]} 0.0"])
     res = coexistence_melting_point(eam, "bcc", 1900.0, atoms=500, workdir=tmp_path, run=run)
     assert res.runs[0]["outcome"] == "melting" and res.runs[0]["share_change"] < -0.25
-    assert starts[1] == pytest.approx(0.9 * 1900, abs=1)                # below the melting start
+    # below the melting start, where that box lingered with both phases
+    assert starts[1] == pytest.approx(res.runs[0]["lingering_temperature"], abs=1) and starts[1] < 1850
     assert any("from 1900 K the box was still melting" in f and "T_m is below" in f for f in res.flags)
     rep2 = [r for r in res.runs if r.get("repeat") == 2][0]
     assert rep2["outcome"] == "crystallising" and rep2["share_change"] > 0.3
@@ -829,6 +830,54 @@ def test_a_crystallising_repeat_is_left_out_and_a_melting_start_bounds(eam, tmp_
     lines = res.plot()[0].lines[:len(res.runs)]          # runs left out are dashed and say why
     assert [ln.get_linestyle() == "--" for ln in lines] == [r["outcome"] != "coexisting" for r in res.runs]
     assert lines[0].get_label().endswith("melting") and "repeat 2: crystallising" in lines[-1].get_label()
+
+
+def _fake_joined_box_run(tm, offsets, width=30.0, log=None):
+    """Coexistence runs whose joined box starts off its nominal T0 (``offsets``: T0 -> K) and, when it
+    takes over, lingers near T_m (5 K on the start's side) while its interfaces move."""
+    def run(script, folder, cores=1):
+        t0 = float(script.split("velocity all create ")[1].split()[0])
+        if log is not None:
+            log.append(t0)
+        start = t0 + offsets.get(round(t0), 0.0)
+        rng = np.random.default_rng(int(t0))
+        if abs(start - tm) < width:
+            steps = np.arange(0, 50001, 100)
+            temp, cf = tm + rng.normal(0, 10, len(steps)), 0.5 + 0.03 * np.sin(steps / 5000.0)
+        else:
+            steps = np.arange(0, 10001, 100)
+            sign = 1.0 if start < tm else -1.0
+            near = tm - 5.0 * sign
+            temp = np.interp(steps, [0, 400, 2400], [start, start, near])   # ~0.5 ps at its start
+            cf = np.clip(0.5 + sign * steps / 20000.0, 0.0, 1.0)
+        _write_coexistence_run(folder, steps, temp, cf, ["CRYSTALLINE_START 1.0", f"CRYSTALLINE_END {cf[-1]}",
+                                                         f"LATTICE_END 0.0 {0.5 * cf[-1]} 0.0"])
+    return run
+
+
+def test_the_search_bounds_by_the_boxs_own_start_and_goes_where_it_lingered(eam, tmp_path):
+    """A learned Cu MTP's box, prepared at 1381 K, started its NPH run at 1300 K and crystallised while
+    sitting near T_m: T_m is above 1300 K (not above 1381 K, which would send every later run into the
+    liquid), and the next start is where the box lingered with both phases."""
+    from pyiron_mtp.free_energy.coexistence import _lingering_temperature, coexistence_melting_point
+    starts = []
+    res = coexistence_melting_point(eam, "fcc", 1381.0, atoms=500, workdir=tmp_path, repeats=1,
+                                    run=_fake_joined_box_run(1330.0, {1381: -81.0}, log=starts))
+    assert starts == [1381, 1325]
+    first = res.runs[0]
+    assert first["outcome"] == "solid" and first["box_start_temperature"] == pytest.approx(1300.0, abs=2)
+    assert first["lingering_temperature"] == pytest.approx(1325.0, abs=0.5)
+    assert any("T_m is above 1300 K; next start 1325 K (where the box lingered" in f for f in res.flags)
+    assert res.melting_temperature == pytest.approx(1330.0, abs=3)
+    # from above: the bound is the nominal start where the box began below it (the weaker one)
+    starts = []
+    res = coexistence_melting_point(eam, "fcc", 1500.0, atoms=500, workdir=tmp_path / "above", repeats=1,
+                                    run=_fake_joined_box_run(1330.0, {1500: -40.0}, log=starts))
+    assert starts == [1500, 1335] and any("T_m is below 1500 K" in f for f in res.flags)
+    # a box that takes over at once gives no lingering temperature: the 10 % step
+    steps = np.arange(0, 1001, 100.0)
+    trace = np.column_stack([steps, np.full(len(steps), 1200.0), np.linspace(0.5, 1.0, len(steps))])
+    assert np.isnan(_lingering_temperature(trace))
 
 
 def test_coexistence_gives_up_with_a_bracket(eam, tmp_path):

@@ -10,8 +10,9 @@ of the NPH run, accepted only if the box's solid share stayed between ``min_frac
 ``1 - min_fraction`` there: its solid-like fraction (the q6 bond-order criterion of
 :mod:`.stages`) over the crystal's own at T0, measured in the solid's NPT run (a hot fcc crystal
 reads ~1, a hot bcc one ~0.7 - a fully crystalline bcc box is not half liquid).  A run in
-which one phase took over bounds T_m (all solid: T_m lies above T0; all liquid: below) and the
-next run starts on the other side.  Once a run coexists, ``repeats - 1`` more start at its
+which one phase took over bounds T_m (all solid: T_m lies above T0, or above the box's own start
+if joining the halves moved it below T0; all liquid: below) and the next run starts on the other
+side, where that box lingered with both phases when it did.  Once a run coexists, ``repeats - 1`` more start at its
 temperature with other seeds: the temperature of a few-thousand-atom box wanders by tens of K
 over tens of ps as its interfaces move (Ag_u3, 2016 atoms: two single runs 27 K apart), so
 T_m is the mean over the coexisting runs, a run whose temperature still drifts in its second
@@ -281,12 +282,38 @@ def _what_happened(info, res):
             f"{_drift(info['trace']):+.0f} K over the second half, ended at {end_t:.0f} K)")
 
 
-def _next_start(t0, above, below, higher):
-    """The next start temperature (K): the middle of the bracket (above, below) once both ends are
-    known, else 10 % beyond ``t0`` towards T_m (``higher``: T_m lies above)."""
+def _next_start(t0, above, below, higher, linger=float("nan")):
+    """The next start temperature (K).  Where the last box lingered with both phases present
+    (``linger``, :func:`_lingering_temperature`) inside the bracket (above, below): there - its
+    interfaces were moving slowly, so T_m lies close.  Otherwise the middle of the bracket once
+    both ends are known, else 10 % beyond ``t0`` towards T_m (``higher``: T_m lies above)."""
+    if np.isfinite(linger) and above < linger < below:
+        return float(linger)
     if np.isfinite(above) and np.isfinite(below):
         return 0.5 * (above + below)
     return t0 * 1.1 if higher else t0 * 0.9
+
+
+def _start_temperature(trace, samples=5):
+    """The box's temperature (K) at the start of its NPH run: joining the halves moves it off the
+    nominal T0 (by -80 K for a learned Cu MTP's box from 1381 K)."""
+    tr = np.asarray(trace, dtype=float)
+    return float(tr[:samples, 1].mean())
+
+
+def _lingering_temperature(trace, low=0.2, high=0.8, skip=10, min_samples=10):
+    """Mean temperature (K) of the later half of the samples at which a run's box held both
+    phases (solid share between ``low`` and ``high``; the first ``skip`` samples left out), or
+    NaN with fewer than ``min_samples`` of them.  A box that goes on to crystallise or melt
+    spends that time near T_m: across the melting matrix this estimate lay within ~15 K of the
+    coexistence T_m for boxes that started 50-80 K off it, and closer than their start for all."""
+    tr = np.asarray(trace, dtype=float)
+    both = (tr[:, 2] > low) & (tr[:, 2] < high)
+    both[:skip] = False
+    t = tr[both, 1]
+    if len(t) < min_samples:
+        return float("nan")
+    return float(t[len(t) // 2:].mean())
 
 
 def _run_info(res, t0, min_fraction, lattice, p):
@@ -295,7 +322,9 @@ def _run_info(res, t0, min_fraction, lattice, p):
     outcome, t_mean, t_err, cf = _judge(res["trace"], min_fraction)
     if outcome != "liquid":
         check_lattice(res.get("lattice_end") or {}, lattice, "coexistence", t_mean)
-    return {"start_temperature": t0, "outcome": outcome, "mean_temperature": t_mean, "mean_temperature_error": t_err,
+    return {"start_temperature": t0, "box_start_temperature": _start_temperature(res["trace"]),
+            "lingering_temperature": _lingering_temperature(res["trace"]),
+            "outcome": outcome, "mean_temperature": t_mean, "mean_temperature_error": t_err,
             "solid_fraction": cf, "share_change": _share_change(res["trace"]), "trace": res["trace"],
             "timestep": res.get("timestep", p.timestep),
             **{k: np.nan if res.get(k) is None else res[k] for k in ("max_grade", "max_grade_preparation")}}
@@ -311,8 +340,10 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
     it may be off by ~15 % (the latent heat of half the box moves the temperature by about that
     much).  ``steps``: (solid NPT, melting, cooling the liquid half, NPH coexistence) steps.
     When one phase takes over (the NPH run stops as soon as the solid share passes
-    ``min_fraction / 2`` or ``1 - min_fraction / 2``), the next run starts inside the bracket the
-    earlier runs established; after ``max_runs`` an error says what happened.  The first
+    ``min_fraction / 2`` or ``1 - min_fraction / 2``), it bounds T_m by the weaker of T0 and the
+    box's own start temperature, and the next run starts where that box lingered with both phases
+    (:func:`_lingering_temperature`) if that lies inside the bracket the earlier runs established,
+    else inside the bracket (:func:`_next_start`); after ``max_runs`` an error says what happened.  The first
     coexisting run is repeated ``repeats - 1`` times from its temperature (other seeds; these
     runs share the ``cores`` MPI ranks, one run per rank, as far as they go); T_m averages the
     coexisting ones (:func:`combine_runs`).
@@ -399,14 +430,20 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
         # the interfaces moved towards the stable phase at T0 (the end temperature is no bound:
         # a box that crystallised heats up past T_m, one that melted cools below it)
         # (a box still crystallising or melting at the end of its run is on its way there)
+        # the bound is the box's own start where joining the halves moved it off T0 towards T_m
+        t_box, linger = run_info["box_start_temperature"], run_info["lingering_temperature"]
         if TOWARDS[outcome] == "solid":
-            above = max(above, t0)
-            nxt = _next_start(t0, above, below, higher=True)
-            why = f"from {t0} K {_what_happened(run_info, res)}: T_m is above; next start {nxt:.0f} K"
+            bound = min(t0, t_box)
+            above = max(above, bound)
+            nxt = _next_start(t0, above, below, higher=True, linger=linger)
+            why = f"from {t0} K {_what_happened(run_info, res)}: T_m is above {bound:.0f} K"
         else:
-            below = min(below, t0)
-            nxt = _next_start(t0, above, below, higher=False)
-            why = f"from {t0} K {_what_happened(run_info, res)}: T_m is below; next start {nxt:.0f} K"
+            bound = max(t0, t_box)
+            below = min(below, bound)
+            nxt = _next_start(t0, above, below, higher=False, linger=linger)
+            why = f"from {t0} K {_what_happened(run_info, res)}: T_m is below {bound:.0f} K"
+        why += (f"; next start {nxt:.0f} K" + (" (where the box lingered with both phases)"
+                                                if np.isfinite(linger) and nxt == linger else ""))
         log.warning("coexistence: %s", why)
         flags.append(why)
         t0 = nxt
