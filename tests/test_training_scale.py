@@ -9,6 +9,7 @@ from pyiron_mtp import MTP
 from pyiron_mtp.training import LinearProblem, LossWeights, Trainer, TrainingSet, initialise_radial
 from pyiron_mtp.training.curvature import gauss_newton_matrix, whitening
 from pyiron_mtp.training.linear import row_bytes
+from pyiron_mtp.training.loss import loss_terms
 from test_short_range import SPECIES, emt_data
 
 
@@ -25,14 +26,20 @@ def fresh(level=10):
     return pot
 
 
-def test_streamed_design_rows_give_the_same_fit(data):
+@pytest.mark.parametrize("per_group", [1, 2])
+def test_streamed_design_rows_give_the_same_fit(data, monkeypatch, per_group):
+    """Rows kept in memory or recomputed in batches under a memory bound: the same sums, group by
+    group, so the same numbers to the last bit and the same training."""
+    import pyiron_mtp.training.linear as linear
     pot = fresh()
-    full = LinearProblem(pot, data, LossWeights())
     size = row_bytes(data.structures[0], pot.n_basis, len(SPECIES))
+    assert all(row_bytes(s, pot.n_basis, len(SPECIES)) == size for s in data.structures)
+    monkeypatch.setattr(linear, "GROUP_BYTES", per_group * size)
+    full = LinearProblem(pot, data, LossWeights())
     streamed = LinearProblem(pot, data, LossWeights(), max_memory=6 * size)
-    assert streamed.streamed and len(streamed.kept) == 3 and not full.streamed
+    assert streamed.streamed and len(streamed.kept) == 3 // per_group * per_group and not full.streamed
     x_full, x_streamed = full.solve(), streamed.solve()
-    assert np.abs(x_full - x_streamed).max() <= 1e-10 * np.abs(x_full).max()
+    assert np.array_equal(x_full, x_streamed)
     for (e1, f1, w1), (e2, f2, w2) in zip(full.predictions(x_full), streamed.predictions(x_full)):
         assert e1 == e2 and np.array_equal(f1, f2) and np.array_equal(w1, w2)
     for k in (0, 7, 29):        # kept and recomputed structures alike
@@ -47,7 +54,38 @@ def test_streamed_design_rows_give_the_same_fit(data):
         runs.append([row["loss"] for row in tr.history])
     assert np.allclose(runs[0], runs[1], rtol=1e-10, atol=0)
     with pytest.raises(ValueError, match="max_memory"):
-        LinearProblem(pot, data, LossWeights(), max_memory=size)
+        LinearProblem(pot, data, LossWeights(), max_memory=per_group * size)
+
+
+def test_stacked_sums_equal_the_per_structure_sums(data):
+    """The normal equations and predictions of the stacked rows equal the sums written out
+    structure by structure from the rows of each structure."""
+    pot = fresh()
+    weights = LossWeights()
+    lp = LinearProblem(pot, data, weights)
+    C, K = len(SPECIES), len(data)
+    n = C + pot.n_basis
+    G, h, yy = np.zeros((n, n)), np.zeros(n), 0.0
+    for s, (counts, e, f, w) in zip(data.structures, lp.rows):
+        ce, cf, cs = weights.terms(s, K)
+        row = np.concatenate([counts, e])
+        G += ce * np.outer(row, row)
+        h += ce * row * s.energy
+        Fr, Wr = f.reshape(-1, pot.n_basis), w.reshape(9, -1)
+        G[C:, C:] += cf * Fr.T @ Fr + cs * Wr.T @ Wr
+        h[C:] += cf * Fr.T @ s.forces.ravel() + cs * Wr.T @ s.virial.ravel()
+        yy += ce * s.energy ** 2 + cf * (s.forces ** 2).sum() + cs * (s.virial ** 2).sum()
+    G2, h2, yy2 = lp.normal_equations()
+    assert np.allclose(G2, G, rtol=1e-12, atol=1e-13 * np.abs(G).max())
+    assert np.allclose(h2, h, rtol=1e-12, atol=1e-13 * np.abs(h).max()) and np.isclose(yy2, yy, rtol=1e-12)
+    x = lp.solve()
+    for (E, F, W), (counts, e, f, w) in zip(lp.predictions(x), lp.rows):
+        assert np.isclose(E, counts @ x[:C] + e @ x[C:], rtol=1e-12)
+        scale = np.abs(x[C:]).sum()     # rounding of sums with cancellation: relative to the terms
+        assert np.allclose(F, f @ x[C:], rtol=0, atol=1e-13 * scale * np.abs(f).max())
+        assert np.allclose(W, w @ x[C:], rtol=0, atol=1e-13 * scale * np.abs(w).max())
+    # at the solution A^T W (y - A x) vanishes against A^T W y
+    assert np.abs(lp.residual_projection(x)).max() < 1e-8 * np.abs(h).max()
 
 
 def test_subset_gauss_newton_matrix_preconditions_the_whole(data):

@@ -2,11 +2,12 @@
 coefficients and the exact weighted least-squares solve of the species and moment
 coefficients (variable projection).
 
+The rows of consecutive structures are stacked into blocks (energy rows, force rows and
+virial rows each one array), so that the sums of the solve are a few large matrix products.
 The design rows take 8 (3 N + 10) n_basis bytes for N atoms (1.5 GB for 10^5 atoms at
 level 24).  With ``max_memory`` (bytes) only the structures that fit are kept; the others'
-rows are recomputed, in batches that fit, each time they are needed (a solve passes over
-them 3-5 times), with the same arithmetic in the same order: the results equal those of the
-in-memory problem.
+rows are recomputed, in blocks that fit, each time they are needed (a solve passes over
+them 3-5 times): the results equal those of the in-memory problem to rounding.
 """
 from __future__ import annotations
 
@@ -21,27 +22,142 @@ from .data import TrainingSet
 from .parallel import map_structures
 from .weights import LossWeights
 
+# Bytes of design rows per group: the sums of the solve are taken group by group (a few matrix
+# products each), in the same groups whether the rows are kept or streamed, so that both give the
+# same numbers to the last bit; a structure larger than this is a group of its own.
+GROUP_BYTES = 16 * 2 ** 20
+
+
+def row_groups(structures, n_basis, species_count, group_bytes=None):
+    """Consecutive structure ranges (lo, hi) with at most ``group_bytes`` of design rows each (a
+    single structure may have more)."""
+    limit = GROUP_BYTES if group_bytes is None else group_bytes
+    groups, lo, acc = [], 0, 0.0
+    for k, s in enumerate(structures):
+        size = row_bytes(s, n_basis, species_count)
+        if k > lo and acc + size > limit:
+            groups.append((lo, k))
+            lo, acc = k, 0.0
+        acc += size
+    if len(structures):
+        groups.append((lo, len(structures)))
+    return groups
+
 
 def row_bytes(structure, n_basis, species_count):
     """Bytes of one structure's design rows."""
     return 8 * (species_count + n_basis * (1 + 3 * structure.n_atoms + 9))
 
 
-def structure_design_rows(pot: MTP, s):
+def structure_design_rows(pot: MTP, s, out=None):
     """Design rows of one prepared structure ``s`` (its neighbour list built) for ``pot``'s radial
     coefficients: (species counts, energy row (A,), force rows (N, 3, A) in eV/A, virial rows
-    (3, 3, A) in eV), A = ``pot.n_basis``; see :func:`pyiron_mtp.core.design.design_rows`."""
+    (3, 3, A) in eV), A = ``pot.n_basis``; see :func:`pyiron_mtp.core.design.design_rows`.
+    ``out``: arrays of these shapes to write into (overwritten)."""
     t = pot.kernel_tables()
     A = pot.n_basis
-    e = np.zeros(A)
-    f = np.zeros((s.n_atoms, 3, A))
-    w = np.zeros((3, 3, A))
+    if out is None:
+        out = (np.empty(pot.species_count), np.empty(A), np.empty((s.n_atoms, 3, A)), np.empty((3, 3, A)))
+    counts, e, f, w = out
+    e[...] = 0.0
+    f[...] = 0.0
+    w[...] = 0.0
     design_rows(0, s.n_atoms, s.positions, s.cell, s.types, s.nl.start, s.nl.index, s.nl.shift,
                 pot.min_dist, pot.max_dist, pot.core_radius_or_zero, pot.scaling, pot.radial_coeffs,
                 t["mu_offset"], t["mu_nang"], t["ang_axis"], t["ang_lower"], t["ang_pow"],
                 t["times"], t["times_runs"], t["mapping"], t["n_moments"], e, f, w)
-    counts = np.bincount(s.types, minlength=pot.species_count).astype(float)
+    counts[:] = np.bincount(s.types, minlength=pot.species_count)
     return counts, e, f, w
+
+
+class _Block:
+    """The design rows of consecutive structures, stacked, with their references and loss
+    coefficients per row (zero where a structure has no reference for a term).
+
+    counts (n, C); e (n, A); f (3 atoms, A), structure j's rows at f_start[j]:f_start[j + 1] in
+    the order atom, direction; w (9 n, A), structure j's at 9 j:9 j + 9.  ``groups``: local
+    structure ranges the sums are taken over, one after the other.
+    """
+
+    def __init__(self, pot, structures, weights, n_structures, groups):
+        C, A = pot.species_count, pot.n_basis
+        n = len(structures)
+        sizes = np.array([3 * s.n_atoms for s in structures], dtype=np.int64)
+        self.groups = groups
+        self.f_start = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self.counts = np.empty((n, C))
+        self.e = np.empty((n, A))
+        self.f = np.empty((int(self.f_start[-1]), A))
+        self.w = np.empty((9 * n, A))
+        map_structures(lambda j, s: structure_design_rows(pot, s, out=self.structure(j)), structures)
+        terms = np.array([weights.terms(s, n_structures) for s in structures], dtype=float).reshape(n, 3)
+        self.ce = terms[:, 0]
+        self.cf = np.repeat(terms[:, 1], sizes)
+        self.cs = np.repeat(terms[:, 2], 9)
+        self.y_e = np.array([s.energy if s.energy is not None else 0.0 for s in structures], dtype=float)
+        self.y_f = np.concatenate([np.zeros(size) if s.forces is None else np.ravel(s.forces)
+                                   for s, size in zip(structures, sizes)]) if n else np.zeros(0)
+        self.y_w = np.concatenate([np.zeros(9) if s.virial is None else np.ravel(s.virial)
+                                   for s in structures]) if n else np.zeros(0)
+
+    def __len__(self):
+        return len(self.counts)
+
+    def structure(self, j):
+        """(counts, energy row, force rows (N, 3, A), virial rows (3, 3, A)) of structure j: views."""
+        A = self.e.shape[1]
+        f = self.f[self.f_start[j]:self.f_start[j + 1]]
+        return self.counts[j], self.e[j], f.reshape(len(f) // 3, 3, A), self.w[9 * j:9 * j + 9].reshape(3, 3, A)
+
+    def _slices(self, lo, hi):
+        """Row slices of structures lo..hi-1: energy rows, force rows, virial rows."""
+        return slice(lo, hi), slice(self.f_start[lo], self.f_start[hi]), slice(9 * lo, 9 * hi)
+
+    def add_normal_equations(self, G, h):
+        """Add this block's A^T W A to G and A^T W y to h; return its y^T W y."""
+        C = self.counts.shape[1]
+        yy = 0.0
+        for lo, hi in self.groups:
+            se, sf, sw = self._slices(lo, hi)
+            root = np.sqrt(self.ce[se])
+            E = np.hstack([self.counts[se], self.e[se]]) * root[:, None]
+            G += E.T @ E
+            h += E.T @ (root * self.y_e[se])
+            yy += float(self.ce[se] @ self.y_e[se] ** 2)
+            for M, c, y in ((self.f[sf], self.cf[sf], self.y_f[sf]), (self.w[sw], self.cs[sw], self.y_w[sw])):
+                root = np.sqrt(c)
+                Mw = M * root[:, None]
+                G[C:, C:] += Mw.T @ Mw
+                h[C:] += Mw.T @ (root * y)
+                yy += float(c @ y ** 2)
+        return yy
+
+    def predict(self, x):
+        """Stacked energies (n,), forces (3 atoms,) and virials (9 n,) for coefficients x."""
+        C = self.counts.shape[1]
+        E, F, W = np.empty(len(self.e)), np.empty(len(self.f)), np.empty(len(self.w))
+        for lo, hi in self.groups:
+            se, sf, sw = self._slices(lo, hi)
+            E[se] = self.counts[se] @ x[:C] + self.e[se] @ x[C:]
+            F[sf] = self.f[sf] @ x[C:]
+            W[sw] = self.w[sw] @ x[C:]
+        return E, F, W
+
+    def add_residual_projection(self, x, g):
+        """Add this block's A^T W (y - A x) to g."""
+        C = self.counts.shape[1]
+        E, F, W = self.predict(x)
+        for lo, hi in self.groups:
+            se, sf, sw = self._slices(lo, hi)
+            re = self.ce[se] * (self.y_e[se] - E[se])
+            g[:C] += self.counts[se].T @ re
+            g[C:] += (self.e[se].T @ re + self.f[sf].T @ (self.cf[sf] * (self.y_f[sf] - F[sf]))
+                      + self.w[sw].T @ (self.cs[sw] * (self.y_w[sw] - W[sw])))
+
+    def split(self, E, F, W):
+        """Per structure (energy, forces (N, 3), virial (3, 3)) from stacked predictions."""
+        return [(float(E[j]), F[self.f_start[j]:self.f_start[j + 1]].reshape(-1, 3), W[9 * j:9 * j + 9].reshape(3, 3))
+                for j in range(len(self))]
 
 
 class LinearProblem:
@@ -53,15 +169,16 @@ class LinearProblem:
         self.data = data
         self.weights = weights
         C = pot.species_count
-        self._compute = lambda k, s: structure_design_rows(pot, s)
-        sizes = np.array([row_bytes(s, pot.n_basis, C) for s in data.structures], dtype=float)
+        self._groups = row_groups(data.structures, pot.n_basis, C)
+        sizes = np.array([sum(row_bytes(s, pot.n_basis, C) for s in data.structures[lo:hi])
+                          for lo, hi in self._groups], dtype=float)
         if max_memory is None or sizes.sum() <= max_memory:
             n_kept, self._batches = len(sizes), []
         else:
             if max_memory < 2 * sizes.max():
-                raise ValueError(f"max_memory = {max_memory / 2 ** 20:.1f} MiB is below twice the design rows of the "
-                                 f"largest structure ({sizes.max() / 2 ** 20:.1f} MiB)")
-            # half the budget holds the first structures, the other half one batch of the rest
+                raise ValueError(f"max_memory = {max_memory / 2 ** 20:.1f} MiB is below twice the largest group of "
+                                 f"design rows ({sizes.max() / 2 ** 20:.1f} MiB; GROUP_BYTES or the largest structure)")
+            # half the budget holds the first groups, the other half one batch of groups of the rest
             n_kept = int(np.searchsorted(np.cumsum(sizes), 0.5 * max_memory, side="right"))
             self._batches, lo, acc = [], n_kept, 0.0
             for k in range(n_kept, len(sizes)):
@@ -70,54 +187,43 @@ class LinearProblem:
                     lo, acc = k, 0.0
                 acc += sizes[k]
             self._batches.append((lo, len(sizes)))
-        self.kept = map_structures(self._compute, data.structures[:n_kept])
+        self._kept = self._block(0, n_kept)
+        self.kept = [self._kept.structure(j) for j in range(len(self._kept))]
         self.max_memory = max_memory
+
+    def _block(self, first, last):
+        """The design rows of groups first..last-1."""
+        groups = self._groups[first:last]
+        lo = groups[0][0] if groups else 0
+        hi = groups[-1][1] if groups else 0
+        return _Block(self.pot, self.data.structures[lo:hi], self.weights, len(self.data),
+                      [(a - lo, b - lo) for a, b in groups])
 
     @property
     def streamed(self) -> bool:
         """Whether some structures' rows are recomputed on every pass."""
         return bool(self._batches)
 
-    def _all_rows(self):
-        """(k, rows of structure k) for every structure in order: the kept ones, then each
-        batch of the others computed afresh (and released after use)."""
-        yield from enumerate(self.kept)
-        for lo, hi in self._batches:
-            batch = map_structures(lambda j, s: self._compute(lo + j, s), self.data.structures[lo:hi])
-            yield from zip(range(lo, hi), batch)
-            del batch
+    def _blocks(self):
+        """The kept block, then each block of the other structures computed afresh (released
+        after use)."""
+        yield self._kept
+        for first, last in self._batches:
+            block = self._block(first, last)
+            yield block
+            del block
 
     @property
     def rows(self):
         """Design rows of every structure (a list; computed in full even when streamed)."""
-        return [r for _, r in self._all_rows()]
+        return [b.structure(j) for b in self._blocks() for j in range(len(b))]
 
     def normal_equations(self):
         """G x = h for x = [species coefficients, moment coefficients]; also y^T W y."""
-        C = self.pot.species_count
-        n = C + self.pot.n_basis
+        n = self.pot.species_count + self.pot.n_basis
         G = np.zeros((n, n))
         h = np.zeros(n)
-        yy = 0.0
-        K = len(self.data)
-        for k, (counts, e, f, w) in self._all_rows():
-            s = self.data.structures[k]
-            ce, cf, cs = self.weights.terms(s, K)
-            if ce:
-                row = np.concatenate([counts, e])
-                G += ce * np.outer(row, row)
-                h += ce * row * s.energy
-                yy += ce * s.energy ** 2
-            if cf:
-                Fr = f.reshape(-1, f.shape[-1])
-                G[C:, C:] += cf * (Fr.T @ Fr)
-                h[C:] += cf * (Fr.T @ s.forces.reshape(-1))
-                yy += cf * float((s.forces ** 2).sum())
-            if cs:
-                Wr = w.reshape(9, -1)
-                G[C:, C:] += cs * (Wr.T @ Wr)
-                h[C:] += cs * (Wr.T @ s.virial.reshape(-1))
-                yy += cs * float((s.virial ** 2).sum())
+        yy = sum(block.add_normal_equations(G, h) for block in self._blocks())
         return G, h, yy
 
     def solve(self, ridge=1e-13, max_refine=10):
@@ -168,27 +274,17 @@ class LinearProblem:
         Zero at the least-squares solution; computed residual first, so it does not
         suffer the cancellation of h - G x.
         """
-        C = self.pot.species_count
-        K = len(self.data)
         g = np.zeros_like(x)
-        for k, (counts, e, f, w) in self._all_rows():
-            s = self.data.structures[k]
-            E, F, W = self._predict(counts, e, f, w, x)
-            ce, cf, cs = self.weights.terms(s, K)
-            if ce:
-                g[:C] += ce * (s.energy - E) * counts
-                g[C:] += ce * (s.energy - E) * e
-            if cf:
-                g[C:] += cf * (f.reshape(-1, f.shape[-1]).T @ (s.forces - F).reshape(-1))
-            if cs:
-                g[C:] += cs * (w.reshape(9, -1).T @ (s.virial - W).reshape(-1))
+        for block in self._blocks():
+            block.add_residual_projection(x, g)
         return g
 
     def weighted_design(self, k, n_structures=None):
         """sqrt(W) A of structure k: its design rows (energy; forces and virial where the loss
         has them) times the square roots of their loss coefficients, columns [species, moments]
         (``n_structures``: the size of the set the loss averages over; default: this problem's)."""
-        counts, e, f, w = self.kept[k] if k < len(self.kept) else self._compute(k, self.data.structures[k])
+        counts, e, f, w = (self.kept[k] if k < len(self.kept)
+                           else structure_design_rows(self.pot, self.data.structures[k]))
         C = self.pot.species_count
         ce, cf, cs = np.sqrt(self.weights.terms(self.data.structures[k], n_structures or len(self.data)))
         blocks = [ce * np.concatenate([counts, e])[None, :]]
@@ -198,10 +294,6 @@ class LinearProblem:
             blocks.append(cs * np.hstack([np.zeros((9, C)), w.reshape(9, -1)]))
         return np.vstack(blocks)
 
-    def _predict(self, counts, e, f, w, x):
-        C = self.pot.species_count
-        return float(counts @ x[:C] + e @ x[C:]), f @ x[C:], w @ x[C:]
-
     def predictions(self, x):
         """Per structure: energy, forces, virial for linear coefficients x."""
-        return [self._predict(*r, x) for _, r in self._all_rows()]
+        return [p for block in self._blocks() for p in block.split(*block.predict(x))]
