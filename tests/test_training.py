@@ -90,6 +90,33 @@ def test_design_rows_reproduce_evaluation():
     assert np.allclose(W, res.virial, atol=1e-8)
 
 
+def test_design_rows_with_a_product_moment_built_over_separate_runs():
+    """A product moment whose rows of alpha_index_times are split into two runs (as a file may list
+    them) gets the same design rows: its tangent is set by its first row, not by its first run."""
+    from pyiron_mtp.core.design import design_rows
+    pot = random_potential(12, ["Cu", "Ag"])
+    data = TrainingSet.from_atoms(emt_images(1), ["Cu", "Ag"])
+    data.prepare(pot.max_dist)
+    s = data.structures[0]
+    t = dict(pot.kernel_tables())
+    runs = t["times_runs"]
+    g = int(np.argmax(np.diff(runs)))            # the longest run: split it after its first row
+    assert runs[g + 1] - runs[g] >= 2
+    split = np.insert(runs, g + 1, runs[g] + 1)
+
+    def rows(times_runs):
+        A = pot.n_basis
+        e, f, w = np.zeros(A), np.zeros((s.n_atoms, 3, A)), np.zeros((3, 3, A))
+        design_rows(0, s.n_atoms, s.positions, s.cell, s.types, s.nl.start, s.nl.index, s.nl.shift,
+                    pot.min_dist, pot.max_dist, pot.core_radius_or_zero, pot.scaling, pot.radial_coeffs,
+                    t["mu_offset"], t["mu_nang"], t["ang_axis"], t["ang_lower"], t["ang_pow"],
+                    t["times"], times_runs, t["mapping"], t["n_moments"], e, f, w)
+        return e, f, w
+    for a, b in zip(rows(runs), rows(split)):
+        assert np.allclose(a, b, rtol=1e-13, atol=1e-13 * np.abs(a).max())
+        assert np.abs(a).max() > 0
+
+
 def test_exact_recovery_of_linear_coefficients():
     """Noiseless data from a known potential: the least-squares solve returns its coefficients."""
     truth = random_potential(10, ["Cu", "Ag"], scale=1e-3)

@@ -209,3 +209,35 @@ def test_validation_score_is_the_loss_on_the_validation_set(data):
         score, report = loss_and_report(tr.pot, data, weights)
         assert score == pytest.approx(loss, rel=1e-8)
         assert report["force_rmse"] > 0 and report["stress_rmse"] > 0
+
+
+def test_subset_gauss_newton_matrices_averaged_over_refreshes(data, monkeypatch):
+    """gn_average=2: each whitening after the first is built from the mean of the two latest subset
+    matrices (each on another subset); the whole set's matrix is never averaged."""
+    import pyiron_mtp.training.curvature as curvature
+    made, whitened = [], []
+    real_gn, real_whitening = curvature.gauss_newton_matrix, curvature.whitening
+
+    def gn(*args, **kwargs):
+        made.append(real_gn(*args, **kwargs))
+        return made[-1]
+
+    def whitening(H, **kwargs):
+        whitened.append(H.copy())
+        return real_whitening(H, **kwargs)
+    monkeypatch.setattr(curvature, "gauss_newton_matrix", gn)
+    monkeypatch.setattr(curvature, "whitening", whitening)
+    for gn_atoms, expect_mean in ((data.n_atoms // 3, True), (None, False)):
+        made.clear()
+        whitened.clear()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tr = Trainer(fresh(8), data)
+            tr.fit(max_iter=16, refresh=4, progress=False, gn_atoms=gn_atoms, gn_average=2)
+        assert len(made) >= 3 and len(whitened) == len(made)
+        assert np.array_equal(whitened[0], made[0])
+        for k in range(1, len(made)):
+            mean = 0.5 * (made[k - 1] + made[k])
+            assert np.allclose(whitened[k], mean if expect_mean else made[k], rtol=1e-14, atol=0)
+            assert not np.allclose(made[k], made[k - 1])
+    assert tr.history[-1]["loss"] < 0.5 * tr.history[0]["loss"]

@@ -29,6 +29,10 @@ SUBSET_WHITENING = {"damping": 1e-6, "null_tol": 1e-14}
 # Atoms of the Gauss-Newton subset per (atoms x species / radial coefficients) of the fit data:
 # one matrix atom costs about (coefficients / species) site evaluations (curvature._jacobian).
 GN_ATOMS_FACTOR = 6
+# Subset Gauss-Newton matrices averaged over the last GN_AVERAGE refreshes (each on another random
+# subset; 1: the latest alone).  A single ~4 900-atom subset underrates the 45 000-atom matrix's
+# curvature 5-33x in a few directions, the mean of three 2.5-8x (benchmarks/gauss_newton_spectrum.py)
+GN_AVERAGE = 1
 # L-BFGS-B's first trial step after each rebuild of the Gauss-Newton coordinates, as a fraction of
 # the Gauss-Newton step (:func:`first_step_scale`); None: L-BFGS-B's own unit step.  On the 5-species
 # benchmark 0.5 and 1 saved evaluations after the rebuilds but made less progress per iteration and
@@ -181,7 +185,7 @@ class Trainer:
 
     def fit(self, max_iter=200, progress=True, valid_every=5, patience=None, gtol=1e-9, monitor=None,
             precondition=None, refresh=10, gn_atoms=None, stall=None, max_time=None, sample=None,
-            sample_window=2, sample_gain=0.1, seed=0, first_step=FIRST_STEP):
+            sample_window=2, sample_gain=0.1, seed=0, first_step=FIRST_STEP, gn_average=None):
         """Optimise; returns the potential (with the best parameters seen).
 
         ``sample``: atom counts of nested random subsets of the training structures to fit
@@ -208,6 +212,8 @@ class Trainer:
         iteration).
         ``first_step``: L-BFGS-B's first trial step after each rebuild, as a fraction of the
         Gauss-Newton step (:func:`first_step_scale`; None: L-BFGS-B's own unit-length step).
+        ``gn_average``: whiten by the mean of the last this many subset matrices (each on another
+        subset, on the same fit data; default ``GN_AVERAGE``).
         Ctrl-C stops cleanly and keeps the best parameters.
         """
         from tqdm.auto import tqdm
@@ -223,6 +229,8 @@ class Trainer:
             raise ValueError("fitting on growing subsets (sample) needs validation data to compare them")
         self.fit_data = subsets[0] if subsets else full
         gn_fixed = gn_atoms
+        gn_average = max(1, int(GN_AVERAGE if gn_average is None else gn_average))
+        recent = []           # the latest subset Gauss-Newton matrices on the current fit data
 
         def gn_size(n_atoms):
             if gn_fixed is None and theta.size > 256:
@@ -279,6 +287,9 @@ class Trainer:
                     H = gauss_newton_matrix(pot, self.fit_data, self.weights, linear_problem=self._cache[3],
                                             max_atoms=gn_atoms, seed=done)
                     subset = gn_atoms is not None and gn_atoms < self.fit_data.n_atoms
+                    if subset and gn_average > 1:
+                        recent = (recent + [H])[-gn_average:]
+                        H = sum(recent) / len(recent)
                     S = whitening(H + 2.0 * self.l2_radial * np.eye(len(H)),
                                   **(SUBSET_WHITENING if subset else {}))
                     scale = first_step_scale(S, self._cache[2], first_step)
@@ -312,6 +323,7 @@ class Trainer:
                     self.fit_data = subsets[0] if subsets else full
                     self._cache = None
                     self._since_best = 0
+                    recent = []
                     stage_start[0] = it[0]
                     gn_atoms = self.gn_atoms = gn_size(self.fit_data.n_atoms)
                     log.info("iteration %d: fitting on %d atoms", it[0], self.fit_data.n_atoms)
