@@ -134,3 +134,30 @@ def design_rows(lo, hi, positions, cell, types, start, index, shift, r_min, r_cu
             for c in range(3):
                 for a in range(n_a):
                     f_rows[j, c, a] -= tan[mapping[a], c * nn + q]
+
+
+@njit(cache=True, nogil=True)
+def design_rows_structures(k0, k1, base, atom_off, pair_off, positions, cells, types, start, index, shift, r_min,
+                           r_cut, r_core, scaling, radial_coeffs, mu_offset, mu_nang, ang_axis, ang_lower, ang_pow,
+                           times, times_runs, mapping, n_moments, counts, e_rows, f_rows, w_rows):
+    """:func:`design_rows` of the whole structures k0..k1-1 of concatenated arrays (see
+    ``PackedStructures``), written (not added) into rows stacked from structure ``base`` on:
+    counts (K', C) species counts, e_rows (K', A), f_rows (atoms', 3, A) starting at atom
+    atom_off[base], w_rows (K', 3, 3, A)."""
+    a_base = atom_off[base]
+    for k in range(k0, k1):
+        a0 = atom_off[k]
+        a1 = atom_off[k + 1]
+        p0 = pair_off[k]
+        p1 = pair_off[k + 1]
+        j = k - base
+        counts[j, :] = 0.0
+        for a in range(a0, a1):
+            counts[j, types[a]] += 1.0
+        e_rows[j, :] = 0.0
+        w_rows[j] = 0.0
+        f = f_rows[a0 - a_base:a1 - a_base]
+        f[...] = 0.0
+        design_rows(0, a1 - a0, positions[a0:a1], cells[k], types[a0:a1], start[a0 + k:a1 + k + 1], index[p0:p1],
+                    shift[p0:p1], r_min, r_cut, r_core, scaling, radial_coeffs, mu_offset, mu_nang, ang_axis,
+                    ang_lower, ang_pow, times, times_runs, mapping, n_moments, e_rows[j], f, w_rows[j])

@@ -133,3 +133,25 @@ def loss_gradient_range(lo, hi, positions, cell, types, start, index, shift, r_m
                 for b in range(n_rad):
                     grad_radial[zi, zj, mu, b] += af * qv[b, q] + adf * dqv[b, q]
     return total
+
+
+@njit(cache=True, nogil=True)
+def loss_gradient_structures(k0, k1, atom_off, pair_off, positions, cells, types, start, index, shift, r_min,
+                             r_cut, r_core, scaling, radial_coeffs, moment_coeffs, mu_offset, mu_nang, ang_axis,
+                             ang_lower, times, times_runs, mapping, n_moments, atom_weight, force_resid,
+                             virial_resid, grad_radial, grad_species, grad_moment):
+    """:func:`loss_gradient_range` over the whole structures k0..k1-1 of concatenated arrays
+    (see ``PackedStructures``: per structure its atoms, local neighbour-list offsets, pairs and
+    cell); virial_resid (K, 3, 3).  Adds into the gradients; returns sum_i O_i."""
+    total = 0.0
+    for k in range(k0, k1):
+        a0 = atom_off[k]
+        a1 = atom_off[k + 1]
+        p0 = pair_off[k]
+        p1 = pair_off[k + 1]
+        total += loss_gradient_range(0, a1 - a0, positions[a0:a1], cells[k], types[a0:a1],
+                                     start[a0 + k:a1 + k + 1], index[p0:p1], shift[p0:p1], r_min, r_cut, r_core,
+                                     scaling, radial_coeffs, moment_coeffs, mu_offset, mu_nang, ang_axis,
+                                     ang_lower, times, times_runs, mapping, n_moments, atom_weight[a0:a1],
+                                     force_resid[a0:a1], virial_resid[k], grad_radial, grad_species, grad_moment)
+    return total

@@ -182,6 +182,17 @@ class TrainingSet:
                 s.nl = NeighborList(cutoff, skin=0.0)
             s.nl.update(s.positions, s.cell, s.pbc)
 
+    def packed(self):
+        """The prepared structures' arrays concatenated, for kernels that run over many
+        structures in one call (:class:`PackedStructures`; rebuilt when a neighbour list changed)."""
+        key = [(id(s.nl), s.nl.builds if s.nl is not None else -1) for s in self.structures]
+        cached = getattr(self, "_packed", None)
+        if cached is None or cached[0] != key:
+            if any(s.nl is None for s in self.structures):
+                raise ValueError("prepare() the training set before packing it")
+            self._packed = (key, PackedStructures(self.structures))
+        return self._packed[1]
+
     def split(self, fraction, seed=0):
         """A random (training, validation) split with ``fraction`` for validation.
 
@@ -219,3 +230,29 @@ class TrainingSet:
         tr = [k for k in range(len(self)) if k not in chosen]
         return (TrainingSet([self.structures[k] for k in tr], self.species),
                 TrainingSet([self.structures[k] for k in val], self.species))
+
+
+class PackedStructures:
+    """Arrays of consecutive structures, concatenated: structure k has atoms
+    ``atom_off[k]:atom_off[k + 1]`` of ``positions`` (A) and ``types``, neighbour-list offsets
+    ``start[atom_off[k] + k:atom_off[k + 1] + k + 1]`` (local to the structure) into its pairs
+    ``pair_off[k]:pair_off[k + 1]`` of ``index`` (local atom numbers) and ``shift``, and cell
+    ``cells[k]``.  References: energies (0 where absent), forces (atoms, 3) and virials (K, 3, 3)
+    (zeros where absent)."""
+
+    def __init__(self, structures):
+        n = np.array([s.n_atoms for s in structures], dtype=np.int64)
+        pairs = np.array([len(s.nl.index) for s in structures], dtype=np.int64)
+        self.n_atoms = n
+        self.atom_off = np.concatenate([[0], np.cumsum(n)]).astype(np.int64)
+        self.pair_off = np.concatenate([[0], np.cumsum(pairs)]).astype(np.int64)
+        self.positions = np.ascontiguousarray(np.concatenate([s.positions for s in structures]), dtype=float)
+        self.types = np.concatenate([s.types for s in structures]).astype(np.int64)
+        self.cells = np.ascontiguousarray(np.stack([s.cell for s in structures]), dtype=float)
+        self.start = np.concatenate([s.nl.start for s in structures]).astype(np.int64)
+        self.index = np.concatenate([s.nl.index for s in structures]).astype(np.int64)
+        self.shift = np.ascontiguousarray(np.concatenate([s.nl.shift for s in structures]), dtype=np.int64)
+        self.energies = np.array([0.0 if s.energy is None else s.energy for s in structures], dtype=float)
+        self.forces = np.concatenate([np.zeros((s.n_atoms, 3)) if s.forces is None else s.forces
+                                      for s in structures]).astype(float)
+        self.virials = np.stack([np.zeros((3, 3)) if s.virial is None else s.virial for s in structures]).astype(float)

@@ -16,10 +16,10 @@ import numpy as np
 import scipy.linalg
 import scipy.optimize
 
-from ..core.design import design_rows
+from ..core.design import design_rows, design_rows_structures
 from ..potential import MTP
 from .data import TrainingSet
-from .parallel import map_structures
+from .parallel import map_batches
 from .weights import LossWeights
 
 # Bytes of design rows per group: the sums of the solve are taken group by group (a few matrix
@@ -79,8 +79,9 @@ class _Block:
     structure ranges the sums are taken over, one after the other.
     """
 
-    def __init__(self, pot, structures, weights, n_structures, groups):
+    def __init__(self, pot, data, first, last, weights, groups):
         C, A = pot.species_count, pot.n_basis
+        structures = data.structures[first:last]
         n = len(structures)
         sizes = np.array([3 * s.n_atoms for s in structures], dtype=np.int64)
         self.groups = groups
@@ -89,7 +90,15 @@ class _Block:
         self.e = np.empty((n, A))
         self.f = np.empty((int(self.f_start[-1]), A))
         self.w = np.empty((9 * n, A))
-        map_structures(lambda j, s: structure_design_rows(pot, s, out=self.structure(j)), structures)
+        if n:
+            pk, t = data.packed(), pot.kernel_tables()
+            f, w = self.f.reshape(-1, 3, A), self.w.reshape(n, 3, 3, A)
+            map_batches(lambda j0, j1: design_rows_structures(
+                first + j0, first + j1, first, pk.atom_off, pk.pair_off, pk.positions, pk.cells, pk.types, pk.start,
+                pk.index, pk.shift, pot.min_dist, pot.max_dist, pot.core_radius_or_zero, pot.scaling,
+                pot.radial_coeffs, t["mu_offset"], t["mu_nang"], t["ang_axis"], t["ang_lower"], t["ang_pow"],
+                t["times"], t["times_runs"], t["mapping"], t["n_moments"], self.counts, self.e, f, w), sizes)
+        n_structures = len(data)
         terms = np.array([weights.terms(s, n_structures) for s in structures], dtype=float).reshape(n, 3)
         self.ce = terms[:, 0]
         self.cf = np.repeat(terms[:, 1], sizes)
@@ -196,8 +205,7 @@ class LinearProblem:
         groups = self._groups[first:last]
         lo = groups[0][0] if groups else 0
         hi = groups[-1][1] if groups else 0
-        return _Block(self.pot, self.data.structures[lo:hi], self.weights, len(self.data),
-                      [(a - lo, b - lo) for a, b in groups])
+        return _Block(self.pot, self.data, lo, hi, self.weights, [(a - lo, b - lo) for a, b in groups])
 
     @property
     def streamed(self) -> bool:
