@@ -291,8 +291,9 @@ class LinearProblem:
         """sqrt(W) A of structure k: its design rows (energy; forces and virial where the loss
         has them) times the square roots of their loss coefficients, columns [species, moments]
         (``n_structures``: the size of the set the loss averages over; default: this problem's)."""
+        # a structure not kept: its rows by the same kernel as the blocks' (the same bits)
         counts, e, f, w = (self.kept[k] if k < len(self.kept)
-                           else structure_design_rows(self.pot, self.data.structures[k]))
+                           else _Block(self.pot, self.data, k, k + 1, self.weights, [(0, 1)]).structure(0))
         C = self.pot.species_count
         ce, cf, cs = np.sqrt(self.weights.terms(self.data.structures[k], n_structures or len(self.data)))
         blocks = [ce * np.concatenate([counts, e])[None, :]]
