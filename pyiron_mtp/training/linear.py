@@ -49,24 +49,19 @@ def row_bytes(structure, n_basis, species_count):
     return 8 * (species_count + n_basis * (1 + 3 * structure.n_atoms + 9))
 
 
-def structure_design_rows(pot: MTP, s, out=None):
+def structure_design_rows(pot: MTP, s):
     """Design rows of one prepared structure ``s`` (its neighbour list built) for ``pot``'s radial
     coefficients: (species counts, energy row (A,), force rows (N, 3, A) in eV/A, virial rows
-    (3, 3, A) in eV), A = ``pot.n_basis``; see :func:`pyiron_mtp.core.design.design_rows`.
-    ``out``: arrays of these shapes to write into (overwritten)."""
+    (3, 3, A) in eV), A = ``pot.n_basis``; see :func:`pyiron_mtp.core.design.design_rows` (the
+    training computes them for many structures at once, :class:`_Block`)."""
     t = pot.kernel_tables()
     A = pot.n_basis
-    if out is None:
-        out = (np.empty(pot.species_count), np.empty(A), np.empty((s.n_atoms, 3, A)), np.empty((3, 3, A)))
-    counts, e, f, w = out
-    e[...] = 0.0
-    f[...] = 0.0
-    w[...] = 0.0
+    e, f, w = np.zeros(A), np.zeros((s.n_atoms, 3, A)), np.zeros((3, 3, A))
     design_rows(0, s.n_atoms, s.positions, s.cell, s.types, s.nl.start, s.nl.index, s.nl.shift,
                 pot.min_dist, pot.max_dist, pot.core_radius_or_zero, pot.scaling, pot.radial_coeffs,
                 t["mu_offset"], t["mu_nang"], t["ang_axis"], t["ang_lower"], t["ang_pow"],
                 t["times"], t["times_runs"], t["mapping"], t["n_moments"], e, f, w)
-    counts[:] = np.bincount(s.types, minlength=pot.species_count)
+    counts = np.bincount(s.types, minlength=pot.species_count).astype(float)
     return counts, e, f, w
 
 
