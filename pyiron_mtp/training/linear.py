@@ -7,7 +7,8 @@ virial rows each one array), so that the sums of the solve are a few large matri
 The design rows take 8 (3 N + 10) n_basis bytes for N atoms (1.5 GB for 10^5 atoms at
 level 24).  With ``max_memory`` (bytes) only the structures that fit are kept; the others'
 rows are recomputed, in blocks that fit, each time they are needed (a solve passes over
-them 3-5 times): the results equal those of the in-memory problem to rounding.
+them 3-5 times); the sums are taken over the same groups of structures either way, so the
+results equal those of the in-memory problem to the last bit.
 """
 from __future__ import annotations
 
@@ -98,11 +99,10 @@ class _Block:
         self.ce = terms[:, 0]
         self.cf = np.repeat(terms[:, 1], sizes)
         self.cs = np.repeat(terms[:, 2], 9)
-        self.y_e = np.array([s.energy if s.energy is not None else 0.0 for s in structures], dtype=float)
-        self.y_f = np.concatenate([np.zeros(size) if s.forces is None else np.ravel(s.forces)
-                                   for s, size in zip(structures, sizes)]) if n else np.zeros(0)
-        self.y_w = np.concatenate([np.zeros(9) if s.virial is None else np.ravel(s.virial)
-                                   for s in structures]) if n else np.zeros(0)
+        pk = data.packed()          # the references, zero where absent
+        self.y_e = pk.energies[first:last]
+        self.y_f = pk.forces[pk.atom_off[first]:pk.atom_off[last]].ravel()
+        self.y_w = pk.virials[first:last].ravel()
 
     def __len__(self):
         return len(self.counts)
