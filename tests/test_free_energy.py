@@ -819,8 +819,13 @@ def test_a_crystallising_repeat_is_left_out_and_a_melting_start_bounds(eam, tmp_
                                                          f"LATTICE_END 0.0 {0.5 * cf[-1]} 0.0"])
     res = coexistence_melting_point(eam, "bcc", 1900.0, atoms=500, workdir=tmp_path, run=run)
     assert res.runs[0]["outcome"] == "melting" and res.runs[0]["share_change"] < -0.25
-    # below the melting start, where that box lingered with both phases
-    assert starts[1] == pytest.approx(res.runs[0]["lingering_temperature"], abs=1) and starts[1] < 1850
+    # below the melting start, a little beyond where that box lingered with both phases (it held
+    # them for 91 % of the run: 9 % of the 33 K it moved from its start)
+    first = res.runs[0]
+    linger, held = first["lingering_temperature"], first["held_time"] / 50.0
+    assert held == pytest.approx(0.91, abs=0.01)
+    moved = first["box_start_temperature"] - linger
+    assert starts[1] == round(linger - moved * (1 - held)) and starts[1] < linger < 1850
     assert any("from 1900 K the box was still melting" in f and "T_m is below" in f for f in res.flags)
     rep2 = [r for r in res.runs if r.get("repeat") == 2][0]
     assert rep2["outcome"] == "crystallising" and rep2["share_change"] > 0.3
@@ -832,9 +837,9 @@ def test_a_crystallising_repeat_is_left_out_and_a_melting_start_bounds(eam, tmp_
     assert lines[0].get_label().endswith("melting") and "repeat 2: crystallising" in lines[-1].get_label()
 
 
-def _fake_joined_box_run(tm, offsets, width=30.0, log=None):
+def _fake_joined_box_run(tm, offsets, width=30.0, log=None, takeover_ps=10.0):
     """Coexistence runs whose joined box starts off its nominal T0 (``offsets``: T0 -> K) and, when it
-    takes over, lingers near T_m (5 K on the start's side) while its interfaces move."""
+    takes over (within ``takeover_ps``), lingers near T_m (5 K on the start's side) while its interfaces move."""
     def run(script, folder, cores=1):
         t0 = float(script.split("velocity all create ")[1].split()[0])
         if log is not None:
@@ -845,39 +850,90 @@ def _fake_joined_box_run(tm, offsets, width=30.0, log=None):
             steps = np.arange(0, 50001, 100)
             temp, cf = tm + rng.normal(0, 10, len(steps)), 0.5 + 0.03 * np.sin(steps / 5000.0)
         else:
-            steps = np.arange(0, 10001, 100)
+            steps = np.arange(0, 1000 * takeover_ps + 1, 100)
             sign = 1.0 if start < tm else -1.0
             near = tm - 5.0 * sign
             temp = np.interp(steps, [0, 400, 2400], [start, start, near])   # ~0.5 ps at its start
-            cf = np.clip(0.5 + sign * steps / 20000.0, 0.0, 1.0)
+            cf = np.clip(0.5 + sign * steps / (2000.0 * takeover_ps), 0.0, 1.0)
         _write_coexistence_run(folder, steps, temp, cf, ["CRYSTALLINE_START 1.0", f"CRYSTALLINE_END {cf[-1]}",
                                                          f"LATTICE_END 0.0 {0.5 * cf[-1]} 0.0"])
     return run
 
 
-def test_the_search_bounds_by_the_boxs_own_start_and_goes_where_it_lingered(eam, tmp_path):
-    """A learned Cu MTP's box, prepared at 1381 K, started its NPH run at 1300 K and crystallised while
-    sitting near T_m: T_m is above 1300 K (not above 1381 K, which would send every later run into the
-    liquid), and the next start is where the box lingered with both phases."""
-    from pyiron_mtp.free_energy.coexistence import _lingering_temperature, coexistence_melting_point
+def _fake_mobile_interface_run(tm, width=30.0, rate=600.0, log=None):
+    """Coexistence runs with interfaces that move the faster the further the box is from T_m: from a
+    start more than ``width`` off, one phase takes over within ``rate`` / |T0 - T_m| ps while the
+    temperature moves steadily 90 % of the way towards T_m, so that the box lingers with both phases
+    ~40 % of the way there (as the recorded Ni_u3, Zr_mm and Cu-MTP boxes that took over did: 30-70 %)."""
+    def run(script, folder, cores=1):
+        t0 = float(script.split("velocity all create ")[1].split()[0])
+        if log is not None:
+            log.append(t0)
+        rng = np.random.default_rng(int(t0))
+        if abs(t0 - tm) < width:
+            steps = np.arange(0, 50001, 100)
+            temp, cf = tm + rng.normal(0, 10, len(steps)), 0.5 + 0.03 * np.sin(steps / 5000.0)
+        else:
+            took = rate / abs(t0 - tm)
+            steps = np.arange(0, 1000 * took + 1, 100)
+            sign = 1.0 if t0 < tm else -1.0
+            temp = t0 + 0.9 * (tm - t0) * steps / steps[-1]
+            cf = np.clip(0.5 + sign * 0.5 * steps / steps[-1], 0.0, 1.0)
+        _write_coexistence_run(folder, steps, temp, cf, ["CRYSTALLINE_START 1.0", f"CRYSTALLINE_END {cf[-1]}",
+                                                         f"LATTICE_END 0.0 {0.5 * cf[-1]} 0.0"])
+    return run
+
+
+def test_the_search_bounds_by_the_boxs_own_start_and_goes_on_from_where_it_lingered(eam, tmp_path):
+    """A learned Cu MTP's box, prepared at 1381 K, started its NPH run at 1300 K and crystallised
+    slowly while sitting near T_m: T_m is above 1300 K (not above 1381 K, which would send every later
+    run into the liquid), and the next start lies just beyond where the box lingered with both phases:
+    the box held them for most of the run, so it had little of its way left."""
+    from pyiron_mtp.free_energy.coexistence import _held_time, _lingering_temperature, coexistence_melting_point
     starts = []
     res = coexistence_melting_point(eam, "fcc", 1381.0, atoms=500, workdir=tmp_path, repeats=1,
-                                    run=_fake_joined_box_run(1330.0, {1381: -81.0}, log=starts))
-    assert starts == [1381, 1325]
+                                    run=_fake_joined_box_run(1330.0, {1381: -81.0}, log=starts, takeover_ps=50.0))
     first = res.runs[0]
     assert first["outcome"] == "solid" and first["box_start_temperature"] == pytest.approx(1300.0, abs=2)
     assert first["lingering_temperature"] == pytest.approx(1325.0, abs=0.5)
-    assert any("T_m is above 1300 K; next start 1325 K (where the box lingered" in f for f in res.flags)
+    # in the band 0.2-0.8 from 1 ps (the skipped samples) to 30 ps: 29 ps of the 50 ps run
+    assert first["held_time"] == pytest.approx(29.0, abs=0.2)
+    expected = 1325.0 + 25.0 * (1 - first["held_time"] / 50.0)
+    assert starts == [1381, round(expected)]
+    assert any(f"T_m is above 1300 K; next start {round(expected)} K (the box moved from 1300 K to 1325 K" in f
+               for f in res.flags)
     assert res.melting_temperature == pytest.approx(1330.0, abs=3)
     # from above: the bound is the nominal start where the box began below it (the weaker one)
     starts = []
     res = coexistence_melting_point(eam, "fcc", 1500.0, atoms=500, workdir=tmp_path / "above", repeats=1,
-                                    run=_fake_joined_box_run(1330.0, {1500: -40.0}, log=starts))
-    assert starts == [1500, 1335] and any("T_m is below 1500 K" in f for f in res.flags)
-    # a box that takes over at once gives no lingering temperature: the 10 % step
+                                    run=_fake_joined_box_run(1330.0, {1500: -40.0}, width=50.0, log=starts,
+                                                             takeover_ps=50.0))
+    assert starts[0] == 1500 and 1280 < starts[1] < 1335 and any("T_m is below 1500 K" in f for f in res.flags)
+    # a box that takes over at once gives no lingering temperature and no time with both phases
     steps = np.arange(0, 1001, 100.0)
     trace = np.column_stack([steps, np.full(len(steps), 1200.0), np.linspace(0.5, 1.0, len(steps))])
-    assert np.isnan(_lingering_temperature(trace))
+    assert np.isnan(_lingering_temperature(trace)) and _held_time(trace) == 0.0
+
+
+@pytest.mark.parametrize("tm, guess", [(1703.0, 1574.0), (1375.0, 1619.0)])
+def test_a_box_that_took_over_fast_sends_the_next_run_beyond_where_it_lingered(eam, tmp_path, tm, guess):
+    """Ni_u3-like (a box 130 K below T_m crystallises within a few ps, lingering only ~50 K above its
+    start) and Zr_mm-like (a melting box from 245 K above): the next start carries the box's own path
+    on by the part of the run it did not last, so the second run coexists where a start at the
+    lingering temperature would crystallise (melt) again."""
+    from pyiron_mtp.free_energy.coexistence import coexistence_melting_point
+    starts = []
+    res = coexistence_melting_point(eam, "fcc", guess, atoms=500, workdir=tmp_path, repeats=1,
+                                    run=_fake_mobile_interface_run(tm, log=starts))
+    search = [r for r in res.runs if r["outcome"] != "coexisting"]
+    assert 1 <= len(search) <= 2 and res.runs[len(search)]["outcome"] == "coexisting"
+    for k, r in enumerate(search):
+        linger = r["lingering_temperature"]
+        if np.isfinite(linger):
+            assert abs(linger - tm) > 30.0                   # where it lingered it would not coexist
+            assert abs(starts[k + 1] - tm) < abs(linger - tm)
+    assert any(np.isfinite(r["lingering_temperature"]) for r in search)
+    assert res.melting_temperature == pytest.approx(tm, abs=3)
 
 
 def test_coexistence_gives_up_with_a_bracket(eam, tmp_path):

@@ -282,16 +282,52 @@ def _what_happened(info, res):
             f"{_drift(info['trace']):+.0f} K over the second half, ended at {end_t:.0f} K)")
 
 
-def _next_start(t0, above, below, higher, linger=float("nan")):
-    """The next start temperature (K).  Where the last box lingered with both phases present
-    (``linger``, :func:`_lingering_temperature`) inside the bracket (above, below): there - its
-    interfaces were moving slowly, so T_m lies close.  Otherwise the middle of the bracket once
-    both ends are known, else 10 % beyond ``t0`` towards T_m (``higher``: T_m lies above)."""
-    if np.isfinite(linger) and above < linger < below:
-        return float(linger)
+def _next_start(t0, above, below, higher, linger=float("nan"), box_start=float("nan"), held=1.0):
+    """The next start temperature (K) after a run whose box took over.
+
+    The box moved from its own start (``box_start``) towards T_m and lingered with both phases
+    present at ``linger`` (:func:`_lingering_temperature`) for a fraction ``held`` (0-1) of the
+    planned NPH run.  A box that held both phases for most of the run lingered close to T_m; one
+    that took over within a few picoseconds had moved only part of its way there (its interfaces
+    were fast because T_m was far).  So the next start extends the box's own path beyond
+    ``linger``, by (``linger`` - ``box_start``) x (1 - ``held``), on the side where T_m lies
+    (``higher``: above).  Inside the bracket (``above``, ``below``) it is taken, else ``linger``
+    if that is inside, else 10 % beyond ``t0`` towards T_m.  Once both ends of the bracket are
+    known, a start in its outer quarters is replaced by its middle (bisection as the safeguard:
+    the box's hint is noisy, its bounds are not).  Returns (temperature, why)."""
+    sign = 1.0 if higher else -1.0
+    if np.isfinite(linger):
+        moved = max(0.0, sign * (linger - box_start)) if np.isfinite(box_start) else 0.0
+        target = linger + sign * moved * (1.0 - min(1.0, max(0.0, held)))
+        if np.isfinite(above) and np.isfinite(below):
+            # safeguarded like Brent's root finding: a hint is noisy, the bounds are not; a
+            # start in the outer quarters of the bracket would narrow it by little if it failed
+            lo, hi = above + 0.25 * (below - above), below - 0.25 * (below - above)
+            if not lo <= target <= hi:
+                return 0.5 * (above + below), (f"the middle of the bracket (the box lingered at {linger:.0f} K, "
+                                               f"in its outer quarter)")
+        if above < target < below:
+            if target == linger:
+                return float(linger), f"where the box lingered with both phases ({100 * held:.0f} % of the run)"
+            return float(target), (f"the box moved from {box_start:.0f} K to {linger:.0f} K and held both phases "
+                                   f"for {100 * held:.0f} % of the run: the rest of its way on")
+        if above < linger < below:
+            return float(linger), "where the box lingered with both phases"
     if np.isfinite(above) and np.isfinite(below):
-        return 0.5 * (above + below)
-    return t0 * 1.1 if higher else t0 * 0.9
+        return 0.5 * (above + below), "the middle of the bracket"
+    return (t0 * 1.1, "10 % above") if higher else (t0 * 0.9, "10 % below")
+
+
+def _held_time(trace, timestep=1.0, low=0.2, high=0.8, skip=10):
+    """Time (ps) a run's box held both phases (solid share between ``low`` and ``high``; the first
+    ``skip`` samples left out); ``timestep`` in fs, the trace's first column in steps."""
+    tr = np.asarray(trace, dtype=float)
+    if len(tr) < 2:
+        return 0.0
+    both = (tr[:, 2] > low) & (tr[:, 2] < high)
+    both[:skip] = False
+    dt = float(np.median(np.diff(tr[:, 0]))) * timestep / 1000.0
+    return float(both.sum() * dt)
 
 
 def _start_temperature(trace, samples=5):
@@ -324,6 +360,7 @@ def _run_info(res, t0, min_fraction, lattice, p):
         check_lattice(res.get("lattice_end") or {}, lattice, "coexistence", t_mean)
     return {"start_temperature": t0, "box_start_temperature": _start_temperature(res["trace"]),
             "lingering_temperature": _lingering_temperature(res["trace"]),
+            "held_time": _held_time(res["trace"], res.get("timestep", p.timestep)),
             "outcome": outcome, "mean_temperature": t_mean, "mean_temperature_error": t_err,
             "solid_fraction": cf, "share_change": _share_change(res["trace"]), "trace": res["trace"],
             "timestep": res.get("timestep", p.timestep),
@@ -341,9 +378,9 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
     much).  ``steps``: (solid NPT, melting, cooling the liquid half, NPH coexistence) steps.
     When one phase takes over (the NPH run stops as soon as the solid share passes
     ``min_fraction / 2`` or ``1 - min_fraction / 2``), it bounds T_m by the weaker of T0 and the
-    box's own start temperature, and the next run starts where that box lingered with both phases
-    (:func:`_lingering_temperature`) if that lies inside the bracket the earlier runs established,
-    else inside the bracket (:func:`_next_start`); after ``max_runs`` an error says what happened.  The first
+    box's own start temperature, and the next run starts beyond where that box lingered with both
+    phases (:func:`_lingering_temperature`), the further the sooner it took over, inside the
+    bracket the earlier runs established (:func:`_next_start`); after ``max_runs`` an error says what happened.  The first
     coexisting run is repeated ``repeats - 1`` times from its temperature (other seeds; these
     runs share the ``cores`` MPI ranks, one run per rank, as far as they go); T_m averages the
     coexisting ones (:func:`combine_runs`).
@@ -414,7 +451,7 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
                         below = min(below, t_rep)
                     elif TOWARDS.get(info["outcome"]) == "solid":
                         above = max(above, t_rep)
-                nxt = _next_start(t0, above, below, higher=not np.isfinite(below))
+                nxt, _ = _next_start(t0, above, below, higher=not np.isfinite(below))
                 why = f"no coexisting run at {t_rep} K; {above:.0f} K < T_m < {below:.0f} K; next start {nxt:.0f} K"
                 log.warning("coexistence: %s", why)
                 flags.append(why)
@@ -432,18 +469,18 @@ def coexistence_melting_point(potential, lattice="fcc", guess=1000.0, *, species
         # (a box still crystallising or melting at the end of its run is on its way there)
         # the bound is the box's own start where joining the halves moved it off T0 towards T_m
         t_box, linger = run_info["box_start_temperature"], run_info["lingering_temperature"]
-        if TOWARDS[outcome] == "solid":
+        held = run_info["held_time"] / (steps[3] * run_info["timestep"] / 1000.0)
+        higher = TOWARDS[outcome] == "solid"
+        if higher:
             bound = min(t0, t_box)
             above = max(above, bound)
-            nxt = _next_start(t0, above, below, higher=True, linger=linger)
             why = f"from {t0} K {_what_happened(run_info, res)}: T_m is above {bound:.0f} K"
         else:
             bound = max(t0, t_box)
             below = min(below, bound)
-            nxt = _next_start(t0, above, below, higher=False, linger=linger)
             why = f"from {t0} K {_what_happened(run_info, res)}: T_m is below {bound:.0f} K"
-        why += (f"; next start {nxt:.0f} K" + (" (where the box lingered with both phases)"
-                                                if np.isfinite(linger) and nxt == linger else ""))
+        nxt, reason = _next_start(t0, above, below, higher=higher, linger=linger, box_start=t_box, held=held)
+        why += f"; next start {nxt:.0f} K ({reason})"
         log.warning("coexistence: %s", why)
         flags.append(why)
         t0 = nxt
