@@ -31,8 +31,9 @@ SUBSET_WHITENING = {"damping": 1e-6, "null_tol": 1e-14}
 GN_ATOMS_FACTOR = 6
 # Subset Gauss-Newton matrices averaged over the last GN_AVERAGE refreshes (each on another random
 # subset; 1: the latest alone).  A single ~4 900-atom subset underrates the 45 000-atom matrix's
-# curvature 5-33x in a few directions, the mean of three 2.5-8x (benchmarks/gauss_newton_spectrum.py)
-GN_AVERAGE = 1
+# curvature 5-33x in a few directions, the mean of three 2.5-8x (benchmarks/gauss_newton_spectrum.py);
+# the 30-minute 5-species fit with three: test force RMSE 0.00224 eV/A, with one 0.00242-0.00254 (RESULTS)
+GN_AVERAGE = 3
 # L-BFGS-B's first trial step after each rebuild of the Gauss-Newton coordinates, as a fraction of
 # the Gauss-Newton step (:func:`first_step_scale`); None: L-BFGS-B's own unit step.  On the 5-species
 # benchmark 0.5 and 1 saved evaluations after the rebuilds but made less progress per iteration and
