@@ -318,14 +318,21 @@ def _next_start(t0, above, below, higher, linger=float("nan"), box_start=float("
     return (t0 * 1.1, "10 % above") if higher else (t0 * 0.9, "10 % below")
 
 
-def _held_time(trace, timestep=1.0, low=0.2, high=0.8, skip=10):
-    """Time (ps) a run's box held both phases (solid share between ``low`` and ``high``; the first
-    ``skip`` samples left out); ``timestep`` in fs, the trace's first column in steps."""
+def _both_phases(tr, low=0.2, high=0.8, skip=10):
+    """Mask of the trace's samples at which the box held both phases (solid share between ``low``
+    and ``high``), the first ``skip`` samples left out."""
+    both = (tr[:, 2] > low) & (tr[:, 2] < high)
+    both[:skip] = False
+    return both
+
+
+def _held_time(trace, timestep=1.0):
+    """Time (ps) a run's box held both phases (:func:`_both_phases`); ``timestep`` in fs, the
+    trace's first column in steps."""
     tr = np.asarray(trace, dtype=float)
     if len(tr) < 2:
         return 0.0
-    both = (tr[:, 2] > low) & (tr[:, 2] < high)
-    both[:skip] = False
+    both = _both_phases(tr)
     dt = float(np.median(np.diff(tr[:, 0]))) * timestep / 1000.0
     return float(both.sum() * dt)
 
@@ -344,9 +351,7 @@ def _lingering_temperature(trace, low=0.2, high=0.8, skip=10, min_samples=10):
     spends that time near T_m: across the melting matrix this estimate lay within ~15 K of the
     coexistence T_m for boxes that started 50-80 K off it, and closer than their start for all."""
     tr = np.asarray(trace, dtype=float)
-    both = (tr[:, 2] > low) & (tr[:, 2] < high)
-    both[:skip] = False
-    t = tr[both, 1]
+    t = tr[_both_phases(tr, low, high, skip), 1]
     if len(t) < min_samples:
         return float("nan")
     return float(t[len(t) // 2:].mean())
