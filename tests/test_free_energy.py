@@ -118,6 +118,10 @@ def test_solid_frenkel_ladd_and_restart(eam, tmp_path):
     again = free_energy(eam, "solid", 500, atoms=108, repeats=2, protocol=TINY, workdir=tmp_path, progress=False,
                         run=refuse)
     assert again.free_energy == res.free_energy
+    # the same numbers written as floats are the same settings
+    same = free_energy(eam, "solid", 500.0, atoms=108, repeats=2, protocol=TINY, workdir=tmp_path, progress=False,
+                       run=refuse)
+    assert same.free_energy == res.free_energy
     # a killed run: the last stage of repetition 1 lost -> only that one runs again
     (tmp_path / "rep1" / "frenkel_ladd" / "result.json").unlink()
     ran = []

@@ -535,13 +535,27 @@ def free_energy(potential, phase, temperature, *, lattice="fcc", structure=None,
     return res
 
 
+def _numbers_as_floats(value):
+    """``value`` (JSON-like) with every number a float, so that settings given as 1879 and 1879.0
+    compare equal (booleans and None kept)."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _numbers_as_floats(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_numbers_as_floats(v) for v in value]
+    return value
+
+
 def _check_settings(path, settings):
     if path.exists():
         old = json.loads(path.read_text())
         if isinstance(old.get("protocol"), dict):   # settings added to Protocol later take their defaults
             old["protocol"] = {**Protocol().to_dict(), **old["protocol"]}
-        changed = {k for k in settings if json.dumps(old.get(k), sort_keys=True) != json.dumps(settings[k],
-                                                                                                sort_keys=True)}
+        changed = {k for k in settings if json.dumps(_numbers_as_floats(old.get(k)), sort_keys=True)
+                   != json.dumps(_numbers_as_floats(settings[k]), sort_keys=True)}
         if changed:
             raise ValueError(f"{path.parent} holds a calculation with other settings ({sorted(changed)}); "
                              f"use a new workdir")
