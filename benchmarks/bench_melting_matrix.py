@@ -77,7 +77,7 @@ def stage_minutes(folder):
     parts = {}
     for log in Path(folder).rglob("log.lammps"):
         top = log.relative_to(folder).parts[0]
-        kind, *rest = top.split("_")
+        kind, *rest = top.split("_from_")[0].split("_")    # <phase>_<window>_from_<T_ref>: the solid itself
         name = {"estimate": "heating"}.get(kind, kind)
         if kind in ("solid", "liquid") and rest and (rest[0] == "size" or (rest[0].isdigit() and len(rest) >= 3)):
             name = f"larger {kind}"                    # <phase>_<N>_<window> (solid_size_<window> before)
@@ -100,7 +100,8 @@ def run_row(row, args, work):
         pot = potential_of(row, work / row)
         res = melting_point(pot, lattice, None, method="both", atoms=args.atoms, repeats=args.repeats,
                             parallel=2, workdir=work / row / "melting", coexistence_atoms=args.coexistence_atoms,
-                            liquid_size_check_atoms=big_liquid, progress=False)
+                            liquid_size_check_atoms=big_liquid, solid_reference=args.solid_reference,
+                            progress=False)
         s = res.summary()
         c = res.coexistence
         out = {"row": row, "element": element, "lattice": lattice, "final_lattice": res.lattice, "converged": True,
@@ -109,7 +110,8 @@ def run_row(row, args, work):
                "coexistence_atoms": c.atoms, "atoms": args.atoms, "latent_heat": res.latent_heat,
                "windows": res.windows, "phase_changes": res.phase_changes, "flags": res.flags,
                "lattice_comparison": res.lattice_comparison, "comparison": res.comparison,
-               "liquid_finite_size": res.liquid_finite_size, "steps": s["steps"]}
+               "liquid_finite_size": res.liquid_finite_size, "steps": s["steps"],
+               "solid_reference_temperature": s["solid_reference_temperature"]}
     except Exception as exc:      # noqa: BLE001 - a failing row is a result, reported as such
         out = {"row": row, "element": element, "lattice": lattice, "converged": False,
                "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()[-3000:]}
@@ -155,6 +157,8 @@ def main():
     ap.add_argument("--coexistence-atoms", type=int, default=2000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--workdir", default="bench_melting_matrix")
+    ap.add_argument("--solid-reference", default="auto", type=lambda v: v if v in ("auto", "window") else float(v),
+                    help="the solid's Frenkel-Ladd reference: auto (half the window's lower end), window, or a fraction")
     ap.add_argument("--liquid-size-check-atoms", default=None,
                     help="also extrapolate the liquid with one larger liquid of this many atoms ('auto': 4 x the "
                          "liquid's); the rows' stages are reused, the summaries kept apart "

@@ -351,6 +351,24 @@ def _auto_or_count(text):
     return value
 
 
+def _solid_reference(text):
+    """'auto', 'window' or a fraction in (0, 1]."""
+    from .free_energy.melting import solid_reference_fraction
+    value = text if text in ("auto", "window") else _float_or_text(text)
+    try:
+        solid_reference_fraction(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def _float_or_text(text):
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def cmd_melting_point(args):
     from .free_energy.melting import competing_lattices_from, melting_point
     pot = _lammps_potential(args)
@@ -363,6 +381,7 @@ def cmd_melting_point(args):
                         liquid_atoms=args.liquid_atoms,
                         liquid_size_check_atoms=_size_check(args.liquid_size_check_atoms),
                         competing_lattices=competing_lattices_from(args.competing), target_error=args.target_error,
+                        solid_reference=args.solid_reference,
                         max_repeats=args.max_repeats, progress=not args.json)
     if args.plot:
         import matplotlib
@@ -618,6 +637,10 @@ def build_parser():
     c.add_argument("--competing", default="auto",
                    help="other solids whose free energies are compared with the melting one across the final "
                         "window: 'auto' (default: bcc for hcp), 'none', or lattices such as 'bcc,fcc'")
+    c.add_argument("--solid-reference", type=_solid_reference, default="auto",
+                   help="where the solid is switched to its Einstein crystal: 'auto' (default: half the window's "
+                        "lower end, scaled up across the window; the lower end for a solid that leaves its lattice "
+                        "from there), 'window' (the lower end), or a fraction of the lower end in (0, 1]")
     c.add_argument("--target-error", type=_positive_or_none, default=5.0,
                    help="K: the part whose doubled repetitions remove most of T_m's variance per atom-step "
                         "(solid, liquid or the larger solid) gets them until T_m's error is below this "

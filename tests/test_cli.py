@@ -204,10 +204,18 @@ def test_melting_point_cli_prints_both_methods(monkeypatch, capsys, tmp_path):
                  "--liquid-size-check-atoms", "3456"]) == 0
     assert "864-atom liquid corrected -2.5 +- 1.5 K with a 3456-atom liquid at 1400 K" in capsys.readouterr().out
     assert seen["liquid_atoms"] == 864 and seen["liquid_size_check_atoms"] == 3456
-    for bad in (["--target-error", "-1"], ["--max-repeats", "0"]):
+    for bad, message in ((["--target-error", "-1"], "expected"), (["--max-repeats", "0"], "expected"),
+                         (["--solid-reference", "1.5"], "solid_reference must be"),
+                         (["--solid-reference", "low"], "solid_reference must be")):
         with pytest.raises(SystemExit):
             main(["melting-point", "--eam", "Cu_mishin1.eam.alloy", "--species", "Cu"] + bad)
-        assert "expected" in capsys.readouterr().err
+        assert message in capsys.readouterr().err
+    assert seen["solid_reference"] == "auto"
+    for text, value in (("window", "window"), ("0.6", 0.6)):
+        assert main(["melting-point", "--eam", "Cu_mishin1.eam.alloy", "--species", "Cu", "--solid-reference",
+                     text]) == 0
+        capsys.readouterr()
+        assert seen["solid_reference"] == value
     assert main(["melting-point", "--eam", "Cu_mishin1.eam.alloy", "--species", "Cu", "--json",
                  "--method", "free_energy", "--guess", "1300"]) == 0
     data = json.loads(capsys.readouterr().out)

@@ -351,6 +351,30 @@ def test_reversible_scaling_matches_direct_switching(eam, tmp_path):
     assert g_rs == pytest.approx(direct.free_energy, abs=0.004)
     # G falls with T at the rate -S: between the two ends, dG/dT < 0
     assert np.all(np.diff(rs.free_energy) < 0)
+    # the volume along the scaling: the equilibrated one at 500 K, the direct run's at 800 K (NPT
+    # means of 108 atoms agree to ~0.5 %), expanding on the way
+    assert rs.volume_at(500) == rs.volume
+    v500, v800 = rs.volume_curve[0], rs.volume_at(800)
+    assert v500 == pytest.approx(rs.volume, rel=0.005) and v800 == pytest.approx(direct.volume, rel=0.005)
+    assert v800 > v500
+    with pytest.raises(ValueError, match="outside"):
+        rs.volume_at(900)
+
+
+def test_volume_along_the_scaling_is_read_from_both_legs():
+    """scaling_volume: a line through the rows at T = T0 / lambda within a grid step of each point,
+    both legs pooled (their lags cancel), exact for a linear V(T) at the ends too; a point no row
+    reaches is interpolated between its two nearest rows."""
+    from pyiron_mtp.free_energy.engine import scaling_volume
+    t0, t1 = 500.0, 1000.0
+    t_fwd = np.linspace(t0, t1, 2001)
+    vol = lambda t: 11.0 + 1e-3 * (t - t0)                         # noqa: E731
+    fwd = np.column_stack([t0 / t_fwd, np.zeros_like(t_fwd), vol(t_fwd) + 0.01])      # lags high on the way up
+    bwd = np.column_stack([t0 / t_fwd[::-1], np.zeros_like(t_fwd), vol(t_fwd[::-1]) - 0.01])
+    temps = np.linspace(t0, t1, 11)
+    assert scaling_volume(t0, temps, fwd, bwd) == pytest.approx(vol(temps), abs=1e-6)
+    sparse = np.column_stack([t0 / np.array([t0, t1]), [0, 0], [11.0, 11.5]])
+    assert scaling_volume(t0, np.array([t0, 750.0, t1]), sparse, sparse) == pytest.approx([11.0, 11.25, 11.5])
 
 
 def test_extrapolating_mtp_is_flagged(tmp_path):
@@ -958,7 +982,9 @@ def test_coexistence_box_is_elongated_and_even():
 
 def test_melting_search_follows_a_lattice_change(monkeypatch, tmp_path):
     """An hcp solid that turns bcc in the first window: reported as a phase change with its
-    temperature, and the same window is computed again for the bcc solid."""
+    temperature, and the same window is computed again for the bcc solid.  The hcp solid is tried
+    from its low Frenkel-Ladd reference first (half the window's lower end), then from the window's
+    lower end, where its change counts."""
     from pyiron_mtp.free_energy import melting
     from pyiron_mtp.free_energy.engine import LatticeChange
     calls = []
@@ -977,7 +1003,53 @@ def test_melting_search_follows_a_lattice_change(monkeypatch, tmp_path):
     assert res.phase_changes == [{"from": "hcp", "to": "bcc", "temperature": 1170, "stage": "equilibration"}]
     assert res.windows == [[1170, 1430], [1170, 1430]]
     assert any("phase change: the hcp solid became bcc at 1170 K" in f for f in res.flags)
-    assert calls[0] == ("solid", 1170, 1430, "hcp") and ("solid", 1170, 1430, True) in calls[1:]
+    assert [c for c in calls if c[-1] == "hcp"] == [("solid", 585, 1430, "hcp"), ("solid", 1170, 1430, "hcp")]
+    assert ("solid", 585, 1430, True) in calls[2:]                  # bcc, from the low reference
+    assert any("reference is taken at the window's lower end, 1170 K" in f for f in res.flags)
+
+
+@pytest.mark.parametrize("reference", ["auto", "window", 0.7])
+def test_the_solids_frenkel_ladd_reference_lies_below_the_window(monkeypatch, tmp_path, reference):
+    """By default the solid is switched to its Einstein crystal at half the window's lower end and
+    scaled up across the window; "window" switches it at the lower end, a number at that fraction
+    of it.  The crossing and its error are the same; the solid's folder names its reference."""
+    from pyiron_mtp.free_energy import melting
+    calls = []
+    monkeypatch.setattr(melting, "free_energy", _model_free_energy(calls))
+    res = melting.melting_point(None, "fcc", 1300.0, method="free_energy", window=0.1, workdir=tmp_path,
+                                parallel=2, progress=False, size_correction=None, solid_reference=reference)
+    t_ref = {"auto": 585, "window": 1170, 0.7: 819}[reference]
+    assert res.melting_temperature == pytest.approx(1300.0, abs=0.5)
+    assert res.melting_temperature_error == pytest.approx(np.sqrt(2) * 1e-4 / (0.12 / 1300), rel=1e-3)
+    assert [c[:3] for c in calls if c[0] == "solid"] == [("solid", t_ref, 1430)]
+    assert res.temperatures[0] == 1170 and res.solid.temperatures[0] == 1170       # reported on the window
+    with pytest.raises(ValueError, match="solid_reference must be"):
+        melting.melting_point(None, "fcc", 1300.0, method="free_energy", workdir=tmp_path, solid_reference=1.5)
+
+
+def test_a_solid_stable_only_when_hot_takes_its_reference_at_the_window(monkeypatch, tmp_path):
+    """A bcc solid that turns hcp below 1000 K (as bcc Zr or Ti would): from its low reference
+    (585 K) it leaves its lattice, so it is switched at the window's lower end instead - flagged,
+    not a phase change of the melting solid - and T_m is the same."""
+    from pyiron_mtp.free_energy import melting
+    from pyiron_mtp.free_energy.engine import LatticeChange
+    calls = []
+    model = _model_free_energy(calls)
+
+    def hot_only(potential, phase, temperature, lattice="fcc", **kw):
+        if phase == "solid" and temperature < 1000:
+            calls.append(("changed", temperature))
+            raise LatticeChange("the bcc solid became hcp", lattice="bcc", new_lattice="hcp", phase="solid",
+                                stage="reversible_scaling", temperature=kw.get("tmax"))
+        return model(potential, phase, temperature, **kw)
+    monkeypatch.setattr(melting, "free_energy", hot_only)
+    res = melting.melting_point(None, "bcc", 1300.0, method="free_energy", window=0.1, workdir=tmp_path,
+                                parallel=2, progress=False, size_correction=None)
+    assert res.lattice == "bcc" and res.phase_changes == []
+    assert res.melting_temperature == pytest.approx(1300.0, abs=0.5)
+    assert calls[0] == ("changed", 585) and ("solid", 1170, 1430, False) in calls
+    assert [s["outcome"] for s in res.steps] == ["solid reference raised", "crossing"]
+    assert len(res.windows) == 1
 
 
 def _with_bcc(model, calls, offset, repeats=None):
@@ -1155,7 +1227,7 @@ def test_melting_point_corrected_by_the_crystals_translation(monkeypatch, tmp_pa
         high = 1.5 * 8.617333262e-5 * np.log(atoms) / atoms * 1300 / (0.12 / 1300)    # K, to first order
         assert plain.melting_temperature - 1300 == pytest.approx(high, rel=0.05)
         assert res.melting_temperature == pytest.approx(1300.0, abs=1e-6)
-        assert all(c[0] != "solid" or c[1] == 1235 for c in calls)          # no larger solid
+        assert all(c[0] != "solid" or c[1] == 618 for c in calls)   # no larger solid (reference 0.5 x 1235 K)
         fs = res.finite_size
         assert fs["method"] == "translation" and fs["atoms"] == [atoms] and fs["correction_error"] == 0.0
         assert fs["correction"] == pytest.approx(1300.0 - plain.melting_temperature, abs=1e-6)

@@ -159,8 +159,10 @@ def test_melting_point_job_passes_the_error_target(project, monkeypatch):
     again = project.load("tm_target").output.comparison
     assert again["coexistence_solid_atoms"] == 1200.0 and again["difference"] == pytest.approx(3.0)
     assert not again["significant"] and "differ by +3.0 K" in again["detail"]
+    assert seen["solid_reference"] == "auto"
     for key, value, match in (("target_error", -1.0, "target_error"), ("max_repeats", 1, "max_repeats"),
-                              ("liquid_size_check_atoms", 300, "must exceed the liquid")):
+                              ("liquid_size_check_atoms", 300, "must exceed the liquid"),
+                              ("solid_reference", 0.0, "solid_reference must be")):
         bad = project.create.job.MeltingPoint(f"tm_bad_{key}")
         bad.set_potential("Cu_mishin1")
         bad.input.repeats = 3

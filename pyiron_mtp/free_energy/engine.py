@@ -73,8 +73,10 @@ class FreeEnergyResult:
     """Gibbs free energy per atom (eV) with its standard error over repetitions.
 
     ``temperatures``/``free_energy`` are arrays when reversible scaling ran (G(T) on that grid),
-    else one temperature.  ``repetitions`` holds every repetition's numbers (seeds included);
-    ``flags`` the trust-check warnings.
+    else one temperature.  ``volume`` (A^3/atom) is the equilibrated volume at ``temperature``;
+    ``volume_curve`` the mean volume along the reversible scaling on the same grid (:meth:`volume_at`).
+    ``repetitions`` holds every repetition's numbers (seeds included); ``flags`` the trust-check
+    warnings.
     """
 
     phase: str
@@ -93,6 +95,7 @@ class FreeEnergyResult:
     repetitions: list = field(default_factory=list)
     workdir: str = ""
     atoms: int = 0
+    volume_curve: np.ndarray | None = None
 
     def at(self, temperature):
         """(G, error) interpolated at a temperature inside the reversible-scaling grid."""
@@ -108,6 +111,21 @@ class FreeEnergyResult:
             t, g, e = t[::-1], g[::-1], e[::-1]
         return float(np.interp(temperature, t, g)), float(np.interp(temperature, t, e))
 
+    def volume_at(self, temperature):
+        """Volume (A^3/atom) at ``temperature`` (K): the equilibrated one at the result's own
+        temperature, else from the reversible scaling's path (mean of its repetitions, the
+        forward and the backward leg)."""
+        if abs(temperature - self.temperature) < 1e-9 or self.volume_curve is None:
+            if abs(temperature - self.temperature) > 1e-9:
+                raise ValueError(f"no volume at {temperature} K: only T = {self.temperature} K was equilibrated")
+            return float(self.volume)
+        t, v = np.asarray(self.temperatures, dtype=float), np.asarray(self.volume_curve, dtype=float)
+        if not t.min() - 1e-9 <= temperature <= t.max() + 1e-9:
+            raise ValueError(f"T = {temperature} K outside the computed range {t.min()}..{t.max()} K")
+        if t[0] > t[-1]:
+            t, v = t[::-1], v[::-1]
+        return float(np.interp(temperature, t, v))
+
     def summary(self) -> dict:
         """JSON-ready numbers (arrays as lists)."""
         def plain(v):
@@ -117,6 +135,8 @@ class FreeEnergyResult:
             "dissipation", "solid_fraction", "max_grade", "spring_constants", "flags")}
         if self.temperatures is not None:
             out["temperatures"] = self.temperatures.tolist()
+        if self.volume_curve is not None:
+            out["volume_curve"] = np.asarray(self.volume_curve).tolist()
         return out
 
 
@@ -395,11 +415,32 @@ def _repetition(runner, pot, phase, lattice, start, temperature, pressure, tmax,
         g_f = scaled_free_energy(g0, temperature, temps, fw[:, 0], wf)
         g_b = scaled_free_energy(g0, temperature, temps, bw[:, 0], wb)
         out.update(temperatures=temps.tolist(), free_energy_curve=(0.5 * (g_f + g_b)).tolist(),
+                   volume_curve=scaling_volume(temperature, temps, fw, bw).tolist(),
                    scaling_dissipation=float(0.5 * abs(g_f[-1] - g_b[-1])),
                    max_grade=_max(out["max_grade"], rs["max_grade"]))
         if out["scaling_dissipation"] > p.dissipation_limit(tmax):
             flags.append(f"reversible_scaling: forward and backward G({tmax:g} K) differ by "
                          f"{2e3 * out['scaling_dissipation']:.2f} meV/atom: scale more slowly")
+    return out
+
+
+def scaling_volume(t0, temps, forward, backward):
+    """Volume (A^3/atom) on ``temps`` (K, evenly spaced) from reversible-scaling rows
+    (lambda, energy, volume per atom) of both legs: a straight line through the rows whose
+    temperature T0 / lambda lies within one grid step of each point, read at the point (unbiased
+    at the grid's ends too; the two nearest rows where fewer reach)."""
+    rows = np.vstack([forward, backward])
+    t_rows, v_rows = t0 / rows[:, 0], rows[:, 2]
+    step = abs(temps[1] - temps[0]) if len(temps) > 1 else np.inf
+    out = np.empty(len(temps))
+    for i, t in enumerate(temps):
+        near = np.abs(t_rows - t) <= step
+        if near.sum() > 1 and np.ptp(t_rows[near]) > 0.0:
+            out[i] = np.polyfit(t_rows[near] - t, v_rows[near], 1)[1]
+        else:
+            nearest = np.argsort(np.abs(t_rows - t))[:2]
+            tn, vn = t_rows[nearest], v_rows[nearest]
+            out[i] = vn.mean() if tn[0] == tn[1] else vn[0] + (vn[1] - vn[0]) * (t - tn[0]) / (tn[1] - tn[0])
     return out
 
 
@@ -587,8 +628,9 @@ def _combine(reps, phase, temperature, pressure, tmax, flags):
         g, e = mean_err([r["free_energy"] for r in reps])
         return FreeEnergyResult(free_energy=float(g), free_energy_error=float(e), **common)
     g, e = mean_err([r["free_energy_curve"] for r in reps])
+    vc = (np.mean([r["volume_curve"] for r in reps], axis=0) if all("volume_curve" in r for r in reps) else None)
     return FreeEnergyResult(free_energy=g, free_energy_error=e, temperatures=np.array(reps[0]["temperatures"]),
-                            **common)
+                            volume_curve=vc, **common)
 
 
 def upsample_to_reference(potential, result: FreeEnergyResult, reference, *, workdir, count=20, interval=200,

@@ -16,7 +16,7 @@ from pyiron_base import DataContainer, PythonTemplateJob
 
 from ..free_energy.engine import free_energy
 from ..free_energy.melting import (competing_lattices_from, error_target, liquid_size_option, melting_point,
-                                   size_options)
+                                   size_options, solid_reference_fraction)
 from ..free_energy.potential import LammpsPotential
 from ..free_energy.protocol import Protocol
 from ..potential import MTP
@@ -254,6 +254,9 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
         self.input.competing_lattices = "auto"  # other solids compared at T_m ("auto": bcc for hcp; [] for none)
         self.input.target_error = 5.0  # K: repetitions are added until T_m's error is below it (None: off)
         self.input.max_repeats = "auto"  # cap on the repetitions per part ("auto": 2 x repeats)
+        # the solid's Frenkel-Ladd temperature: "auto" (half the window's lower end, the lower end for a
+        # solid that leaves its lattice from there), "window" (the lower end) or a fraction of it
+        self.input.solid_reference = "auto"
 
     def validate_ready_to_run(self):
         if not (self.input.potential or self.input.potential_job or self.input.mtp is not None):
@@ -264,6 +267,7 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
                      int(self.input.repeats))
         liquid_size_option(_count_or_auto(self.input.get("liquid_size_check_atoms")),
                            int(self.input.liquid_atoms or self.input.atoms))
+        solid_reference_fraction(self.input.get("solid_reference", "auto"))
         size = self.input.get("size_check_atoms")
         size_options(self.input.get("size_correction", "measured" if size else "translation"),
                      _count_or_auto(size), int(self.input.atoms))
@@ -285,6 +289,7 @@ class MeltingPoint(_FreeEnergyInput, PythonTemplateJob):
                             coexistence_repeats=int(i.get("coexistence_repeats", 3)),
                             competing_lattices=competing_lattices_from(i.get("competing_lattices", "auto")),
                             target_error=target, max_repeats=cap,
+                            solid_reference=i.get("solid_reference", "auto"),
                             workdir=self.working_directory, **self._common_kwargs())
         o = self.output
         for k, v in res.summary().items():
