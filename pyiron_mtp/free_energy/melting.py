@@ -1,9 +1,9 @@
 """Melting temperature from the crossing of the solid's and the liquid's Gibbs free energies,
 with a first guess from solid-liquid coexistence (:mod:`.coexistence`).
 
-G_solid(T) comes from Frenkel-Ladd switching at the lower end of a temperature window and
-reversible scaling up to its upper end; G_liquid(T) from Uhlenbeck-Ford switching at the
-upper end and reversible scaling down.  Their difference dG = G_l - G_s crosses zero at
+G_solid(T) comes from Frenkel-Ladd switching at half the lower end of a temperature window
+(by default; :data:`SOLID_REFERENCE`) and reversible scaling up to its upper end; G_liquid(T)
+from Uhlenbeck-Ford switching at the upper end and reversible scaling down.  Their difference dG = G_l - G_s crosses zero at
 T_m; its error is sigma_dG(T_m) / |d dG/dT| with d dG/dT = -(S_l - S_s) = -dS; the latent
 heat is T_m dS.  The window search follows the evidence (:func:`melting_point`): a solid
 that melted at T bounds T_m from above, a liquid that crystallised at T from below, a window
@@ -245,13 +245,13 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
     the coexistence runs or the free-energy search.
 
     The free-energy search computes G_s (Frenkel-Ladd at its reference temperature, reversible
-    scaling up across the window; ``solid_reference``, below) and G_l (Uhlenbeck-Ford at the upper end, scaling down) across a window of
-    +-``window`` x T (default 0.05 after coexistence, 0.1 otherwise) and follows the evidence:
-    a solid that melted at T puts T_m below T, a liquid that crystallised at T puts it above,
-    a window without a crossing puts it beyond the side where G_l - G_s points; the next window
-    is centred inside that bracket and kept away from where a phase failed (:func:`next_window`;
-    never a window already tried), and every move is logged with its
-    reason (``MeltingResult.windows``, ``.steps``).  A solid that turns into another lattice
+    scaling up across the window; ``solid_reference``, below) and G_l (Uhlenbeck-Ford at the
+    upper end, scaling down) across a window of +-``window`` x T (default 0.05 after
+    coexistence, 0.1 otherwise) and follows the evidence: a solid that melted at T puts T_m
+    below T, a liquid that crystallised at T puts it above, a window without a crossing puts it
+    beyond the side where G_l - G_s points; the next window is centred inside that bracket and
+    kept away from where a phase failed (:func:`next_window`; never a window already tried),
+    and every move is logged with its reason (``MeltingResult.windows``, ``.steps``).  A solid that turns into another lattice
     (e.g. hcp -> bcc) is reported as a phase change and, with ``follow_lattice``, the search
     continues with the new lattice.  Each phase runs ``repeats`` independent repetitions
     (stages kept in ``workdir``, so a killed search continues) with about ``atoms`` atoms (the
