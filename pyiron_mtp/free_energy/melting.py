@@ -251,11 +251,11 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
     below T, a liquid that crystallised at T puts it above, a window without a crossing puts it
     beyond the side where G_l - G_s points; the next window is centred inside that bracket and
     kept away from where a phase failed (:func:`next_window`; never a window already tried),
-    and every move is logged with its reason (``MeltingResult.windows``, ``.steps``).  A solid that turns into another lattice
-    (e.g. hcp -> bcc) is reported as a phase change and, with ``follow_lattice``, the search
-    continues with the new lattice.  Each phase runs ``repeats`` independent repetitions
-    (stages kept in ``workdir``, so a killed search continues) with about ``atoms`` atoms (the
-    liquid: ``liquid_atoms``, default the same).  T_m is corrected to N -> infinity
+    and every move is logged with its reason (``MeltingResult.windows``, ``.steps``).  A solid
+    that turns into another lattice (e.g. hcp -> bcc) is reported as a phase change and, with
+    ``follow_lattice``, the search continues with the new lattice.  Each phase runs ``repeats``
+    independent repetitions (stages kept in ``workdir``, so a killed search continues) with about
+    ``atoms`` atoms (the liquid: ``liquid_atoms``, default the same).  T_m is corrected to N -> infinity
     (``result.finite_size``; a 500-atom fcc solid alone puts it ~20 K high) by
     ``size_correction``: "harmonic" (default; seconds) raises G_s(T) by the size dependence of
     the potential's harmonic crystal, f(inf) - f(N) from its force constants
