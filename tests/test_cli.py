@@ -158,6 +158,31 @@ def test_free_energy_cli_default_folders_follow_the_settings(tmp_path, monkeypat
     assert {p: p.stat().st_mtime for p in tmp_path.rglob("result.json")} == stamps
 
 
+def test_default_folder_takes_600_and_600_0_as_one_setting(tmp_path, monkeypatch):
+    """A Python call with 600 and a CLI call with 600.0 share their default folder; a folder named by
+    the earlier hash (which told them apart) is found and continued rather than started afresh."""
+    import hashlib
+    import json
+    from pathlib import Path
+    from pyiron_mtp.free_energy.engine import default_workdir
+    from pyiron_mtp.free_energy.potential import LammpsPotential
+    monkeypatch.chdir(tmp_path)
+    pot = LammpsPotential.from_eam("Cu_mishin1.eam.alloy", ["Cu"])
+    settings = dict(phase="solid", lattice="fcc", atoms=500, pressure=0, protocol={"timestep": 1, "steps": 20000})
+    a, b = default_workdir("free_energy", pot, temperature=600, **settings), default_workdir(
+        "free_energy", pot, temperature=600.0, **{**settings, "atoms": 500.0, "pressure": 0.0})
+    assert a == b and a.name.startswith("free_energy_solid_fcc_600K_500atoms_0GPa_")
+    assert default_workdir("free_energy", pot, temperature=601, **settings) != a
+    raw = dict(settings, temperature=600)
+    blob = json.dumps(raw, sort_keys=True, default=str) + pot.fingerprint()
+    legacy = Path(a.name.rsplit("_", 1)[0] + "_" + hashlib.sha1(blob.encode()).hexdigest()[:10])
+    assert legacy != a
+    legacy.mkdir()
+    assert default_workdir("free_energy", pot, temperature=600, **settings) == legacy
+    a.mkdir()                                              # both exist: the new name wins
+    assert default_workdir("free_energy", pot, temperature=600, **settings) == a
+
+
 def test_melting_point_cli_prints_both_methods(monkeypatch, capsys, tmp_path):
     """The CLI hands its options to melting_point and prints coexistence, free energies, the size
     correction and the work folder; --json keeps the keys external checks read."""

@@ -504,16 +504,21 @@ def default_workdir(kind, lammps_potential, **settings) -> Path:
     """A work folder named after a calculation's settings: ``kind`` followed by the readable
     ones (phase, lattice, temperature, atoms, pressure) and a hash of all of them and of the
     potential, e.g. ``free_energy_solid_fcc_600K_500atoms_0GPa_3f2a9c01de``.  The same call
-    continues in the same folder, other settings start in a new one."""
+    continues in the same folder, other settings start in a new one; numbers count as floats
+    (600 and 600.0 are one setting).  A folder named by the earlier hash, which told 600 from
+    600.0, is used when it exists and the new name does not."""
     import hashlib
     parts = [kind]
     for key, fmt in (("phase", "{}"), ("lattice", "{}"), ("temperature", "{:g}K"), ("tmax", "to{:g}K"),
-                     ("atoms", "{}atoms"), ("pressure", "{:g}GPa")):
+                     ("atoms", "{:g}atoms"), ("pressure", "{:g}GPa")):
         if settings.get(key) is not None:
             parts.append(fmt.format(settings[key]))
-    blob = json.dumps(settings, sort_keys=True, default=str) + lammps_potential.fingerprint()
-    parts.append(hashlib.sha1(blob.encode()).hexdigest()[:10])
-    return Path("_".join(parts))
+
+    def named(values):
+        blob = json.dumps(values, sort_keys=True, default=str) + lammps_potential.fingerprint()
+        return Path("_".join(parts + [hashlib.sha1(blob.encode()).hexdigest()[:10]]))
+    folder, legacy = named(_numbers_as_floats(settings)), named(settings)
+    return legacy if legacy.exists() and not folder.exists() else folder
 
 
 def _structure_key(atoms):
