@@ -103,23 +103,23 @@ class FreeEnergyResult:
             if abs(temperature - self.temperature) > 1e-9:
                 raise ValueError(f"only T = {self.temperature} K was computed")
             return float(self.free_energy), float(self.free_energy_error)
-        t = np.asarray(self.temperatures, dtype=float)
-        if not t.min() - 1e-9 <= temperature <= t.max() + 1e-9:
-            raise ValueError(f"T = {temperature} K outside the computed range {t.min()}..{t.max()} K")
-        g, e = np.asarray(self.free_energy, dtype=float), np.asarray(self.free_energy_error, dtype=float)
-        if t[0] > t[-1]:             # a liquid scaled down from its upper temperature
-            t, g, e = t[::-1], g[::-1], e[::-1]
-        return float(np.interp(temperature, t, g)), float(np.interp(temperature, t, e))
+        return self._on_scaling_grid(temperature, self.free_energy), self._on_scaling_grid(temperature,
+                                                                                           self.free_energy_error)
 
     def volume_at(self, temperature):
         """Volume (A^3/atom) at ``temperature`` (K): the equilibrated one at the result's own
         temperature, else from the reversible scaling's path (mean of its repetitions, the
         forward and the backward leg)."""
-        if abs(temperature - self.temperature) < 1e-9 or self.volume_curve is None:
-            if abs(temperature - self.temperature) > 1e-9:
-                raise ValueError(f"no volume at {temperature} K: only T = {self.temperature} K was equilibrated")
+        if abs(temperature - self.temperature) < 1e-9:
             return float(self.volume)
-        t, v = np.asarray(self.temperatures, dtype=float), np.asarray(self.volume_curve, dtype=float)
+        if self.volume_curve is None:
+            raise ValueError(f"no volume at {temperature} K: only T = {self.temperature} K was equilibrated")
+        return self._on_scaling_grid(temperature, self.volume_curve)
+
+    def _on_scaling_grid(self, temperature, values):
+        """``values`` (on the reversible-scaling grid) interpolated at ``temperature``, which must lie
+        on the grid; a liquid's grid runs down from its upper temperature."""
+        t, v = np.asarray(self.temperatures, dtype=float), np.asarray(values, dtype=float)
         if not t.min() - 1e-9 <= temperature <= t.max() + 1e-9:
             raise ValueError(f"T = {temperature} K outside the computed range {t.min()}..{t.max()} K")
         if t[0] > t[-1]:

@@ -3,11 +3,11 @@ with a first guess from solid-liquid coexistence (:mod:`.coexistence`).
 
 G_solid(T) comes from Frenkel-Ladd switching at half the lower end of a temperature window
 (by default; :data:`SOLID_REFERENCE`) and reversible scaling up to its upper end; G_liquid(T)
-from Uhlenbeck-Ford switching at the upper end and reversible scaling down.  Their difference dG = G_l - G_s crosses zero at
-T_m; its error is sigma_dG(T_m) / |d dG/dT| with d dG/dT = -(S_l - S_s) = -dS; the latent
-heat is T_m dS.  The window search follows the evidence (:func:`melting_point`): a solid
-that melted at T bounds T_m from above, a liquid that crystallised at T from below, a window
-without a crossing from its side.  Energies in eV/atom, temperatures in K.
+from Uhlenbeck-Ford switching at the upper end and reversible scaling down.  Their difference
+dG = G_l - G_s crosses zero at T_m; its error is sigma_dG(T_m) / |d dG/dT| with
+d dG/dT = -(S_l - S_s) = -dS; the latent heat is T_m dS.  The window search follows the
+evidence (:func:`melting_point`): a solid that melted at T bounds T_m from above, a liquid that
+crystallised at T from below, a window without a crossing from its side.  Energies in eV/atom, temperatures in K.
 """
 from __future__ import annotations
 
@@ -255,8 +255,8 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
     that turns into another lattice (e.g. hcp -> bcc) is reported as a phase change and, with
     ``follow_lattice``, the search continues with the new lattice.  Each phase runs ``repeats``
     independent repetitions (stages kept in ``workdir``, so a killed search continues) with about
-    ``atoms`` atoms (the liquid: ``liquid_atoms``, default the same).  T_m is corrected to N -> infinity
-    (``result.finite_size``; a 500-atom fcc solid alone puts it ~20 K high) by
+    ``atoms`` atoms (the liquid: ``liquid_atoms``, default the same).  T_m is corrected to
+    N -> infinity (``result.finite_size``; a 500-atom fcc solid alone puts it ~20 K high) by
     ``size_correction``: "harmonic" (default; seconds) raises G_s(T) by the size dependence of
     the potential's harmonic crystal, f(inf) - f(N) from its force constants
     (:func:`harmonic_correction`; one species, a harmonically stable lattice, else the
@@ -413,7 +413,7 @@ def melting_point(potential, lattice="fcc", guess=None, *, method="both", specie
             steps.append({"window": [t_lo, t_hi], "outcome": "lower solid", "reason": msg})
             lattice, solid = entry["lattice"], alt
             tag = _tag(lattice, t_lo, t_hi)
-            t_ref, solid_dir = t_lo, workdir / f"solid_{tag}"          # the competitor's folder
+            t_ref, solid_dir = t_lo, _solid_folder(workdir, tag, t_lo, t_lo)     # the competitor's folder
             gs, es = curve_on(alt, temps)
             found = crossing(temps, gs, es, gl, el)
             if found is None:
